@@ -1,0 +1,489 @@
+// Package history keeps, per Deployment, the revisions it went through and
+// the template changes that made them — what changed, when, and who made
+// it — from Deployment and ReplicaSet objects. A live watch and a recording
+// feed it the same way, so the daemon and `sentinel simulate` attribute
+// identically.
+//
+// Who made a change is read from metadata.managedFields: the field manager
+// owning the changed container's image (or, for other changes, the changed
+// field), the newest such entry by time. `kubectl set image` writes as
+// kubectl-set, Helm 3 as helm, `kubectl rollout undo` as kubectl, Argo CD
+// as argocd-controller, and sentinel's own rollbacks as sentinel.
+package history
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/sentinel-sre/sentinel/detector"
+)
+
+// Annotations and labels Kubernetes itself maintains.
+const (
+	RevisionAnnotation = "deployment.kubernetes.io/revision"
+	PodTemplateHash    = "pod-template-hash"
+)
+
+// Image is one container's image.
+type Image struct {
+	Container string `json:"container"`
+	Image     string `json:"image"`
+}
+
+// Revision is one ReplicaSet of a Deployment: a template it ran.
+type Revision struct {
+	Name     string
+	Revision int64
+	// Template is the ReplicaSet's pod template without the
+	// pod-template-hash label, which is what `kubectl rollout undo` writes
+	// back into the Deployment.
+	Template corev1.PodTemplateSpec
+	Images   []Image
+	// Healthy: this template served long enough, with few enough failures
+	// and enough traffic, to be a safe rollback target.
+	Healthy bool
+}
+
+// Change is one change of a Deployment's pod template.
+type Change struct {
+	Workload detector.Workload
+	// At is when the change was made: the time of the managedFields entry
+	// that made it (the observation time where none is found).
+	At time.Time
+	// Revision is the revision the change created; 0 while unknown.
+	Revision int64
+	// Manager is the field manager that made the change; "" when unknown.
+	Manager string
+	// ImageChanged is true when a container's image changed.
+	ImageChanged bool
+	// Fields lists what changed, e.g. "containers[app].image",
+	// "containers[app].env", "template.metadata".
+	Fields       []string
+	ImagesBefore []Image
+	ImagesAfter  []Image
+}
+
+// Deployment is what decisions need to know of a Deployment now.
+type Deployment struct {
+	Workload        detector.Workload
+	UID             string
+	ResourceVersion string
+	Paused          bool
+	Annotations     map[string]string
+	Revision        int64
+	Images          []Image
+}
+
+// Options tune a Tracker.
+type Options struct {
+	// HealthyFor is how long a template must be judged healthy in a row
+	// before it counts as a healthy revision.
+	HealthyFor time.Duration
+	// MaxChanges bounds the changes remembered per Deployment.
+	MaxChanges int
+}
+
+// Tracker holds the history of every Deployment it is told about. It is
+// not safe for concurrent use; callers serialise access.
+type Tracker struct {
+	opts        Options
+	deployments map[detector.Workload]*deployment
+}
+
+type deployment struct {
+	obj     *appsv1.Deployment
+	fp      string // fingerprint of the current template
+	changes []*change
+	rs      map[string]*replicaSet // by name
+	health  map[string]*health     // by template fingerprint
+}
+
+type replicaSet struct {
+	rev Revision
+	fp  string
+}
+
+type health struct {
+	since   time.Time // start of the current healthy streak
+	healthy bool      // sticky once earned
+}
+
+type change struct {
+	Change
+	fp      string
+	before  *corev1.PodTemplateSpec // nil: first sight, compared lazily
+	after   *corev1.PodTemplateSpec
+	owners  []owner
+	settled bool // attribution computed
+}
+
+// New returns an empty tracker.
+func New(opts Options) *Tracker {
+	if opts.MaxChanges <= 0 {
+		opts.MaxChanges = 16
+	}
+	return &Tracker{opts: opts, deployments: map[detector.Workload]*deployment{}}
+}
+
+func (t *Tracker) get(w detector.Workload) *deployment {
+	d := t.deployments[w]
+	if d == nil {
+		d = &deployment{rs: map[string]*replicaSet{}, health: map[string]*health{}}
+		t.deployments[w] = d
+	}
+	return d
+}
+
+// ObserveDeployment records a Deployment as observed at at. It returns the
+// template change the observation reveals, if any. Status-only updates
+// and resyncs are not changes; neither is the first sight of a
+// Deployment (its latest change is then worked out from its ReplicaSets
+// when asked for).
+func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Change, bool) {
+	w := detector.Workload{Namespace: obj.Namespace, Name: obj.Name}
+	d := t.get(w)
+	prev := d.obj
+	if prev != nil && prev.ResourceVersion == obj.ResourceVersion && obj.ResourceVersion != "" {
+		return Change{}, false // resync
+	}
+	d.obj = obj
+	if prev != nil && equality.Semantic.DeepEqual(prev.Spec.Template, obj.Spec.Template) {
+		return Change{}, false // status, scale, annotation or revision bump
+	}
+	c := &change{
+		Change: Change{Workload: w, At: at.UTC()},
+		fp:     Fingerprint(&obj.Spec.Template),
+		after:  &obj.Spec.Template,
+		owners: parseOwners(obj.ManagedFields),
+	}
+	d.fp = c.fp
+	if prev != nil {
+		c.before = &prev.Spec.Template
+		c.settle()
+	}
+	d.changes = append(d.changes, c)
+	if len(d.changes) > t.opts.MaxChanges {
+		d.changes = d.changes[len(d.changes)-t.opts.MaxChanges:]
+	}
+	if prev == nil {
+		return Change{}, false
+	}
+	c.Revision = d.revisionOf(c.fp)
+	return c.Change, true
+}
+
+// DeleteDeployment forgets a Deployment and its ReplicaSets.
+func (t *Tracker) DeleteDeployment(namespace, name string) {
+	delete(t.deployments, detector.Workload{Namespace: namespace, Name: name})
+}
+
+// ObserveReplicaSet records a ReplicaSet owned by a Deployment; others are
+// ignored.
+func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
+	owner := controllerDeployment(rs)
+	if owner == "" {
+		return
+	}
+	rev, err := strconv.ParseInt(rs.Annotations[RevisionAnnotation], 10, 64)
+	if err != nil {
+		return // not (yet) a revision of a Deployment
+	}
+	tmpl := *rs.Spec.Template.DeepCopy()
+	if _, ok := tmpl.Labels[PodTemplateHash]; ok {
+		delete(tmpl.Labels, PodTemplateHash)
+		if len(tmpl.Labels) == 0 {
+			tmpl.Labels = nil
+		}
+	}
+	d := t.get(detector.Workload{Namespace: rs.Namespace, Name: owner})
+	d.rs[rs.Name] = &replicaSet{
+		rev: Revision{Name: rs.Name, Revision: rev, Template: tmpl, Images: images(&tmpl.Spec)},
+		fp:  Fingerprint(&tmpl),
+	}
+}
+
+// DeleteReplicaSet forgets a ReplicaSet and health of templates no longer
+// anywhere, which keeps memory bounded by what rollback can still use.
+func (t *Tracker) DeleteReplicaSet(namespace, name, owner string) {
+	d := t.deployments[detector.Workload{Namespace: namespace, Name: owner}]
+	if d == nil {
+		return
+	}
+	delete(d.rs, name)
+	live := map[string]bool{d.fp: true}
+	for _, r := range d.rs {
+		live[r.fp] = true
+	}
+	for fp := range d.health {
+		if !live[fp] {
+			delete(d.health, fp)
+		}
+	}
+}
+
+func controllerDeployment(rs *appsv1.ReplicaSet) string {
+	for _, ref := range rs.OwnerReferences {
+		if ref.Kind == "Deployment" && ref.Controller != nil && *ref.Controller {
+			return ref.Name
+		}
+	}
+	return ""
+}
+
+// Deployment returns what is known of a Deployment now.
+func (t *Tracker) Deployment(w detector.Workload) (Deployment, bool) {
+	d := t.deployments[w]
+	if d == nil || d.obj == nil {
+		return Deployment{}, false
+	}
+	return Deployment{
+		Workload:        w,
+		UID:             string(d.obj.UID),
+		ResourceVersion: d.obj.ResourceVersion,
+		Paused:          d.obj.Spec.Paused,
+		Annotations:     d.obj.Annotations,
+		Revision:        d.revisionOf(d.fp),
+		Images:          images(&d.obj.Spec.Template.Spec),
+	}, true
+}
+
+// RecordHealth records one judgement of every Deployment's current
+// template at now: ok(w) when its traffic was above the volume floor and
+// its failure ratio at most the healthy maximum. A template judged ok in
+// every poll for HealthyFor becomes a healthy revision; any other
+// judgement, unknown included, restarts the streak.
+func (t *Tracker) RecordHealth(now time.Time, ok func(detector.Workload) bool) {
+	for w, d := range t.deployments {
+		if d.fp == "" {
+			continue
+		}
+		h := d.health[d.fp]
+		if h == nil {
+			h = &health{}
+			d.health[d.fp] = h
+		}
+		if !ok(w) {
+			h.since = time.Time{}
+			continue
+		}
+		if h.since.IsZero() {
+			h.since = now
+		}
+		if now.Sub(h.since) >= t.opts.HealthyFor {
+			h.healthy = true
+		}
+	}
+}
+
+// Cause returns the newest template change of w made in
+// [onset-window, onset]. A change after onset, or of another Deployment,
+// is never the cause.
+func (t *Tracker) Cause(w detector.Workload, onset time.Time, window time.Duration) (Change, bool) {
+	d := t.deployments[w]
+	if d == nil {
+		return Change{}, false
+	}
+	for i := len(d.changes) - 1; i >= 0; i-- {
+		c := d.changes[i]
+		if !c.settled {
+			d.settleFirstSight(c)
+		}
+		if c.At.After(onset) {
+			continue
+		}
+		if c.At.Before(onset.Add(-window)) {
+			return Change{}, false
+		}
+		if c.Revision == 0 {
+			c.Revision = d.revisionOf(c.fp)
+		}
+		return c.Change, true
+	}
+	return Change{}, false
+}
+
+// Revisions returns w's revisions older than its current one, newest
+// first, each marked healthy or not.
+func (t *Tracker) Revisions(w detector.Workload) []Revision {
+	d := t.deployments[w]
+	if d == nil {
+		return nil
+	}
+	cur := d.revisionOf(d.fp)
+	var out []Revision
+	for _, r := range d.rs {
+		if r.fp == d.fp || (cur > 0 && r.rev.Revision >= cur) {
+			continue
+		}
+		rev := r.rev
+		rev.Healthy = d.health[r.fp] != nil && d.health[r.fp].healthy
+		out = append(out, rev)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Revision > out[j].Revision })
+	return out
+}
+
+// revisionOf is the revision of the ReplicaSet running template fp; the
+// Deployment's own revision annotation where no ReplicaSet is known yet.
+func (d *deployment) revisionOf(fp string) int64 {
+	var best int64
+	for _, r := range d.rs {
+		if r.fp == fp && r.rev.Revision > best {
+			best = r.rev.Revision
+		}
+	}
+	if best == 0 && d.obj != nil && fp == d.fp {
+		best, _ = strconv.ParseInt(d.obj.Annotations[RevisionAnnotation], 10, 64)
+	}
+	return best
+}
+
+// settleFirstSight attributes the template a Deployment had when first
+// seen, by comparing it with the newest older revision whose template
+// differs.
+func (d *deployment) settleFirstSight(c *change) {
+	cur := d.revisionOf(c.fp)
+	var prev *replicaSet
+	for _, r := range d.rs {
+		if r.fp == c.fp || (cur > 0 && r.rev.Revision >= cur) {
+			continue
+		}
+		if prev == nil || r.rev.Revision > prev.rev.Revision {
+			prev = r
+		}
+	}
+	if prev != nil {
+		c.before = &prev.rev.Template
+	}
+	c.settle()
+}
+
+// settle works out what changed and who changed it.
+func (c *change) settle() {
+	c.settled = true
+	if c.before == nil {
+		// No earlier template known: the newest writer of the template
+		// made it, but what it changed cannot be told.
+		if o, ok := newestOwner(c.owners, [][]string{templatePath}); ok {
+			c.Manager, c.At = o.manager, o.at
+		}
+		c.ImagesAfter = images(&c.after.Spec)
+		return
+	}
+	c.ImagesBefore, c.ImagesAfter = images(&c.before.Spec), images(&c.after.Spec)
+	fields, imagePaths, otherPaths := diff(c.before, c.after)
+	c.Fields = fields
+	c.ImageChanged = len(imagePaths) > 0
+	paths := imagePaths
+	if len(paths) == 0 {
+		paths = otherPaths
+	}
+	if o, ok := newestOwner(c.owners, paths); ok {
+		c.Manager = o.manager
+		if !o.at.IsZero() {
+			c.At = o.at
+		}
+	}
+}
+
+// diff names what changed between two templates, with the managedFields
+// paths of changed images and of other changed fields.
+func diff(a, b *corev1.PodTemplateSpec) (fields []string, imagePaths, otherPaths [][]string) {
+	before := map[string]corev1.Container{}
+	for _, c := range a.Spec.Containers {
+		before[c.Name] = c
+	}
+	for _, c := range b.Spec.Containers {
+		old, ok := before[c.Name]
+		if !ok {
+			fields = append(fields, fmt.Sprintf("containers[%s]", c.Name))
+			otherPaths = append(otherPaths, containerPath(c.Name, ""))
+			continue
+		}
+		delete(before, c.Name)
+		if old.Image != c.Image {
+			fields = append(fields, fmt.Sprintf("containers[%s].image", c.Name))
+			imagePaths = append(imagePaths, containerPath(c.Name, "image"))
+		}
+		oldEnv, newEnv := old, c
+		oldEnv.Image, newEnv.Image = "", ""
+		if !equality.Semantic.DeepEqual(oldEnv.Env, newEnv.Env) {
+			fields = append(fields, fmt.Sprintf("containers[%s].env", c.Name))
+			otherPaths = append(otherPaths, containerPath(c.Name, "env"))
+			oldEnv.Env, newEnv.Env = nil, nil
+		}
+		if !equality.Semantic.DeepEqual(oldEnv, newEnv) {
+			fields = append(fields, fmt.Sprintf("containers[%s]", c.Name))
+			otherPaths = append(otherPaths, containerPath(c.Name, ""))
+		}
+	}
+	for name := range before {
+		fields = append(fields, fmt.Sprintf("containers[%s]", name))
+	}
+	sa, sb := a.Spec, b.Spec
+	sa.Containers, sb.Containers = nil, nil
+	if !equality.Semantic.DeepEqual(sa, sb) || len(before) > 0 {
+		fields = append(fields, "template.spec")
+	}
+	if !equality.Semantic.DeepEqual(a.ObjectMeta, b.ObjectMeta) {
+		fields = append(fields, "template.metadata")
+	}
+	if len(otherPaths) == 0 {
+		otherPaths = [][]string{templatePath}
+	}
+	sort.Strings(fields)
+	return fields, imagePaths, otherPaths
+}
+
+func images(spec *corev1.PodSpec) []Image {
+	out := make([]Image, 0, len(spec.Containers))
+	for _, c := range spec.Containers {
+		out = append(out, Image{Container: c.Name, Image: c.Image})
+	}
+	return out
+}
+
+// SameImages reports whether two image sets are equal, container by
+// container.
+func SameImages(a, b []Image) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := make(map[string]string, len(a))
+	for _, i := range a {
+		m[i.Container] = i.Image
+	}
+	for _, i := range b {
+		if img, ok := m[i.Container]; !ok || img != i.Image {
+			return false
+		}
+	}
+	return true
+}
+
+// Fingerprint identifies a pod template, ignoring the pod-template-hash
+// label, so a Deployment's template and its ReplicaSet's compare equal.
+func Fingerprint(t *corev1.PodTemplateSpec) string {
+	if _, ok := t.Labels[PodTemplateHash]; ok {
+		c := t.DeepCopy()
+		delete(c.Labels, PodTemplateHash)
+		t = c
+	}
+	if len(t.Labels) == 0 && t.Labels != nil {
+		c := t.DeepCopy()
+		c.Labels = nil
+		t = c
+	}
+	b, _ := json.Marshal(t) // a PodTemplateSpec always marshals
+	h := fnv.New64a()
+	h.Write(b)
+	return strconv.FormatUint(h.Sum64(), 16)
+}

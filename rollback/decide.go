@@ -1,0 +1,223 @@
+// Package rollback decides whether sentinel rolls a failing Deployment
+// back, and to what. The decision is a pure function of the incident, the
+// change linked to it, the Deployment, its revisions and what sentinel has
+// already done; the plan it returns mirrors `kubectl rollout undo`.
+package rollback
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/history"
+)
+
+// FieldManager is the field manager sentinel writes as, so attribution can
+// always tell its own rollbacks apart.
+const FieldManager = "sentinel"
+
+// Annotations sentinel leaves on a Deployment it rolled back; they make
+// the cooldown and the one-per-incident limit hold across restarts and
+// replicas.
+const (
+	AnnotationIncident     = "sentinel.dev/incident"
+	AnnotationRolledBackAt = "sentinel.dev/rolled-back-at"
+	AnnotationFrom         = "sentinel.dev/from-revision"
+	AnnotationTo           = "sentinel.dev/to-revision"
+	AnnotationReason       = "sentinel.dev/reason"
+)
+
+// Reason says why a rollback was or was not done. A closed set, used as
+// a metric label.
+type Reason string
+
+const (
+	ReasonOutOfBandImage  Reason = "out_of_band_image_change"
+	ReasonNoLinkedChange  Reason = "no_linked_change"
+	ReasonNotImageChange  Reason = "not_an_image_change"
+	ReasonTrustedDeployer Reason = "trusted_deployer"
+	ReasonOwnRollback     Reason = "own_rollback"
+	ReasonDisabled        Reason = "disabled"
+	ReasonOptedOut        Reason = "opted_out"
+	ReasonCooldown        Reason = "cooldown"
+	ReasonIncidentLimit   Reason = "incident_limit"
+	ReasonPaused          Reason = "paused"
+	ReasonNoHealthyTarget Reason = "no_healthy_target"
+	ReasonUnknownWorkload Reason = "deployment_unknown"
+)
+
+// Reasons lists every reason, so metrics can be pre-created.
+var Reasons = []Reason{ReasonOutOfBandImage, ReasonNoLinkedChange, ReasonNotImageChange,
+	ReasonTrustedDeployer, ReasonOwnRollback, ReasonDisabled, ReasonOptedOut, ReasonCooldown,
+	ReasonIncidentLimit, ReasonPaused, ReasonNoHealthyTarget, ReasonUnknownWorkload}
+
+// Explain is a short human phrase for a reason, for pages and logs.
+func (r Reason) Explain() string {
+	switch r {
+	case ReasonOutOfBandImage:
+		return "the failure follows an image change made outside the trusted deployers"
+	case ReasonNoLinkedChange:
+		return "no change of this Deployment in the link window before onset"
+	case ReasonNotImageChange:
+		return "the linked change did not change an image"
+	case ReasonTrustedDeployer:
+		return "the change was made by a trusted deployer; its release process owns the fix"
+	case ReasonOwnRollback:
+		return "the change was sentinel's own rollback"
+	case ReasonDisabled:
+		return "automatic rollback is disabled"
+	case ReasonOptedOut:
+		return "the Deployment is opted out of automatic rollback"
+	case ReasonCooldown:
+		return "sentinel rolled this Deployment back within the cooldown"
+	case ReasonIncidentLimit:
+		return "sentinel already rolled back in this incident"
+	case ReasonPaused:
+		return "the Deployment is paused"
+	case ReasonNoHealthyTarget:
+		return "no earlier revision with other images was seen healthy"
+	case ReasonUnknownWorkload:
+		return "no Deployment of this name is watched"
+	}
+	return string(r)
+}
+
+// Plan is a rollback to carry out.
+type Plan struct {
+	Workload detector.Workload
+	Incident string
+	// ResourceVersion is the Deployment's version the decision was made
+	// from; the write is conditioned on it.
+	ResourceVersion string
+	FromRevision    int64
+	ToRevision      int64
+	FromImages      []history.Image
+	ToImages        []history.Image
+	// ReplicaSet is the target's name; Template is its pod template without
+	// the pod-template-hash label.
+	ReplicaSet string
+	Template   corev1.PodTemplateSpec
+	DryRun     bool
+	Reason     Reason
+}
+
+// Decision is the outcome: a plan, or the reason there is none.
+type Decision struct {
+	Rollback bool
+	Reason   Reason
+	Plan     *Plan
+}
+
+// Input is everything a decision is made from.
+type Input struct {
+	Incident   string
+	Workload   detector.Workload
+	Cause      *history.Change // nil: no linked change
+	Deployment *history.Deployment
+	Revisions  []history.Revision // older revisions, newest first
+}
+
+// Policy applies the rollback configuration and remembers what it did, so
+// the cooldown and the per-incident limit hold.
+type Policy struct {
+	cfg  config.Rollback
+	done map[detector.Workload]record
+}
+
+type record struct {
+	at       time.Time
+	incident string
+	count    int
+}
+
+// NewPolicy returns a policy for cfg.
+func NewPolicy(cfg config.Rollback) *Policy {
+	return &Policy{cfg: cfg, done: map[detector.Workload]record{}}
+}
+
+// Decide decides at now. It does not record anything; call Done once a
+// rollback is carried out.
+func (p *Policy) Decide(now time.Time, in Input) Decision {
+	refuse := func(r Reason) Decision { return Decision{Reason: r} }
+	c := in.Cause
+	switch {
+	case in.Deployment == nil:
+		return refuse(ReasonUnknownWorkload)
+	case c == nil:
+		return refuse(ReasonNoLinkedChange)
+	case c.Manager == FieldManager:
+		return refuse(ReasonOwnRollback)
+	case !c.ImageChanged:
+		return refuse(ReasonNotImageChange)
+	case p.cfg.Trusted(c.Manager):
+		return refuse(ReasonTrustedDeployer)
+	case !p.cfg.Enabled:
+		return refuse(ReasonDisabled)
+	case p.cfg.OptedOut(in.Workload.Namespace, in.Workload.Name) ||
+		in.Deployment.Annotations[config.OptOutAnnotation] == "false":
+		return refuse(ReasonOptedOut)
+	}
+	if n := p.rollbacksIn(in.Incident, in.Deployment); n >= p.cfg.MaxPerIncident {
+		return refuse(ReasonIncidentLimit)
+	}
+	if last := p.lastRollback(in.Workload, in.Deployment); !last.IsZero() && now.Sub(last) < p.cfg.Cooldown {
+		return refuse(ReasonCooldown)
+	}
+	if in.Deployment.Paused {
+		return refuse(ReasonPaused)
+	}
+	for _, r := range in.Revisions {
+		if !r.Healthy || history.SameImages(r.Images, in.Deployment.Images) {
+			continue
+		}
+		return Decision{Rollback: true, Reason: ReasonOutOfBandImage, Plan: &Plan{
+			Workload:        in.Workload,
+			Incident:        in.Incident,
+			ResourceVersion: in.Deployment.ResourceVersion,
+			FromRevision:    in.Deployment.Revision,
+			ToRevision:      r.Revision,
+			FromImages:      in.Deployment.Images,
+			ToImages:        r.Images,
+			ReplicaSet:      r.Name,
+			Template:        *r.Template.DeepCopy(),
+			DryRun:          p.cfg.DryRun,
+			Reason:          ReasonOutOfBandImage,
+		}}
+	}
+	return refuse(ReasonNoHealthyTarget)
+}
+
+// Done records a rollback carried out at now.
+func (p *Policy) Done(now time.Time, plan *Plan) {
+	r := p.done[plan.Workload]
+	if r.incident != plan.Incident {
+		r.count = 0
+	}
+	p.done[plan.Workload] = record{at: now, incident: plan.Incident, count: r.count + 1}
+}
+
+// rollbacksIn counts rollbacks already done in an incident, from memory
+// and from the Deployment's annotation (which survives restarts and is
+// shared by replicas).
+func (p *Policy) rollbacksIn(incident string, d *history.Deployment) int {
+	n := 0
+	if r, ok := p.done[d.Workload]; ok && r.incident == incident {
+		n = r.count
+	}
+	if n == 0 && d.Annotations[AnnotationIncident] == incident {
+		n = 1
+	}
+	return n
+}
+
+func (p *Policy) lastRollback(w detector.Workload, d *history.Deployment) time.Time {
+	last := p.done[w].at
+	if s := d.Annotations[AnnotationRolledBackAt]; s != "" {
+		if t, err := time.Parse(time.RFC3339, s); err == nil && t.After(last) {
+			last = t
+		}
+	}
+	return last
+}

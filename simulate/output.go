@@ -1,0 +1,84 @@
+package simulate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sentinel-sre/sentinel/incident"
+)
+
+// JSONWriter prints one JSON object per action per line.
+type JSONWriter struct{ W io.Writer }
+
+// Notify prints a.
+func (j JSONWriter) Notify(_ context.Context, a incident.Action) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode action: %w", err)
+	}
+	_, err = fmt.Fprintf(j.W, "%s\n", b)
+	return err
+}
+
+// TextWriter prints a readable timeline.
+type TextWriter struct{ W io.Writer }
+
+// Notify prints a.
+func (t TextWriter) Notify(_ context.Context, a incident.Action) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %-8s  %s\n", a.At.UTC().Format(time.RFC3339), strings.ToUpper(string(a.Kind)), a.Summary())
+	switch a.Kind {
+	case incident.Page:
+		fmt.Fprintf(&b, "%22s error ratio %.1f%% at %.1f req/s, onset %s\n", "", a.Ratio*100, a.Requests,
+			a.Onset.UTC().Format(time.RFC3339))
+		if c := a.Cause; c != nil {
+			who := c.Manager
+			if who == "" {
+				who = "unknown"
+			}
+			fmt.Fprintf(&b, "%22s cause: revision %d at %s by %s (via Helm: %t), changed %s\n", "",
+				c.Revision, c.At.UTC().Format(time.RFC3339), who, incident.ViaHelm(c.Manager), strings.Join(c.Fields, ", "))
+			if c.ImageChanged {
+				fmt.Fprintf(&b, "%22s images: %s -> %s\n", "", incident.ShortImages(c.ImagesBefore), incident.ShortImages(c.ImagesAfter))
+			}
+		} else {
+			fmt.Fprintf(&b, "%22s cause: none found in the link window\n", "")
+		}
+		if a.Decision.Rollback {
+			fmt.Fprintf(&b, "%22s decision: roll back (%s)\n", "", a.Decision.Reason.Explain())
+		} else {
+			fmt.Fprintf(&b, "%22s decision: no rollback (%s)\n", "", a.Decision.Reason.Explain())
+		}
+		if a.RunbookURL != "" {
+			fmt.Fprintf(&b, "%22s runbook: %s\n", "", a.RunbookURL)
+		}
+	case incident.Rollback:
+		fmt.Fprintf(&b, "%22s target ReplicaSet %s, images %s\n", "", a.Plan.ReplicaSet, incident.ShortImages(a.Plan.ToImages))
+	}
+	_, err := io.WriteString(t.W, b.String())
+	return err
+}
+
+// WriteSummary prints the replay's totals after a text timeline.
+func WriteSummary(w io.Writer, r Result) {
+	fmt.Fprintf(w, "\nreplayed %s to %s: %d polls, %d samples, %d objects; %d pages, %d rollbacks, %d resolves\n",
+		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Polls, r.Samples, r.Objects,
+		r.Stats.Pages, r.Stats.Rollbacks, r.Stats.Resolves)
+	if len(r.Skipped) > 0 {
+		keys := make([]string, 0, len(r.Skipped))
+		for k := range r.Skipped {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s=%d", k, r.Skipped[k])
+		}
+		fmt.Fprintf(w, "skipped malformed samples: %s\n", strings.Join(parts, " "))
+	}
+}
