@@ -1,0 +1,151 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRepositoryConfigIsTheDefaults(t *testing.T) {
+	c, err := Load(filepath.Join("..", "config.yaml"))
+	if err != nil {
+		t.Fatalf("config.yaml: %v", err)
+	}
+	// config.yaml spells out every default: loading it must change nothing.
+	def := Default()
+	if got, want := c.Detection, def.Detection; got != want {
+		t.Errorf("config.yaml detection = %+v, defaults %+v", got, want)
+	}
+	if c.Rollback.Enabled != def.Rollback.Enabled || c.Rollback.DryRun != def.Rollback.DryRun ||
+		c.Rollback.Cooldown != def.Rollback.Cooldown || c.Rollback.MaxPerIncident != def.Rollback.MaxPerIncident ||
+		c.Rollback.Healthy != def.Rollback.Healthy ||
+		strings.Join(c.Rollback.TrustedManagers, ",") != strings.Join(def.Rollback.TrustedManagers, ",") {
+		t.Errorf("config.yaml rollback = %+v, defaults %+v", c.Rollback, def.Rollback)
+	}
+	if c.Paging != def.Paging {
+		t.Errorf("config.yaml paging = %+v, defaults %+v", c.Paging, def.Paging)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	d := Default().Detection
+	for name, tc := range map[string]struct{ got, want any }{
+		"poll interval":    {d.PollInterval, 15 * time.Second},
+		"rate window":      {d.RateWindow, time.Minute},
+		"threshold":        {d.Threshold, 0.5},
+		"for":              {d.For, 30 * time.Second},
+		"volume floor":     {d.MinRequestRate, 0.5},
+		"failure codes":    {d.FailureCodes, "5.."},
+		"resolve after":    {d.ResolveAfter, 3 * time.Minute},
+		"link window":      {d.LinkWindow, 15 * time.Minute},
+		"cooldown":         {Default().Rollback.Cooldown, 30 * time.Minute},
+		"max per incident": {Default().Rollback.MaxPerIncident, 1},
+		"healthy for":      {Default().Rollback.Healthy.MinDuration, 5 * time.Minute},
+		"healthy ratio":    {Default().Rollback.Healthy.MaxErrorRatio, 0.05},
+		"trusted":          {strings.Join(Default().Rollback.TrustedManagers, ","), "helm"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", name, tc.got, tc.want)
+		}
+	}
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+}
+
+// Each broken config in testdata breaks one rule; the message is exact.
+func TestBrokenConfigs(t *testing.T) {
+	cases := map[string][]string{
+		"threshold.bad.yaml":          {"detection.threshold: must be in (0,1], got 1.5"},
+		"threshold-zero.bad.yaml":     {"detection.threshold: must be in (0,1], got 0"},
+		"poll-interval.bad.yaml":      {"detection.poll_interval: must be positive, got 0s"},
+		"rate-window.bad.yaml":        {"detection.rate_window: must be at least twice detection.poll_interval (1m0s), got 1m0s"},
+		"for.bad.yaml":                {"detection.for: must not be negative, got -1s"},
+		"min-request-rate.bad.yaml":   {"detection.min_request_rate: must be positive (requests per second), got 0"},
+		"failure-codes.bad.yaml":      {"detection.failure_codes: invalid regular expression \"5((\": error parsing regexp: missing closing ): `^(?:5(()$`"},
+		"resolve-after.bad.yaml":      {"detection.resolve_after: must be positive, got 0s"},
+		"link-window.bad.yaml":        {"detection.link_window: must be positive, got 0s"},
+		"trusted-managers.bad.yaml":   {"rollback.trusted_managers[1]: must not be empty"},
+		"cooldown.bad.yaml":           {"rollback.cooldown: must not be negative, got -5m0s"},
+		"max-per-incident.bad.yaml":   {"rollback.max_per_incident: must not be negative, got -1"},
+		"healthy-duration.bad.yaml":   {"rollback.healthy.min_duration: must be positive, got 0s"},
+		"healthy-ratio.bad.yaml":      {"rollback.healthy.max_error_ratio: must be below detection.threshold (0.5), got 0.6"},
+		"opt-out-namespace.bad.yaml":  {"rollback.opt_out.namespaces[0]: must be a namespace name, got \"a/b\""},
+		"opt-out-deployment.bad.yaml": {"rollback.opt_out.deployments[0]: must be namespace/name, got \"web\""},
+		"runbook.bad.yaml":            {"paging.runbook_url: must be an http(s) URL, got \"docs/runbook.md\""},
+		"unknown-key.bad.yaml":        {"detection.treshold: unknown key (line 2)"},
+		"unknown-section.bad.yaml":    {"alerting: unknown key (line 1)"},
+		"wrong-type.bad.yaml":         {"line 2: cannot unmarshal !!str `soon` into time.Duration"},
+		// Every problem at once, unknown keys and invalid values together.
+		"many.bad.yaml": {
+			"detection.tresh: unknown key (line 3)",
+			"detection.poll_interval: must be positive, got 0s",
+			"detection.threshold: must be in (0,1], got 2",
+			"rollback.cooldown: must not be negative, got -1s",
+		},
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
+	if len(files) != len(cases) {
+		t.Errorf("%d broken configs in testdata, %d cases: keep them in step", len(files), len(cases))
+	}
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name)
+			_, err := Load(path)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			var lines []string
+			for _, w := range want {
+				lines = append(lines, path+": "+w)
+			}
+			if got := err.Error(); got != strings.Join(lines, "\n") {
+				t.Errorf("error:\n%s\nwant:\n%s", got, strings.Join(lines, "\n"))
+			}
+		})
+	}
+}
+
+func TestParseOverridesOnlyWhatIsGiven(t *testing.T) {
+	c, err := Parse([]byte("detection:\n  threshold: 0.8\nrollback:\n  dry_run: true\n  opt_out:\n    deployments: [shop/cart]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Detection.Threshold != 0.8 || !c.Rollback.DryRun {
+		t.Errorf("overrides not applied: %+v", c)
+	}
+	if c.Detection.For != 30*time.Second || c.Rollback.Cooldown != 30*time.Minute {
+		t.Errorf("defaults lost: %+v", c)
+	}
+	if !c.Rollback.OptedOut("shop", "cart") || c.Rollback.OptedOut("shop", "web") {
+		t.Error("OptedOut does not follow opt_out.deployments")
+	}
+}
+
+func TestEmptyFileIsTheDefaults(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "empty.yaml")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Detection != Default().Detection {
+		t.Errorf("empty file = %+v", c.Detection)
+	}
+}
+
+func TestCompileCodesIsAnchored(t *testing.T) {
+	re, err := CompileCodes("5..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code, want := range map[string]bool{"500": true, "503": true, "404": false, "200": false, "1500": false, "5000": false, "": false} {
+		if got := re.MatchString(code); got != want {
+			t.Errorf("%q matched %v, want %v", code, got, want)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package detector
+
+import (
+	"testing"
+	"time"
+)
+
+var (
+	t0   = time.Date(2026, 4, 24, 23, 50, 0, 0, time.UTC)
+	cart = Workload{Namespace: "shop", Name: "cart"}
+	web  = Workload{Namespace: "shop", Name: "web"}
+)
+
+func rule() Rule {
+	return Rule{Threshold: 0.5, For: 30 * time.Second, MinRequestRate: 0.5, ResolveAfter: 3 * time.Minute}
+}
+
+// obs is a poll of one workload: rps requests per second, ratio failing.
+// rps < 0 means no observation at all (no data).
+type obs struct{ rps, ratio float64 }
+
+func TestJudge(t *testing.T) {
+	r := rule()
+	cases := []struct {
+		name string
+		o    Observation
+		want Verdict
+	}{
+		{"just over half failing", Observation{Requests: 10, Failures: 5.01}, Breaching},
+		{"exactly half failing is not above", Observation{Requests: 10, Failures: 5}, OK},
+		{"just under half failing", Observation{Requests: 10, Failures: 4.99}, OK},
+		{"below the volume floor", Observation{Requests: 0.49, Failures: 0.49}, Unknown},
+		{"exactly the volume floor", Observation{Requests: 0.5, Failures: 0.5}, Breaching},
+		{"no traffic", Observation{}, Unknown},
+		{"extrapolation overshoot clamps to 1", Observation{Requests: 10, Failures: 10.2}, Breaching},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := r.Judge(tc.o); got != tc.want {
+				t.Errorf("Judge(%+v) = %v, want %v", tc.o, got, tc.want)
+			}
+		})
+	}
+	if got := (Observation{Requests: 10, Failures: 10.2}).Ratio(); got != 1 {
+		t.Errorf("ratio %v, want clamp to 1", got)
+	}
+}
+
+// finding as the tests expect it: poll index it comes at, kind, onset poll.
+type want struct {
+	at    int
+	kind  Kind
+	onset int
+}
+
+func TestLifeCycle(t *testing.T) {
+	const step = 15 * time.Second
+	bad, good, none, trickle := obs{40, 0.97}, obs{40, 0.01}, obs{-1, 0}, obs{0.2, 1}
+	repeat := func(o obs, n int) []obs {
+		out := make([]obs, n)
+		for i := range out {
+			out[i] = o
+		}
+		return out
+	}
+	cat := func(parts ...[]obs) []obs {
+		var out []obs
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	cases := []struct {
+		name  string
+		rule  func(*Rule)
+		polls []obs
+		want  []want
+	}{
+		{name: "healthy traffic never fires", polls: repeat(good, 40)},
+		{name: "breach held for 30s fires once, onset at the first breaching poll",
+			polls: cat(repeat(good, 2), repeat(bad, 20)),
+			want:  []want{{at: 4, kind: Firing, onset: 2}}},
+		{name: "a breach shorter than for never fires",
+			polls: cat(repeat(bad, 2), repeat(good, 10), repeat(bad, 2), repeat(good, 5))},
+		{name: "for 0 fires on the first breaching poll", rule: func(r *Rule) { r.For = 0 },
+			polls: cat(repeat(good, 1), repeat(bad, 3)),
+			want:  []want{{at: 1, kind: Firing, onset: 1}}},
+		{name: "resolves after 3m at or below the threshold, never re-pages while open",
+			polls: cat(repeat(bad, 10), repeat(good, 13), repeat(good, 2)),
+			want:  []want{{at: 2, kind: Firing, onset: 0}, {at: 22, kind: Resolved, onset: 0}}},
+		{name: "a breach during the resolve wait restarts it",
+			polls: cat(repeat(bad, 3), repeat(good, 8), repeat(bad, 1), repeat(good, 13)),
+			want:  []want{{at: 2, kind: Firing, onset: 0}, {at: 24, kind: Resolved, onset: 0}}},
+		{name: "traffic below the volume floor is unknown: never fires",
+			polls: repeat(trickle, 30)},
+		{name: "no data while pending drops the breach",
+			polls: cat(repeat(bad, 1), repeat(none, 1), repeat(bad, 2), repeat(good, 3)),
+		},
+		{name: "a gap in the metrics while firing neither resolves nor re-pages",
+			polls: cat(repeat(bad, 3), repeat(none, 20), repeat(bad, 2), repeat(good, 13)),
+			want:  []want{{at: 2, kind: Firing, onset: 0}, {at: 37, kind: Resolved, onset: 0}}},
+		{name: "unknown breaks the healthy streak before resolve",
+			polls: cat(repeat(bad, 3), repeat(good, 10), repeat(trickle, 1), repeat(good, 13)),
+			want:  []want{{at: 2, kind: Firing, onset: 0}, {at: 26, kind: Resolved, onset: 0}}},
+		{name: "a second spike after resolve is a new incident",
+			polls: cat(repeat(bad, 3), repeat(good, 13), repeat(bad, 3)),
+			want:  []want{{at: 2, kind: Firing, onset: 0}, {at: 15, kind: Resolved, onset: 0}, {at: 18, kind: Firing, onset: 16}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rule()
+			if tc.rule != nil {
+				tc.rule(&r)
+			}
+			d := New(r)
+			var got []want
+			for i, p := range tc.polls {
+				now := t0.Add(time.Duration(i) * step)
+				var in []Observation
+				if p.rps >= 0 {
+					in = append(in, Observation{Workload: cart, Requests: p.rps, Failures: p.rps * p.ratio})
+				}
+				// A healthy neighbour in every poll must never appear.
+				in = append(in, Observation{Workload: web, Requests: 20, Failures: 0.1})
+				for _, f := range d.Evaluate(now, in) {
+					if f.Workload != cart {
+						t.Fatalf("finding for %v", f.Workload)
+					}
+					if !f.At.Equal(now) {
+						t.Errorf("finding at %v, evaluated at %v", f.At, now)
+					}
+					got = append(got, want{at: i, kind: f.Kind, onset: int(f.Onset.Sub(t0) / step)})
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("findings %+v, want %+v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("finding %d = %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestFindingCarriesRatiosAndIncidentID(t *testing.T) {
+	d := New(rule())
+	var fs []Finding
+	for i, ratio := range []float64{0.6, 0.9, 0.7} {
+		fs = append(fs, d.Evaluate(t0.Add(time.Duration(i)*15*time.Second),
+			[]Observation{{Workload: cart, Requests: 10, Failures: 10 * ratio}})...)
+	}
+	if len(fs) != 1 || fs[0].Kind != Firing {
+		t.Fatalf("findings %+v", fs)
+	}
+	f := fs[0]
+	if f.Ratio != 0.7 || f.PeakRatio != 0.9 || f.Requests != 10 {
+		t.Errorf("ratio %v peak %v requests %v", f.Ratio, f.PeakRatio, f.Requests)
+	}
+	if got, want := IncidentID(f.Workload, f.Onset), "shop/cart@2026-04-24T23:50:00Z"; got != want {
+		t.Errorf("incident id %q, want %q", got, want)
+	}
+	if s, onset := d.State(cart); s != StateFiring || !onset.Equal(t0) {
+		t.Errorf("state %v onset %v", s, onset)
+	}
+}
+
+func TestQuietWorkloadsLeaveNoState(t *testing.T) {
+	d := New(rule())
+	for i := 0; i < 100; i++ {
+		d.Evaluate(t0.Add(time.Duration(i)*time.Second), []Observation{{Workload: Workload{"ns", string(rune('a' + i%26))}, Requests: 5}})
+	}
+	if len(d.states) != 0 {
+		t.Errorf("%d states kept for healthy workloads", len(d.states))
+	}
+}

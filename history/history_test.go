@@ -1,0 +1,329 @@
+package history
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sentinel-sre/sentinel/detector"
+)
+
+var (
+	t0   = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	cart = detector.Workload{Namespace: "shop", Name: "cart"}
+)
+
+func at(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+
+// entry is a managedFields entry owning the given fieldsV1 JSON.
+func entry(manager string, min int, fields string) metav1.ManagedFieldsEntry {
+	tm := metav1.NewTime(at(min))
+	return metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate,
+		APIVersion: "apps/v1", FieldsType: "FieldsV1", Time: &tm, FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+}
+
+const (
+	helmFields  = `{"f:spec":{"f:replicas":{},"f:template":{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"cart\"}":{".":{},"f:image":{},"f:name":{},"f:env":{}}}}}}}`
+	imageFields = `{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"cart\"}":{"f:image":{}}}}}}}`
+	envFields   = `{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"cart\"}":{"f:env":{"k:{\"name\":\"MODE\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`
+	statusKCM   = `{"f:metadata":{"f:annotations":{"f:deployment.kubernetes.io/revision":{}}}}`
+)
+
+func template(image, mode string) corev1.PodTemplateSpec {
+	c := corev1.Container{Name: "cart", Image: image}
+	if mode != "" {
+		c.Env = []corev1.EnvVar{{Name: "MODE", Value: mode}}
+	}
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "cart"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{c}},
+	}
+}
+
+func deploy(rv int, rev int, tmpl corev1.PodTemplateSpec, mf ...metav1.ManagedFieldsEntry) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "cart", Namespace: "shop", UID: "uid-cart",
+			ResourceVersion: strconv.Itoa(rv), ManagedFields: mf,
+			Annotations: map[string]string{RevisionAnnotation: strconv.Itoa(rev)}},
+		Spec: appsv1.DeploymentSpec{Template: tmpl},
+	}
+}
+
+func newRS(owner string, rev int, tmpl corev1.PodTemplateSpec) *appsv1.ReplicaSet {
+	t := *tmpl.DeepCopy()
+	t.Labels[PodTemplateHash] = fmt.Sprintf("hash%d", rev)
+	yes := true
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-hash%d", owner, rev), Namespace: "shop",
+			Annotations:     map[string]string{RevisionAnnotation: strconv.Itoa(rev)},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Deployment", Name: owner, UID: types.UID("uid-" + owner), Controller: &yes}}},
+		Spec: appsv1.ReplicaSetSpec{Template: t},
+	}
+}
+
+var (
+	v1      = template("registry.example/cart:2.3.0", "")
+	v2      = template("registry.example/cart:2.4.0-rc1", "")
+	v1Env   = template("registry.example/cart:2.3.0", "debug")
+	helmRel = entry("helm", 0, helmFields)
+	kcm     = entry("kube-controller-manager", 0, statusKCM)
+)
+
+// history replays: helm creates rev 1 at minute 0, then the given steps.
+func newTracker(steps ...func(*Tracker)) *Tracker {
+	tr := New(Options{HealthyFor: 5 * time.Minute})
+	tr.ObserveDeployment(deploy(1, 1, v1, helmRel, kcm), at(0))
+	tr.ObserveReplicaSet(newRS("cart", 1, v1))
+	for _, s := range steps {
+		s(tr)
+	}
+	return tr
+}
+
+func TestAttribution(t *testing.T) {
+	cases := []struct {
+		name         string
+		next         *appsv1.Deployment
+		rs           *appsv1.ReplicaSet
+		wantManager  string
+		wantImage    bool
+		wantFields   string
+		wantRevision int64
+	}{
+		{
+			name:        "kubectl set image",
+			next:        deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm),
+			rs:          newRS("cart", 2, v2),
+			wantManager: "kubectl-set", wantImage: true, wantFields: "[containers[cart].image]", wantRevision: 2,
+		},
+		{
+			name:        "kubectl set env changes no image",
+			next:        deploy(2, 2, v1Env, helmRel, entry("kubectl-set", 45, envFields), kcm),
+			rs:          newRS("cart", 2, v1Env),
+			wantManager: "kubectl-set", wantImage: false, wantFields: "[containers[cart].env]", wantRevision: 2,
+		},
+		{
+			name:        "helm upgrade",
+			next:        deploy(2, 2, v2, entry("helm", 45, helmFields), kcm),
+			rs:          newRS("cart", 2, v2),
+			wantManager: "helm", wantImage: true, wantFields: "[containers[cart].image]", wantRevision: 2,
+		},
+		{
+			name: "newest owner of the image wins",
+			next: deploy(2, 2, v2, entry("argocd-controller", 30, imageFields), entry("kubectl-set", 45, imageFields),
+				entry("helm", 40, helmFields), kcm),
+			rs:          newRS("cart", 2, v2),
+			wantManager: "kubectl-set", wantImage: true, wantFields: "[containers[cart].image]", wantRevision: 2,
+		},
+		{
+			name:        "revision comes from the Deployment while no ReplicaSet is seen",
+			next:        deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm),
+			wantManager: "kubectl-set", wantImage: true, wantFields: "[containers[cart].image]", wantRevision: 2,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTracker()
+			if tc.rs != nil {
+				tr.ObserveReplicaSet(tc.rs)
+			}
+			c, ok := tr.ObserveDeployment(tc.next, at(45))
+			if !ok {
+				t.Fatal("no change reported")
+			}
+			if c.Manager != tc.wantManager || c.ImageChanged != tc.wantImage ||
+				fmt.Sprint(c.Fields) != tc.wantFields || c.Revision != tc.wantRevision {
+				t.Errorf("change = manager %q image %v fields %v revision %d; want %q %v %s %d",
+					c.Manager, c.ImageChanged, c.Fields, c.Revision, tc.wantManager, tc.wantImage, tc.wantFields, tc.wantRevision)
+			}
+			if !c.At.Equal(at(45)) {
+				t.Errorf("change at %v, want %v", c.At, at(45))
+			}
+			cause, ok := tr.Cause(cart, at(46), 15*time.Minute)
+			if !ok || cause.Manager != tc.wantManager {
+				t.Errorf("cause = %+v, %v", cause, ok)
+			}
+		})
+	}
+}
+
+func TestStatusUpdatesAndResyncsAreNotChanges(t *testing.T) {
+	tr := newTracker()
+	if _, ok := tr.ObserveDeployment(deploy(1, 1, v1, helmRel, kcm), at(1)); ok {
+		t.Error("resync (same resourceVersion) reported as a change")
+	}
+	status := deploy(7, 1, v1, helmRel, entry("kube-controller-manager", 2, statusKCM))
+	status.Status.ReadyReplicas = 3
+	status.Spec.Replicas = ptr(int32(5)) // scaling is not a template change either
+	if _, ok := tr.ObserveDeployment(status, at(2)); ok {
+		t.Error("status/scale update reported as a change")
+	}
+	// The newest change is still helm's creation of revision 1.
+	if c, ok := tr.Cause(cart, at(3), 15*time.Minute); !ok || c.Manager != "helm" || c.Revision != 1 || c.ImageChanged {
+		t.Errorf("cause = %+v, %v; want helm's creation of revision 1", c, ok)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestCauseWindow(t *testing.T) {
+	tr := newTracker(func(tr *Tracker) {
+		tr.ObserveReplicaSet(newRS("cart", 2, v2))
+		tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm), at(45))
+	})
+	cases := []struct {
+		name  string
+		w     detector.Workload
+		onset time.Time
+		want  bool
+	}{
+		{"onset just after the change", cart, at(46), true},
+		{"onset at the change", cart, at(45), true},
+		{"change 15m before onset is still in the window", cart, at(60), true},
+		{"change 16m before onset is not", cart, at(61), false},
+		{"a change after onset is never the cause", cart, at(44), false},
+		{"a neighbour's change is never the cause", detector.Workload{Namespace: "shop", Name: "web"}, at(46), false},
+		{"same name, other namespace", detector.Workload{Namespace: "other", Name: "cart"}, at(46), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ok := tr.Cause(tc.w, tc.onset, 15*time.Minute)
+			if ok != tc.want {
+				t.Fatalf("Cause = %+v, %v; want found=%v", c, ok, tc.want)
+			}
+			if ok && c.Revision != 2 {
+				t.Errorf("revision %d", c.Revision)
+			}
+		})
+	}
+}
+
+func TestCauseIsTheNewestChangeBeforeOnset(t *testing.T) {
+	v3 := template("registry.example/cart:2.4.0-rc2", "")
+	tr := newTracker(func(tr *Tracker) {
+		tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 40, imageFields), kcm), at(40))
+		tr.ObserveDeployment(deploy(3, 3, v3, helmRel, entry("kubectl-set", 50, imageFields), kcm), at(50))
+	})
+	if c, _ := tr.Cause(cart, at(45), 15*time.Minute); c.Revision != 2 {
+		t.Errorf("onset 45: cause revision %d, want 2 (the change at 50 came after onset)", c.Revision)
+	}
+	if c, _ := tr.Cause(cart, at(55), 15*time.Minute); c.Revision != 3 || c.ImagesBefore[0].Image != v2.Spec.Containers[0].Image {
+		t.Errorf("onset 55: cause %+v, want revision 3 from rc1", c)
+	}
+}
+
+// sentinel started after the bad change: the first sight is attributed
+// from the ReplicaSets and managedFields.
+func TestFirstSightAttribution(t *testing.T) {
+	tr := New(Options{HealthyFor: 5 * time.Minute})
+	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm), at(47))
+	tr.ObserveReplicaSet(newRS("cart", 1, v1))
+	tr.ObserveReplicaSet(newRS("cart", 2, v2))
+	c, ok := tr.Cause(cart, at(48), 15*time.Minute)
+	if !ok {
+		t.Fatal("no cause")
+	}
+	if c.Manager != "kubectl-set" || !c.ImageChanged || c.Revision != 2 || !c.At.Equal(at(45)) ||
+		c.ImagesBefore[0].Image != "registry.example/cart:2.3.0" {
+		t.Errorf("cause = %+v", c)
+	}
+}
+
+func TestRollbackUndoIsAttributedToKubectl(t *testing.T) {
+	tr := newTracker(func(tr *Tracker) {
+		tr.ObserveReplicaSet(newRS("cart", 2, v2))
+		tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm), at(45))
+	})
+	c, ok := tr.ObserveDeployment(deploy(3, 3, v1, helmRel, entry("kubectl-set", 45, `{}`), entry("kubectl", 60, imageFields), kcm), at(60))
+	if !ok || c.Manager != "kubectl" || !c.ImageChanged {
+		t.Errorf("undo = %+v, %v", c, ok)
+	}
+}
+
+func TestHealthAndRevisions(t *testing.T) {
+	v3 := template("registry.example/cart:2.5.0", "")
+	healthyFor := func(tr *Tracker, from, minutes int, ok bool) {
+		for s := 0; s <= minutes*4; s++ {
+			tr.RecordHealth(at(from).Add(time.Duration(s)*15*time.Second), func(detector.Workload) bool { return ok })
+		}
+	}
+	tr := newTracker()
+	healthyFor(tr, 0, 6, true) // rev 1 healthy for 6 minutes
+	tr.ObserveReplicaSet(newRS("cart", 2, v2))
+	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 10, imageFields), kcm), at(10))
+	healthyFor(tr, 10, 10, false) // rev 2 never healthy
+	tr.ObserveReplicaSet(newRS("cart", 3, v3))
+	tr.ObserveDeployment(deploy(3, 3, v3, helmRel, entry("kubectl-set", 30, imageFields), kcm), at(30))
+
+	revs := tr.Revisions(cart)
+	if len(revs) != 2 || revs[0].Revision != 2 || revs[1].Revision != 1 {
+		t.Fatalf("revisions %+v, want 2 then 1", revs)
+	}
+	if revs[0].Healthy || !revs[1].Healthy {
+		t.Errorf("healthy flags: rev2 %v rev1 %v, want false true", revs[0].Healthy, revs[1].Healthy)
+	}
+	if _, ok := revs[1].Template.Labels[PodTemplateHash]; ok {
+		t.Error("target template keeps pod-template-hash")
+	}
+	d, _ := tr.Deployment(cart)
+	if d.Revision != 3 || d.Images[0].Image != "registry.example/cart:2.5.0" {
+		t.Errorf("deployment %+v", d)
+	}
+}
+
+func TestHealthNeedsAnUnbrokenStreak(t *testing.T) {
+	tr := newTracker()
+	ok := true
+	for s := 0; s <= 40; s++ { // 10 minutes, one unknown poll every 4 minutes
+		ok = s%16 != 15
+		tr.RecordHealth(at(0).Add(time.Duration(s)*15*time.Second), func(detector.Workload) bool { return ok })
+	}
+	tr.ObserveReplicaSet(newRS("cart", 2, v2))
+	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 20, imageFields), kcm), at(20))
+	if revs := tr.Revisions(cart); len(revs) != 1 || revs[0].Healthy {
+		t.Errorf("revisions %+v: a broken streak must not count as 5 healthy minutes", revs)
+	}
+}
+
+func TestDeleteReplicaSetBoundsMemory(t *testing.T) {
+	tr := newTracker(func(tr *Tracker) {
+		tr.RecordHealth(at(1), func(detector.Workload) bool { return true })
+		tr.ObserveReplicaSet(newRS("cart", 2, v2))
+		tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 10, imageFields), kcm), at(10))
+	})
+	tr.DeleteReplicaSet("shop", "cart-hash1", "cart")
+	d := tr.deployments[cart]
+	if len(d.rs) != 1 || len(d.health) != 0 {
+		t.Errorf("after delete: %d replicasets, %d health entries", len(d.rs), len(d.health))
+	}
+	tr.DeleteDeployment("shop", "cart")
+	if _, ok := tr.Deployment(cart); ok {
+		t.Error("deleted deployment still known")
+	}
+}
+
+func TestChangesAreBounded(t *testing.T) {
+	tr := New(Options{HealthyFor: time.Minute, MaxChanges: 4})
+	for i := 0; i < 20; i++ {
+		tr.ObserveDeployment(deploy(i+1, i+1, template(fmt.Sprintf("img:%d", i), ""), entry("kubectl-set", i, imageFields)), at(i))
+	}
+	if n := len(tr.deployments[cart].changes); n != 4 {
+		t.Errorf("%d changes kept, want 4", n)
+	}
+}
+
+func TestFingerprintIgnoresPodTemplateHash(t *testing.T) {
+	rs := newRS("cart", 1, v1)
+	if Fingerprint(&rs.Spec.Template) != Fingerprint(&v1) {
+		t.Error("a ReplicaSet's template and its Deployment's differ by fingerprint")
+	}
+	if Fingerprint(&v1) == Fingerprint(&v2) {
+		t.Error("different images, same fingerprint")
+	}
+}
