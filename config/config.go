@@ -18,13 +18,30 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Config is the whole configuration file.
 type Config struct {
-	Detection Detection `yaml:"detection"`
-	Rollback  Rollback  `yaml:"rollback"`
-	Paging    Paging    `yaml:"paging"`
+	Detection  Detection  `yaml:"detection"`
+	Rollback   Rollback   `yaml:"rollback"`
+	Paging     Paging     `yaml:"paging"`
+	Kubernetes Kubernetes `yaml:"kubernetes"`
+}
+
+// Kubernetes says which Deployments sentinel watches and how it reaches
+// the API server.
+type Kubernetes struct {
+	// Kubeconfig is a kubeconfig file; empty means in-cluster.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// Namespaces to watch; empty watches all.
+	Namespaces []string `yaml:"namespaces"`
+	// LabelSelector limits the watched Deployments and ReplicaSets.
+	LabelSelector string `yaml:"label_selector"`
+	// VerifyTimeout is how long sentinel waits for the controller to roll
+	// out its rollback before it reports the rollback as unverified.
+	VerifyTimeout time.Duration `yaml:"verify_timeout"`
 }
 
 // Detection says what counts as a failing workload and when to page.
@@ -119,7 +136,8 @@ func Default() Config {
 				MaxErrorRatio: 0.05,
 			},
 		},
-		Paging: Paging{RunbookURL: DefaultRunbookURL},
+		Paging:     Paging{RunbookURL: DefaultRunbookURL},
+		Kubernetes: Kubernetes{VerifyTimeout: time.Minute},
 	}
 }
 
@@ -165,12 +183,13 @@ var notFound = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\
 
 // sectionOf maps a Go type in yaml's messages to its path in the file.
 var sectionOf = map[string]string{
-	"config.Config":    "",
-	"config.Detection": "detection.",
-	"config.Rollback":  "rollback.",
-	"config.Healthy":   "rollback.healthy.",
-	"config.OptOut":    "rollback.opt_out.",
-	"config.Paging":    "paging.",
+	"config.Config":     "",
+	"config.Detection":  "detection.",
+	"config.Rollback":   "rollback.",
+	"config.Healthy":    "rollback.healthy.",
+	"config.OptOut":     "rollback.opt_out.",
+	"config.Paging":     "paging.",
+	"config.Kubernetes": "kubernetes.",
 }
 
 // decodeErrors rewrites yaml's messages into one line per problem, naming
@@ -265,6 +284,16 @@ func (c Config) Validate() error {
 	if c.Paging.RunbookURL != "" && !strings.HasPrefix(c.Paging.RunbookURL, "https://") && !strings.HasPrefix(c.Paging.RunbookURL, "http://") {
 		bad("paging.runbook_url", "must be an http(s) URL, got %q", c.Paging.RunbookURL)
 	}
+	k := c.Kubernetes
+	for i, ns := range k.Namespaces {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			bad(fmt.Sprintf("kubernetes.namespaces[%d]", i), "invalid namespace %q: %s", ns, strings.Join(errs, "; "))
+		}
+	}
+	if _, err := labels.Parse(k.LabelSelector); err != nil {
+		bad("kubernetes.label_selector", "%v", err)
+	}
+	positive("kubernetes.verify_timeout", k.VerifyTimeout)
 	return errors.Join(errs...)
 }
 

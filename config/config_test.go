@@ -24,6 +24,10 @@ func TestRepositoryConfigIsTheDefaults(t *testing.T) {
 		strings.Join(c.Rollback.TrustedManagers, ",") != strings.Join(def.Rollback.TrustedManagers, ",") {
 		t.Errorf("config.yaml rollback = %+v, defaults %+v", c.Rollback, def.Rollback)
 	}
+	if c.Kubernetes.VerifyTimeout != def.Kubernetes.VerifyTimeout || c.Kubernetes.Kubeconfig != "" ||
+		len(c.Kubernetes.Namespaces) != 0 || c.Kubernetes.LabelSelector != "" {
+		t.Errorf("config.yaml kubernetes = %+v, defaults %+v", c.Kubernetes, def.Kubernetes)
+	}
 	if c.Paging != def.Paging {
 		t.Errorf("config.yaml paging = %+v, defaults %+v", c.Paging, def.Paging)
 	}
@@ -78,6 +82,11 @@ func TestBrokenConfigs(t *testing.T) {
 		"unknown-key.bad.yaml":        {"detection.treshold: unknown key (line 2)"},
 		"unknown-section.bad.yaml":    {"alerting: unknown key (line 1)"},
 		"wrong-type.bad.yaml":         {"line 2: cannot unmarshal !!str `soon` into time.Duration"},
+		"kubernetes.bad.yaml": {
+			"kubernetes.namespaces[0]: invalid namespace \"Bad_NS\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+			"kubernetes.label_selector: unable to parse requirement: found '', expected: ',', ')' or identifier",
+			"kubernetes.verify_timeout: must be positive, got 0s",
+		},
 		// Every problem at once, unknown keys and invalid values together.
 		"many.bad.yaml": {
 			"detection.tresh: unknown key (line 3)",

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/utils/clock"
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/sentinel-sre/sentinel/config"
@@ -117,6 +118,25 @@ func (e *Engine) Stats() Stats {
 		s.Refused[k] = v
 	}
 	return s
+}
+
+// Run polls until ctx ends. Polls fall on multiples of the poll interval
+// and are evaluated at that instant, so replicas (and replays) of the same
+// data agree on onsets, and with them on incident ids.
+func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
+	step := e.cfg.Detection.PollInterval
+	for {
+		now := clk.Now()
+		next := now.Truncate(step).Add(step)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-clk.After(next.Sub(now)):
+		}
+		if err := e.Poll(ctx, next); err != nil {
+			e.log.Warn("poll without metrics: every workload unknown", zap.Error(err))
+		}
+	}
 }
 
 // Poll evaluates every workload at now. A source error makes every

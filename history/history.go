@@ -80,6 +80,8 @@ type Deployment struct {
 	Annotations     map[string]string
 	Revision        int64
 	Images          []Image
+	// Fingerprint identifies the current template (see Fingerprint).
+	Fingerprint string
 }
 
 // Options tune a Tracker.
@@ -252,6 +254,7 @@ func (t *Tracker) Deployment(w detector.Workload) (Deployment, bool) {
 		Annotations:     d.obj.Annotations,
 		Revision:        d.revisionOf(d.fp),
 		Images:          images(&d.obj.Spec.Template.Spec),
+		Fingerprint:     d.fp,
 	}, true
 }
 

@@ -95,6 +95,9 @@ type Plan struct {
 	ToRevision      int64
 	FromImages      []history.Image
 	ToImages        []history.Image
+	// FromFingerprint is the failing template's; a Deployment whose
+	// template no longer has it was changed since, and is left alone.
+	FromFingerprint string
 	// ReplicaSet is the target's name; Template is its pod template without
 	// the pod-template-hash label.
 	ReplicaSet string
@@ -179,6 +182,7 @@ func (p *Policy) Decide(now time.Time, in Input) Decision {
 			FromRevision:    in.Deployment.Revision,
 			ToRevision:      r.Revision,
 			FromImages:      in.Deployment.Images,
+			FromFingerprint: in.Deployment.Fingerprint,
 			ToImages:        r.Images,
 			ReplicaSet:      r.Name,
 			Template:        *r.Template.DeepCopy(),

@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/kube"
+	"github.com/sentinel-sre/sentinel/rollback"
+)
+
+// helm install v1 → kubectl set image v2 → 90% failing → sentinel rolls
+// back, as the least-privilege ServiceAccount of deploy/base/rbac.yaml.
+func TestSetImageIsRolledBack(t *testing.T) {
+	c := needCluster(t)
+	ns := c.namespace(t, "e2e-set-image")
+	c.install(t, ns)
+	cfg := testConfig(ns)
+	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
+	settle(cfg)
+
+	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	eventually(t, 60*time.Second, "a rollback", func() bool { return len(s.out.of(incident.Rollback)) > 0 })
+	c.waitRevision(t, ns, "3")
+
+	d := c.deployment(t, ns)
+	if got := imageOf(d); got != "registry.example/demo:v1" {
+		t.Errorf("image after rollback %q, want v1", got)
+	}
+	if m := imageManager(t, d); m != rollback.FieldManager {
+		t.Errorf("image field manager %q, want sentinel", m)
+	}
+	page := s.out.of(incident.Page)
+	if len(page) != 1 || page[0].Cause == nil || page[0].Cause.Manager != "kubectl-set" || !page[0].Decision.Rollback {
+		t.Fatalf("pages %+v", page)
+	}
+	for k, want := range map[string]string{
+		rollback.AnnotationIncident: page[0].Incident,
+		rollback.AnnotationFrom:     "2",
+		rollback.AnnotationTo:       "1",
+		rollback.AnnotationReason:   string(rollback.ReasonOutOfBandImage),
+	} {
+		if got := d.Annotations[k]; got != want {
+			t.Errorf("annotation %s = %q, want %q", k, got, want)
+		}
+	}
+	if _, err := time.Parse(time.RFC3339, d.Annotations[rollback.AnnotationRolledBackAt]); err != nil {
+		t.Errorf("annotation %s: %v", rollback.AnnotationRolledBackAt, err)
+	}
+	evs, err := c.client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
+	if err != nil || len(evs.Items) != 1 || evs.Items[0].InvolvedObject.Name != "demo" ||
+		!strings.Contains(evs.Items[0].Message, "revision 2 to revision 1") {
+		t.Errorf("events %+v, %v", evs, err)
+	}
+	// The errors stop with v1 back: the incident resolves, and nothing
+	// else happens (no second rollback of sentinel's own change).
+	eventually(t, 30*time.Second, "resolve", func() bool { return len(s.out.of(incident.Resolve)) == 1 })
+	if n := len(s.out.of(incident.Rollback)); n != 1 {
+		t.Errorf("%d rollbacks", n)
+	}
+
+	// Restarted after its rollback, mid-incident: the Deployment fails
+	// again, the fresh sentinel pages but the annotation's cooldown holds.
+	s.stop()
+	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	c.waitRevision(t, ns, "4")
+	s2 := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
+	eventually(t, 30*time.Second, "a page after restart", func() bool { return len(s2.out.of(incident.Page)) == 1 })
+	if p := s2.out.of(incident.Page)[0]; p.Decision.Rollback || p.Decision.Reason != rollback.ReasonCooldown {
+		t.Errorf("after restart: decision %+v, want cooldown", p.Decision)
+	}
+	time.Sleep(2 * time.Second)
+	if n := len(s2.out.of(incident.Rollback)); n != 0 {
+		t.Errorf("restarted sentinel rolled back %d times", n)
+	}
+	if got := imageOf(c.deployment(t, ns)); got != "registry.example/demo:v2" {
+		t.Errorf("image %q: the restarted sentinel wrote", got)
+	}
+}
+
+// helm upgrade to a bad v2: a page, the Deployment untouched.
+func TestHelmUpgradePagesOnly(t *testing.T) {
+	c := needCluster(t)
+	ns := c.namespace(t, "e2e-helm")
+	c.install(t, ns)
+	cfg := testConfig(ns)
+	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
+	settle(cfg)
+	c.helmCmd(t, "upgrade", "demo", chart(), "--namespace", ns, "--set", "image=registry.example/demo:v2")
+	expectPageOnly(t, c, s, ns, "helm", rollback.ReasonTrustedDeployer, "registry.example/demo:v2")
+}
+
+// kubectl set env only: a page, no rollback (no image changed).
+func TestSetEnvPagesOnly(t *testing.T) {
+	c := needCluster(t)
+	ns := c.namespace(t, "e2e-set-env")
+	c.install(t, ns)
+	cfg := testConfig(ns)
+	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
+	settle(cfg)
+	c.kubectl(t, "-n", ns, "set", "env", "deployment/demo", "BROKEN=1")
+	expectPageOnly(t, c, s, ns, "kubectl-set", rollback.ReasonNotImageChange, "registry.example/demo:v1")
+}
+
+func expectPageOnly(t *testing.T, c *cluster, s *sentinel, ns, manager string, reason rollback.Reason, image string) {
+	t.Helper()
+	eventually(t, 30*time.Second, "a page", func() bool { return len(s.out.of(incident.Page)) == 1 })
+	p := s.out.of(incident.Page)[0]
+	if p.Cause == nil || p.Cause.Manager != manager || p.Decision.Rollback || p.Decision.Reason != reason {
+		t.Errorf("page cause %+v decision %+v; want manager %s, reason %s", p.Cause, p.Decision, manager, reason)
+	}
+	time.Sleep(2 * time.Second)
+	if n := len(s.out.of(incident.Rollback)); n != 0 {
+		t.Errorf("%d rollbacks", n)
+	}
+	d := c.deployment(t, ns)
+	if imageOf(d) != image || d.Annotations["deployment.kubernetes.io/revision"] != "2" || d.Annotations[rollback.AnnotationIncident] != "" {
+		t.Errorf("deployment changed: image %s, annotations %v", imageOf(d), d.Annotations)
+	}
+}
+
+// interfere runs a human change between sentinel's decision and its write.
+type interfere struct {
+	next   engine.Executor
+	before func()
+	err    error
+}
+
+func (i *interfere) Rollback(ctx context.Context, p *rollback.Plan) error {
+	i.before()
+	i.err = i.next.Rollback(ctx, p)
+	return i.err
+}
+
+// Someone changes the Deployment between decision and write: the
+// conflict is detected and nothing is clobbered.
+func TestConcurrentChangeIsNotClobbered(t *testing.T) {
+	c := needCluster(t)
+	ns := c.namespace(t, "e2e-conflict")
+	c.install(t, ns)
+	cfg := testConfig(ns)
+	var ix *interfere
+	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, func(next engine.Executor) engine.Executor {
+		ix = &interfere{next: next, before: func() {
+			c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v3-hotfix")
+		}}
+		return ix
+	})
+	settle(cfg)
+	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	eventually(t, 30*time.Second, "the failed rollback notice", func() bool { return len(s.out.of(incident.Notice)) == 1 })
+	var pe *kube.PreconditionError
+	if !errors.As(ix.err, &pe) || !strings.Contains(pe.Reason, "template changed") {
+		t.Errorf("executor error %v, want a template-changed precondition error", ix.err)
+	}
+	if got := imageOf(c.deployment(t, ns)); got != "registry.example/demo:v3-hotfix" {
+		t.Errorf("image %q: the human's hotfix was overwritten", got)
+	}
+}
+
+// A metadata-only change between decision and write (resourceVersion
+// moves, template does not): sentinel re-reads, re-checks and proceeds.
+func TestResourceVersionMoveIsRedecided(t *testing.T) {
+	c := needCluster(t)
+	ns := c.namespace(t, "e2e-redecide")
+	c.install(t, ns)
+	cfg := testConfig(ns)
+	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, func(next engine.Executor) engine.Executor {
+		return &interfere{next: next, before: func() {
+			c.kubectl(t, "-n", ns, "label", "deployment/demo", "touched=yes")
+		}}
+	})
+	settle(cfg)
+	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	eventually(t, 60*time.Second, "a rollback", func() bool { return len(s.out.of(incident.Rollback)) == 1 })
+	d := c.deployment(t, ns)
+	if imageOf(d) != "registry.example/demo:v1" || d.Labels["touched"] != "yes" {
+		t.Errorf("image %s labels %v", imageOf(d), d.Labels)
+	}
+}
+
+// dry_run decides and reports, writes nothing.
+func TestDryRunWritesNothing(t *testing.T) {
+	c := needCluster(t)
+	ns := c.namespace(t, "e2e-dry-run")
+	c.install(t, ns)
+	cfg := testConfig(ns)
+	cfg.Rollback.DryRun = true
+	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
+	settle(cfg)
+	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	eventually(t, 30*time.Second, "a dry-run rollback", func() bool { return len(s.out.of(incident.Rollback)) == 1 })
+	if rb := s.out.of(incident.Rollback)[0]; !rb.Plan.DryRun {
+		t.Error("rollback action not marked dry-run")
+	}
+	time.Sleep(2 * time.Second)
+	d := c.deployment(t, ns)
+	if imageOf(d) != "registry.example/demo:v2" || d.Annotations[rollback.AnnotationIncident] != "" ||
+		d.Annotations["deployment.kubernetes.io/revision"] != "2" {
+		t.Errorf("dry-run wrote: image %s annotations %v", imageOf(d), d.Annotations)
+	}
+	evs, _ := c.client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
+	if len(evs.Items) != 0 {
+		t.Errorf("dry-run recorded %d events", len(evs.Items))
+	}
+}
+
+// racer sends a human change just before sentinel's first PATCH reaches
+// the API server: the write's resourceVersion test fails, sentinel
+// re-reads, re-checks and writes again.
+type racer struct {
+	next    http.RoundTripper
+	once    sync.Once
+	before  func()
+	patches atomic.Int32
+}
+
+func (r *racer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPatch && strings.Contains(req.URL.Path, "/deployments/") {
+		r.patches.Add(1)
+		r.once.Do(r.before)
+	}
+	return r.next.RoundTrip(req)
+}
+
+func TestWriteRaceIsRetried(t *testing.T) {
+	c := needCluster(t)
+	ns := c.namespace(t, "e2e-race")
+	c.install(t, ns)
+	cfg := testConfig(ns)
+	as := c.serviceAccount(t, "sentinel")
+	r := &racer{before: func() { c.kubectl(t, "-n", ns, "annotate", "deployment/demo", "touched=yes") }}
+	as.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { r.next = rt; return r }
+	s := start(t, as, cfg, c.client, nil)
+	settle(cfg)
+	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	eventually(t, 60*time.Second, "a rollback", func() bool {
+		for _, n := range s.out.of(incident.Notice) {
+			t.Fatalf("notice: %s", n.Message)
+		}
+		return len(s.out.of(incident.Rollback)) == 1
+	})
+	d := c.deployment(t, ns)
+	if imageOf(d) != "registry.example/demo:v1" || d.Annotations["touched"] != "yes" {
+		t.Errorf("image %s annotations %v: the human's annotation must survive", imageOf(d), d.Annotations)
+	}
+	if n := r.patches.Load(); n != 2 {
+		t.Errorf("%d patches, want 2 (a stale one, then a re-checked one)", n)
+	}
+}

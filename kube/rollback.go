@@ -1,0 +1,239 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/clock"
+
+	"github.com/sentinel-sre/sentinel/history"
+	"github.com/sentinel-sre/sentinel/rollback"
+)
+
+// PreconditionError says why a planned rollback was not written: the
+// Deployment is no longer what the decision saw.
+type PreconditionError struct{ Reason string }
+
+func (e *PreconditionError) Error() string { return "rollback not written: " + e.Reason }
+
+// UnverifiedError says the rollback was written but the Deployment did
+// not roll out the target template in time.
+type UnverifiedError struct{ Reason string }
+
+func (e *UnverifiedError) Error() string { return "rollback written but not verified: " + e.Reason }
+
+// Executor carries out rollback plans on the live cluster.
+type Executor struct {
+	client kubernetes.Interface
+	clock  clock.Clock
+	log    *zap.Logger
+	// VerifyTimeout bounds the wait for the controller to roll out the
+	// target; VerifyInterval is how often it looks.
+	VerifyTimeout, VerifyInterval time.Duration
+}
+
+// NewExecutor returns an executor writing through client.
+func NewExecutor(client kubernetes.Interface, clk clock.Clock, log *zap.Logger, verifyTimeout time.Duration) *Executor {
+	return &Executor{client: client, clock: clk, log: log, VerifyTimeout: verifyTimeout, VerifyInterval: time.Second}
+}
+
+// Rollback writes the plan's template into the Deployment as field manager
+// sentinel, conditioned on the Deployment's resourceVersion, after
+// re-checking the preconditions on a fresh read. On a conflict it re-reads
+// and re-checks, so a newer human change is never overwritten. It records
+// annotations and an Event, and then verifies the rollout (not in
+// dry-run, where the patch is only validated by the server).
+func (e *Executor) Rollback(ctx context.Context, plan *rollback.Plan) error {
+	ns, name := plan.Workload.Namespace, plan.Workload.Name
+	deps := e.client.AppsV1().Deployments(ns)
+	var patched *appsv1.Deployment
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := deps.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get deployment %s/%s: %w", ns, name, err)
+		}
+		if err := e.check(ctx, d, plan); err != nil {
+			return err
+		}
+		patch, err := rollbackPatch(d, plan, e.clock.Now())
+		if err != nil {
+			return err
+		}
+		opts := metav1.PatchOptions{FieldManager: rollback.FieldManager}
+		if plan.DryRun {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
+		patched, err = deps.Patch(ctx, name, types.JSONPatchType, patch, opts)
+		if apierrors.IsConflict(err) {
+			// The Deployment changed between our read and our write:
+			// RetryOnConflict re-reads and re-checks.
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("patch deployment %s/%s: %w", ns, name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if plan.DryRun {
+		e.log.Info("dry-run rollback validated by the API server", zap.String("workload", plan.Workload.String()),
+			zap.Int64("to_revision", plan.ToRevision))
+		return nil
+	}
+	e.log.Info("rolled back", zap.String("workload", plan.Workload.String()), zap.String("incident", plan.Incident),
+		zap.Int64("from_revision", plan.FromRevision), zap.Int64("to_revision", plan.ToRevision))
+	if err := e.event(ctx, patched, plan); err != nil {
+		// The rollback itself is done; a missing Event must not undo that.
+		e.log.Error("record rollback event", zap.Error(err))
+	}
+	return e.verify(ctx, plan)
+}
+
+// check re-checks the preconditions on a fresh read of the Deployment.
+func (e *Executor) check(ctx context.Context, d *appsv1.Deployment, plan *rollback.Plan) error {
+	if d.Annotations[rollback.AnnotationIncident] == plan.Incident {
+		return &PreconditionError{Reason: "already rolled back in incident " + plan.Incident}
+	}
+	if d.Spec.Paused {
+		return &PreconditionError{Reason: "the Deployment is paused"}
+	}
+	if fp := history.Fingerprint(&d.Spec.Template); fp != plan.FromFingerprint {
+		return &PreconditionError{Reason: "the Deployment's template changed since the decision; not overwriting a newer change"}
+	}
+	rs, err := e.client.AppsV1().ReplicaSets(d.Namespace).Get(ctx, plan.ReplicaSet, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &PreconditionError{Reason: "target ReplicaSet " + plan.ReplicaSet + " no longer exists"}
+	}
+	if err != nil {
+		return fmt.Errorf("get replicaset %s/%s: %w", d.Namespace, plan.ReplicaSet, err)
+	}
+	if history.Fingerprint(&rs.Spec.Template) != history.Fingerprint(&plan.Template) {
+		return &PreconditionError{Reason: "target ReplicaSet " + plan.ReplicaSet + " no longer has the planned template"}
+	}
+	return nil
+}
+
+// rollbackPatch is `kubectl rollout undo`'s JSON patch (replace the
+// template, replace the annotations) that also sets the resourceVersion
+// that was checked: the API server then applies it only to that version
+// and answers 409 Conflict otherwise.
+func rollbackPatch(d *appsv1.Deployment, plan *rollback.Plan, now time.Time) ([]byte, error) {
+	ann := make(map[string]string, len(d.Annotations)+5)
+	for k, v := range d.Annotations {
+		ann[k] = v
+	}
+	ann[rollback.AnnotationIncident] = plan.Incident
+	ann[rollback.AnnotationRolledBackAt] = now.UTC().Format(time.RFC3339)
+	ann[rollback.AnnotationFrom] = strconv.FormatInt(plan.FromRevision, 10)
+	ann[rollback.AnnotationTo] = strconv.FormatInt(plan.ToRevision, 10)
+	ann[rollback.AnnotationReason] = string(plan.Reason)
+	b, err := json.Marshal([]map[string]any{
+		{"op": "replace", "path": "/metadata/resourceVersion", "value": d.ResourceVersion},
+		{"op": "replace", "path": "/spec/template", "value": plan.Template},
+		{"op": "replace", "path": "/metadata/annotations", "value": ann},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode rollback patch: %w", err)
+	}
+	return b, nil
+}
+
+func (e *Executor) event(ctx context.Context, d *appsv1.Deployment, plan *rollback.Plan) error {
+	now := metav1.NewTime(e.clock.Now())
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: d.Name + ".sentinel-", Namespace: d.Namespace},
+		InvolvedObject: corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: d.Namespace,
+			Name: d.Name, UID: d.UID, ResourceVersion: d.ResourceVersion},
+		Reason: "SentinelRollback",
+		Message: fmt.Sprintf("sentinel rolled back from revision %d to revision %d (%s) in incident %s: %s",
+			plan.FromRevision, plan.ToRevision, images(plan.ToImages), plan.Incident, plan.Reason.Explain()),
+		Type:                corev1.EventTypeWarning,
+		Source:              corev1.EventSource{Component: rollback.FieldManager},
+		ReportingController: "sentinel.dev/sentinel",
+		ReportingInstance:   rollback.FieldManager,
+		Action:              "Rollback",
+		FirstTimestamp:      now,
+		LastTimestamp:       now,
+		Count:               1,
+	}
+	if _, err := e.client.CoreV1().Events(d.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create event in %s: %w", d.Namespace, err)
+	}
+	return nil
+}
+
+func images(imgs []history.Image) string {
+	s := make([]string, len(imgs))
+	for i, img := range imgs {
+		s[i] = img.Image
+	}
+	return strings.Join(s, ", ")
+}
+
+// verify waits until the Deployment controller has observed the rollback
+// and its newest ReplicaSet carries the target template.
+func (e *Executor) verify(ctx context.Context, plan *rollback.Plan) error {
+	want := history.Fingerprint(&plan.Template)
+	deadline := e.clock.Now().Add(e.VerifyTimeout)
+	last := "the controller has not observed the change"
+	for {
+		ok, why, err := e.rolledOut(ctx, plan, want)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		last = why
+		if !e.clock.Now().Before(deadline) {
+			return &UnverifiedError{Reason: fmt.Sprintf("after %s: %s", e.VerifyTimeout, last)}
+		}
+		select {
+		case <-ctx.Done():
+			return &UnverifiedError{Reason: "stopped while verifying: " + last}
+		case <-e.clock.After(e.VerifyInterval):
+		}
+	}
+}
+
+func (e *Executor) rolledOut(ctx context.Context, plan *rollback.Plan, want string) (bool, string, error) {
+	ns, name := plan.Workload.Namespace, plan.Workload.Name
+	d, err := e.client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false, "", fmt.Errorf("verify rollback: get deployment %s/%s: %w", ns, name, err)
+	}
+	if d.Status.ObservedGeneration < d.Generation {
+		return false, "the controller has not observed the change", nil
+	}
+	rev := d.Annotations[history.RevisionAnnotation]
+	rss, err := e.client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{
+		LabelSelector: metav1.FormatLabelSelector(d.Spec.Selector)})
+	if err != nil {
+		return false, "", fmt.Errorf("verify rollback: list replicasets in %s: %w", ns, err)
+	}
+	for i := range rss.Items {
+		rs := &rss.Items[i]
+		if !metav1.IsControlledBy(rs, d) || rs.Annotations[history.RevisionAnnotation] != rev {
+			continue
+		}
+		if history.Fingerprint(&rs.Spec.Template) == want {
+			return true, "", nil
+		}
+		return false, fmt.Sprintf("the newest ReplicaSet %s (revision %s) does not carry the target template", rs.Name, rev), nil
+	}
+	return false, "no ReplicaSet for revision " + rev + " yet", nil
+}

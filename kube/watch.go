@@ -1,0 +1,178 @@
+// Package kube is sentinel's Kubernetes side. A Watcher feeds Deployments
+// and ReplicaSets from client-go shared informers to the change history
+// (the same code a recording feeds), and an Executor carries out rollback
+// plans against the live API the way `kubectl rollout undo` does, but
+// conditioned on what the decision saw.
+package kube
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+)
+
+// Sink receives what the watcher sees. The engine implements it.
+type Sink interface {
+	ObserveDeployment(d *appsv1.Deployment, at time.Time)
+	ObserveReplicaSet(rs *appsv1.ReplicaSet)
+	DeleteDeployment(namespace, name string)
+	DeleteReplicaSet(namespace, name, owner string)
+}
+
+// WatchOptions select what is watched.
+type WatchOptions struct {
+	// Namespaces to watch; empty means all.
+	Namespaces []string
+	// LabelSelector limits Deployments and ReplicaSets.
+	LabelSelector string
+}
+
+// Watcher runs the informers.
+type Watcher struct {
+	client kubernetes.Interface
+	opts   WatchOptions
+	sink   Sink
+	clock  clock.PassiveClock
+	log    *zap.Logger
+	synced []cache.InformerSynced
+}
+
+// NewWatcher returns a watcher feeding sink.
+func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk clock.PassiveClock, log *zap.Logger) *Watcher {
+	return &Watcher{client: client, opts: opts, sink: sink, clock: clk, log: log}
+}
+
+// Run starts the informers, waits for their caches, and blocks until ctx
+// ends. Informers relist and re-watch by themselves after disconnects and
+// API server restarts.
+func (w *Watcher) Run(ctx context.Context) error {
+	namespaces := w.opts.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	var factories []informers.SharedInformerFactory
+	for _, ns := range namespaces {
+		f := informers.NewSharedInformerFactoryWithOptions(w.client, 0,
+			informers.WithNamespace(ns),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = w.opts.LabelSelector }),
+			informers.WithTransform(trim))
+		if err := w.register(f); err != nil {
+			return err
+		}
+		factories = append(factories, f)
+	}
+	for _, f := range factories {
+		f.Start(ctx.Done())
+	}
+	defer func() {
+		for _, f := range factories {
+			f.Shutdown()
+		}
+	}()
+	if !cache.WaitForCacheSync(ctx.Done(), w.synced...) {
+		return fmt.Errorf("wait for deployment and replicaset caches: %w", ctx.Err())
+	}
+	w.log.Info("kubernetes caches synced", zap.Strings("namespaces", w.opts.Namespaces),
+		zap.String("label_selector", w.opts.LabelSelector))
+	<-ctx.Done()
+	return nil
+}
+
+// HasSynced reports whether every informer has listed once.
+func (w *Watcher) HasSynced() bool {
+	if len(w.synced) == 0 {
+		return false
+	}
+	for _, s := range w.synced {
+		if !s() {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *Watcher) register(f informers.SharedInformerFactory) error {
+	deps := f.Apps().V1().Deployments().Informer()
+	h1, err := deps.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { w.deployment(obj) },
+		UpdateFunc: func(old, cur any) {
+			if o, ok := old.(*appsv1.Deployment); ok && o.ResourceVersion == cur.(*appsv1.Deployment).ResourceVersion {
+				return // resync
+			}
+			w.deployment(cur)
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := untomb(obj).(*appsv1.Deployment); ok {
+				w.sink.DeleteDeployment(d.Namespace, d.Name)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watch deployments: %w", err)
+	}
+	rss := f.Apps().V1().ReplicaSets().Informer()
+	h2, err := rss.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { w.replicaSet(obj) },
+		UpdateFunc: func(old, cur any) {
+			if o, ok := old.(*appsv1.ReplicaSet); ok && o.ResourceVersion == cur.(*appsv1.ReplicaSet).ResourceVersion {
+				return
+			}
+			w.replicaSet(cur)
+		},
+		DeleteFunc: func(obj any) {
+			if rs, ok := untomb(obj).(*appsv1.ReplicaSet); ok {
+				for _, ref := range rs.OwnerReferences {
+					if ref.Kind == "Deployment" && ref.Controller != nil && *ref.Controller {
+						w.sink.DeleteReplicaSet(rs.Namespace, rs.Name, ref.Name)
+					}
+				}
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watch replicasets: %w", err)
+	}
+	w.synced = append(w.synced, h1.HasSynced, h2.HasSynced)
+	return nil
+}
+
+func (w *Watcher) deployment(obj any) {
+	if d, ok := obj.(*appsv1.Deployment); ok {
+		w.sink.ObserveDeployment(d, w.clock.Now())
+	}
+}
+
+func (w *Watcher) replicaSet(obj any) {
+	if rs, ok := obj.(*appsv1.ReplicaSet); ok {
+		w.sink.ObserveReplicaSet(rs)
+	}
+}
+
+func untomb(obj any) any {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return obj
+}
+
+// trim drops what sentinel never reads before objects enter the informer
+// cache, which keeps memory bounded on large clusters: ReplicaSets lose
+// their managedFields and status (attribution reads the Deployment's).
+func trim(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *appsv1.ReplicaSet:
+		o.ManagedFields = nil
+		o.Status = appsv1.ReplicaSetStatus{}
+	case *appsv1.Deployment:
+		o.Status.Conditions = nil
+	}
+	return obj, nil
+}
