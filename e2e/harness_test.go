@@ -73,7 +73,7 @@ func (c *cluster) run(t *testing.T, name string, args ...string) string {
 }
 
 func (c *cluster) kubectl(t *testing.T, args ...string) string { return c.run(t, "kubectl", args...) }
-func (c *cluster) helmCmd(t *testing.T, args ...string) string  { return c.run(t, c.helm, args...) }
+func (c *cluster) helmCmd(t *testing.T, args ...string) string { return c.run(t, c.helm, args...) }
 
 // namespace creates a fresh namespace, deleted when the test ends.
 func (c *cluster) namespace(t *testing.T, name string) string {

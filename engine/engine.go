@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/utils/clock"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"

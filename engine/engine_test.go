@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"go.uber.org/zap"
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
@@ -26,7 +26,9 @@ var (
 // script is a metrics source answering from a function of time.
 type script func(at time.Time) ([]detector.Observation, error)
 
-func (s script) Observe(_ context.Context, at time.Time) ([]detector.Observation, error) { return s(at) }
+func (s script) Observe(_ context.Context, at time.Time) ([]detector.Observation, error) {
+	return s(at)
+}
 
 type executor struct {
 	plans []*rollback.Plan
