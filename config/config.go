@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -28,6 +29,74 @@ type Config struct {
 	Rollback   Rollback   `yaml:"rollback"`
 	Paging     Paging     `yaml:"paging"`
 	Kubernetes Kubernetes `yaml:"kubernetes"`
+	Metrics    Metrics    `yaml:"metrics"`
+}
+
+// Metrics chooses and configures the metrics backend.
+type Metrics struct {
+	// Source is "prometheus" or "datadog". No other value is accepted.
+	Source     string     `yaml:"source"`
+	Prometheus Prometheus `yaml:"prometheus"`
+	Datadog    Datadog    `yaml:"datadog"`
+	// BlindAfter is how many polls in a row without an answer make
+	// sentinel blind: it logs, exports sentinel_blind 1 and, when
+	// paging.pagerduty.page_when_blind is set, sends a low-urgency page.
+	BlindAfter int `yaml:"blind_after"`
+}
+
+// Prometheus is the Prometheus HTTP API backend.
+type Prometheus struct {
+	URL             string        `yaml:"url"`
+	BearerTokenFile string        `yaml:"bearer_token_file"`
+	BasicAuth       BasicAuth     `yaml:"basic_auth"`
+	TLS             TLS           `yaml:"tls"`
+	Timeout         time.Duration `yaml:"timeout"`
+	// Metric and the label names, for meshes and relabelings that differ.
+	Metric         string `yaml:"metric"`
+	NamespaceLabel string `yaml:"namespace_label"`
+	WorkloadLabel  string `yaml:"workload_label"`
+	CodeLabel      string `yaml:"code_label"`
+	// ReporterSelector is added to the series selector; empty adds none.
+	ReporterSelector string `yaml:"reporter_selector"`
+	// Query, when set, replaces the built-in query: a Go text/template
+	// (see docs/metrics.md) that must return, per workload, one series with
+	// sentinel_class="total" and one with sentinel_class="failed".
+	Query string `yaml:"query"`
+}
+
+// BasicAuth for an HTTP backend; the password is read from a file.
+type BasicAuth struct {
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// TLS for an HTTP backend.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Datadog is the Datadog metrics API backend.
+type Datadog struct {
+	// Site is the Datadog site, e.g. datadoghq.com or datadoghq.eu.
+	Site string `yaml:"site"`
+	// URL overrides the API base URL (tests, proxies); empty uses Site.
+	URL string `yaml:"url"`
+	// Keys are read from these files, or else from DD_API_KEY and
+	// DD_APP_KEY.
+	APIKeyFile string        `yaml:"api_key_file"`
+	AppKeyFile string        `yaml:"app_key_file"`
+	Timeout    time.Duration `yaml:"timeout"`
+	// Metric is a count of requests tagged with the names below.
+	Metric       string `yaml:"metric"`
+	NamespaceTag string `yaml:"namespace_tag"`
+	WorkloadTag  string `yaml:"workload_tag"`
+	CodeTag      string `yaml:"code_tag"`
+	// ReporterFilter is added to the query's scope; empty adds none.
+	ReporterFilter string `yaml:"reporter_filter"`
 }
 
 // Kubernetes says which Deployments sentinel watches and how it reaches
@@ -100,9 +169,34 @@ type OptOut struct {
 	Deployments []string `yaml:"deployments"`
 }
 
-// Paging holds what every page carries.
+// Paging holds what every page carries and where pages go.
 type Paging struct {
 	RunbookURL string `yaml:"runbook_url"`
+	// DashboardURL, when set, is linked from pages; {{.Namespace}} and
+	// {{.Workload}} are replaced.
+	DashboardURL string    `yaml:"dashboard_url"`
+	PagerDuty    PagerDuty `yaml:"pagerduty"`
+}
+
+// PagerDuty is the Events API v2 receiver.
+type PagerDuty struct {
+	Enabled bool `yaml:"enabled"`
+	// URL is the Events API v2 enqueue endpoint.
+	URL string `yaml:"url"`
+	// The routing key is read from RoutingKeyFile, or else from the
+	// environment variable RoutingKeyEnv. It never appears in logs.
+	RoutingKeyFile string        `yaml:"routing_key_file"`
+	RoutingKeyEnv  string        `yaml:"routing_key_env"`
+	Severity       string        `yaml:"severity"`
+	Timeout        time.Duration `yaml:"timeout"`
+	// QueueSize bounds the events waiting to be delivered.
+	QueueSize int `yaml:"queue_size"`
+	// DriftNotices sends a low-urgency event when a watched Deployment's
+	// image is changed outside the trusted deployers, even without errors.
+	DriftNotices bool `yaml:"drift_notices"`
+	// PageWhenBlind sends a low-urgency event when the metrics source has
+	// not answered for metrics.blind_after polls.
+	PageWhenBlind bool `yaml:"page_when_blind"`
 }
 
 // DefaultRunbookURL is the runbook shipped with sentinel.
@@ -136,7 +230,25 @@ func Default() Config {
 				MaxErrorRatio: 0.05,
 			},
 		},
-		Paging:     Paging{RunbookURL: DefaultRunbookURL},
+		Paging: Paging{RunbookURL: DefaultRunbookURL, PagerDuty: PagerDuty{
+			URL: "https://events.pagerduty.com/v2/enqueue", RoutingKeyEnv: "PAGERDUTY_ROUTING_KEY",
+			Severity: "critical", Timeout: 10 * time.Second, QueueSize: 1000,
+		}},
+		Metrics: Metrics{
+			Source: "prometheus",
+			Prometheus: Prometheus{
+				URL: "http://prometheus.istio-system:9090", Timeout: 10 * time.Second,
+				Metric: "istio_requests_total", NamespaceLabel: "destination_workload_namespace",
+				WorkloadLabel: "destination_workload", CodeLabel: "response_code",
+				ReporterSelector: `reporter="destination"`,
+			},
+			Datadog: Datadog{
+				Site: "datadoghq.com", Timeout: 10 * time.Second, Metric: "istio.mesh.request.count.total",
+				NamespaceTag: "destination_workload_namespace", WorkloadTag: "destination_workload",
+				CodeTag: "response_code", ReporterFilter: "reporter:destination",
+			},
+			BlindAfter: 4,
+		},
 		Kubernetes: Kubernetes{VerifyTimeout: time.Minute},
 	}
 }
@@ -190,6 +302,12 @@ var sectionOf = map[string]string{
 	"config.OptOut":     "rollback.opt_out.",
 	"config.Paging":     "paging.",
 	"config.Kubernetes": "kubernetes.",
+	"config.Metrics":    "metrics.",
+	"config.Prometheus": "metrics.prometheus.",
+	"config.BasicAuth":  "metrics.prometheus.basic_auth.",
+	"config.TLS":        "metrics.prometheus.tls.",
+	"config.Datadog":    "metrics.datadog.",
+	"config.PagerDuty":  "paging.pagerduty.",
 }
 
 // decodeErrors rewrites yaml's messages into one line per problem, naming
@@ -281,8 +399,8 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("rollback.opt_out.deployments[%d]", i), "must be namespace/name, got %q", dep)
 		}
 	}
-	if c.Paging.RunbookURL != "" && !strings.HasPrefix(c.Paging.RunbookURL, "https://") && !strings.HasPrefix(c.Paging.RunbookURL, "http://") {
-		bad("paging.runbook_url", "must be an http(s) URL, got %q", c.Paging.RunbookURL)
+	if c.Paging.RunbookURL != "" {
+		httpURL("paging.runbook_url", c.Paging.RunbookURL, false, bad)
 	}
 	k := c.Kubernetes
 	for i, ns := range k.Namespaces {
@@ -294,7 +412,79 @@ func (c Config) Validate() error {
 		bad("kubernetes.label_selector", "%v", err)
 	}
 	positive("kubernetes.verify_timeout", k.VerifyTimeout)
+
+	m := c.Metrics
+	switch m.Source {
+	case "prometheus":
+		p := m.Prometheus
+		httpURL("metrics.prometheus.url", p.URL, true, bad)
+		positive("metrics.prometheus.timeout", p.Timeout)
+		for path, v := range map[string]string{"metrics.prometheus.metric": p.Metric,
+			"metrics.prometheus.namespace_label": p.NamespaceLabel, "metrics.prometheus.workload_label": p.WorkloadLabel,
+			"metrics.prometheus.code_label": p.CodeLabel} {
+			if !promName.MatchString(v) {
+				bad(path, "must be a Prometheus name, got %q", v)
+			}
+		}
+		if p.BearerTokenFile != "" && p.BasicAuth.Username != "" {
+			bad("metrics.prometheus.bearer_token_file", "cannot be used with basic_auth")
+		}
+		if (p.TLS.CertFile == "") != (p.TLS.KeyFile == "") {
+			bad("metrics.prometheus.tls", "cert_file and key_file go together")
+		}
+	case "datadog":
+		d := m.Datadog
+		if d.URL != "" {
+			httpURL("metrics.datadog.url", d.URL, true, bad)
+		} else if d.Site == "" {
+			bad("metrics.datadog.site", "must be set when metrics.datadog.url is not")
+		}
+		positive("metrics.datadog.timeout", d.Timeout)
+		for path, v := range map[string]string{"metrics.datadog.metric": d.Metric,
+			"metrics.datadog.namespace_tag": d.NamespaceTag, "metrics.datadog.workload_tag": d.WorkloadTag,
+			"metrics.datadog.code_tag": d.CodeTag} {
+			if strings.TrimSpace(v) == "" || strings.ContainsAny(v, " {},") {
+				bad(path, "must be a metric or tag name, got %q", v)
+			}
+		}
+	default:
+		bad("metrics.source", "must be prometheus or datadog, got %q", m.Source)
+	}
+	if m.BlindAfter < 1 {
+		bad("metrics.blind_after", "must be at least 1, got %d", m.BlindAfter)
+	}
+
+	pd := c.Paging.PagerDuty
+	httpURL("paging.pagerduty.url", pd.URL, true, bad)
+	if pd.Enabled && pd.RoutingKeyFile == "" && pd.RoutingKeyEnv == "" {
+		bad("paging.pagerduty", "routing_key_file or routing_key_env must be set")
+	}
+	switch pd.Severity {
+	case "critical", "error", "warning", "info":
+	default:
+		bad("paging.pagerduty.severity", "must be critical, error, warning or info, got %q", pd.Severity)
+	}
+	positive("paging.pagerduty.timeout", pd.Timeout)
+	if pd.QueueSize < 1 {
+		bad("paging.pagerduty.queue_size", "must be at least 1, got %d", pd.QueueSize)
+	}
+	if c.Paging.DashboardURL != "" {
+		httpURL("paging.dashboard_url", c.Paging.DashboardURL, false, bad)
+	}
 	return errors.Join(errs...)
+}
+
+var promName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+
+// httpURL checks an absolute http(s) URL.
+func httpURL(path, v string, required bool, bad func(string, string, ...any)) {
+	if v == "" && !required {
+		return
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(path, "must be an http(s) URL, got %q", v)
+	}
 }
 
 // CompileCodes compiles a failure-code pattern anchored at both ends, so

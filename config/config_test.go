@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,9 @@ func TestRepositoryConfigIsTheDefaults(t *testing.T) {
 	if c.Kubernetes.VerifyTimeout != def.Kubernetes.VerifyTimeout || c.Kubernetes.Kubeconfig != "" ||
 		len(c.Kubernetes.Namespaces) != 0 || c.Kubernetes.LabelSelector != "" {
 		t.Errorf("config.yaml kubernetes = %+v, defaults %+v", c.Kubernetes, def.Kubernetes)
+	}
+	if c.Metrics != def.Metrics {
+		t.Errorf("config.yaml metrics = %+v, defaults %+v", c.Metrics, def.Metrics)
 	}
 	if c.Paging != def.Paging {
 		t.Errorf("config.yaml paging = %+v, defaults %+v", c.Paging, def.Paging)
@@ -86,6 +90,17 @@ func TestBrokenConfigs(t *testing.T) {
 			"kubernetes.namespaces[0]: invalid namespace \"Bad_NS\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
 			"kubernetes.label_selector: unable to parse requirement: found '', expected: ',', ')' or identifier",
 			"kubernetes.verify_timeout: must be positive, got 0s",
+		},
+		"metrics-source.bad.yaml": {"metrics.source: must be prometheus or datadog, got \"influx\""},
+		"prometheus.bad.yaml": {
+			"metrics.prometheus.url: must be an http(s) URL, got \"prometheus:9090\"",
+			"metrics.prometheus.workload_label: must be a Prometheus name, got \"bad-label\"",
+			"metrics.prometheus.bearer_token_file: cannot be used with basic_auth",
+		},
+		"pagerduty.bad.yaml": {
+			"paging.pagerduty: routing_key_file or routing_key_env must be set",
+			"paging.pagerduty.severity: must be critical, error, warning or info, got \"page\"",
+			"paging.pagerduty.queue_size: must be at least 1, got 0",
 		},
 		// Every problem at once, unknown keys and invalid values together.
 		"many.bad.yaml": {
@@ -156,5 +171,31 @@ func TestCompileCodesIsAnchored(t *testing.T) {
 		if got := re.MatchString(code); got != want {
 			t.Errorf("%q matched %v, want %v", code, got, want)
 		}
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	t.Setenv("SENTINEL_TEST_KEY", "  R0UT1NGKEY \n")
+	s, err := ReadSecret("", "SENTINEL_TEST_KEY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Reveal() != "R0UT1NGKEY" {
+		t.Errorf("revealed %q", s.Reveal())
+	}
+	for _, out := range []string{s.String(), fmt.Sprintf("%v %s %+v %#v", s, s, s, s)} {
+		if strings.Contains(out, "R0UT1NGKEY") {
+			t.Errorf("secret printed: %s", out)
+		}
+	}
+	if _, err := ReadSecret("", "SENTINEL_TEST_UNSET"); err == nil || err.Error() != "environment variable SENTINEL_TEST_UNSET is not set" {
+		t.Errorf("unset env: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(f, []byte("FILEKEY\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := ReadSecret(f, "SENTINEL_TEST_KEY"); err != nil || s.Reveal() != "FILEKEY" {
+		t.Errorf("file secret %v, %v", s, err)
 	}
 }
