@@ -8,10 +8,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/utils/clock"
@@ -50,11 +53,42 @@ type Engine struct {
 	notifier Notifier
 	log      *zap.Logger
 
+	metrics *metrics
+	active  func() bool
+
 	mu       sync.Mutex
 	detector *detector.Detector
 	history  *history.Tracker
 	policy   *rollback.Policy
 	stats    Stats
+	// open incidents, and whether this replica announced them (paged and
+	// decided): a standby evaluates but stays silent until it leads.
+	open       map[detector.Workload]*openIncident
+	sourceDown int               // polls in a row without an answer
+	drift      []incident.Action // drift notices waiting for the next poll
+}
+
+type openIncident struct {
+	firing    detector.Finding
+	announced bool
+}
+
+// Option adjusts an engine.
+type Option func(*Engine)
+
+// WithMetrics registers the engine's metrics with reg.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(e *Engine) { e.metrics = newMetrics(reg) }
+}
+
+// WithActive makes the engine act (notify, roll back) only while active
+// reports true — the leader — while still evaluating every poll, so a
+// standby that takes over knows every open incident and announces those
+// it has not announced itself. Pages are idempotent per incident (a
+// stable dedup key) and rollbacks per incident (the Deployment's
+// annotations), so the takeover pages and rolls back at most once.
+func WithActive(active func() bool) Option {
+	return func(e *Engine) { e.active = active }
 }
 
 // Stats counts what the engine has done.
@@ -64,27 +98,53 @@ type Stats struct {
 }
 
 // New returns an engine. cfg must be valid (config.Validate).
-func New(cfg config.Config, source Source, executor Executor, notifier Notifier, log *zap.Logger) *Engine {
+func New(cfg config.Config, source Source, executor Executor, notifier Notifier, log *zap.Logger, opts ...Option) *Engine {
 	d := cfg.Detection
-	return &Engine{
+	e := &Engine{
 		cfg: cfg, source: source, executor: executor, notifier: notifier, log: log,
+		active: func() bool { return true },
 		detector: detector.New(detector.Rule{Threshold: d.Threshold, For: d.For,
 			MinRequestRate: d.MinRequestRate, ResolveAfter: d.ResolveAfter}),
 		history: history.New(history.Options{HealthyFor: cfg.Rollback.Healthy.MinDuration}),
 		policy:  rollback.NewPolicy(cfg.Rollback),
 		stats:   Stats{Refused: map[rollback.Reason]int{}},
+		open:    map[detector.Workload]*openIncident{},
 	}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.metrics == nil {
+		e.metrics = newMetrics(nil)
+	}
+	return e
 }
 
 // ObserveDeployment feeds a Deployment observed at at.
 func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if c, ok := e.history.ObserveDeployment(d, at); ok {
-		e.log.Info("template changed", zap.String("workload", c.Workload.String()),
-			zap.Int64("revision", c.Revision), zap.String("manager", c.Manager),
-			zap.Bool("image_changed", c.ImageChanged), zap.Strings("fields", c.Fields))
+	c, ok := e.history.ObserveDeployment(d, at)
+	e.metrics.workloads.Set(float64(e.history.Len()))
+	if !ok {
+		return
 	}
+	e.log.Info("template changed", zap.String("workload", c.Workload.String()),
+		zap.Int64("revision", c.Revision), zap.String("manager", c.Manager),
+		zap.Bool("image_changed", c.ImageChanged), zap.Strings("fields", c.Fields))
+	if e.cfg.Paging.PagerDuty.DriftNotices && c.ImageChanged && c.Manager != rollback.FieldManager &&
+		!e.cfg.Rollback.Trusted(c.Manager) {
+		// Sent with the next poll, which carries a context.
+		e.drift = append(e.drift, incident.Action{At: at, Kind: incident.Notice, Workload: c.Workload, Cause: &c,
+			Message: fmt.Sprintf("drift: image changed outside the trusted deployers by %s to %s",
+				managerOrUnknown(c.Manager), incident.ShortImages(c.ImagesAfter))})
+	}
+}
+
+func managerOrUnknown(m string) string {
+	if m == "" {
+		return "an unknown manager"
+	}
+	return m
 }
 
 // ObserveReplicaSet feeds a ReplicaSet.
@@ -152,9 +212,17 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stats.Polls++
-	if srcErr != nil {
-		e.stats.SourceErrors++
+	e.metrics.polls.Inc()
+	active := e.active()
+	drift := e.drift
+	e.drift = nil
+	if active {
+		for _, a := range drift {
+			e.notify(ctx, a)
+		}
 	}
+	e.sourceHealth(ctx, now, srcErr, active)
+
 	rule := e.detector.Rule()
 	healthy := make(map[detector.Workload]bool, len(obs))
 	for _, o := range obs {
@@ -167,13 +235,68 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 	for _, f := range e.detector.Evaluate(now, obs) {
 		switch f.Kind {
 		case detector.Firing:
-			e.fire(ctx, f)
+			e.stats.Pages++
+			e.metrics.incidentsTotal.Inc()
+			e.open[f.Workload] = &openIncident{firing: f}
 		case detector.Resolved:
+			oi := e.open[f.Workload]
+			delete(e.open, f.Workload)
 			e.stats.Resolves++
-			e.notify(ctx, e.action(incident.Resolve, f))
+			if active && oi != nil && oi.announced {
+				e.notify(ctx, e.action(incident.Resolve, f))
+			}
 		}
 	}
+	if active {
+		// New incidents, and those a previous leader may have left
+		// unannounced, in workload order.
+		for _, w := range e.unannounced() {
+			oi := e.open[w]
+			oi.announced = true
+			e.fire(ctx, oi.firing, now)
+		}
+	}
+	e.metrics.incidentsOpen.Set(float64(len(e.open)))
 	return srcErr
+}
+
+func (e *Engine) unannounced() []detector.Workload {
+	var ws []detector.Workload
+	for w, oi := range e.open {
+		if !oi.announced {
+			ws = append(ws, w)
+		}
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].String() < ws[j].String() })
+	return ws
+}
+
+// sourceHealth tracks whether the metrics source answers; after
+// metrics.blind_after polls without an answer sentinel is blind.
+func (e *Engine) sourceHealth(ctx context.Context, now time.Time, err error, active bool) {
+	if err == nil {
+		e.metrics.sourceUp.Set(1)
+		e.metrics.lastPoll.Set(float64(now.Unix()))
+		if e.sourceDown >= e.cfg.Metrics.BlindAfter {
+			e.log.Info("metrics source answers again: no longer blind", zap.Int("polls_missed", e.sourceDown))
+			e.metrics.blind.Set(0)
+		}
+		e.sourceDown = 0
+		return
+	}
+	e.stats.SourceErrors++
+	e.metrics.sourceUp.Set(0)
+	e.sourceDown++
+	if e.sourceDown != e.cfg.Metrics.BlindAfter {
+		return
+	}
+	e.metrics.blind.Set(1)
+	e.log.Error("blind: the metrics source has not answered; no workload can be judged",
+		zap.Int("polls", e.sourceDown), zap.Error(err))
+	if active && e.cfg.Paging.PagerDuty.PageWhenBlind {
+		e.notify(ctx, incident.Action{At: now, Kind: incident.Notice, Workload: detector.Workload{Namespace: "sentinel", Name: "metrics"},
+			Message: fmt.Sprintf("blind: the metrics source has not answered for %d polls: %v", e.sourceDown, err)})
+	}
 }
 
 func (e *Engine) action(k incident.Kind, f detector.Finding) incident.Action {
@@ -184,9 +307,12 @@ func (e *Engine) action(k incident.Kind, f detector.Finding) incident.Action {
 	}
 }
 
-// fire pages a new incident and rolls back when the policy says so.
-func (e *Engine) fire(ctx context.Context, f detector.Finding) {
+// fire pages an incident and rolls back when the policy says so. now is
+// the poll at which it is announced: the firing poll, or a later one when
+// this replica has just become leader.
+func (e *Engine) fire(ctx context.Context, f detector.Finding, now time.Time) {
 	page := e.action(incident.Page, f)
+	page.At = now
 	in := rollback.Input{Incident: page.Incident, Workload: f.Workload, Revisions: e.history.Revisions(f.Workload)}
 	if c, ok := e.history.Cause(f.Workload, f.Onset, e.cfg.Detection.LinkWindow); ok {
 		in.Cause = &c
@@ -195,32 +321,53 @@ func (e *Engine) fire(ctx context.Context, f detector.Finding) {
 	if d, ok := e.history.Deployment(f.Workload); ok {
 		in.Deployment = &d
 	}
-	dec := e.policy.Decide(f.At, in)
+	dec := e.policy.Decide(now, in)
 	page.Decision = dec
-	e.stats.Pages++
 	if !dec.Rollback {
 		e.stats.Refused[dec.Reason]++
+		e.metrics.refused.WithLabelValues(string(dec.Reason)).Inc()
 	}
 	e.notify(ctx, page)
 	if !dec.Rollback {
 		return
 	}
-	if err := e.executor.Rollback(ctx, dec.Plan); err != nil {
+	err := e.executor.Rollback(ctx, dec.Plan)
+	var unverified interface{ Unverified() bool }
+	switch {
+	case err == nil:
+	case errors.As(err, &unverified) && unverified.Unverified():
+		// Written, but not seen rolled out: it counts against the limits.
+		e.policy.Done(now, dec.Plan)
+		e.metrics.rollbacks.WithLabelValues(resultUnverified).Inc()
+		e.failed(ctx, page, dec.Plan, err)
+		return
+	default:
 		e.stats.RollbackErrors++
-		e.log.Error("rollback failed", zap.String("workload", f.Workload.String()),
-			zap.String("incident", page.Incident), zap.Error(err))
-		n := e.action(incident.Notice, f)
-		n.Plan = dec.Plan
-		n.Message = fmt.Sprintf("rollback to revision %d failed: %v", dec.Plan.ToRevision, err)
-		e.notify(ctx, n)
+		e.metrics.rollbacks.WithLabelValues(resultFailed).Inc()
+		e.failed(ctx, page, dec.Plan, err)
 		return
 	}
-	e.policy.Done(f.At, dec.Plan)
+	e.policy.Done(now, dec.Plan)
 	e.stats.Rollbacks++
-	rb := e.action(incident.Rollback, f)
+	if dec.Plan.DryRun {
+		e.metrics.rollbacks.WithLabelValues(resultDryRun).Inc()
+	} else {
+		e.metrics.rollbacks.WithLabelValues(resultDone).Inc()
+	}
+	rb := page
+	rb.Kind = incident.Rollback
 	rb.Plan = dec.Plan
-	rb.Cause = page.Cause
 	e.notify(ctx, rb)
+}
+
+func (e *Engine) failed(ctx context.Context, page incident.Action, plan *rollback.Plan, err error) {
+	e.log.Error("rollback failed", zap.String("workload", page.Workload.String()),
+		zap.String("incident", page.Incident), zap.Error(err))
+	n := page
+	n.Kind = incident.Notice
+	n.Plan = plan
+	n.Message = fmt.Sprintf("rollback to revision %d failed: %v", plan.ToRevision, err)
+	e.notify(ctx, n)
 }
 
 func (e *Engine) notify(ctx context.Context, a incident.Action) {

@@ -182,3 +182,88 @@ func TestSourceErrorsAreUnknownNeverFailing(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+func TestStandbyStaysSilentAndAnnouncesOnTakeover(t *testing.T) {
+	exec := &executor{}
+	out := &collect{}
+	leader := false
+	src := script(func(at time.Time) ([]detector.Observation, error) {
+		ratio := 0.01
+		if at.After(t0.Add(10 * time.Minute)) {
+			ratio = 0.9
+		}
+		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 40 * ratio}}, nil
+	})
+	e := New(config.Default(), src, exec, out, zap.NewNop(), WithActive(func() bool { return leader }))
+	d1 := deployment("1", "1", "cart:1", "helm", t0)
+	e.ObserveDeployment(d1, t0)
+	e.ObserveReplicaSet(replicaSet(d1, "cart-1"))
+	takeover := t0.Add(12 * time.Minute)
+	for now := t0; now.Before(t0.Add(15 * time.Minute)); now = now.Add(15 * time.Second) {
+		if now.Equal(t0.Add(10 * time.Minute)) {
+			d2 := deployment("2", "2", "cart:2", "kubectl-set", now)
+			e.ObserveReplicaSet(replicaSet(d2, "cart-2"))
+			e.ObserveDeployment(d2, now)
+		}
+		leader = !now.Before(takeover)
+		if !leader && len(out.actions)+len(exec.plans) > 0 {
+			t.Fatalf("standby acted at %v", now)
+		}
+		_ = e.Poll(context.Background(), now)
+	}
+	got := kinds(out.actions)
+	if len(got) != 2 || got[0] != incident.Page || got[1] != incident.Rollback || len(exec.plans) != 1 {
+		t.Fatalf("after takeover: actions %v, %d rollbacks; want one page and one rollback", got, len(exec.plans))
+	}
+	p := out.actions[0]
+	if !p.At.Equal(takeover) || p.Onset.After(t0.Add(11*time.Minute)) {
+		t.Errorf("page at %v onset %v: want announced at takeover with the original onset", p.At, p.Onset)
+	}
+}
+
+func TestBlindAfterPollsWithoutAnswer(t *testing.T) {
+	cfg := config.Default()
+	cfg.Paging.PagerDuty.PageWhenBlind = true
+	out := &collect{}
+	down := true
+	src := script(func(time.Time) ([]detector.Observation, error) {
+		if down {
+			return nil, errors.New("connection refused")
+		}
+		return nil, nil
+	})
+	e := New(cfg, src, &executor{}, out, zap.NewNop())
+	for i := 0; i < 10; i++ {
+		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
+	}
+	if len(out.actions) != 1 || out.actions[0].Kind != incident.Notice || out.actions[0].Incident != "" ||
+		out.actions[0].Message != "blind: the metrics source has not answered for 4 polls: observe metrics at 2026-03-10T09:00:45Z: connection refused" {
+		t.Fatalf("actions %+v, want one blind notice", out.actions)
+	}
+	if !out.actions[0].At.Equal(t0.Add(45 * time.Second)) {
+		t.Errorf("blind at %v", out.actions[0].At)
+	}
+}
+
+func TestDriftNoticeOnlyWhenEnabled(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		cfg := config.Default()
+		cfg.Paging.PagerDuty.DriftNotices = enabled
+		out := &collect{}
+		e := New(cfg, script(func(time.Time) ([]detector.Observation, error) { return nil, nil }), &executor{}, out, zap.NewNop())
+		e.ObserveDeployment(deployment("1", "1", "cart:1", "helm", t0), t0)
+		e.ObserveDeployment(deployment("2", "2", "cart:2", "helm", t0.Add(time.Minute)), t0.Add(time.Minute))
+		e.ObserveDeployment(deployment("3", "3", "cart:3", "kubectl-set", t0.Add(2*time.Minute)), t0.Add(2*time.Minute))
+		_ = e.Poll(context.Background(), t0.Add(3*time.Minute))
+		want := 0
+		if enabled {
+			want = 1 // the kubectl change; helm's is trusted
+		}
+		if len(out.actions) != want {
+			t.Fatalf("drift_notices=%v: actions %+v", enabled, out.actions)
+		}
+		if enabled && out.actions[0].Message != "drift: image changed outside the trusted deployers by kubectl-set to cart:3" {
+			t.Errorf("notice %q", out.actions[0].Message)
+		}
+	}
+}

@@ -182,6 +182,9 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	return c.Change, true
 }
 
+// Len is the number of Deployments tracked.
+func (t *Tracker) Len() int { return len(t.deployments) }
+
 // DeleteDeployment forgets a Deployment and its ReplicaSets.
 func (t *Tracker) DeleteDeployment(namespace, name string) {
 	delete(t.deployments, detector.Workload{Namespace: namespace, Name: name})
