@@ -97,7 +97,8 @@ const chunkSize = 8 << 20
 func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window time.Duration) (*Metrics, error) {
 	m := &Metrics{window: window, Skipped: map[string]int{}}
 	b := &builder{m: m, codes: failureCodes, byRaw: map[string]*series{},
-		byWorkload: map[detector.Workload]int{}, st: labels.NewSymbolTable()}
+		byWorkload: map[detector.Workload]int{}, st: labels.NewSymbolTable(),
+		byLabels: map[string]*series{}, noWorkload: &series{}}
 
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
@@ -125,8 +126,14 @@ func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window t
 		if len(buf) == 0 {
 			break
 		}
+		last := readErr != nil
+		if !last {
+			if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+				last = true
+			}
+		}
 		chunk := buf
-		if readErr == nil || !bytes.HasSuffix(bytes.TrimRight(buf, "\n"), []byte("# EOF")) {
+		if !last || !bytes.HasSuffix(bytes.TrimRight(buf, "\n"), []byte("# EOF")) {
 			// Every chunk but the true end is closed so the parser accepts it.
 			chunk = append(buf, "# EOF\n"...)
 			buf = chunk[:len(buf)]
@@ -151,6 +158,8 @@ type builder struct {
 	codes      *regexp.Regexp
 	st         *labels.SymbolTable
 	byRaw      map[string]*series // nil value: a series that is ignored
+	byLabels   map[string]*series // canonical label set → series
+	noWorkload *series            // marks series without workload labels
 	byWorkload map[detector.Workload]int
 	lbls       labels.Labels
 }
@@ -179,10 +188,19 @@ func (b *builder) parse(chunk []byte) (int, error) {
 		s, known := b.byRaw[string(raw)]
 		if !known {
 			p.Labels(&b.lbls)
-			s = b.newSeries(b.lbls)
+			key := b.lbls.String()
+			var seen bool
+			if s, seen = b.byLabels[key]; !seen {
+				s = b.newSeries(b.lbls)
+				b.byLabels[key] = s
+			}
 			b.byRaw[string(raw)] = s
 		}
 		if s == nil {
+			continue
+		}
+		if s == b.noWorkload {
+			b.m.Skipped[SkipNoWorkload]++
 			continue
 		}
 		switch {
@@ -203,8 +221,7 @@ func (b *builder) newSeries(l labels.Labels) *series {
 	}
 	w := detector.Workload{Namespace: l.Get(LabelNamespace), Name: l.Get(LabelWorkload)}
 	if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
-		b.m.Skipped[SkipNoWorkload]++
-		return nil
+		return b.noWorkload
 	}
 	s := &series{failure: b.codes.MatchString(l.Get(LabelCode))}
 	i, ok := b.byWorkload[w]
@@ -294,6 +311,9 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 			if s.failure {
 				failed += inc
 			}
+		}
+		if math.IsInf(total, 0) || math.IsNaN(total) {
+			continue // overflowed: unknown, never a ratio
 		}
 		if known {
 			out = append(out, detector.Observation{Workload: ws.workload, Requests: total / secs, Failures: failed / secs})

@@ -3,6 +3,7 @@ package recording
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,7 +57,12 @@ func ReadObjects(r io.Reader, name string) ([]Object, error) {
 		}
 		o, err := decodeObject(doc.Bytes())
 		if err != nil {
-			return fmt.Errorf("%s:%d: %w", name, start+relLine(err), err)
+			off := 0
+			var se syntaxError
+			if errors.As(err, &se) {
+				off = relLine(err)
+			}
+			return fmt.Errorf("%s:%d: %w", name, start+off, err)
 		}
 		o.Line = start
 		if o.At.Before(last) {
@@ -71,12 +77,18 @@ func ReadObjects(r io.Reader, name string) ([]Object, error) {
 	for sc.Scan() {
 		line++
 		t := sc.Bytes()
-		if bytes.HasPrefix(t, []byte("---")) && len(bytes.TrimSpace(t[3:])) == 0 {
+		if bytes.HasPrefix(t, []byte("---")) && (len(t) == 3 || t[3] == ' ' || t[3] == '\t' || t[3] == '\r') ||
+			bytes.Equal(bytes.TrimRight(t, " \t\r"), []byte("...")) {
 			if err := flush(); err != nil {
 				return nil, err
 			}
 			doc.Reset()
 			start = line + 1
+			if rest := bytes.TrimSpace(t[3:]); len(rest) > 0 && rest[0] != '#' && t[0] == '-' {
+				start = line // content on the marker line starts the document
+				doc.Write(rest)
+				doc.WriteByte('\n')
+			}
 			continue
 		}
 		doc.Write(t)
@@ -90,6 +102,11 @@ func ReadObjects(r io.Reader, name string) ([]Object, error) {
 	}
 	return out, nil
 }
+
+// syntaxError is a YAML syntax error; only its message holds a line.
+type syntaxError struct{ error }
+
+func (e syntaxError) Unwrap() error { return e.error }
 
 func isComments(b []byte) bool {
 	for _, l := range bytes.Split(b, []byte("\n")) {
@@ -117,7 +134,7 @@ func relLine(err error) int {
 func decodeObject(b []byte) (Object, error) {
 	var tm metav1.TypeMeta
 	if err := yaml.Unmarshal(b, &tm); err != nil {
-		return Object{}, fmt.Errorf("invalid YAML: %w", err)
+		return Object{}, syntaxError{fmt.Errorf("invalid YAML: %w", err)}
 	}
 	if tm.APIVersion != "apps/v1" {
 		return Object{}, fmt.Errorf("apiVersion %q: want apps/v1", tm.APIVersion)
