@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -30,6 +31,26 @@ type Config struct {
 	Paging     Paging     `yaml:"paging"`
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	Metrics    Metrics    `yaml:"metrics"`
+	Run        Run        `yaml:"run"`
+}
+
+// Run configures the daemon (`sentinel run`).
+type Run struct {
+	// ListenAddress serves /metrics, /healthz and /readyz.
+	ListenAddress  string         `yaml:"listen_address"`
+	LeaderElection LeaderElection `yaml:"leader_election"`
+}
+
+// LeaderElection configures the coordination.k8s.io Lease that lets only
+// one replica page and roll back.
+type LeaderElection struct {
+	Enabled bool `yaml:"enabled"`
+	// Namespace of the Lease; empty uses $POD_NAMESPACE.
+	Namespace     string        `yaml:"namespace"`
+	LeaseName     string        `yaml:"lease_name"`
+	LeaseDuration time.Duration `yaml:"lease_duration"`
+	RenewDeadline time.Duration `yaml:"renew_deadline"`
+	RetryPeriod   time.Duration `yaml:"retry_period"`
 }
 
 // Metrics chooses and configures the metrics backend.
@@ -250,6 +271,10 @@ func Default() Config {
 			BlindAfter: 4,
 		},
 		Kubernetes: Kubernetes{VerifyTimeout: time.Minute},
+		Run: Run{ListenAddress: ":8080", LeaderElection: LeaderElection{
+			Enabled: true, LeaseName: "sentinel", LeaseDuration: 15 * time.Second,
+			RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		}},
 	}
 }
 
@@ -295,19 +320,21 @@ var notFound = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\
 
 // sectionOf maps a Go type in yaml's messages to its path in the file.
 var sectionOf = map[string]string{
-	"config.Config":     "",
-	"config.Detection":  "detection.",
-	"config.Rollback":   "rollback.",
-	"config.Healthy":    "rollback.healthy.",
-	"config.OptOut":     "rollback.opt_out.",
-	"config.Paging":     "paging.",
-	"config.Kubernetes": "kubernetes.",
-	"config.Metrics":    "metrics.",
-	"config.Prometheus": "metrics.prometheus.",
-	"config.BasicAuth":  "metrics.prometheus.basic_auth.",
-	"config.TLS":        "metrics.prometheus.tls.",
-	"config.Datadog":    "metrics.datadog.",
-	"config.PagerDuty":  "paging.pagerduty.",
+	"config.Config":         "",
+	"config.Detection":      "detection.",
+	"config.Rollback":       "rollback.",
+	"config.Healthy":        "rollback.healthy.",
+	"config.OptOut":         "rollback.opt_out.",
+	"config.Paging":         "paging.",
+	"config.Kubernetes":     "kubernetes.",
+	"config.Metrics":        "metrics.",
+	"config.Prometheus":     "metrics.prometheus.",
+	"config.BasicAuth":      "metrics.prometheus.basic_auth.",
+	"config.TLS":            "metrics.prometheus.tls.",
+	"config.Datadog":        "metrics.datadog.",
+	"config.PagerDuty":      "paging.pagerduty.",
+	"config.Run":            "run.",
+	"config.LeaderElection": "run.leader_election.",
 }
 
 // decodeErrors rewrites yaml's messages into one line per problem, naming
@@ -467,6 +494,24 @@ func (c Config) Validate() error {
 	positive("paging.pagerduty.timeout", pd.Timeout)
 	if pd.QueueSize < 1 {
 		bad("paging.pagerduty.queue_size", "must be at least 1, got %d", pd.QueueSize)
+	}
+	if _, _, err := net.SplitHostPort(c.Run.ListenAddress); err != nil {
+		bad("run.listen_address", "must be host:port, got %q", c.Run.ListenAddress)
+	}
+	le := c.Run.LeaderElection
+	if le.Enabled {
+		if errs := validation.IsDNS1123Subdomain(le.LeaseName); len(errs) > 0 {
+			bad("run.leader_election.lease_name", "invalid name %q", le.LeaseName)
+		}
+		positive("run.leader_election.lease_duration", le.LeaseDuration)
+		positive("run.leader_election.renew_deadline", le.RenewDeadline)
+		positive("run.leader_election.retry_period", le.RetryPeriod)
+		if le.RenewDeadline >= le.LeaseDuration {
+			bad("run.leader_election.renew_deadline", "must be shorter than lease_duration (%s), got %s", le.LeaseDuration, le.RenewDeadline)
+		}
+		if le.RetryPeriod >= le.RenewDeadline {
+			bad("run.leader_election.retry_period", "must be shorter than renew_deadline (%s), got %s", le.RenewDeadline, le.RetryPeriod)
+		}
 	}
 	if c.Paging.DashboardURL != "" {
 		httpURL("paging.dashboard_url", c.Paging.DashboardURL, false, bad)

@@ -29,6 +29,9 @@ func TestRepositoryConfigIsTheDefaults(t *testing.T) {
 		len(c.Kubernetes.Namespaces) != 0 || c.Kubernetes.LabelSelector != "" {
 		t.Errorf("config.yaml kubernetes = %+v, defaults %+v", c.Kubernetes, def.Kubernetes)
 	}
+	if c.Run != def.Run {
+		t.Errorf("config.yaml run = %+v, defaults %+v", c.Run, def.Run)
+	}
 	if c.Metrics != def.Metrics {
 		t.Errorf("config.yaml metrics = %+v, defaults %+v", c.Metrics, def.Metrics)
 	}

@@ -1,0 +1,250 @@
+// Package daemon is `sentinel run`: it wires the metrics source, the
+// Kubernetes watcher, the engine, the pager and the rollback executor on
+// one clock, elects a leader among replicas on a coordination.k8s.io
+// Lease (client-go's leaderelection), and serves /metrics, /healthz and
+// /readyz. main turns signals into the context; Run returns when it ends,
+// after releasing the lease and finishing or abandoning in-flight work.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/clock"
+
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/kube"
+)
+
+// Options are the daemon's dependencies; main builds them.
+type Options struct {
+	Config config.Config
+	// Kube is the API server connection (in-cluster or a kubeconfig).
+	Kube *rest.Config
+	// Source answers the workloads' rates.
+	Source engine.Source
+	// Notifier reports actions (the pager, or only the log).
+	Notifier engine.Notifier
+	// Runners are background loops to run for the daemon's lifetime, such
+	// as the pager's delivery queue.
+	Runners []func(ctx context.Context) error
+	// Registry receives every metric; it is what /metrics serves.
+	Registry *prometheus.Registry
+	Log      *zap.Logger
+	Clock    clock.Clock
+	// Identity names this replica in the Lease (the pod name).
+	Identity string
+	// LeaseNamespace is used when the config leaves it empty.
+	LeaseNamespace string
+	// Listener, when set, is used instead of listening on
+	// run.listen_address (tests pass a loopback listener).
+	Listener net.Listener
+}
+
+// Run runs sentinel until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	cfg, log := o.Config, o.Log
+	client, err := kubernetes.NewForConfig(o.Kube)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	// Refuse to start without the permissions sentinel needs, naming them.
+	if err := kube.CheckAccess(ctx, client, kube.Needed(cfg.Kubernetes.Namespaces)); err != nil {
+		return err
+	}
+
+	var leader atomic.Bool
+	leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sentinel_leader",
+		Help: "1 while this replica is the leader (pages and rolls back)."})
+	o.Registry.MustRegister(leaderGauge)
+	if !cfg.Run.LeaderElection.Enabled {
+		leader.Store(true)
+		leaderGauge.Set(1)
+	}
+
+	src := &lastAnswer{Source: o.Source}
+	exec := kube.NewExecutor(client, o.Clock, log, cfg.Kubernetes.VerifyTimeout)
+	eng := engine.New(cfg, src, exec, o.Notifier, log, engine.WithMetrics(o.Registry), engine.WithActive(leader.Load))
+	watcher := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces,
+		LabelSelector: cfg.Kubernetes.LabelSelector}, eng, o.Clock, log)
+
+	ln := o.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Run.ListenAddress); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Run.ListenAddress, err)
+		}
+	}
+	ready := func() error {
+		if !watcher.HasSynced() {
+			return errors.New("kubernetes caches not synced")
+		}
+		if at := src.last(); at.IsZero() || o.Clock.Since(at) > 3*cfg.Detection.PollInterval {
+			return errors.New("the metrics source has not answered recently")
+		}
+		return nil
+	}
+	srv := &http.Server{Handler: handler(o.Registry, ready), ReadHeaderTimeout: 5 * time.Second}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		once sync.Once
+		fail error
+	)
+	// Any component that stops on its own stops the daemon.
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := f(ctx)
+			if ctx.Err() == nil {
+				if err == nil {
+					err = errors.New("stopped unexpectedly")
+				}
+				once.Do(func() { fail = fmt.Errorf("%s: %w", name, err) })
+				cancel()
+			}
+		}()
+	}
+	goRun("http server", func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			sctx, c := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer c()
+			_ = srv.Shutdown(sctx)
+		}()
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	goRun("watcher", watcher.Run)
+	for _, r := range o.Runners {
+		goRun("runner", r)
+	}
+	goRun("engine", func(ctx context.Context) error {
+		// Evaluate only once the history is known.
+		for !watcher.HasSynced() {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-o.Clock.After(100 * time.Millisecond):
+			}
+		}
+		return eng.Run(ctx, o.Clock)
+	})
+	if cfg.Run.LeaderElection.Enabled {
+		le, err := elector(cfg.Run.LeaderElection, client, o, &leader, leaderGauge)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		goRun("leader election", func(ctx context.Context) error {
+			// Run returns when leadership is lost; stand by and try again.
+			for ctx.Err() == nil {
+				le.Run(ctx)
+			}
+			return nil
+		})
+	}
+	log.Info("sentinel running", zap.String("identity", o.Identity), zap.String("listen", ln.Addr().String()),
+		zap.Bool("leader_election", cfg.Run.LeaderElection.Enabled), zap.Bool("dry_run", cfg.Rollback.DryRun))
+	wg.Wait()
+	log.Info("sentinel stopped")
+	return fail
+}
+
+func elector(c config.LeaderElection, client kubernetes.Interface, o Options, leader *atomic.Bool, g prometheus.Gauge) (*leaderelection.LeaderElector, error) {
+	ns := c.Namespace
+	if ns == "" {
+		ns = o.LeaseNamespace
+	}
+	if ns == "" {
+		return nil, errors.New("run.leader_election.namespace is empty and POD_NAMESPACE is not set")
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: ns, Name: c.LeaseName},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: o.Identity},
+	}
+	return leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   c.LeaseDuration,
+		RenewDeadline:   c.RenewDeadline,
+		RetryPeriod:     c.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            "sentinel",
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(context.Context) {
+				o.Log.Info("became leader: paging and rolling back", zap.String("identity", o.Identity))
+				leader.Store(true)
+				g.Set(1)
+			},
+			OnStoppedLeading: func() {
+				o.Log.Info("stopped leading: standing by", zap.String("identity", o.Identity))
+				leader.Store(false)
+				g.Set(0)
+			},
+			OnNewLeader: func(id string) {
+				o.Log.Info("leader", zap.String("leader", id))
+			},
+		},
+	})
+}
+
+func handler(reg *prometheus.Registry, ready func() error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// lastAnswer remembers when the source last answered, for readiness.
+type lastAnswer struct {
+	engine.Source
+	mu sync.Mutex
+	at time.Time
+}
+
+func (l *lastAnswer) Observe(ctx context.Context, at time.Time) ([]detector.Observation, error) {
+	obs, err := l.Source.Observe(ctx, at)
+	if err == nil {
+		l.mu.Lock()
+		l.at = at
+		l.mu.Unlock()
+	}
+	return obs, err
+}
+
+func (l *lastAnswer) last() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.at
+}
