@@ -154,11 +154,12 @@ type workloadState struct {
 type Detector struct {
 	rule   Rule
 	states map[Workload]*workloadState
+	seen   map[Workload]bool // scratch, reused by every Evaluate
 }
 
 // New returns a detector enforcing rule.
 func New(rule Rule) *Detector {
-	return &Detector{rule: rule, states: make(map[Workload]*workloadState)}
+	return &Detector{rule: rule, states: make(map[Workload]*workloadState), seen: make(map[Workload]bool)}
 }
 
 // Rule returns the rule the detector enforces.
@@ -169,11 +170,16 @@ func (d *Detector) Rule() Rule { return d.rule }
 // so output is deterministic.
 func (d *Detector) Evaluate(now time.Time, obs []Observation) []Finding {
 	var out []Finding
-	seen := make(map[Workload]bool, len(obs))
+	// Only workloads with an open state need to know whether they were
+	// observed; quiet ones leave no state.
+	seen := d.seen
+	clear(seen)
 	for _, o := range obs {
-		seen[o.Workload] = true
 		if f, ok := d.step(now, o); ok {
 			out = append(out, f)
+		}
+		if _, open := d.states[o.Workload]; open {
+			seen[o.Workload] = true
 		}
 	}
 	for w, s := range d.states {

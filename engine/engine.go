@@ -64,8 +64,9 @@ type Engine struct {
 	// open incidents, and whether this replica announced them (paged and
 	// decided): a standby evaluates but stays silent until it leads.
 	open       map[detector.Workload]*openIncident
-	sourceDown int               // polls in a row without an answer
-	drift      []incident.Action // drift notices waiting for the next poll
+	sourceDown int                        // polls in a row without an answer
+	drift      []incident.Action          // drift notices waiting for the next poll
+	healthy    map[detector.Workload]bool // scratch, reused by every poll
 }
 
 type openIncident struct {
@@ -109,6 +110,7 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 		policy:  rollback.NewPolicy(cfg.Rollback),
 		stats:   Stats{Refused: map[rollback.Reason]int{}},
 		open:    map[detector.Workload]*openIncident{},
+		healthy: map[detector.Workload]bool{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -187,7 +189,9 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	step := e.cfg.Detection.PollInterval
 	for {
 		now := clk.Now()
-		next := now.Truncate(step).Add(step)
+		// The next multiple of step since the Unix epoch (Truncate counts
+		// from year 1, which only agrees for steps dividing a day).
+		next := time.Unix(0, (now.UnixNano()/step.Nanoseconds()+1)*step.Nanoseconds()).UTC()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -224,7 +228,8 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 	e.sourceHealth(ctx, now, srcErr, active)
 
 	rule := e.detector.Rule()
-	healthy := make(map[detector.Workload]bool, len(obs))
+	healthy := e.healthy
+	clear(healthy)
 	for _, o := range obs {
 		if rule.Judge(o) != detector.Unknown && o.Ratio() <= e.cfg.Rollback.Healthy.MaxErrorRatio {
 			healthy[o.Workload] = true

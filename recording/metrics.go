@@ -21,7 +21,9 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -72,6 +74,28 @@ type workloadSeries struct {
 type series struct {
 	failure bool
 	samples []counter.Sample
+	// lo is the first sample after the previous window's start: replays
+	// ask for windows in time order, so the next window is found by
+	// stepping forward from here instead of searching.
+	lo int
+}
+
+// window returns the samples in (start, end].
+func (s *series) window(start, end int64) []counter.Sample {
+	if s.lo > 0 && s.samples[s.lo-1].T > start {
+		s.lo = 0 // an earlier time than last asked: look from the beginning
+	}
+	if s.lo == 0 {
+		s.lo = sort.Search(len(s.samples), func(i int) bool { return s.samples[i].T > start })
+	}
+	for s.lo < len(s.samples) && s.samples[s.lo].T <= start {
+		s.lo++
+	}
+	hi := s.lo
+	for hi < len(s.samples) && s.samples[hi].T <= end {
+		hi++
+	}
+	return s.samples[s.lo:hi]
 }
 
 // ReadMetricsFile reads a metrics.om file; see ReadMetrics.
@@ -85,7 +109,7 @@ func ReadMetricsFile(path string, failureCodes *regexp.Regexp, window time.Durat
 }
 
 // chunkSize bounds how much of the file is held at once: large recordings
-// are parsed a slice of whole lines at a time.
+// are parsed a slice of whole lines at a time, several slices in parallel.
 const chunkSize = 8 << 20
 
 // ReadMetrics parses OpenMetrics text. Syntax errors and a missing "# EOF"
@@ -94,21 +118,92 @@ const chunkSize = 8 << 20
 // no workload labels) are skipped and counted in Skipped.
 // Series other than istio_requests_total with reporter="destination" are
 // ignored.
+//
+// The text is cut into chunks of whole lines that are parsed in parallel
+// (one parser per core) and merged in file order, so a series' samples
+// keep their order.
 func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window time.Duration) (*Metrics, error) {
 	m := &Metrics{window: window, Skipped: map[string]int{}}
-	b := &builder{m: m, codes: failureCodes, byRaw: map[string]*series{},
-		byWorkload: map[detector.Workload]int{}, st: labels.NewSymbolTable(),
-		byLabels: map[string]*series{}, noWorkload: &series{}}
+	b := &builder{m: m, byLabels: map[string]*series{}, byWorkload: map[detector.Workload]int{}}
 
+	workers := max(1, runtime.GOMAXPROCS(0))
+	free := make(chan []byte, workers+2)
+	for range workers + 2 {
+		free <- make([]byte, 0, chunkSize+64<<10)
+	}
+	todo := make(chan *chunk, workers+2)
+	inOrder := make(chan *chunk, workers+2)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	// On return (an error may come early), stop the reader, then wait for
+	// the parsers: deferred calls run last first.
+	defer wg.Wait()
+	defer close(stop)
+
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range todo {
+				c.parse(failureCodes)
+				close(c.done)
+			}
+		}()
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(inOrder)
+		defer close(todo)
+		readErr <- readChunks(r, free, stop, func(c *chunk) bool {
+			select {
+			case todo <- c:
+			case <-stop:
+				return false
+			}
+			select {
+			case inOrder <- c:
+				return true
+			case <-stop:
+				return false
+			}
+		})
+	}()
+
+	line := 1 // first line of the chunk
+	sawEOF := false
+	for c := range inOrder {
+		<-c.done
+		if c.err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line+c.lines, c.err)
+		}
+		line += c.lines
+		sawEOF = c.final
+		b.merge(c)
+		free <- c.buf[:0]
+	}
+	if err := <-readErr; err != nil {
+		return nil, fmt.Errorf("%s: read: %w", name, err)
+	}
+	if !sawEOF {
+		return nil, fmt.Errorf("%s:%d: truncated: the file does not end with \"# EOF\"", name, line)
+	}
+	b.finish()
+	return m, nil
+}
+
+// readChunks cuts r into chunks of whole lines and hands them to send in
+// order; every chunk but a final one ending in "# EOF" is closed with one,
+// so the parser accepts it.
+func readChunks(r io.Reader, free <-chan []byte, stop <-chan struct{}, send func(*chunk) bool) error {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var (
-		buf     []byte
-		line    = 1 // first line of the chunk
-		sawEOF  bool
-		readErr error
-	)
-	for readErr == nil {
-		buf = buf[:0]
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-stop:
+			return nil
+		}
+		var readErr error
 		for len(buf) < chunkSize {
 			part, err := br.ReadSlice('\n')
 			buf = append(buf, part...)
@@ -121,10 +216,10 @@ func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window t
 			}
 		}
 		if readErr != nil && !errors.Is(readErr, io.EOF) {
-			return nil, fmt.Errorf("%s: read: %w", name, readErr)
+			return readErr
 		}
 		if len(buf) == 0 {
-			break
+			return nil
 		}
 		last := readErr != nil
 		if !last {
@@ -132,103 +227,130 @@ func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window t
 				last = true
 			}
 		}
-		chunk := buf
-		if !last || !bytes.HasSuffix(bytes.TrimRight(buf, "\n"), []byte("# EOF")) {
-			// Every chunk but the true end is closed so the parser accepts it.
-			chunk = append(buf, "# EOF\n"...)
-			buf = chunk[:len(buf)]
+		c := &chunk{done: make(chan struct{})}
+		if last && bytes.HasSuffix(bytes.TrimRight(buf, "\n"), []byte("# EOF")) {
+			c.final = true
+			c.buf = buf
 		} else {
-			sawEOF = true
+			c.buf = append(buf, "# EOF\n"...)
 		}
-		n, err := b.parse(chunk)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line+n, err)
+		if !send(c) || last {
+			return nil
 		}
-		line += n
 	}
-	if !sawEOF {
-		return nil, fmt.Errorf("%s:%d: truncated: the file does not end with \"# EOF\"", name, line)
-	}
-	b.finish()
-	return m, nil
 }
 
-type builder struct {
-	m          *Metrics
-	codes      *regexp.Regexp
-	st         *labels.SymbolTable
-	byRaw      map[string]*series // nil value: a series that is ignored
-	byLabels   map[string]*series // canonical label set → series
-	noWorkload *series            // marks series without workload labels
-	byWorkload map[detector.Workload]int
-	lbls       labels.Labels
+// chunk is a slice of whole lines and, once parsed, its series.
+type chunk struct {
+	buf   []byte
+	final bool // ends the file with its own "# EOF"
+	done  chan struct{}
+
+	lines   int // lines parsed; on error, the failing line's index
+	err     error
+	series  []*chunkSeries
+	skipped map[string]int
 }
 
-// parse parses one chunk and returns the number of lines it consumed,
-// which on error is the index of the failing line within the chunk.
-func (b *builder) parse(chunk []byte) (int, error) {
-	p := textparse.NewOpenMetricsParser(chunk, b.st)
-	n := 0
+// chunkSeries is one series' samples within a chunk, classified.
+type chunkSeries struct {
+	key      string // the canonical label set
+	workload detector.Workload
+	failure  bool
+	samples  []counter.Sample
+}
+
+// parse parses the chunk. Classifying a series needs only its labels, so
+// it happens here, in parallel; only the series' identity across chunks
+// is left to the merge.
+func (c *chunk) parse(codes *regexp.Regexp) {
+	p := textparse.NewOpenMetricsParser(c.buf, labels.NewSymbolTable())
+	c.skipped = map[string]int{}
+	local := map[string]*chunkSeries{} // by raw text; nil: ignored
+	var lbls labels.Labels
 	for {
 		e, err := p.Next()
 		if errors.Is(err, io.EOF) {
-			return n, nil
+			return
 		}
 		if err != nil {
-			return n, err
+			c.err = err
+			return
 		}
-		n++
+		c.lines++
 		if e != textparse.EntrySeries {
 			if e == textparse.EntryHistogram {
-				b.m.Skipped[SkipNotSupported]++
+				c.skipped[SkipNotSupported]++
 			}
 			continue
 		}
 		raw, ts, v := p.Series()
-		s, known := b.byRaw[string(raw)]
+		s, known := local[string(raw)]
 		if !known {
-			p.Labels(&b.lbls)
-			key := b.lbls.String()
-			var seen bool
-			if s, seen = b.byLabels[key]; !seen {
-				s = b.newSeries(b.lbls)
-				b.byLabels[key] = s
+			p.Labels(&lbls)
+			s = classify(lbls, codes)
+			if s != nil && s.key != "" {
+				c.series = append(c.series, s)
 			}
-			b.byRaw[string(raw)] = s
-		}
-		if s == nil {
-			continue
-		}
-		if s == b.noWorkload {
-			b.m.Skipped[SkipNoWorkload]++
-			continue
+			local[string(raw)] = s
 		}
 		switch {
+		case s == nil:
+		case s.key == "": // no workload labels
+			c.skipped[SkipNoWorkload]++
 		case ts == nil:
-			b.m.Skipped[SkipNoTimestamp]++
+			c.skipped[SkipNoTimestamp]++
 		case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
-			b.m.Skipped[SkipBadValue]++
+			c.skipped[SkipBadValue]++
 		default:
 			s.samples = append(s.samples, counter.Sample{T: *ts, V: v})
 		}
 	}
 }
 
-// newSeries classifies a series on first sight; nil means ignore it.
-func (b *builder) newSeries(l labels.Labels) *series {
+// classify decides what a series is: nil when it is not sentinel's
+// (another metric or reporter), a series without key when it lacks the
+// workload labels, else a series of a workload.
+func classify(l labels.Labels, codes *regexp.Regexp) *chunkSeries {
 	if l.Get(labels.MetricName) != MetricName || l.Get(LabelReporter) != Reporter {
 		return nil
 	}
 	w := detector.Workload{Namespace: l.Get(LabelNamespace), Name: l.Get(LabelWorkload)}
 	if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
-		return b.noWorkload
+		return &chunkSeries{}
 	}
-	s := &series{failure: b.codes.MatchString(l.Get(LabelCode))}
-	i, ok := b.byWorkload[w]
+	return &chunkSeries{key: l.String(), workload: w, failure: codes.MatchString(l.Get(LabelCode))}
+}
+
+type builder struct {
+	m          *Metrics
+	byLabels   map[string]*series // canonical label set → series
+	byWorkload map[detector.Workload]int
+}
+
+// merge adds a parsed chunk's series, in file order.
+func (b *builder) merge(c *chunk) {
+	for k, n := range c.skipped {
+		b.m.Skipped[k] += n
+	}
+	for _, cs := range c.series {
+		s, ok := b.byLabels[cs.key]
+		if !ok {
+			s = b.newSeries(cs)
+			b.byLabels[cs.key] = s
+		}
+		s.samples = append(s.samples, cs.samples...)
+	}
+}
+
+// newSeries adds a series to its workload.
+func (b *builder) newSeries(cs *chunkSeries) *series {
+	s := &series{failure: cs.failure}
+	i, ok := b.byWorkload[cs.workload]
 	if !ok {
 		i = len(b.m.workloads)
-		b.byWorkload[w] = i
-		b.m.workloads = append(b.m.workloads, workloadSeries{workload: w})
+		b.byWorkload[cs.workload] = i
+		b.m.workloads = append(b.m.workloads, workloadSeries{workload: cs.workload})
 	}
 	b.m.workloads[i].series = append(b.m.workloads[i].series, s)
 	return s
@@ -292,7 +414,8 @@ func (m *Metrics) Workloads() []detector.Workload {
 //	/ sum by (ns, workload) (rate(istio_requests_total{reporter="destination"}[1m]))
 //
 // A workload none of whose series has two samples in the window is left
-// out: its traffic is unknown.
+// out: its traffic is unknown. Observe is fastest when asked in time
+// order, as a replay does; it is not safe for concurrent use.
 func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observation, error) {
 	end := at.UnixMilli()
 	start := end - m.window.Milliseconds()
@@ -302,7 +425,7 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 		var total, failed float64
 		known := false
 		for _, s := range ws.series {
-			inc, ok := counter.Increase(counter.Window(s.samples, start, end), start, end)
+			inc, ok := counter.Increase(s.window(start, end), start, end)
 			if !ok {
 				continue
 			}

@@ -64,13 +64,23 @@ func Run(ctx context.Context, dir string, cfg config.Config, notifier engine.Not
 	if err != nil {
 		return Result{}, fmt.Errorf("detection.failure_codes: %w", err)
 	}
+	// The two files are independent: read the objects beside the metrics.
+	var (
+		objects []recording.Object
+		objErr  error
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		objects, objErr = recording.ReadObjectsFile(filepath.Join(dir, ObjectsFile))
+	}()
 	metrics, err := recording.ReadMetricsFile(filepath.Join(dir, MetricsFile), codes, cfg.Detection.RateWindow)
+	<-done
 	if err != nil {
 		return Result{}, err
 	}
-	objects, err := recording.ReadObjectsFile(filepath.Join(dir, ObjectsFile))
-	if err != nil {
-		return Result{}, err
+	if objErr != nil {
+		return Result{}, objErr
 	}
 	res := Result{Samples: metrics.Samples, Objects: len(objects), Skipped: metrics.Skipped}
 	if metrics.Samples == 0 {
@@ -82,10 +92,7 @@ func Run(ctx context.Context, dir string, cfg config.Config, notifier engine.Not
 	step := cfg.Detection.PollInterval
 	// Polls fall on multiples of the interval, as the daemon's do, so a
 	// replay and a live run evaluate at the same instants.
-	start := metrics.First.Truncate(step)
-	if start.Before(metrics.First) {
-		start = start.Add(step)
-	}
+	start := AlignUp(metrics.First, step)
 	res.From, res.To = start, metrics.Last
 	next := 0
 	for now := start; !now.After(metrics.Last); now = now.Add(step) {
@@ -102,6 +109,15 @@ func Run(ctx context.Context, dir string, cfg config.Config, notifier engine.Not
 	}
 	res.Stats = eng.Stats()
 	return res, nil
+}
+
+// AlignUp returns the first multiple of step since the Unix epoch at or
+// after t: the instants the daemon polls at.
+func AlignUp(t time.Time, step time.Duration) time.Time {
+	n := t.UnixNano()
+	s := step.Nanoseconds()
+	r := ((n + s - 1) / s) * s
+	return time.Unix(0, r).UTC()
 }
 
 func feed(eng *engine.Engine, o recording.Object) {
