@@ -17,6 +17,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"text/template"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -483,6 +484,9 @@ func (c Config) Validate() error {
 
 	pd := c.Paging.PagerDuty
 	httpURL("paging.pagerduty.url", pd.URL, true, bad)
+	if !strings.HasSuffix(pd.URL, "/v2/enqueue") {
+		bad("paging.pagerduty.url", "must be the Events API v2 endpoint ending in /v2/enqueue, got %q", pd.URL)
+	}
 	if pd.Enabled && pd.RoutingKeyFile == "" && pd.RoutingKeyEnv == "" {
 		bad("paging.pagerduty", "routing_key_file or routing_key_env must be set")
 	}
@@ -515,6 +519,9 @@ func (c Config) Validate() error {
 	}
 	if c.Paging.DashboardURL != "" {
 		httpURL("paging.dashboard_url", c.Paging.DashboardURL, false, bad)
+		if _, err := template.New("dashboard_url").Option("missingkey=error").Parse(c.Paging.DashboardURL); err != nil {
+			bad("paging.dashboard_url", "%v", err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -105,6 +105,10 @@ func TestBrokenConfigs(t *testing.T) {
 			"paging.pagerduty.severity: must be critical, error, warning or info, got \"page\"",
 			"paging.pagerduty.queue_size: must be at least 1, got 0",
 		},
+		"paging-urls.bad.yaml": {
+			"paging.pagerduty.url: must be the Events API v2 endpoint ending in /v2/enqueue, got \"https://events.pagerduty.com/v1/enqueue\"",
+			"paging.dashboard_url: template: dashboard_url:1: unclosed action",
+		},
 		// Every problem at once, unknown keys and invalid values together.
 		"many.bad.yaml": {
 			"detection.tresh: unknown key (line 3)",

@@ -65,6 +65,7 @@ type Engine struct {
 	// decided): a standby evaluates but stays silent until it leads.
 	open       map[detector.Workload]*openIncident
 	sourceDown int                        // polls in a row without an answer
+	downSince  time.Time                  // the first of them
 	drift      []incident.Action          // drift notices waiting for the next poll
 	healthy    map[detector.Workload]bool // scratch, reused by every poll
 }
@@ -277,7 +278,9 @@ func (e *Engine) unannounced() []detector.Workload {
 }
 
 // sourceHealth tracks whether the metrics source answers; after
-// metrics.blind_after polls without an answer sentinel is blind.
+// metrics.blind_after polls without an answer sentinel is blind. The blind
+// notice and its resolve carry no workload and no incident, and share the
+// first unanswered poll as their onset.
 func (e *Engine) sourceHealth(ctx context.Context, now time.Time, err error, active bool) {
 	if err == nil {
 		e.metrics.sourceUp.Set(1)
@@ -285,12 +288,19 @@ func (e *Engine) sourceHealth(ctx context.Context, now time.Time, err error, act
 		if e.sourceDown >= e.cfg.Metrics.BlindAfter {
 			e.log.Info("metrics source answers again: no longer blind", zap.Int("polls_missed", e.sourceDown))
 			e.metrics.blind.Set(0)
+			if active && e.cfg.Paging.PagerDuty.PageWhenBlind {
+				e.notify(ctx, incident.Action{At: now, Kind: incident.Resolve, Onset: e.downSince,
+					Message: "the metrics source answers again"})
+			}
 		}
 		e.sourceDown = 0
 		return
 	}
 	e.stats.SourceErrors++
 	e.metrics.sourceUp.Set(0)
+	if e.sourceDown == 0 {
+		e.downSince = now
+	}
 	e.sourceDown++
 	if e.sourceDown != e.cfg.Metrics.BlindAfter {
 		return
@@ -299,7 +309,7 @@ func (e *Engine) sourceHealth(ctx context.Context, now time.Time, err error, act
 	e.log.Error("blind: the metrics source has not answered; no workload can be judged",
 		zap.Int("polls", e.sourceDown), zap.Error(err))
 	if active && e.cfg.Paging.PagerDuty.PageWhenBlind {
-		e.notify(ctx, incident.Action{At: now, Kind: incident.Notice, Workload: detector.Workload{Namespace: "sentinel", Name: "metrics"},
+		e.notify(ctx, incident.Action{At: now, Kind: incident.Notice, Onset: e.downSince,
 			Message: fmt.Sprintf("blind: the metrics source has not answered for %d polls: %v", e.sourceDown, err)})
 	}
 }

@@ -56,6 +56,12 @@ type Action struct {
 // Summary is the one line the on-call reads first.
 func (a Action) Summary() string {
 	w := a.Workload.String()
+	if a.Workload == (detector.Workload{}) {
+		w = "sentinel" // about sentinel itself, such as being blind
+		if a.Kind == Resolve {
+			return w + ": resolved: " + a.Message
+		}
+	}
 	switch a.Kind {
 	case Page:
 		s := fmt.Sprintf("%s: %.0f%% of requests failing (%s) since %s", w, a.Ratio*100,

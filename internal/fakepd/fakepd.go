@@ -1,0 +1,383 @@
+// Package fakepd is a loopback PagerDuty Events API v2 server for tests.
+// It serves POST /v2/enqueue, checks every request against the documented
+// event schema (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/),
+// answers the way PagerDuty does (202 with the dedup key, 400 "invalid
+// event" with the errors, 429 when throttled), can be told to fail or hang
+// the next requests, and records the events it accepted.
+//
+// PagerDuty cannot run here, so this is the one place its behaviour is
+// written down for sentinel's tests; keep it to what the documentation
+// says.
+package fakepd
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// Path is the Events API v2 enqueue path.
+const Path = "/v2/enqueue"
+
+// Limits of the Events API v2.
+const (
+	RoutingKeyLen = 32
+	MaxSummary    = 1024
+	MaxDedupKey   = 255
+	// MaxBody is the documented limit of one event.
+	MaxBody = 512 << 10
+)
+
+// Event is an event the server accepted.
+type Event struct {
+	RoutingKey string   `json:"routing_key"`
+	Action     string   `json:"event_action"`
+	DedupKey   string   `json:"dedup_key,omitempty"`
+	Payload    *Payload `json:"payload,omitempty"`
+	Images     []Image  `json:"images,omitempty"`
+	Links      []Link   `json:"links,omitempty"`
+	Client     string   `json:"client,omitempty"`
+	ClientURL  string   `json:"client_url,omitempty"`
+	// Raw is the request body as received.
+	Raw json.RawMessage `json:"-"`
+	// Assigned is the dedup key the server answered with: the event's own,
+	// or a generated one for a trigger without one.
+	Assigned string `json:"-"`
+}
+
+// Payload is a trigger's payload.
+type Payload struct {
+	Summary       string          `json:"summary"`
+	Source        string          `json:"source"`
+	Severity      string          `json:"severity"`
+	Timestamp     string          `json:"timestamp,omitempty"`
+	Component     string          `json:"component,omitempty"`
+	Group         string          `json:"group,omitempty"`
+	Class         string          `json:"class,omitempty"`
+	CustomDetails json.RawMessage `json:"custom_details,omitempty"`
+}
+
+// Link is one of an event's links.
+type Link struct {
+	Href string `json:"href"`
+	Text string `json:"text,omitempty"`
+}
+
+// Image is one of an event's images.
+type Image struct {
+	Src  string `json:"src"`
+	Href string `json:"href,omitempty"`
+	Alt  string `json:"alt,omitempty"`
+}
+
+// Rejection is a request the server answered with 400.
+type Rejection struct {
+	Errors []string
+	Raw    []byte
+}
+
+// Response is the body of every answer to /v2/enqueue.
+type Response struct {
+	Status   string   `json:"status"`
+	Message  string   `json:"message"`
+	DedupKey string   `json:"dedup_key,omitempty"`
+	Errors   []string `json:"errors,omitempty"`
+}
+
+// fault is a forced answer: a status, or a hang when status is 0.
+type fault struct{ status int }
+
+// Server is a fake Events API v2. Its methods are safe for concurrent use.
+type Server struct {
+	srv     *httptest.Server
+	closing chan struct{}
+	once    sync.Once
+
+	mu       sync.Mutex
+	faults   []fault
+	requests int
+	events   []Event
+	rejected []Rejection
+	changed  chan struct{} // closed (and replaced) whenever requests or events change
+}
+
+// New starts a server and closes it when the test ends.
+func New(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{closing: make(chan struct{}), changed: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc(Path, s.enqueue)
+	s.srv = httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// URL is the server's base URL, as go-pagerduty's WithV2EventsAPIEndpoint
+// takes it (the client appends /v2/enqueue).
+func (s *Server) URL() string { return s.srv.URL }
+
+// EnqueueURL is the full enqueue endpoint, as configured in
+// paging.pagerduty.url.
+func (s *Server) EnqueueURL() string { return s.srv.URL + Path }
+
+// Close stops the server, releasing hanging requests first.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		close(s.closing)
+		s.srv.Close()
+	})
+}
+
+// FailNext answers the next n requests with status (429, 500, 503, 400…)
+// and PagerDuty's body for it, without looking at them.
+func (s *Server) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, fault{status: status})
+	}
+}
+
+// HangNext makes the next n requests hang until the client gives up (its
+// timeout or context) or the server closes.
+func (s *Server) HangNext(n int) {
+	s.FailNext(n, 0)
+}
+
+// Requests counts every request received on the enqueue path, including
+// failed, hung and rejected ones.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// Events returns the accepted events, in the order they were accepted.
+func (s *Server) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Event(nil), s.events...)
+}
+
+// Rejected returns the requests answered with 400 by validation.
+func (s *Server) Rejected() []Rejection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Rejection(nil), s.rejected...)
+}
+
+// WaitEvents waits until at least n events were accepted and returns them.
+func (s *Server) WaitEvents(ctx context.Context, n int) ([]Event, error) {
+	if err := s.waitFor(ctx, func() bool { return len(s.events) >= n }); err != nil {
+		return s.Events(), fmt.Errorf("wait for %d accepted events: got %d: %w", n, len(s.Events()), err)
+	}
+	return s.Events(), nil
+}
+
+// WaitRequests waits until at least n requests were received.
+func (s *Server) WaitRequests(ctx context.Context, n int) error {
+	if err := s.waitFor(ctx, func() bool { return s.requests >= n }); err != nil {
+		return fmt.Errorf("wait for %d requests: got %d: %w", n, s.Requests(), err)
+	}
+	return nil
+}
+
+// waitFor waits until cond, evaluated under s.mu, holds.
+func (s *Server) waitFor(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		ok, ch := cond(), s.changed
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// notifyLocked wakes waiters; s.mu must be held.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests++
+	var f *fault
+	if len(s.faults) > 0 {
+		f = &s.faults[0]
+		s.faults = s.faults[1:]
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+
+	if f != nil {
+		if f.status == 0 {
+			select {
+			case <-r.Context().Done():
+			case <-s.closing:
+			}
+			// Never an answer: drop the connection.
+			panic(http.ErrAbortHandler)
+		}
+		answer(w, f.status, forced(f.status))
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return // client went away
+	}
+	ev, errs := Validate(r.Header.Get("Content-Type"), body)
+	if len(errs) > 0 {
+		s.mu.Lock()
+		s.rejected = append(s.rejected, Rejection{Errors: errs, Raw: body})
+		s.notifyLocked()
+		s.mu.Unlock()
+		answer(w, http.StatusBadRequest, Response{Status: "invalid event", Message: "Event object is invalid", Errors: errs})
+		return
+	}
+	ev.Assigned = ev.DedupKey
+	if ev.Assigned == "" {
+		ev.Assigned = newDedupKey()
+	}
+	s.mu.Lock()
+	s.events = append(s.events, ev)
+	s.notifyLocked()
+	s.mu.Unlock()
+	answer(w, http.StatusAccepted, Response{Status: "success", Message: "Event processed", DedupKey: ev.Assigned})
+}
+
+// forced is PagerDuty's body for a forced status.
+func forced(status int) Response {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return Response{Status: "throttle event", Message: "Requests for this service are arriving too quickly.  Please retry later."}
+	case status == http.StatusBadRequest:
+		return Response{Status: "invalid event", Message: "Event object is invalid", Errors: []string{"forced by fakepd"}}
+	case status >= 500:
+		return Response{Status: "internal error", Message: http.StatusText(status)}
+	default:
+		return Response{Status: "error", Message: http.StatusText(status)}
+	}
+}
+
+func answer(w http.ResponseWriter, status int, r Response) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(r)
+}
+
+func newDedupKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Validate checks one request against the Events API v2 schema and
+// returns the event, or every problem found. Unknown fields are errors,
+// at the top level and in the payload, links and images.
+func Validate(contentType string, body []byte) (Event, []string) {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+
+	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
+		bad("Content-Type must be application/json, got %q", contentType)
+	}
+	if len(body) > MaxBody {
+		bad("event is larger than %d bytes", MaxBody)
+		return Event{}, errs
+	}
+	var ev Event
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		bad("event is not a valid JSON object of the documented shape: %v", err)
+		return Event{}, errs
+	}
+	if dec.More() {
+		bad("trailing data after the event object")
+	}
+	ev.Raw = append(json.RawMessage(nil), body...)
+
+	switch n := len(ev.RoutingKey); {
+	case n == 0:
+		bad("'routing_key' is missing or blank")
+	case n != RoutingKeyLen:
+		bad("'routing_key' must be %d characters, got %d", RoutingKeyLen, n)
+	}
+	if utf8.RuneCountInString(ev.DedupKey) > MaxDedupKey {
+		bad("'dedup_key' must be at most %d characters", MaxDedupKey)
+	}
+	switch ev.Action {
+	case "trigger":
+		validatePayload(ev.Payload, bad)
+	case "acknowledge", "resolve":
+		if ev.DedupKey == "" {
+			bad("'dedup_key' is required for event_action %s", ev.Action)
+		}
+	case "":
+		bad("'event_action' is missing or blank")
+	default:
+		bad("'event_action' is invalid (expected trigger, acknowledge or resolve), got %q", ev.Action)
+	}
+	for i, l := range ev.Links {
+		if l.Href == "" {
+			bad("'links[%d].href' is missing or blank", i)
+		}
+	}
+	for i, img := range ev.Images {
+		if img.Src == "" {
+			bad("'images[%d].src' is missing or blank", i)
+		}
+	}
+	return ev, errs
+}
+
+func validatePayload(p *Payload, bad func(string, ...any)) {
+	if p == nil {
+		bad("'payload' is required for event_action trigger")
+		return
+	}
+	switch n := utf8.RuneCountInString(p.Summary); {
+	case n == 0:
+		bad("'payload.summary' is missing or blank")
+	case n > MaxSummary:
+		bad("'payload.summary' must be at most %d characters, got %d", MaxSummary, n)
+	}
+	if p.Source == "" {
+		bad("'payload.source' is missing or blank")
+	}
+	switch p.Severity {
+	case "critical", "error", "warning", "info":
+	case "":
+		bad("'payload.severity' is missing or blank")
+	default:
+		bad("'payload.severity' is invalid (expected critical, error, warning or info), got %q", p.Severity)
+	}
+	if p.Timestamp != "" {
+		if _, err := time.Parse(time.RFC3339Nano, p.Timestamp); err != nil {
+			bad("'payload.timestamp' must be an ISO 8601 timestamp, got %q", p.Timestamp)
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package fakepd
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+const key = "0123456789abcdef0123456789abcdef"
+
+func post(t *testing.T, c *http.Client, url, contentType, body string) (int, Response, error) {
+	t.Helper()
+	resp, err := c.Post(url, contentType, strings.NewReader(body))
+	if err != nil {
+		return 0, Response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	var r Response
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("answer %d is not JSON: %v: %s", resp.StatusCode, err, b)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	return resp.StatusCode, r, nil
+}
+
+func TestValidate(t *testing.T) {
+	long := strings.Repeat("é", MaxSummary+1)
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		wantErrors  []string // substrings, one per expected error
+	}{
+		{name: "trigger", body: `{"routing_key":"` + key + `","event_action":"trigger","dedup_key":"k",
+			"payload":{"summary":"s","source":"sentinel","severity":"critical","timestamp":"2025-03-04T10:00:00Z",
+			"component":"c","group":"g","class":"x","custom_details":{"a":1}},
+			"links":[{"href":"https://x","text":"t"}],"images":[{"src":"https://i","href":"https://h","alt":"a"}],
+			"client":"sentinel","client_url":"https://d"}`},
+		{name: "trigger without dedup key", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"s","source":"sentinel","severity":"info"}}`},
+		{name: "summary of 1024 multi-byte characters", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"` + long[:len(long)-len("é")] + `","source":"s","severity":"info"}}`},
+		{name: "resolve", body: `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"k"}`},
+		{name: "acknowledge", body: `{"routing_key":"` + key + `","event_action":"acknowledge","dedup_key":"k"}`},
+		{name: "no content type", contentType: "text/plain",
+			body:       `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"k"}`,
+			wantErrors: []string{"Content-Type"}},
+		{name: "not JSON", body: `routing_key=x`, wantErrors: []string{"not a valid JSON object"}},
+		{name: "unknown top-level field", body: `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"k","severity":"info"}`,
+			wantErrors: []string{`unknown field "severity"`}},
+		{name: "unknown payload field", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"s","source":"s","severity":"info","details":{}}}`,
+			wantErrors: []string{`unknown field "details"`}},
+		{name: "summary of the wrong type", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":1,"source":"s","severity":"info"}}`,
+			wantErrors: []string{"not a valid JSON object"}},
+		{name: "missing routing key", body: `{"event_action":"resolve","dedup_key":"k"}`,
+			wantErrors: []string{"'routing_key' is missing"}},
+		{name: "short routing key", body: `{"routing_key":"abc","event_action":"resolve","dedup_key":"k"}`,
+			wantErrors: []string{"'routing_key' must be 32 characters, got 3"}},
+		{name: "bad action", body: `{"routing_key":"` + key + `","event_action":"close","dedup_key":"k"}`,
+			wantErrors: []string{"'event_action' is invalid"}},
+		{name: "missing action", body: `{"routing_key":"` + key + `","dedup_key":"k"}`,
+			wantErrors: []string{"'event_action' is missing"}},
+		{name: "resolve without dedup key", body: `{"routing_key":"` + key + `","event_action":"resolve"}`,
+			wantErrors: []string{"'dedup_key' is required for event_action resolve"}},
+		{name: "acknowledge without dedup key", body: `{"routing_key":"` + key + `","event_action":"acknowledge"}`,
+			wantErrors: []string{"'dedup_key' is required for event_action acknowledge"}},
+		{name: "dedup key too long", body: `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"` + strings.Repeat("k", 256) + `"}`,
+			wantErrors: []string{"'dedup_key' must be at most 255"}},
+		{name: "trigger without payload", body: `{"routing_key":"` + key + `","event_action":"trigger"}`,
+			wantErrors: []string{"'payload' is required"}},
+		{name: "trigger with an empty payload", body: `{"routing_key":"` + key + `","event_action":"trigger","payload":{}}`,
+			wantErrors: []string{"'payload.summary' is missing", "'payload.source' is missing", "'payload.severity' is missing"}},
+		{name: "summary too long", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"` + long + `","source":"s","severity":"info"}}`,
+			wantErrors: []string{"'payload.summary' must be at most 1024 characters, got 1025"}},
+		{name: "bad severity", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"s","source":"s","severity":"high"}}`,
+			wantErrors: []string{"'payload.severity' is invalid"}},
+		{name: "bad timestamp", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"s","source":"s","severity":"info","timestamp":"yesterday"}}`,
+			wantErrors: []string{"'payload.timestamp' must be an ISO 8601 timestamp"}},
+		{name: "link without href", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"s","source":"s","severity":"info"},"links":[{"text":"t"}]}`,
+			wantErrors: []string{"'links[0].href' is missing"}},
+		{name: "link as a string", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"s","source":"s","severity":"info"},"links":["https://x"]}`,
+			wantErrors: []string{"not a valid JSON object"}},
+		{name: "link with an unknown field", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"s","source":"s","severity":"info"},"links":[{"href":"h","url":"u"}]}`,
+			wantErrors: []string{`unknown field "url"`}},
+		{name: "image without src", body: `{"routing_key":"` + key + `","event_action":"trigger",
+			"payload":{"summary":"s","source":"s","severity":"info"},"images":[{"href":"h"}]}`,
+			wantErrors: []string{"'images[0].src' is missing"}},
+	}
+	s := New(t)
+	c := &http.Client{Timeout: 5 * time.Second}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ct := tt.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			before := len(s.Events())
+			status, r, err := post(t, c, s.EnqueueURL(), ct, tt.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tt.wantErrors) == 0 {
+				if status != http.StatusAccepted || r.Status != "success" || r.Message != "Event processed" || r.DedupKey == "" {
+					t.Fatalf("answer %d %+v, want 202 success with a dedup key", status, r)
+				}
+				evs := s.Events()
+				if len(evs) != before+1 || evs[len(evs)-1].Assigned != r.DedupKey {
+					t.Fatalf("accepted event not recorded with dedup key %q: %+v", r.DedupKey, evs)
+				}
+				return
+			}
+			if status != http.StatusBadRequest || r.Status != "invalid event" || r.Message != "Event object is invalid" {
+				t.Fatalf("answer %d %+v, want 400 invalid event", status, r)
+			}
+			if len(r.Errors) != len(tt.wantErrors) {
+				t.Fatalf("errors %q, want %d matching %q", r.Errors, len(tt.wantErrors), tt.wantErrors)
+			}
+			for i, want := range tt.wantErrors {
+				if !strings.Contains(r.Errors[i], want) {
+					t.Errorf("errors[%d] = %q, want it to contain %q", i, r.Errors[i], want)
+				}
+			}
+			if len(s.Events()) != before {
+				t.Errorf("rejected event was recorded")
+			}
+		})
+	}
+}
+
+func TestFaults(t *testing.T) {
+	valid := `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"k"}`
+	tests := []struct {
+		name       string
+		fail       func(*Server)
+		wantStatus []int // of consecutive requests; 0: no answer
+	}{
+		{name: "throttled", fail: func(s *Server) { s.FailNext(2, http.StatusTooManyRequests) },
+			wantStatus: []int{429, 429, 202}},
+		{name: "server error", fail: func(s *Server) { s.FailNext(1, http.StatusInternalServerError) },
+			wantStatus: []int{500, 202}},
+		{name: "forced invalid", fail: func(s *Server) { s.FailNext(1, http.StatusBadRequest) },
+			wantStatus: []int{400, 202}},
+		{name: "hang", fail: func(s *Server) { s.HangNext(1) }, wantStatus: []int{0, 202}},
+		{name: "faults in order", fail: func(s *Server) {
+			s.FailNext(1, http.StatusServiceUnavailable)
+			s.HangNext(1)
+			s.FailNext(1, http.StatusTooManyRequests)
+		}, wantStatus: []int{503, 0, 429, 202}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(t)
+			tt.fail(s)
+			c := &http.Client{Timeout: 200 * time.Millisecond}
+			for i, want := range tt.wantStatus {
+				status, r, err := post(t, c, s.EnqueueURL(), "application/json", valid)
+				switch {
+				case want == 0 && err == nil:
+					t.Fatalf("request %d answered %d, want a hang", i, status)
+				case want == 0:
+					continue
+				case err != nil:
+					t.Fatalf("request %d: %v", i, err)
+				case status != want:
+					t.Fatalf("request %d answered %d %+v, want %d", i, status, r, want)
+				case status != http.StatusAccepted && r.Status == "":
+					t.Errorf("request %d: %d without a status in the body", i, status)
+				}
+			}
+			if got := s.Requests(); got != len(tt.wantStatus) {
+				t.Errorf("Requests() = %d, want %d", got, len(tt.wantStatus))
+			}
+			if got := len(s.Events()); got != 1 {
+				t.Errorf("accepted %d events, want 1", got)
+			}
+		})
+	}
+}
+
+func TestWaitEvents(t *testing.T) {
+	s := New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.WaitEvents(ctx, 1); err == nil {
+		t.Fatal("WaitEvents without events returned no error")
+	}
+	go func() {
+		resp, err := http.Post(s.EnqueueURL(), "application/json",
+			strings.NewReader(`{"routing_key":"`+key+`","event_action":"resolve","dedup_key":"k"}`))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, err := s.WaitEvents(ctx, 1)
+	if err != nil || len(evs) != 1 || evs[0].DedupKey != "k" {
+		t.Fatalf("WaitEvents = %+v, %v", evs, err)
+	}
+}
+
+func TestCloseReleasesHangingRequests(t *testing.T) {
+	s := New(t)
+	s.HangNext(1)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Post(s.EnqueueURL(), "application/json", strings.NewReader(`{}`))
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitRequests(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a hung request got an answer")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not release the hanging request")
+	}
+}

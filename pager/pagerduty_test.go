@@ -1,0 +1,576 @@
+package pager
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/internal/fakepd"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestIncidentSequenceSharesOneDedupKey(t *testing.T) {
+	wantKey := "sentinel/shop/checkout@2025-03-04T10:00:00Z"
+	tests := []struct {
+		name        string
+		actions     []incident.Action
+		wantActions []string
+		wantSent    map[Kind]float64
+	}{
+		{name: "page, rollback, resolve",
+			actions:     []incident.Action{pageRollback(), rolledBack(), resolved()},
+			wantActions: []string{"trigger", "trigger", "resolve"},
+			wantSent:    map[Kind]float64{KindPage: 1, KindRollback: 1, KindResolve: 1}},
+		{name: "page refused, resolve",
+			actions:     []incident.Action{pageRefusedHelm(), resolved()},
+			wantActions: []string{"trigger", "resolve"},
+			wantSent:    map[Kind]float64{KindPage: 1, KindResolve: 1}},
+		{name: "page, failed rollback, resolve",
+			actions:     []incident.Action{pageRollback(), rollbackFailed(), resolved()},
+			wantActions: []string{"trigger", "trigger", "resolve"},
+			wantSent:    map[Kind]float64{KindPage: 1, KindNotice: 1, KindResolve: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := fakepd.New(t)
+			h := newHarness(t, fake.EnqueueURL(), nil)
+			h.notify(tt.actions...)
+			h.start()
+			evs := h.events(fake, len(tt.actions))
+			h.until("queue drained", func() bool { return h.queued() == 0 })
+			if len(evs) != len(tt.actions) {
+				t.Fatalf("got %d events, want %d", len(evs), len(tt.actions))
+			}
+			for i, ev := range evs {
+				if ev.Action != tt.wantActions[i] || ev.DedupKey != wantKey {
+					t.Errorf("event %d: %s %q, want %s %q", i, ev.Action, ev.DedupKey, tt.wantActions[i], wantKey)
+				}
+				if ev.Action == "trigger" && ev.Payload.Summary != tt.actions[i].Summary() {
+					t.Errorf("event %d: summary %q, want Action.Summary() %q", i, ev.Payload.Summary, tt.actions[i].Summary())
+				}
+			}
+			for _, k := range Kinds {
+				if got := h.sent(k); got != tt.wantSent[k] {
+					t.Errorf("sentinel_pages_sent_total{kind=%q} = %g, want %g", k, got, tt.wantSent[k])
+				}
+				if got := h.failed(k); got != 0 {
+					t.Errorf("sentinel_pages_failed_total{kind=%q} = %g, want 0", k, got)
+				}
+			}
+		})
+	}
+}
+
+func TestPayloadGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		action incident.Action
+	}{
+		{"page-rollback", pageRollback()},
+		{"page-refused-helm", pageRefusedHelm()},
+		{"rollback", rolledBack()},
+		{"rollback-failed", rollbackFailed()},
+		{"resolve", resolved()},
+		{"drift", drift()},
+		{"blind", blind()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := fakepd.New(t)
+			h := newHarness(t, fake.EnqueueURL(), func(o *Options) {
+				o.Paging.DashboardURL = dashboard
+				o.Paging.PagerDuty.DriftNotices = true
+				o.Paging.PagerDuty.PageWhenBlind = true
+			})
+			h.notify(tt.action)
+			h.start()
+			evs := h.events(fake, 1)
+			got := golden(t, evs[0].Raw)
+			path := filepath.Join("testdata", tt.name+".json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pager -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("event differs from %s (go test ./pager -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+			}
+		})
+	}
+}
+
+// golden renders a received event for a golden file, the routing key
+// replaced.
+func golden(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["routing_key"] != testKey {
+		t.Errorf("routing_key = %v, want the configured key", m["routing_key"])
+	}
+	m["routing_key"] = "<routing key>"
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestRetriesInOrderUntilDelivered(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults func(*fakepd.Server)
+		n      int // failed attempts
+	}{
+		{name: "429", faults: func(s *fakepd.Server) { s.FailNext(3, http.StatusTooManyRequests) }, n: 3},
+		{name: "500", faults: func(s *fakepd.Server) { s.FailNext(2, http.StatusInternalServerError) }, n: 2},
+		{name: "timeout", faults: func(s *fakepd.Server) { s.HangNext(2) }, n: 2},
+		{name: "408", faults: func(s *fakepd.Server) { s.FailNext(1, http.StatusRequestTimeout) }, n: 1},
+		{name: "mixed", faults: func(s *fakepd.Server) {
+			s.FailNext(1, http.StatusServiceUnavailable)
+			s.HangNext(1)
+			s.FailNext(1, http.StatusTooManyRequests)
+		}, n: 3},
+	}
+	actions := []incident.Action{pageRollback(), rolledBack(), resolved()}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := fakepd.New(t)
+			tt.faults(fake)
+			h := newHarness(t, fake.EnqueueURL(), nil)
+			h.notify(actions...)
+			if got := h.queued(); got != 3 {
+				t.Errorf("sentinel_pager_queue_length = %g, want 3", got)
+			}
+			h.start()
+			evs := h.events(fake, len(actions))
+			want := []Kind{KindPage, KindRollback, KindResolve}
+			for i, ev := range evs {
+				var d struct{ Action Kind }
+				if ev.Payload != nil {
+					_ = json.Unmarshal(ev.Payload.CustomDetails, &d)
+				} else {
+					d.Action = KindResolve
+				}
+				if d.Action != want[i] {
+					t.Errorf("event %d is a %s, want %s (in order)", i, d.Action, want[i])
+				}
+			}
+			if got := fake.Requests(); got != len(actions)+tt.n {
+				t.Errorf("%d requests, want %d events + %d failed attempts", got, len(actions), tt.n)
+			}
+			h.until("queue drained", func() bool { return h.queued() == 0 })
+			if got := h.logs.FilterMessage("pagerduty delivery failed; retrying").Len(); got != tt.n {
+				t.Errorf("%d retry log lines, want %d", got, tt.n)
+			}
+			for _, k := range want {
+				if h.sent(k) != 1 || h.failed(k) != 0 {
+					t.Errorf("%s: sent %g failed %g, want 1 and 0", k, h.sent(k), h.failed(k))
+				}
+			}
+		})
+	}
+}
+
+func TestNoRetryOn4xx(t *testing.T) {
+	for _, status := range []int{http.StatusBadRequest, http.StatusForbidden, http.StatusRequestEntityTooLarge} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			fake := fakepd.New(t)
+			fake.FailNext(1, status)
+			h := newHarness(t, fake.EnqueueURL(), nil)
+			h.notify(pageRollback(), rolledBack())
+			h.start()
+			evs := h.events(fake, 1)
+			h.until("queue drained", func() bool { return h.queued() == 0 })
+			if len(evs) != 1 || evs[0].Payload == nil || !strings.Contains(evs[0].Payload.Summary, "rolled back from revision 7") {
+				t.Fatalf("accepted %+v, want only the rollback", evs)
+			}
+			if got := fake.Requests(); got != 2 {
+				t.Errorf("%d requests, want 2 (the rejected page is not retried)", got)
+			}
+			if h.failed(KindPage) != 1 || h.sent(KindPage) != 0 || h.sent(KindRollback) != 1 {
+				t.Errorf("page failed %g sent %g, rollback sent %g; want 1, 0, 1",
+					h.failed(KindPage), h.sent(KindPage), h.sent(KindRollback))
+			}
+			rejected := h.logs.FilterMessage("pagerduty rejected event; dropped").All()
+			if len(rejected) != 1 {
+				t.Fatalf("%d rejection log lines, want 1", len(rejected))
+			}
+			f := rejected[0].ContextMap()
+			if f["status"] != int64(status) || f["dedup_key"] != IncidentDedupKey(incidentID()) || f["kind"] != "page" {
+				t.Errorf("rejection logged with %v", f)
+			}
+			if status == http.StatusBadRequest {
+				if errs, _ := f["pagerduty_errors"].([]any); len(errs) != 1 || errs[0] != "forced by fakepd" {
+					t.Errorf("pagerduty_errors = %v, want PagerDuty's errors", f["pagerduty_errors"])
+				}
+			}
+		})
+	}
+}
+
+func TestQueueFull(t *testing.T) {
+	fake := fakepd.New(t)
+	h := newHarness(t, fake.EnqueueURL(), func(o *Options) { o.Paging.PagerDuty.QueueSize = 2 })
+	h.notify(pageRollback(), rolledBack())
+	err := h.p.Notify(context.Background(), resolved())
+	if !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Notify on a full queue = %v, want ErrQueueFull", err)
+	}
+	if h.failed(KindResolve) != 1 || h.queued() != 2 {
+		t.Errorf("failed{resolve} = %g, queue length %g; want 1 and 2", h.failed(KindResolve), h.queued())
+	}
+	h.start()
+	h.events(fake, 2)
+	h.until("queue drained", func() bool { return h.queued() == 0 })
+	h.notify(resolved())
+	if evs := h.events(fake, 3); evs[2].Action != "resolve" {
+		t.Errorf("after draining, got %s, want the resolve", evs[2].Action)
+	}
+}
+
+func TestStopReportsUndelivered(t *testing.T) {
+	fake := fakepd.New(t)
+	fake.FailNext(100, http.StatusServiceUnavailable)
+	h := newHarness(t, fake.EnqueueURL(), nil)
+	h.notify(pageRollback(), rolledBack(), resolved())
+	h.start()
+	h.until("retries", func() bool { return fake.Requests() >= 3 })
+	h.stop()
+	lines := h.logs.FilterMessage("pagerduty delivery stopped with undelivered events").All()
+	if len(lines) != 1 || lines[0].ContextMap()["undelivered"] != int64(3) {
+		t.Fatalf("stop log lines %v, want one with undelivered=3", lines)
+	}
+	if len(fake.Events()) != 0 {
+		t.Errorf("events accepted while PagerDuty was failing")
+	}
+	for _, k := range []Kind{KindPage, KindRollback, KindResolve} {
+		if h.failed(k) != 1 {
+			t.Errorf("failed{%s} = %g, want 1", k, h.failed(k))
+		}
+	}
+	if err := h.p.Notify(context.Background(), resolved()); !errors.Is(err, ErrStopped) {
+		t.Errorf("Notify after Run returned = %v, want ErrStopped", err)
+	}
+	if err := h.p.Run(context.Background()); err == nil {
+		t.Error("second Run returned no error")
+	}
+}
+
+func TestLowUrgencyNotices(t *testing.T) {
+	tests := []struct {
+		name          string
+		drift, blind  bool
+		action        incident.Action
+		wantSent      bool
+		wantKey       string
+		wantSeverity  string
+		wantEventKind Kind
+	}{
+		{name: "drift off by default", action: drift()},
+		{name: "blind off by default", action: blind()},
+		{name: "blind resolve off by default", action: blindOver()},
+		{name: "drift on", drift: true, action: drift(), wantSent: true, wantEventKind: KindDrift,
+			wantKey: "sentinel/drift/shop/checkout@r7", wantSeverity: "info"},
+		{name: "blind on", blind: true, action: blind(), wantSent: true, wantEventKind: KindBlind,
+			wantKey: "sentinel/blind@2025-03-04T10:00:00Z", wantSeverity: "warning"},
+		{name: "blind resolve on", blind: true, action: blindOver(), wantSent: true, wantEventKind: KindResolve,
+			wantKey: "sentinel/blind@2025-03-04T10:00:00Z"},
+		{name: "blind on does not send drift", blind: true, action: drift()},
+		{name: "drift on does not send blind", drift: true, action: blind()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := fakepd.New(t)
+			edit := func(o *Options) {
+				o.Paging.PagerDuty.DriftNotices, o.Paging.PagerDuty.PageWhenBlind = tt.drift, tt.blind
+			}
+			if !tt.drift && !tt.blind {
+				edit = nil // config defaults
+			}
+			h := newHarness(t, fake.EnqueueURL(), edit)
+			h.notify(tt.action, resolved()) // the resolve marks the end
+			h.start()
+			n := 1
+			if tt.wantSent {
+				n = 2
+			}
+			evs := h.events(fake, n)
+			h.until("queue drained", func() bool { return h.queued() == 0 })
+			if got := fake.Requests(); got != n {
+				t.Fatalf("%d requests, want %d", got, n)
+			}
+			if !tt.wantSent {
+				return
+			}
+			ev := evs[0]
+			if ev.DedupKey != tt.wantKey {
+				t.Errorf("dedup_key %q, want %q", ev.DedupKey, tt.wantKey)
+			}
+			if tt.wantSeverity != "" && (ev.Payload == nil || ev.Payload.Severity != tt.wantSeverity) {
+				t.Errorf("payload %+v, want severity %s", ev.Payload, tt.wantSeverity)
+			}
+			if h.sent(tt.wantEventKind) < 1 {
+				t.Errorf("sent{%s} not counted", tt.wantEventKind)
+			}
+		})
+	}
+}
+
+// TestRoutingKeyNeverLeaks makes every kind of failure happen, against
+// servers that echo the key back, and looks for the key in every error
+// and log line.
+func TestRoutingKeyNeverLeaks(t *testing.T) {
+	echo := func(status int, contentType string, body func(key string) string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				var ev struct {
+					RoutingKey string `json:"routing_key"`
+				}
+				_ = json.Unmarshal(b, &ev)
+				w.Header().Set("Content-Type", contentType)
+				w.WriteHeader(status)
+				_, _ = io.WriteString(w, body(ev.RoutingKey))
+			}))
+			t.Cleanup(srv.Close)
+			return srv.URL + "/v2/enqueue"
+		}
+	}
+	invalid := func(key string) string {
+		return `{"status":"invalid event","message":"Event object is invalid: ` + key + `","errors":["unknown routing_key ` + key + `"]}`
+	}
+	tests := []struct {
+		name   string
+		server func(t *testing.T) string
+		retry  bool
+	}{
+		{"400 echoing the key", echo(400, "application/json", invalid), false},
+		{"500 echoing the key as text", echo(500, "text/plain", func(k string) string { return "boom " + k }), true},
+		{"500 echoing the key as JSON", echo(500, "application/json", invalid), true},
+		{"202 with an unreadable body echoing the key", echo(202, "application/json", func(k string) string { return `{"status":` + k }), true},
+		{"fakepd rejecting", func(t *testing.T) string { s := fakepd.New(t); s.FailNext(2, 400); return s.EnqueueURL() }, false},
+		{"timeout", func(t *testing.T) string { s := fakepd.New(t); s.HangNext(2); return s.EnqueueURL() }, true},
+		{"unreachable", func(t *testing.T) string {
+			s := fakepd.New(t)
+			s.Close()
+			return s.EnqueueURL()
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.server(t), nil)
+			var texts []string
+			e, ok, err := h.p.event(pageRollback())
+			if err != nil || !ok {
+				t.Fatalf("event: %v %v", ok, err)
+			}
+			retry, err := h.p.send(context.Background(), e)
+			if err == nil {
+				t.Fatal("send succeeded")
+			}
+			if retry != tt.retry {
+				t.Errorf("retry = %v, want %v (%v)", retry, tt.retry, err)
+			}
+			for err := err; err != nil; err = errors.Unwrap(err) {
+				texts = append(texts, err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err))
+			}
+
+			// Through Run too (the server fails again): every log line.
+			h.notify(pageRollback())
+			h.start()
+			h.until("a delivery attempt logged", func() bool {
+				return h.logs.FilterMessage("pagerduty delivery failed; retrying").Len() > 0 ||
+					h.logs.FilterMessage("pagerduty rejected event; dropped").Len() > 0
+			})
+			h.stop()
+			for _, l := range h.logs.All() {
+				texts = append(texts, l.Message, fmt.Sprint(l.ContextMap()))
+			}
+			if err := h.p.Notify(context.Background(), pageRollback()); err != nil {
+				texts = append(texts, err.Error())
+			}
+			texts = append(texts, fmt.Sprintf("%+v", h.p), fmt.Sprintf("%#v", h.p))
+			for _, s := range texts {
+				if strings.Contains(s, testKey) {
+					t.Errorf("routing key leaked: %s", s)
+				}
+			}
+			if len(h.logs.All()) == 0 {
+				t.Error("nothing logged")
+			}
+		})
+	}
+}
+
+func TestNewReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Options)
+		want []string
+	}{
+		{name: "valid"},
+		{name: "short key", edit: func(o *Options) { o.RoutingKey = "abc" },
+			want: []string{"routing key: must be 32 characters, got 3"}},
+		{name: "url without the enqueue path", edit: func(o *Options) { o.Paging.PagerDuty.URL = "https://events.pagerduty.com" },
+			want: []string{"paging.pagerduty.url: must be the Events API v2 endpoint ending in /v2/enqueue"}},
+		{name: "bad dashboard template", edit: func(o *Options) { o.Paging.DashboardURL = "https://g/{{.Deployment}}" },
+			want: []string{"paging.dashboard_url:"}},
+		{name: "everything", edit: func(o *Options) {
+			o.RoutingKey = ""
+			o.Paging.PagerDuty.Severity = "high"
+			o.Paging.PagerDuty.Timeout = 0
+			o.Paging.PagerDuty.QueueSize = 0
+			o.Paging.DashboardURL = "https://g/{{"
+		}, want: []string{"routing key: must be 32 characters, got 0", "paging.pagerduty.severity:",
+			"paging.pagerduty.timeout:", "paging.pagerduty.queue_size:", "paging.dashboard_url:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := Options{Paging: config.Default().Paging, RoutingKey: testKey}
+			if tt.edit != nil {
+				tt.edit(&opts)
+			}
+			_, err := New(opts)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("New returned no error")
+			}
+			if got := strings.Count(err.Error(), "\n") + 1; got != len(tt.want) {
+				t.Errorf("%d problems reported, want %d:\n%v", got, len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMetricsPreCreated(t *testing.T) {
+	h := newHarness(t, "http://127.0.0.1:1/v2/enqueue", nil)
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			series[mf.GetName()]++
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			if v != 0 {
+				t.Errorf("%s starts at %g", mf.GetName(), v)
+			}
+		}
+	}
+	want := map[string]int{"sentinel_pages_sent_total": len(Kinds), "sentinel_pages_failed_total": len(Kinds),
+		"sentinel_pager_queue_length": 1}
+	for name, n := range want {
+		if series[name] != n {
+			t.Errorf("%s: %d series, want %d", name, series[name], n)
+		}
+	}
+	if _, err := New(Options{Paging: h.p.cfg, RoutingKey: testKey, Registerer: h.reg}); err == nil {
+		t.Error("registering the metrics twice returned no error")
+	}
+}
+
+func TestDedupKeys(t *testing.T) {
+	long := detector.Workload{Namespace: strings.Repeat("n", 63), Name: strings.Repeat("d", 253)}
+	other := detector.Workload{Namespace: long.Namespace, Name: strings.Repeat("d", 252) + "e"}
+	tests := []struct {
+		name string
+		key  string
+		want string
+	}{
+		{"incident", IncidentDedupKey(incidentID()), "sentinel/shop/checkout@2025-03-04T10:00:00Z"},
+		{"blind", BlindDedupKey(onset().In(time.FixedZone("x", 3600))), "sentinel/blind@2025-03-04T10:00:00Z"},
+		{"drift by revision", DriftDedupKey(drift()), "sentinel/drift/shop/checkout@r7"},
+		{"long incident", IncidentDedupKey(detector.IncidentID(long, onset())), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if len(tt.key) > 255 {
+				t.Errorf("key of %d characters", len(tt.key))
+			}
+			if tt.want != "" && tt.key != tt.want {
+				t.Errorf("key %q, want %q", tt.key, tt.want)
+			}
+		})
+	}
+	a, b := IncidentDedupKey(detector.IncidentID(long, onset())), IncidentDedupKey(detector.IncidentID(other, onset()))
+	if a == b || a != IncidentDedupKey(detector.IncidentID(long, onset())) {
+		t.Errorf("long keys not distinct and stable: %q %q", a, b)
+	}
+}
+
+func TestSummaryTruncated(t *testing.T) {
+	fake := fakepd.New(t)
+	h := newHarness(t, fake.EnqueueURL(), nil)
+	a := rollbackFailed()
+	a.Message = strings.Repeat("é", 2000)
+	h.notify(a)
+	h.start()
+	evs := h.events(fake, 1) // fakepd rejects summaries over 1024 characters
+	s := evs[0].Payload.Summary
+	if len(s) > 1024 || !utf8.ValidString(s) || !strings.HasSuffix(s, "…") {
+		t.Errorf("summary of %d bytes, valid %v, ends %q", len(s), utf8.ValidString(s), s[len(s)-6:])
+	}
+}
+
+func TestNotifyRejectsIncompleteActions(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*incident.Action)
+		a    incident.Action
+	}{
+		{name: "page without incident", a: pageRollback(), edit: func(a *incident.Action) { a.Incident = "" }},
+		{name: "rollback without plan", a: rolledBack(), edit: func(a *incident.Action) { a.Plan = nil }},
+		{name: "unknown kind", a: pageRollback(), edit: func(a *incident.Action) { a.Kind = "escalate" }},
+		{name: "blind resolve without onset", a: blindOver(), edit: func(a *incident.Action) { a.Onset = time.Time{} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "http://127.0.0.1:1/v2/enqueue", func(o *Options) { o.Paging.PagerDuty.PageWhenBlind = true })
+			a := tt.a
+			tt.edit(&a)
+			if err := h.p.Notify(context.Background(), a); err == nil {
+				t.Error("Notify returned no error")
+			}
+			if h.queued() != 0 {
+				t.Error("an incomplete action was queued")
+			}
+		})
+	}
+}
