@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -68,7 +69,13 @@ type Engine struct {
 	downSince  time.Time                  // the first of them
 	drift      []incident.Action          // drift notices waiting for the next poll
 	healthy    map[detector.Workload]bool // scratch, reused by every poll
+	// resolves seen while standing by, sent on taking over
+	quietResolves []incident.Action
 }
+
+// quietResolveHorizon bounds how old a resolve seen while standing by may
+// be and still be sent on taking over: longer than any lease takeover.
+const quietResolveHorizon = 5 * time.Minute
 
 type openIncident struct {
 	firing    detector.Finding
@@ -248,10 +255,30 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 			oi := e.open[f.Workload]
 			delete(e.open, f.Workload)
 			e.stats.Resolves++
-			if active && oi != nil && oi.announced {
+			switch {
+			case active && oi != nil && oi.announced:
 				e.notify(ctx, e.action(incident.Resolve, f))
+			case !active:
+				// The leader should resolve it; if it died first, this
+				// replica resolves it when it takes over.
+				e.quietResolves = append(e.quietResolves, e.action(incident.Resolve, f))
 			}
 		}
+	}
+	if active {
+		// Resolves of incidents that ended while this replica stood by,
+		// recent enough that a leader which died may not have sent them.
+		// Resolving twice is harmless: the dedup key makes it a no-op.
+		for _, a := range e.quietResolves {
+			if now.Sub(a.At) <= quietResolveHorizon {
+				e.notify(ctx, a)
+			}
+		}
+		e.quietResolves = nil
+	} else {
+		e.quietResolves = slices.DeleteFunc(e.quietResolves, func(a incident.Action) bool {
+			return now.Sub(a.At) > quietResolveHorizon
+		})
 	}
 	if active {
 		// New incidents, and those a previous leader may have left

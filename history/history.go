@@ -308,8 +308,9 @@ func (t *Tracker) Cause(w detector.Workload, onset time.Time, window time.Durati
 		if c.At.Before(onset.Add(-window)) {
 			return Change{}, false
 		}
-		if c.Revision == 0 {
-			c.Revision = d.revisionOf(c.fp)
+		// Known ReplicaSets may have arrived since the change was seen.
+		if rev := d.revisionOf(c.fp); rev != 0 {
+			c.Revision = rev
 		}
 		return c.Change, true
 	}
@@ -346,7 +347,9 @@ func (d *deployment) revisionOf(fp string) int64 {
 			best = r.rev.Revision
 		}
 	}
-	if best == 0 && d.obj != nil && fp == d.fp {
+	// Until the controller has observed the current generation, the
+	// annotation still names the previous revision.
+	if best == 0 && d.obj != nil && fp == d.fp && d.obj.Status.ObservedGeneration >= d.obj.Generation {
 		best, _ = strconv.ParseInt(d.obj.Annotations[RevisionAnnotation], 10, 64)
 	}
 	return best

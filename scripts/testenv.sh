@@ -8,6 +8,7 @@
 #   scripts/testenv.sh down DIR           stop it and remove runtime state
 #   scripts/testenv.sh exec -- CMD ARGS   up (temp DIR) + source env + CMD + down
 #   scripts/testenv.sh smoke              prove the cluster is real (helm, kubectl)
+#   scripts/testenv.sh restart-prometheus DIR   load backfilled blocks at once
 set -euo pipefail
 
 # ---------------------------------------------------------------------------
@@ -27,6 +28,12 @@ K8S_STAGING_MODULES=(
   mount-utils pod-security-admission sample-apiserver sample-cli-plugin
   sample-controller
 )
+
+# go needs HOME (or GOCACHE); some CI shells run without it.
+if [[ -z ${HOME:-} ]]; then
+  HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+  export HOME=${HOME:-/root}
+fi
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
@@ -48,7 +55,7 @@ TIMEOUT_SA=${SENTINEL_TESTENV_TIMEOUT_SA:-60}
 # Prometheus keeps backfilled data this long (tests backfill old blocks).
 PROM_RETENTION=${SENTINEL_TESTENV_PROM_RETENTION:-3650d}
 
-# The order in which components are started; `down` stops them in reverse.
+# The components, in the order `up` starts them.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager prometheus)
 
 # Go lives at /usr/local/go on the target machines; make sure it is found even
@@ -60,6 +67,10 @@ fi
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() { printf 'testenv: ERROR: %s\n' "$*" >&2; exit 1; }
 
+# now_ms / since_ms T0 — wall clock in ms, and "1.234s" since T0.
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo "${t:0:-3}"; }
+since_ms() { local d=$(($(now_ms) - $1)); printf '%d.%03ds' $((d / 1000)) $((d % 1000)); }
+
 # fmt_secs 125 -> "2m05s"
 fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
@@ -70,10 +81,13 @@ CLEANUP_DOWN_DIR=""   # an env dir to bring down on exit (half-done up, exec)
 CLEANUP_RM_DIR=""     # a temp dir to remove on exit (exec, smoke)
 CLEANUP_KEEP_LOGS=0   # keep $CLEANUP_RM_DIR/logs instead of removing it all
 CHILD_PID=""          # the exec'ed command, killed (whole group) on a signal
+CLEANUP_POLICY_RC=0   # remove the policy-rc.d that build_prometheus put in place
+POLICY_RC=/usr/sbin/policy-rc.d
 
 on_exit() {
   local rc=$?
   trap - EXIT INT TERM
+  if ((CLEANUP_POLICY_RC)); then rm -f "$POLICY_RC"; fi
   if [[ -n $CHILD_PID ]] && kill -0 "$CHILD_PID" 2>/dev/null; then
     kill -TERM -- "-$CHILD_PID" 2>/dev/null || kill -TERM "$CHILD_PID" 2>/dev/null || true
     wait "$CHILD_PID" 2>/dev/null || true
@@ -101,12 +115,11 @@ trap 'exit 143' TERM
 apt_install() {
   # apt_install PKG... — install Debian packages; `apt-get update` only if the
   # plain install fails (stale or missing package lists).
-  export DEBIAN_FRONTEND=noninteractive
   local apt_opts=(-y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
-  if ! apt-get install "${apt_opts[@]}" "$@" >"$CACHE/apt.log" 2>&1; then
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "$@" >"$CACHE/apt.log" 2>&1; then
     log "apt-get install $* failed; running apt-get update and retrying"
     apt-get update -q >>"$CACHE/apt.log" 2>&1 || { tail -n 20 "$CACHE/apt.log" >&2; die "apt-get update failed"; }
-    apt-get install "${apt_opts[@]}" "$@" >>"$CACHE/apt.log" 2>&1 || { tail -n 20 "$CACHE/apt.log" >&2; die "apt-get install $* failed (log: $CACHE/apt.log)"; }
+    DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "$@" >>"$CACHE/apt.log" 2>&1 || { tail -n 20 "$CACHE/apt.log" >&2; die "apt-get install $* failed (log: $CACHE/apt.log)"; }
   fi
 }
 
@@ -145,7 +158,6 @@ stop_system_prometheus() {
   done
 }
 
-POLICY_RC=/usr/sbin/policy-rc.d
 build_prometheus() {
   if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
     log "prometheus: $(command -v prometheus) ($(prometheus --version 2>&1 | head -n 1)) — ok"
@@ -156,17 +168,16 @@ build_prometheus() {
   fi
   [[ $(id -u) == 0 ]] || die "prometheus is not installed and installing it needs root (apt-get install prometheus)"
   log "installing prometheus (apt, Debian package)"
-  local start=$SECONDS created_policy=0
+  local start=$SECONDS
   if [[ ! -e $POLICY_RC ]]; then
-    # Tell invoke-rc.d not to start services during this install.
+    # Tell invoke-rc.d not to start services during this install (on_exit
+    # removes it again, even if the install is interrupted).
     printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
     chmod 0755 "$POLICY_RC"
-    created_policy=1
+    CLEANUP_POLICY_RC=1
   fi
-  local rc=0
-  (apt_install prometheus) || rc=$?
-  if ((created_policy)); then rm -f "$POLICY_RC"; fi
-  ((rc == 0)) || exit "$rc"
+  apt_install prometheus
+  if ((CLEANUP_POLICY_RC)); then rm -f "$POLICY_RC"; CLEANUP_POLICY_RC=0; fi
   stop_system_prometheus
   command -v prometheus >/dev/null 2>&1 || die "apt installed prometheus but it is not on PATH"
   command -v promtool >/dev/null 2>&1 || die "apt installed prometheus but promtool is not on PATH"
@@ -178,19 +189,26 @@ build_prometheus() {
 # ---------------------------------------------------------------------------
 
 # k8s_ok BIN — the binary exists, runs, and is the version we want.
-k8s_ok() { [[ -x $1 ]] && "$1" --version 2>/dev/null | grep -qF "Kubernetes $K8S_VERSION"; }
-etcd_ok() { [[ -x $ETCD ]] && "$ETCD" --version 2>/dev/null | grep -qF "etcd Version: ${ETCD_VERSION#v}"; }
-helm_ok() { [[ -x $HELM ]] && "$HELM" version --short 2>/dev/null | grep -qF "$HELM_VERSION"; }
-
-go_env() {
-  # Environment for the throwaway-module builds: module mode even where a
-  # vendor directory or GOFLAGS=-mod=vendor would say otherwise, static binaries.
-  export GOFLAGS="${GOFLAGS:-} -mod=mod"
-  export CGO_ENABLED=0
-  export GOWORK=off
-  export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
-  command -v go >/dev/null 2>&1 || die "go not found (expected /usr/local/go/bin/go)"
+# (Output is captured, not piped into `grep -q`: with pipefail, grep exiting
+# early makes the writer die of SIGPIPE and the check fail at random.)
+runs_and_says() {
+  local want=$1 out
+  shift
+  [[ -x $1 ]] || return 1
+  out=$("$@" 2>/dev/null) || return 1
+  [[ $out == *"$want"* ]]
 }
+k8s_ok() { runs_and_says "Kubernetes $K8S_VERSION" "$1" --version; }
+etcd_ok() { runs_and_says "etcd Version: ${ETCD_VERSION#v}" "$ETCD" --version; }
+helm_ok() { runs_and_says "$HELM_VERSION" "$HELM" version --short; }
+
+# run_go ARGS... — go, for the throwaway-module builds: module mode even where
+# GOFLAGS=-mod=vendor would say otherwise, static binaries, this toolchain.
+# (Set per command, so that nothing leaks into the environment of `exec`'s CMD.)
+run_go() {
+  GOFLAGS="${GOFLAGS:-} -mod=mod" CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=${GOTOOLCHAIN:-local} go "$@"
+}
+check_go() { command -v go >/dev/null 2>&1 || die "go not found (expected /usr/local/go/bin/go)"; }
 
 k8s_ldflags() {
   local v=${K8S_VERSION#v} pkg
@@ -237,7 +255,7 @@ EOF
     local start=$SECONDS
     cp "$src/go.mod.want" "$src/go.mod"
     rm -f "$src/go.sum"
-    (cd "$src" && go mod tidy) >"$src/tidy.log" 2>&1 || { tail -n 30 "$src/tidy.log" >&2; die "go mod tidy for kubernetes failed (log: $src/tidy.log)"; }
+    (cd "$src" && run_go mod tidy) >"$src/tidy.log" 2>&1 || { tail -n 30 "$src/tidy.log" >&2; die "go mod tidy for kubernetes failed (log: $src/tidy.log)"; }
     cp "$src/go.mod.want" "$src/.tidy-ok"
     log "modules resolved in $(fmt_secs $((SECONDS - start)))"
   fi
@@ -254,7 +272,7 @@ build_k8s_binary() {
   local start=$SECONDS tmp="$out.tmp.$$"
   local ldflags
   ldflags=$(k8s_ldflags)
-  if ! (cd "$K8S_DIR/src" && go build -trimpath -ldflags "$ldflags" -o "$tmp" "k8s.io/kubernetes/cmd/$name") >"$K8S_DIR/build-$name.log" 2>&1; then
+  if ! (cd "$K8S_DIR/src" && run_go build -trimpath -ldflags "$ldflags" -o "$tmp" "k8s.io/kubernetes/cmd/$name") >"$K8S_DIR/build-$name.log" 2>&1; then
     rm -f "$tmp"
     tail -n 30 "$K8S_DIR/build-$name.log" >&2
     die "building $name failed (log: $K8S_DIR/build-$name.log)"
@@ -291,10 +309,10 @@ EOF
   if [[ ! -f $src/.tidy-ok ]] || ! cmp -s "$src/go.mod.want" "$src/.tidy-ok"; then
     cp "$src/go.mod.want" "$src/go.mod"
     rm -f "$src/go.sum"
-    (cd "$src" && go mod tidy) >"$ETCD_DIR/build.log" 2>&1 || { tail -n 30 "$ETCD_DIR/build.log" >&2; die "go mod tidy for etcd failed (log: $ETCD_DIR/build.log)"; }
+    (cd "$src" && run_go mod tidy) >"$ETCD_DIR/build.log" 2>&1 || { tail -n 30 "$ETCD_DIR/build.log" >&2; die "go mod tidy for etcd failed (log: $ETCD_DIR/build.log)"; }
     cp "$src/go.mod.want" "$src/.tidy-ok"
   fi
-  if ! (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$tmp" go.etcd.io/etcd/server/v3) >>"$ETCD_DIR/build.log" 2>&1; then
+  if ! (cd "$src" && run_go build -trimpath -ldflags "-s -w" -o "$tmp" go.etcd.io/etcd/server/v3) >>"$ETCD_DIR/build.log" 2>&1; then
     rm -f "$tmp"
     tail -n 30 "$ETCD_DIR/build.log" >&2
     die "building etcd failed (log: $ETCD_DIR/build.log)"
@@ -321,11 +339,11 @@ build_helm() {
     log "helm $HELM_VERSION: $HELM — ok"
     return 0
   fi
-  log "building helm $HELM_VERSION (takes ~1-2 min)"
+  log "building helm $HELM_VERSION (takes ~1-4 min)"
   local start=$SECONDS tmpbin="$HELM_DIR/.gobin.$$"
   rm -rf "$tmpbin"
   mkdir -p "$tmpbin"
-  if ! GOBIN=$tmpbin go install -trimpath \
+  if ! GOBIN=$tmpbin run_go install -trimpath \
     -ldflags "$(helm_ldflags)" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >"$HELM_DIR/build.log" 2>&1; then
     rm -rf "$tmpbin"
@@ -354,12 +372,12 @@ cmd_build() {
     flock "$lockfd"
   fi
   local start=$SECONDS
-  go_env
+  check_go
   build_prometheus
   build_etcd
   build_helm
   build_k8s_binary kube-apiserver 5
-  build_k8s_binary kube-controller-manager 2
+  build_k8s_binary kube-controller-manager 1
   exec {lockfd}>&-
   log "build: everything ready in $CACHE ($(fmt_secs $((SECONDS - start))))"
 }
@@ -395,7 +413,7 @@ start_proc() {
   shift 2
   [[ -x $1 ]] || die "$name: $1 is not executable (run: $0 build)"
   # The subshell execs setsid, which execs BIN: $! is BIN's pid.
-  (cd "$dir" && exec setsid "$@" </dev/null >"$dir/logs/$name.log" 2>&1) &
+  (cd "$dir" && exec setsid "$@" </dev/null >>"$dir/logs/$name.log" 2>&1) &
   echo "$!" >"$dir/pids/$name"
 }
 
@@ -426,9 +444,22 @@ stop_procs() {
     fi
     sleep 0.2
   done
-  # Reap the ones that are our own children (exec/smoke); others are reaped by init.
+  # Reap the ones that are our own children (exec/smoke); init reaps the others.
   for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" 2>/dev/null || true; done
+  STOPPED_PIDS+=(${pids[@]+"${pids[@]}"})
   for name in "$@"; do rm -f "$dir/pids/$name"; done
+}
+
+# wait_reaped — give init a moment to reap what stop_procs stopped, so that
+# nothing, not even a zombie, shows in `pgrep` once `down` returns (some
+# container inits reap orphans only every second or so).
+STOPPED_PIDS=()
+wait_reaped() {
+  local deadline=$((SECONDS + 5)) pid
+  for pid in ${STOPPED_PIDS[@]+"${STOPPED_PIDS[@]}"}; do
+    while [[ -e /proc/$pid ]] && ! is_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+  done
+  STOPPED_PIDS=()
 }
 
 # tail_log DIR NAME — the end of a component's log, for error messages.
@@ -486,11 +517,13 @@ free_port() {
 # start_component DIR NAME TIMEOUT — pick ports, start, wait for readiness;
 # retried with new ports if the port was taken in between.
 start_component() {
-  local dir=$1 name=$2 timeout=$3 attempt
+  local dir=$1 name=$2 timeout=$3 attempt t0
   for attempt in 1 2 3; do
     WAIT_ERROR=""
+    t0=$(now_ms)
     "start_$name" "$dir"
     if wait_ready "$dir" "$name" "$timeout" "ready_$name" "$dir"; then
+      log "$name ready ($(since_ms "$t0"))"
       return 0
     fi
     if ((attempt < 3)) && grep -qiE 'address already in use|bind: address' "$dir/logs/$name.log" 2>/dev/null; then
@@ -526,7 +559,10 @@ start_etcd() {
     --unsafe-no-fsync \
     --log-level=warn
 }
-ready_etcd() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+ready_etcd() {
+  local out
+  out=$(curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health") && [[ $out == *'"health":"true"'* ]]
+}
 
 start_kube-apiserver() {
   local dir=$1
@@ -547,6 +583,7 @@ start_kube-apiserver() {
     --service-account-signing-key-file="$dir/pki/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 \
     --allow-privileged=true \
+    --endpoint-reconciler-type=none \
     --profiling=false
 }
 ready_kube-apiserver() {
@@ -561,6 +598,7 @@ start_kube-controller-manager() {
     --kubeconfig="$dir/kubeconfig" \
     --authentication-kubeconfig="$dir/kubeconfig" \
     --authorization-kubeconfig="$dir/kubeconfig" \
+    --authentication-skip-lookup=true \
     --bind-address=127.0.0.1 \
     --secure-port="$KCM_PORT" \
     --cert-dir="$dir/kcm" \
@@ -575,7 +613,11 @@ ready_kube-controller-manager() { curl -fsSk --max-time 3 "https://127.0.0.1:$KC
 
 start_prometheus() {
   local dir=$1
-  free_port; save_port "$dir" PROMETHEUS_PORT "$REPLY"
+  if [[ -n ${PROMETHEUS_FIXED_PORT:-} ]]; then
+    PROMETHEUS_PORT=$PROMETHEUS_FIXED_PORT   # restart-prometheus keeps the URL
+  else
+    free_port; save_port "$dir" PROMETHEUS_PORT "$REPLY"
+  fi
   mkdir -p "$dir/prometheus"
   start_proc "$dir" prometheus "$PROMETHEUS" \
     --config.file="$dir/prometheus.yml" \
@@ -680,6 +722,7 @@ write_env() {
     printf 'export SENTINEL_TEST_ENV_DIR=%q\n' "$dir"
     printf 'export HELM=%q\n' "$HELM"
     printf 'export PROMTOOL=%q\n' "$PROMTOOL"
+    # shellcheck disable=SC2016 # $PATH is expanded when the file is sourced
     printf 'export PATH=%q:"$PATH"\n' "$HELM_DIR"
   } >"$dir/env.tmp"
   mv -f "$dir/env.tmp" "$dir/env"
@@ -711,13 +754,10 @@ down_impl() {
     [[ -d $dir/pids ]] || return 0
     die "$dir has no $MARKER; refusing to touch it"
   fi
-  local -a reverse=()
-  local i
-  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do reverse+=("${COMPONENTS[i]}"); done
-  # Controller manager and apiserver first (they hold etcd connections).
-  stop_procs "$dir" kube-controller-manager prometheus
-  stop_procs "$dir" kube-apiserver
-  stop_procs "$dir" "${reverse[@]}"
+  # Clients of etcd first, so that its last moments log no lost connections.
+  stop_procs "$dir" kube-controller-manager kube-apiserver prometheus
+  stop_procs "$dir" etcd "${COMPONENTS[@]}"
+  wait_reaped
   rm -rf "$dir/pids" "$dir/etcd" "$dir/prometheus" "$dir/pki" "$dir/apiserver" "$dir/kcm" \
     "$dir/kubeconfig" "$dir/env" "$dir/env.tmp" "$dir/prometheus.yml" "$dir/ports"
   rm -f "$dir/$MARKER"
@@ -751,7 +791,8 @@ up_impl() {
   PROMETHEUS=$(command -v prometheus)
   PROMTOOL=$(command -v promtool)
 
-  local start=$SECONDS
+  local t0
+  t0=$(now_ms)
   CLEANUP_DOWN_DIR=$dir   # a half-done up is undone on exit
   : >"$dir/$MARKER"
   mkdir -p "$dir/logs" "$dir/pids"
@@ -778,8 +819,8 @@ up_impl() {
 
   write_env "$dir"
   CLEANUP_DOWN_DIR=""
-  log "up in $(fmt_secs $((SECONDS - start))): apiserver https://127.0.0.1:$APISERVER_PORT, prometheus http://127.0.0.1:$PROMETHEUS_PORT"
-  log "use it with: source $dir/env"
+  log "up in $(since_ms "$t0"): apiserver https://127.0.0.1:$APISERVER_PORT, prometheus http://127.0.0.1:$PROMETHEUS_PORT"
+  [[ -n $CLEANUP_RM_DIR ]] || log "use it with: source $dir/env"
 }
 
 cmd_up() {
@@ -789,9 +830,28 @@ cmd_up() {
 
 cmd_down() {
   [[ $# == 1 && -n $1 ]] || die "usage: $0 down DIR"
-  local start=$SECONDS
+  local t0
+  t0=$(now_ms)
   down_impl "$1"
-  log "down in $(fmt_secs $((SECONDS - start)))"
+  log "down in $(since_ms "$t0")"
+}
+
+# restart-prometheus DIR — restart Prometheus on the same port and data dir, so
+# that blocks just backfilled with `promtool tsdb create-blocks-from` are
+# queryable at once (a running Prometheus picks them up only at its next
+# block reload, within about a minute).
+cmd_restart_prometheus() {
+  [[ $# == 1 && -n $1 ]] || die "usage: $0 restart-prometheus DIR"
+  local dir start=$SECONDS
+  [[ -d $1 ]] || die "$1 does not exist"
+  dir=$(cd "$1" && pwd -P)
+  [[ -f $dir/$MARKER && -f $dir/ports ]] || die "$dir is not a running testenv dir"
+  PROMETHEUS_FIXED_PORT=$(sed -n 's/^PROMETHEUS_PORT=//p' "$dir/ports" | tail -n 1)
+  [[ -n $PROMETHEUS_FIXED_PORT ]] || die "no Prometheus port recorded in $dir/ports"
+  PROMETHEUS=$(command -v prometheus) || die "prometheus not on PATH (run: $0 build)"
+  stop_procs "$dir" prometheus
+  start_component "$dir" prometheus "$TIMEOUT_PROMETHEUS"
+  log "prometheus restarted in $(fmt_secs $((SECONDS - start))) (http://127.0.0.1:$PROMETHEUS_PORT)"
 }
 
 # ---------------------------------------------------------------------------
@@ -802,7 +862,9 @@ temp_env_up() {
   dir=$(mktemp -d "${TMPDIR:-/tmp}/sentinel-testenv.XXXXXX")
   CLEANUP_RM_DIR=$dir
   CLEANUP_DOWN_DIR=$dir
+  CLEANUP_KEEP_LOGS=1     # if up fails, keep its logs
   up_impl "$dir"
+  CLEANUP_KEEP_LOGS=0
   CLEANUP_DOWN_DIR=$dir   # up_impl clears it on success; exec still owns the env
   # shellcheck source=/dev/null
   source "$dir/env"
@@ -840,9 +902,10 @@ rs_revisions() {
 }
 # wait_rs NS REVISION IMAGE — a ReplicaSet with that revision and image appears.
 wait_rs() {
-  local deadline=$((SECONDS + 60))
+  local deadline=$((SECONDS + 60)) have
   while ((SECONDS < deadline)); do
-    if rs_revisions "$1" 2>/dev/null | grep -qx "$2 $3"; then return 0; fi
+    have=$(rs_revisions "$1" 2>/dev/null) || have=""
+    if grep -qx "$2 $3" <<<"$have"; then return 0; fi
     sleep 0.5
   done
   return 1
@@ -884,9 +947,10 @@ smoke_checks() {
   fi
 
   local managers
-  managers=$("$KUBECTL" -n "$ns" get deploy demo -o json --show-managed-fields 2>&1 |
-    "$KUBECTL" -n "$ns" get -f - --local -o jsonpath='{range .metadata.managedFields[*]}{.manager}{"|"}{.operation}{"|"}{.fieldsV1}{"\n"}{end}' --show-managed-fields 2>&1) || true
-  if grep -E '^kubectl-set\|' <<<"$managers" | grep -qF '"f:image"'; then
+  # One line per managedFields entry: manager|operation|fieldsV1 (as JSON).
+  managers=$("$KUBECTL" -n "$ns" get deploy demo --show-managed-fields \
+    -o jsonpath='{range .metadata.managedFields[*]}{.manager}{"|"}{.operation}{"|"}{.fieldsV1}{"\n"}{end}' 2>&1) || true
+  if grep -E '^kubectl-set\|' <<<"$managers" | grep -F '"f:image"' >/dev/null; then
     pass "managedFields: kubectl-set owns f:image"
   else
     fail "managedFields: no kubectl-set entry owning f:image; managers: $(cut -d'|' -f1,2 <<<"$managers" | tr '\n' ' ')"
@@ -930,10 +994,33 @@ smoke_checks() {
   else
     fail "prometheus query: $out"
   fi
-  if "$PROMTOOL" --version >/dev/null 2>&1; then
-    pass "promtool: $PROMTOOL"
+  # Backfill an hour of samples with promtool, restart Prometheus, query them.
+  local om=$SENTINEL_TEST_ENV_DIR/smoke.om now i
+  now=$(date +%s)
+  {
+    echo '# TYPE sentinel_smoke_total counter'
+    for ((i = 60; i >= 1; i--)); do
+      echo "sentinel_smoke_total{deployment=\"demo\"} $((61 - i)) $((now - i * 60))"
+    done
+    echo '# EOF'
+  } >"$om"
+  if out=$("$PROMTOOL" tsdb create-blocks-from openmetrics "$om" "$SENTINEL_TEST_PROMETHEUS_DATA" 2>&1); then
+    pass "promtool backfilled blocks into $SENTINEL_TEST_PROMETHEUS_DATA"
   else
-    fail "promtool does not run: $PROMTOOL"
+    fail "promtool tsdb create-blocks-from openmetrics: $out"
+  fi
+  rm -f "$om"
+  if out=$("$SCRIPT_DIR/testenv.sh" restart-prometheus "$SENTINEL_TEST_ENV_DIR" 2>&1); then
+    pass "prometheus restarted on the same URL"
+  else
+    fail "restart-prometheus: $out"
+  fi
+  if out=$(curl -fsS -G "$SENTINEL_TEST_PROMETHEUS_URL/api/v1/query" \
+    --data-urlencode 'query=count_over_time(sentinel_smoke_total{deployment="demo"}[2h])' 2>&1) &&
+    [[ $out == *'"value":['*',"60"]'* ]]; then
+    pass "backfilled samples are queryable (60 samples)"
+  else
+    fail "backfilled samples not queryable: $out"
   fi
 }
 
@@ -959,6 +1046,8 @@ usage:
   $0 down DIR           stop them and remove runtime state (logs are kept)
   $0 exec -- CMD ARGS   up in a temp dir, source its env, run CMD, down
   $0 smoke              check the environment with helm and kubectl
+  $0 restart-prometheus DIR
+                        restart Prometheus (same URL) to load backfilled blocks now
 EOF
   exit 2
 }
@@ -972,6 +1061,7 @@ main() {
     down) cmd_down "$@" ;;
     exec) cmd_exec "$@" ;;
     smoke) cmd_smoke "$@" ;;
+    restart-prometheus) cmd_restart_prometheus "$@" ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac
