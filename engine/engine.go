@@ -252,13 +252,13 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 			e.metrics.incidentsTotal.Inc()
 			e.open[f.Workload] = &openIncident{firing: f}
 		case detector.Resolved:
-			oi := e.open[f.Workload]
 			delete(e.open, f.Workload)
 			e.stats.Resolves++
-			switch {
-			case active && oi != nil && oi.announced:
+			if active {
+				// Also when this replica never announced it: a leader
+				// that died after paging left it open.
 				e.notify(ctx, e.action(incident.Resolve, f))
-			case !active:
+			} else {
 				// The leader should resolve it; if it died first, this
 				// replica resolves it when it takes over.
 				e.quietResolves = append(e.quietResolves, e.action(incident.Resolve, f))

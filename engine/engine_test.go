@@ -267,3 +267,28 @@ func TestDriftNoticeOnlyWhenEnabled(t *testing.T) {
 		}
 	}
 }
+
+// The leader pages and dies; the incident ends while this replica stands
+// by; when it takes over it still resolves the page.
+func TestTakeoverResolvesWhatTheDeadLeaderLeftOpen(t *testing.T) {
+	out := &collect{}
+	leader := false
+	src := script(func(at time.Time) ([]detector.Observation, error) {
+		ratio := 0.01
+		if !at.Before(t0.Add(time.Minute)) && at.Before(t0.Add(3*time.Minute)) {
+			ratio = 0.9
+		}
+		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 40 * ratio}}, nil
+	})
+	e := New(config.Default(), src, &executor{}, out, zap.NewNop(), WithActive(func() bool { return leader }))
+	for now := t0; now.Before(t0.Add(10 * time.Minute)); now = now.Add(15 * time.Second) {
+		leader = !now.Before(t0.Add(8 * time.Minute)) // resolved at 6:00, takeover at 8:00
+		_ = e.Poll(context.Background(), now)
+	}
+	if got := kinds(out.actions); len(got) != 1 || got[0] != incident.Resolve {
+		t.Fatalf("actions %v, want the one resolve", got)
+	}
+	if want := "shop/cart@2026-03-10T09:01:00Z"; out.actions[0].Incident != want {
+		t.Errorf("resolved %q, want %q", out.actions[0].Incident, want)
+	}
+}
