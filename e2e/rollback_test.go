@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -255,5 +258,31 @@ func TestWriteRaceIsRetried(t *testing.T) {
 	}
 	if n := r.patches.Load(); n != 2 {
 		t.Errorf("%d patches, want 2 (a stale one, then a re-checked one)", n)
+	}
+}
+
+// The API server restarts under a running sentinel: the informers relist
+// and re-watch, and the next bad change is still rolled back.
+func TestWatchSurvivesAPIServerRestart(t *testing.T) {
+	c := needCluster(t)
+	dir := os.Getenv("SENTINEL_TEST_ENV_DIR")
+	if dir == "" {
+		t.Skip("SENTINEL_TEST_ENV_DIR is not set: run under scripts/testenv.sh")
+	}
+	ns := c.namespace(t, "e2e-restart")
+	c.install(t, ns)
+	cfg := testConfig(ns)
+	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
+	settle(cfg)
+
+	out, err := exec.Command(filepath.Join("..", "scripts", "testenv.sh"), "restart-apiserver", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("restart the API server: %v\n%s", err, out)
+	}
+	settle(cfg)
+	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	eventually(t, 60*time.Second, "a rollback after the restart", func() bool { return len(s.out.of(incident.Rollback)) == 1 })
+	if p := s.out.of(incident.Page); len(p) != 1 || p[0].Cause == nil || p[0].Cause.Manager != "kubectl-set" {
+		t.Errorf("pages %+v", p)
 	}
 }

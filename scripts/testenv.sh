@@ -9,6 +9,7 @@
 #   scripts/testenv.sh exec -- CMD ARGS   up (temp DIR) + source env + CMD + down
 #   scripts/testenv.sh smoke              prove the cluster is real (helm, kubectl)
 #   scripts/testenv.sh restart-prometheus DIR   load backfilled blocks at once
+#   scripts/testenv.sh restart-apiserver DIR    same port; for watch/relist tests
 set -euo pipefail
 
 # ---------------------------------------------------------------------------
@@ -566,7 +567,11 @@ ready_etcd() {
 
 start_kube-apiserver() {
   local dir=$1
-  free_port; save_port "$dir" APISERVER_PORT "$REPLY"
+  if [[ -n ${APISERVER_FIXED_PORT:-} ]]; then
+    APISERVER_PORT=$APISERVER_FIXED_PORT   # restart-apiserver keeps the URL
+  else
+    free_port; save_port "$dir" APISERVER_PORT "$REPLY"
+  fi
   start_proc "$dir" kube-apiserver "$KUBE_APISERVER" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 \
@@ -840,6 +845,23 @@ cmd_down() {
 # that blocks just backfilled with `promtool tsdb create-blocks-from` are
 # queryable at once (a running Prometheus picks them up only at its next
 # block reload, within about a minute).
+# restart-apiserver DIR — stop kube-apiserver and start it again on the same
+# port, for tests of watch disconnects and relists.
+cmd_restart_apiserver() {
+  [[ $# == 1 && -n $1 ]] || die "usage: $0 restart-apiserver DIR"
+  local dir start=$SECONDS
+  [[ -d $1 ]] || die "$1 does not exist"
+  dir=$(cd "$1" && pwd -P)
+  [[ -f $dir/$MARKER && -f $dir/ports ]] || die "$dir is not a running testenv dir"
+  APISERVER_FIXED_PORT=$(sed -n 's/^APISERVER_PORT=//p' "$dir/ports" | tail -n 1)
+  ETCD_PORT=$(sed -n 's/^ETCD_PORT=//p' "$dir/ports" | tail -n 1)
+  [[ -n $APISERVER_FIXED_PORT && -n $ETCD_PORT ]] || die "no apiserver or etcd port recorded in $dir/ports"
+  ADMIN_TOKEN=$(cut -d, -f1 "$dir/pki/tokens.csv" | head -n 1)
+  stop_procs "$dir" kube-apiserver
+  start_component "$dir" kube-apiserver "$TIMEOUT_APISERVER"
+  log "kube-apiserver restarted in $(fmt_secs $((SECONDS - start))) (https://127.0.0.1:$APISERVER_FIXED_PORT)"
+}
+
 cmd_restart_prometheus() {
   [[ $# == 1 && -n $1 ]] || die "usage: $0 restart-prometheus DIR"
   local dir start=$SECONDS
@@ -1062,6 +1084,7 @@ main() {
     exec) cmd_exec "$@" ;;
     smoke) cmd_smoke "$@" ;;
     restart-prometheus) cmd_restart_prometheus "$@" ;;
+    restart-apiserver) cmd_restart_apiserver "$@" ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac
