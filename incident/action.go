@@ -137,7 +137,8 @@ func ViaHelm(manager string) bool {
 }
 
 // ShortImages renders images compactly: the last path element, with a
-// long tag or digest cut to its last eight characters.
+// long tag or digest cut to its first eight characters, the way people
+// quote commit hashes ("04729cef…").
 func ShortImages(imgs []history.Image) string {
 	parts := make([]string, 0, len(imgs))
 	for _, i := range imgs {
@@ -154,7 +155,7 @@ func ShortImage(img string) string {
 		return name
 	}
 	if tag := name[sep+1:]; len(tag) > 12 {
-		return name[:sep+1] + "…" + tag[len(tag)-8:]
+		return name[:sep+1] + tag[:8] + "…"
 	}
 	return name
 }

@@ -32,17 +32,17 @@ func TestSummaries(t *testing.T) {
 		want string
 	}{
 		{"page and rollback", page(rollback.Decision{Rollback: true, Plan: plan}, setImage),
-			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set image (kubectl-set) to model-engine:…9d3a11e2; rolling back to model-engine:…e1c24b7a"},
+			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set image (kubectl-set) to model-engine:04729cef…; rolling back to model-engine:f395ffa6…"},
 		{"helm release, no rollback", page(rollback.Decision{Reason: rollback.ReasonTrustedDeployer},
 			&history.Change{Revision: 2, Manager: "helm", ImageChanged: true, ImagesAfter: bad}),
-			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after a Helm release (helm) to model-engine:…9d3a11e2; not rolled back: the change was made by a trusted deployer; its release process owns the fix"},
+			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after a Helm release (helm) to model-engine:04729cef…; not rolled back: the change was made by a trusted deployer; its release process owns the fix"},
 		{"env change", page(rollback.Decision{Reason: rollback.ReasonNotImageChange},
 			&history.Change{Manager: "kubectl-set", Fields: []string{"containers[app].env"}}),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set (kubectl-set) of containers[app].env; not rolled back: the linked change did not change an image"},
 		{"no cause", page(rollback.Decision{Reason: rollback.ReasonNoLinkedChange}, nil),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20; not rolled back: no change of this Deployment in the link window before onset"},
 		{"rollback", Action{Kind: Rollback, Workload: me, Plan: plan},
-			"scale-deploy/model-engine: rolled back from revision 2 (model-engine:…9d3a11e2) to revision 1 (model-engine:…e1c24b7a)"},
+			"scale-deploy/model-engine: rolled back from revision 2 (model-engine:04729cef…) to revision 1 (model-engine:f395ffa6…)"},
 		{"resolve", Action{Kind: Resolve, Workload: me, Ratio: 0.004, Requests: 39.5, FailureCodes: "5.."},
 			"scale-deploy/model-engine: resolved, 0.4% of requests failing (5xx) at 39.5 req/s"},
 	}
@@ -59,7 +59,7 @@ func TestShortImage(t *testing.T) {
 	for in, want := range map[string]string{
 		"registry.example/cart:2.3.0": "cart:2.3.0",
 		"nginx":                       "nginx",
-		"reg:5000/team/app@sha256:0123456789abcdef": "app@sha256:…89abcdef",
+		"reg:5000/team/app@sha256:0123456789abcdef": "app@sha256:01234567…",
 		"reg:5000/team/app":                         "app",
 	} {
 		if got := ShortImage(in); got != want {
