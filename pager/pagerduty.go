@@ -735,3 +735,18 @@ func truncate(s string, max int) string {
 	}
 	return s[:cut] + ellipsis
 }
+
+// Preview returns the Events API v2 event the pager would send for a,
+// with the routing key shown as <secret>; ok is false when a is not sent
+// (a drift or blind notice whose option is off). `sentinel simulate -o
+// pagerduty` prints these, so a user sees what the on-call would receive.
+func Preview(paging config.Paging, a incident.Action) (ev pagerduty.V2Event, ok bool, err error) {
+	dashboard, err := parseDashboard(paging.DashboardURL)
+	if err != nil {
+		return ev, false, fmt.Errorf("paging.dashboard_url: %w", err)
+	}
+	p := &PagerDuty{cfg: paging, dashboard: dashboard}
+	e, ok, err := p.event(a)
+	e.event.RoutingKey = config.Secret("").String()
+	return e.event, ok, err
+}

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/pager"
 )
 
 // JSONWriter prints one JSON object per action per line.
@@ -81,4 +83,28 @@ func WriteSummary(w io.Writer, r Result) {
 		}
 		fmt.Fprintf(w, "skipped malformed samples: %s\n", strings.Join(parts, " "))
 	}
+}
+
+// PagerDutyWriter prints, per action, the PagerDuty Events API v2 event
+// the daemon would send (one JSON object per line), routing key hidden.
+type PagerDutyWriter struct {
+	W      io.Writer
+	Paging config.Paging
+}
+
+// Notify prints a's event, if it has one.
+func (p PagerDutyWriter) Notify(_ context.Context, a incident.Action) error {
+	ev, ok, err := pager.Preview(p.Paging, a)
+	if err != nil {
+		return fmt.Errorf("render pagerduty event: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode pagerduty event: %w", err)
+	}
+	_, err = fmt.Fprintf(p.W, "%s\n", b)
+	return err
 }

@@ -52,7 +52,7 @@ func newSimulate() *cobra.Command {
 		output  string
 	)
 	cmd := &cobra.Command{
-		Use:   "simulate [--config FILE] [-o text|json] DIR",
+		Use:   "simulate [--config FILE] [-o text|json|pagerduty] DIR",
 		Short: "Replay a recorded incident and show what sentinel would have done",
 		Long: `Replays a scenario directory (metrics.om, objects.yaml, optional config.yaml)
 through the same detector, attribution and rollback decision the daemon runs.`,
@@ -60,6 +60,10 @@ through the same detector, attribution and rollback decision the daemon runs.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
+			cfg, err := simulate.LoadConfig(dir, cfgPath)
+			if err != nil {
+				return err
+			}
 			var n engine.Notifier
 			out := cmd.OutOrStdout()
 			switch output {
@@ -67,12 +71,10 @@ through the same detector, attribution and rollback decision the daemon runs.`,
 				n = simulate.TextWriter{W: out}
 			case "json":
 				n = simulate.JSONWriter{W: out}
+			case "pagerduty":
+				n = simulate.PagerDutyWriter{W: out, Paging: cfg.Paging}
 			default:
-				return fmt.Errorf("-o %q: want text or json", output)
-			}
-			cfg, err := simulate.LoadConfig(dir, cfgPath)
-			if err != nil {
-				return err
+				return fmt.Errorf("-o %q: want text, json or pagerduty", output)
 			}
 			res, err := simulate.Run(cmd.Context(), dir, cfg, n)
 			if err != nil {
@@ -85,7 +87,7 @@ through the same detector, attribution and rollback decision the daemon runs.`,
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (default: DIR/config.yaml, else built-in defaults)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json (one action per line) or pagerduty (the Events API v2 payloads the daemon would send)")
 	return cmd
 }
 
