@@ -34,6 +34,11 @@ type Source interface {
 	Observe(ctx context.Context, at time.Time) ([]detector.Observation, error)
 }
 
+// ErrNoData is wrapped by a Source's error when the backend had no values
+// at all ("no values found"): every workload is unknown for that poll,
+// never healthy and never failing.
+var ErrNoData = errors.New("no data")
+
 // Executor carries out a rollback plan.
 type Executor interface {
 	Rollback(ctx context.Context, plan *rollback.Plan) error

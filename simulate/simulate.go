@@ -60,6 +60,15 @@ func LoadConfig(dir, path string) (config.Config, error) {
 // Run replays the scenario in dir under cfg, reporting every action to
 // notifier in time order.
 func Run(ctx context.Context, dir string, cfg config.Config, notifier engine.Notifier) (Result, error) {
+	return RunWith(ctx, dir, cfg, notifier, nil)
+}
+
+// RunWith is Run with the metrics answered by source instead of the
+// recording's metrics.om (nil: the recording), e.g. a Prometheus the
+// recording was backfilled into. The recording still sets the clock. A
+// source error leaves that poll's workloads unknown, as in the daemon, and
+// is counted in Result.Stats.SourceErrors; the replay goes on.
+func RunWith(ctx context.Context, dir string, cfg config.Config, notifier engine.Notifier, source engine.Source) (Result, error) {
 	codes, err := config.CompileCodes(cfg.Detection.FailureCodes)
 	if err != nil {
 		return Result{}, fmt.Errorf("detection.failure_codes: %w", err)
@@ -88,7 +97,11 @@ func Run(ctx context.Context, dir string, cfg config.Config, notifier engine.Not
 			filepath.Join(dir, MetricsFile), recording.Reporter)
 	}
 
-	eng := engine.New(cfg, metrics, recorded{}, notifier, zap.NewNop())
+	var src engine.Source = metrics
+	if source != nil {
+		src = source
+	}
+	eng := engine.New(cfg, src, recorded{}, notifier, zap.NewNop())
 	step := cfg.Detection.PollInterval
 	// Polls fall on multiples of the interval, as the daemon's do, so a
 	// replay and a live run evaluate at the same instants.
@@ -102,7 +115,7 @@ func Run(ctx context.Context, dir string, cfg config.Config, notifier engine.Not
 		for ; next < len(objects) && !objects[next].At.After(now); next++ {
 			feed(eng, objects[next])
 		}
-		if err := eng.Poll(ctx, now); err != nil {
+		if err := eng.Poll(ctx, now); err != nil && source == nil {
 			return res, err
 		}
 		res.Polls++

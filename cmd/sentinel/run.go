@@ -18,6 +18,7 @@ import (
 	"github.com/sentinel-sre/sentinel/daemon"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/pager"
+	ddsource "github.com/sentinel-sre/sentinel/source/datadog"
 	promsource "github.com/sentinel-sre/sentinel/source/prometheus"
 )
 
@@ -128,11 +129,9 @@ func kubeConfig(path string) (*rest.Config, error) {
 func newSource(cfg config.Config, reg prometheus.Registerer, log *zap.Logger, clk clock.Clock) (engine.Source, error) {
 	switch cfg.Metrics.Source {
 	case "prometheus":
-		s, err := promsource.New(cfg, reg, promsource.WithLogger(log.Named("prometheus")), promsource.WithClock(clk))
-		if err != nil {
-			return nil, fmt.Errorf("metrics.prometheus: %w", err)
-		}
-		return s, nil
+		return promsource.New(cfg, reg, promsource.WithLogger(log.Named("prometheus")), promsource.WithClock(clk))
+	case "datadog":
+		return ddsource.New(cfg, reg, ddsource.WithLogger(log.Named("datadog")), ddsource.WithClock(clk))
 	default:
 		return nil, fmt.Errorf("metrics.source %q is not available in this build", cfg.Metrics.Source)
 	}

@@ -1,0 +1,514 @@
+// Package datadog is sentinel's metric source over Datadog's metrics
+// query API: one query per poll gives every workload's request and
+// failure rates over the rate window.
+//
+// It uses the official client, github.com/DataDog/datadog-api-client-go/v2,
+// and its v1 "Query timeseries points" endpoint (GET /api/v1/query,
+// datadogV1.MetricsApi.QueryMetrics): the query is the one a person types
+// in the metric explorer, and each series carries its rollup interval, so
+// the time a count covers is known exactly (docs/metrics.md says why v1).
+//
+// The query sums the request count by namespace, workload and response
+// code (RenderQuery); codes are classified here with detection.failure_codes
+// exactly as the replay does. Datadog answers in time buckets, and the
+// newest is usually incomplete — still open, or not all ingested — so only
+// buckets that ended at least the ingestion delay before the poll are
+// used, and the counts are turned into per-second rates over the buckets
+// actually covered.
+//
+// A missing answer is never a healthy one: errors, an empty answer and an
+// answer whose newest complete bucket is empty everywhere (ErrNoData) are
+// errors, counted in sentinel_query_errors_total. Datadog's rate-limit
+// headers are honoured: once the limit is exhausted, polls are skipped
+// (an error, without a request) until it resets.
+package datadog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
+	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV1"
+	promclient "github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/engine"
+)
+
+// ErrNoData is wrapped by Observe's error when Datadog has no data to
+// judge any workload by: no series, or none in the newest complete bucket.
+var ErrNoData = engine.ErrNoData
+
+// Environment variables the keys are read from when no file is configured.
+const (
+	APIKeyEnv = "DD_API_KEY"
+	AppKeyEnv = "DD_APP_KEY"
+)
+
+// DefaultIngestionDelay is how long after a bucket ends its counts are
+// taken as complete: the Datadog Agent runs the Istio check and flushes
+// every 15 s, so a bucket is whole about two flushes after it ends.
+const DefaultIngestionDelay = 30 * time.Second
+
+// defaultRateLimitWait is how long polls are skipped after a 429 that
+// says neither when the limit resets nor its period.
+const defaultRateLimitWait = time.Minute
+
+// Rate-limit headers Datadog sends with every API response.
+const (
+	headerLimit     = "X-RateLimit-Limit"
+	headerPeriod    = "X-RateLimit-Period"
+	headerRemaining = "X-RateLimit-Remaining"
+	headerReset     = "X-RateLimit-Reset" // seconds until the limit resets
+)
+
+// Source queries Datadog. It is safe for concurrent use.
+type Source struct {
+	api        *datadogV1.MetricsApi
+	server     func(context.Context) context.Context
+	query      string
+	codes      *regexp.Regexp
+	nsTag      string
+	wlTag      string
+	codeTag    string
+	window     time.Duration
+	delay      time.Duration
+	timeout    time.Duration
+	apiKeyFile string
+	appKeyFile string
+	clock      clock.PassiveClock
+	log        *zap.Logger
+	m          *metrics
+
+	mu           sync.Mutex
+	blockedUntil time.Time
+}
+
+// Option changes how New builds a Source.
+type Option func(*options)
+
+type options struct {
+	client *http.Client
+	clock  clock.PassiveClock
+	log    *zap.Logger
+	delay  time.Duration
+}
+
+// WithHTTPClient sends requests with c (default: a client of its own).
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+
+// WithClock reads the time from c for rate limits and query durations
+// (default: the real clock). The evaluation time is always Observe's at.
+func WithClock(c clock.PassiveClock) Option { return func(o *options) { o.clock = c } }
+
+// WithLogger logs rate-limit waits and skipped series on l (default: none).
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithIngestionDelay sets how long after a bucket ends its counts are
+// taken as complete (default DefaultIngestionDelay).
+func WithIngestionDelay(d time.Duration) Option { return func(o *options) { o.delay = d } }
+
+// New returns a Source for cfg.Metrics.Datadog, using
+// cfg.Detection.RateWindow and FailureCodes, and registers its metrics
+// with reg. cfg must be valid (config.Validate). The keys are read once
+// here, so a missing one fails at start-up, and again on every poll, so a
+// rotated key file is picked up.
+func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source, error) {
+	o := options{clock: clock.RealClock{}, log: zap.NewNop(), delay: DefaultIngestionDelay}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	d := cfg.Metrics.Datadog
+	codes, err := config.CompileCodes(cfg.Detection.FailureCodes)
+	if err != nil {
+		return nil, fmt.Errorf("detection.failure_codes: %w", err)
+	}
+	if _, err := config.ReadSecret(d.APIKeyFile, APIKeyEnv); err != nil {
+		return nil, fmt.Errorf("metrics.datadog: API key: %w", err)
+	}
+	if _, err := config.ReadSecret(d.AppKeyFile, AppKeyEnv); err != nil {
+		return nil, fmt.Errorf("metrics.datadog: application key: %w", err)
+	}
+	server, err := serverContext(d)
+	if err != nil {
+		return nil, err
+	}
+	if o.delay < 0 {
+		return nil, fmt.Errorf("ingestion delay must not be negative, got %s", o.delay)
+	}
+	if o.client == nil {
+		o.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	dc := datadog.NewConfiguration()
+	dc.HTTPClient = o.client
+	// One request per poll: the next poll is the retry, and a retry inside
+	// a poll would sleep past it.
+	dc.RetryConfiguration.EnableRetry = false
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register datadog source metrics: %w", err)
+	}
+	return &Source{
+		api: datadogV1.NewMetricsApi(datadog.NewAPIClient(dc)), server: server,
+		query: RenderQuery(d), codes: codes,
+		nsTag: d.NamespaceTag, wlTag: d.WorkloadTag, codeTag: d.CodeTag,
+		window: cfg.Detection.RateWindow, delay: o.delay, timeout: d.Timeout,
+		apiKeyFile: d.APIKeyFile, appKeyFile: d.AppKeyFile,
+		clock: o.clock, log: o.log, m: m,
+	}, nil
+}
+
+// serverContext picks the API server the client's own way: server 1
+// ("{protocol}://{name}") for metrics.datadog.url, else server 2
+// ("https://{subdomain}.{site}", any site) for metrics.datadog.site.
+func serverContext(d config.Datadog) (func(context.Context) context.Context, error) {
+	index, vars := 2, map[string]string{"site": d.Site, "subdomain": "api"}
+	if d.URL != "" {
+		u, err := url.Parse(d.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("metrics.datadog.url: must be an http(s) URL, got %q", d.URL)
+		}
+		index, vars = 1, map[string]string{"protocol": u.Scheme, "name": u.Host + strings.TrimRight(u.Path, "/")}
+	} else if d.Site == "" {
+		return nil, errors.New("metrics.datadog.site: must be set when metrics.datadog.url is not")
+	}
+	return func(ctx context.Context) context.Context {
+		ctx = context.WithValue(ctx, datadog.ContextServerIndex, index)
+		return context.WithValue(ctx, datadog.ContextServerVariables, vars)
+	}, nil
+}
+
+// RenderQuery returns the Datadog query sentinel sends for d: the request
+// count summed by namespace, workload and response code, as counts per
+// bucket.
+func RenderQuery(d config.Datadog) string {
+	scope := strings.TrimSpace(d.ReporterFilter)
+	if scope == "" {
+		scope = "*"
+	}
+	return fmt.Sprintf("sum:%s{%s} by {%s,%s,%s}.as_count()", d.Metric, scope, d.NamespaceTag, d.WorkloadTag, d.CodeTag)
+}
+
+// Query returns the query sent on every poll.
+func (s *Source) Query() string { return s.query }
+
+// Observe asks Datadog for the counts up to at and returns the rates of
+// every workload with data in the complete buckets of the rate window
+// ending at or before at minus the ingestion delay, sorted by workload.
+func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observation, error) {
+	if until := s.blocked(); !until.IsZero() {
+		return nil, s.fail(ReasonRateLimited, fmt.Errorf("query datadog: rate limit exhausted until %s: poll skipped",
+			until.UTC().Format(time.RFC3339)))
+	}
+	apiKey, err := config.ReadSecret(s.apiKeyFile, APIKeyEnv)
+	if err != nil {
+		return nil, s.fail(ReasonCredentials, fmt.Errorf("query datadog: API key: %w", err))
+	}
+	appKey, err := config.ReadSecret(s.appKeyFile, AppKeyEnv)
+	if err != nil {
+		return nil, s.fail(ReasonCredentials, fmt.Errorf("query datadog: application key: %w", err))
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	qctx = context.WithValue(s.server(qctx), datadog.ContextAPIKeys, map[string]datadog.APIKey{
+		"apiKeyAuth": {Key: apiKey.Reveal()}, "appKeyAuth": {Key: appKey.Reveal()},
+	})
+
+	// Ask for twice the window before the cutoff: the buckets used start
+	// at most one bucket (no longer than the window) plus the window
+	// before it, and Datadog returns only buckets starting at or after from.
+	from := at.Add(-s.delay - 2*s.window)
+	start := s.clock.Now()
+	resp, httpResp, err := s.api.QueryMetrics(qctx, from.Unix(), at.Unix(), s.query)
+	s.m.duration.Observe(s.clock.Since(start).Seconds())
+	s.noteRateLimit(httpResp)
+	if err != nil {
+		return nil, s.fail(classify(err, httpResp), fmt.Errorf("query datadog: %w", describe(err)))
+	}
+	obs, skipped, reason, err := s.observations(resp, at, from.Unix()*1000)
+	for r, n := range skipped {
+		s.m.skipped.WithLabelValues(sourceLabel, r).Add(float64(n))
+	}
+	if len(skipped) > 0 {
+		s.log.Debug("skipped malformed series", zap.Any("by_reason", skipped))
+	}
+	if err != nil {
+		return nil, s.fail(reason, fmt.Errorf("query datadog: %w", err))
+	}
+	return obs, nil
+}
+
+func (s *Source) fail(reason string, err error) error {
+	s.m.errors.WithLabelValues(sourceLabel, reason).Inc()
+	return err
+}
+
+// blocked returns until when polls are skipped, zero when they are not.
+func (s *Source) blocked() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clock.Now().Before(s.blockedUntil) {
+		return s.blockedUntil
+	}
+	return time.Time{}
+}
+
+// noteRateLimit reads the rate-limit headers of a response. When the
+// limit is exhausted (no request remaining, or 429) polls are skipped
+// until it resets rather than spending more requests on refusals.
+func (s *Source) noteRateLimit(r *http.Response) {
+	if r == nil {
+		return
+	}
+	h := r.Header
+	seconds := func(name string) (time.Duration, bool) {
+		n, err := strconv.ParseInt(strings.TrimSpace(h.Get(name)), 10, 64)
+		if err != nil || n < 0 {
+			return 0, false
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	remaining, err := strconv.ParseInt(strings.TrimSpace(h.Get(headerRemaining)), 10, 64)
+	exhausted := err == nil && remaining <= 0
+	if r.StatusCode != http.StatusTooManyRequests && !exhausted {
+		return
+	}
+	wait, ok := seconds(headerReset)
+	if !ok {
+		if wait, ok = seconds(headerPeriod); !ok {
+			wait = defaultRateLimitWait
+		}
+	}
+	until := s.clock.Now().Add(wait)
+	s.mu.Lock()
+	if until.After(s.blockedUntil) {
+		s.blockedUntil = until
+	}
+	s.mu.Unlock()
+	s.log.Warn("datadog rate limit exhausted: skipping polls until it resets",
+		zap.Int("status", r.StatusCode), zap.String("limit", h.Get(headerLimit)),
+		zap.String("period", h.Get(headerPeriod)), zap.Time("until", until))
+}
+
+// classify maps a query error to a reason.
+func classify(err error, r *http.Response) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout
+	case errors.Is(err, context.Canceled):
+		return ReasonCanceled
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		if urlErr.Timeout() {
+			return ReasonTimeout
+		}
+		return ReasonUnavailable
+	}
+	if r == nil {
+		return ReasonUnavailable
+	}
+	switch {
+	case r.StatusCode == http.StatusTooManyRequests:
+		return ReasonRateLimited
+	case r.StatusCode >= 500:
+		return ReasonUnavailable
+	case r.StatusCode >= 400:
+		return ReasonRejected
+	}
+	return ReasonBadResponse // a 2xx whose body did not decode
+}
+
+// describe adds Datadog's error messages ({"errors": [...]}) to the
+// client's error, which only says the HTTP status.
+func describe(err error) error {
+	var apiErr datadog.GenericOpenAPIError
+	if errors.As(err, &apiErr) {
+		if m, ok := apiErr.Model().(datadogV1.APIErrorResponse); ok && len(m.Errors) > 0 {
+			return fmt.Errorf("%w: %s", err, strings.Join(m.Errors, "; "))
+		}
+	}
+	return err
+}
+
+type counts struct {
+	total, failed float64
+	known         bool // a point in the window
+	bad           bool // a series was skipped: half an answer is no answer
+}
+
+// observations turns the answer into rates. It returns the series skipped
+// by reason and, for an answer that cannot be used, the reason and error.
+func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time, fromMs int64) (
+	[]detector.Observation, map[string]int, string, error) {
+	skipped := map[string]int{}
+	if resp.UnparsedObject != nil {
+		return nil, skipped, ReasonBadResponse, errors.New("undecodable answer")
+	}
+	if st := resp.GetStatus(); st != "" && st != "ok" {
+		return nil, skipped, ReasonRejected, fmt.Errorf("status %q: %s", st, resp.GetError())
+	}
+	if len(resp.Series) == 0 {
+		return nil, skipped, ReasonNoData, fmt.Errorf("no series: %w", ErrNoData)
+	}
+
+	// The bucket grid: every series of one query shares the rollup
+	// interval (in seconds, whatever the API reference says) and buckets
+	// aligned on it.
+	var interval int64
+	anchor, anchored := int64(0), false
+	for i, ser := range resp.Series {
+		if ser.UnparsedObject != nil {
+			return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: undecodable", i)
+		}
+		iv := ser.GetInterval() * 1000
+		if iv <= 0 || (interval != 0 && iv != interval) {
+			return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: interval %ds, want one positive interval for all series", i, ser.GetInterval())
+		}
+		interval = iv
+		for _, p := range ser.Pointlist {
+			if len(p) == 2 && p[0] != nil && !anchored {
+				anchor, anchored = int64(*p[0]), true
+			}
+		}
+	}
+	if interval > s.window.Milliseconds() {
+		return nil, skipped, ReasonBadResponse, fmt.Errorf("buckets of %ds are longer than the rate window %s", interval/1000, s.window)
+	}
+	if !anchored {
+		return nil, skipped, ReasonNoData, fmt.Errorf("no points: %w", ErrNoData)
+	}
+	cutoff := at.Add(-s.delay).UnixMilli()
+	newest := anchor + floorDiv(cutoff-interval-anchor, interval)*interval // last bucket ending by cutoff
+	hi := newest + interval
+	n := s.window.Milliseconds() / interval
+	lo := hi - n*interval
+	if lo < fromMs {
+		return nil, skipped, ReasonBadResponse, fmt.Errorf("window starts at %d, before the answer's %d", lo, fromMs)
+	}
+
+	// Every point must lie on the grid; a point in the newest complete
+	// bucket, of any series, shows ingestion has caught up with it.
+	fresh := false
+	for i, ser := range resp.Series {
+		for _, p := range ser.Pointlist {
+			if len(p) != 2 || p[0] == nil {
+				return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: malformed point %v", i, p)
+			}
+			t := int64(*p[0])
+			if (t-anchor)%interval != 0 {
+				return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: point at %d is off the %ds bucket grid", i, t, interval/1000)
+			}
+			if t == newest && p[1] != nil {
+				fresh = true
+			}
+		}
+	}
+	if !fresh {
+		return nil, skipped, ReasonNoData, fmt.Errorf("no series has a point in the newest complete bucket, %s to %s: ingestion is behind: %w",
+			time.UnixMilli(newest).UTC().Format(time.RFC3339), time.UnixMilli(hi).UTC().Format(time.RFC3339), ErrNoData)
+	}
+
+	byWorkload := map[detector.Workload]*counts{}
+	for _, ser := range resp.Series {
+		tags := tagMap(ser.TagSet)
+		w := detector.Workload{Namespace: tags[s.nsTag], Name: tags[s.wlTag]}
+		if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
+			// Istio reports requests it cannot attribute as "unknown".
+			skipped[SkipNoWorkload]++
+			continue
+		}
+		c := byWorkload[w]
+		if c == nil {
+			c = &counts{}
+			byWorkload[w] = c
+		}
+		code, hasCode := tags[s.codeTag]
+		if !hasCode {
+			skipped[SkipNoCode]++
+			c.bad = true
+			continue
+		}
+		failed := s.codes.MatchString(code)
+		var sum float64
+		var bad, known bool
+		for _, p := range ser.Pointlist {
+			t := int64(*p[0])
+			if t < lo || t >= hi || p[1] == nil {
+				continue // outside the window, or an empty bucket
+			}
+			v := *p[1]
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				bad = true
+				continue
+			}
+			sum += v
+			known = true
+		}
+		if bad {
+			skipped[SkipBadValue]++
+			c.bad = true
+			continue
+		}
+		if known {
+			c.known = true
+			c.total += sum
+			if failed {
+				c.failed += sum
+			}
+		}
+	}
+	secs := float64(hi-lo) / 1000
+	out := make([]detector.Observation, 0, len(byWorkload))
+	for w, c := range byWorkload {
+		if c.known && !c.bad {
+			out = append(out, detector.Observation{Workload: w, Requests: c.total / secs, Failures: c.failed / secs})
+		}
+	}
+	if len(out) == 0 {
+		return nil, skipped, ReasonInvalid, fmt.Errorf("none of %d series was usable (skipped: %v): %w", len(resp.Series), skipped, ErrNoData)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Workload, out[j].Workload
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return out, skipped, "", nil
+}
+
+// tagMap reads "key:value" tags; Datadog writes a missing group-by tag as
+// N/A, which is left out.
+func tagMap(tags []string) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		k, v, ok := strings.Cut(t, ":")
+		if !ok || v == "" || strings.EqualFold(v, "n/a") {
+			continue
+		}
+		m[k] = v
+	}
+	return m
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}

@@ -1,0 +1,396 @@
+// Package prometheus is sentinel's metric source over the Prometheus HTTP
+// API: one instant query per poll, evaluated at the poll's own time, gives
+// every workload's request and failure rates. Because the evaluation time
+// is explicit, the same code answers live polls and replays of history.
+//
+// The query is rendered from configuration with text/template (see
+// DefaultQuery, RenderQuery and docs/metrics.md) and checked with
+// Prometheus's own PromQL parser at start-up. It is sent with
+// client_golang's api/prometheus/v1 over an HTTP client built by
+// prometheus/common/config — the code Prometheus itself scrapes with — so
+// bearer token files, basic-auth password files and TLS files are re-read
+// as they change, without sentinel restarting.
+//
+// Prometheus 3.x selects the samples of rate(x[w]) at t in (t-w, t], like
+// the replay (package counter); 2.x in [t-w, t]. The source asks the
+// server's version once and, for 2.x, sends w-1ms, which selects the same
+// samples, so a live poll and a replay of the same data agree
+// (docs/metrics.md has the measurements).
+//
+// A missing answer is never a healthy one: errors, timeouts, warnings
+// (the answer may be partial), a result that is not an instant vector and
+// an empty vector (ErrNoData) are errors, counted in
+// sentinel_query_errors_total. Malformed samples are skipped, counted in
+// sentinel_samples_skipped_total, and their workload is left out (unknown)
+// for that poll.
+package prometheus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	promclient "github.com/prometheus/client_golang/prometheus"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/engine"
+)
+
+// ErrNoData is wrapped by Observe's error when Prometheus answered with no
+// series at all: nothing is known about any workload.
+var ErrNoData = engine.ErrNoData
+
+// Source queries Prometheus. It is safe for concurrent use.
+type Source struct {
+	api     v1.API
+	queries map[Ranges]string // RangesLeftOpen and RangesClosed
+	timeout time.Duration
+	nsLabel model.LabelName
+	wlLabel model.LabelName
+	clock   clock.PassiveClock
+	log     *zap.Logger
+	m       *metrics
+
+	mu     sync.Mutex
+	ranges Ranges // RangesAuto until the server has said its version
+}
+
+// Option changes how New builds a Source.
+type Option func(*options)
+
+type options struct {
+	client *http.Client
+	clock  clock.PassiveClock
+	log    *zap.Logger
+	ranges Ranges
+}
+
+// WithHTTPClient sends queries with c instead of the client New builds
+// from metrics.prometheus (bearer token, basic auth, TLS).
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+
+// WithClock measures query durations on c (default: the real clock).
+func WithClock(c clock.PassiveClock) Option { return func(o *options) { o.clock = c } }
+
+// WithLogger logs on l (default: no logs): the server's range selection
+// once at info level, skipped samples at debug level.
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRanges fixes how the server selects range samples instead of asking
+// its version (RangesAuto, the default).
+func WithRanges(r Ranges) Option { return func(o *options) { o.ranges = r } }
+
+// New returns a Source for cfg.Metrics.Prometheus, using
+// cfg.Detection.RateWindow and FailureCodes in its query, and registers
+// its metrics with reg. cfg must be valid (config.Validate).
+func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source, error) {
+	o := options{clock: clock.RealClock{}, log: zap.NewNop()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	p := cfg.Metrics.Prometheus
+	queries := map[Ranges]string{}
+	for _, r := range []Ranges{RangesLeftOpen, RangesClosed} {
+		q, err := RenderQuery(p, cfg.Detection, r)
+		if err != nil {
+			return nil, err
+		}
+		queries[r] = q
+	}
+	var err error
+	if o.client == nil {
+		if o.client, err = NewHTTPClient(p); err != nil {
+			return nil, err
+		}
+	}
+	c, err := api.NewClient(api.Config{Address: p.URL, Client: o.client})
+	if err != nil {
+		return nil, fmt.Errorf("metrics.prometheus.url: %w", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register prometheus source metrics: %w", err)
+	}
+	return &Source{
+		api: v1.NewAPI(c), queries: queries, timeout: p.Timeout, ranges: o.ranges,
+		nsLabel: model.LabelName(p.NamespaceLabel), wlLabel: model.LabelName(p.WorkloadLabel),
+		clock: o.clock, log: o.log, m: m,
+	}, nil
+}
+
+// NewHTTPClient builds the HTTP client for p's authentication and TLS
+// with prometheus/common/config. Token and password files are read on
+// every request and TLS files reloaded when they change; they are read
+// once here so a missing file fails at start-up.
+func NewHTTPClient(p config.Prometheus) (*http.Client, error) {
+	hc := commoncfg.HTTPClientConfig{
+		FollowRedirects: true,
+		EnableHTTP2:     true,
+		TLSConfig: commoncfg.TLSConfig{
+			CAFile: p.TLS.CAFile, CertFile: p.TLS.CertFile, KeyFile: p.TLS.KeyFile,
+			ServerName: p.TLS.ServerName, InsecureSkipVerify: p.TLS.InsecureSkipVerify,
+		},
+	}
+	if p.BearerTokenFile != "" {
+		if err := readable(p.BearerTokenFile); err != nil {
+			return nil, fmt.Errorf("metrics.prometheus.bearer_token_file: %w", err)
+		}
+		hc.Authorization = &commoncfg.Authorization{Type: "Bearer", CredentialsFile: p.BearerTokenFile}
+	}
+	if p.BasicAuth.Username != "" {
+		if p.BasicAuth.PasswordFile != "" {
+			if err := readable(p.BasicAuth.PasswordFile); err != nil {
+				return nil, fmt.Errorf("metrics.prometheus.basic_auth.password_file: %w", err)
+			}
+		}
+		hc.BasicAuth = &commoncfg.BasicAuth{Username: p.BasicAuth.Username, PasswordFile: p.BasicAuth.PasswordFile}
+	}
+	if err := hc.Validate(); err != nil {
+		return nil, fmt.Errorf("metrics.prometheus: %w", err)
+	}
+	c, err := commoncfg.NewClientFromConfig(hc, "sentinel_prometheus")
+	if err != nil {
+		return nil, fmt.Errorf("metrics.prometheus: %w", err)
+	}
+	return c, nil
+}
+
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Query returns the PromQL sent on every poll to a server whose ranges
+// are r (RangesAuto: the one chosen so far, left-open before the first poll).
+func (s *Source) Query(r Ranges) string {
+	if r == RangesAuto {
+		r = s.Ranges()
+	}
+	if r == RangesClosed {
+		return s.queries[RangesClosed]
+	}
+	return s.queries[RangesLeftOpen]
+}
+
+// Ranges returns how the server selects range samples: the WithRanges
+// option, or what its version said (RangesAuto until the first poll).
+func (s *Source) Ranges() Ranges {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ranges
+}
+
+// rangesOf returns how the server selects range samples, asking it once.
+// A server that answers without a version (a proxy, another
+// implementation) is taken as left-open; one that cannot be reached is
+// asked again next time.
+func (s *Source) rangesOf(ctx context.Context) (Ranges, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ranges != RangesAuto {
+		return s.ranges, nil
+	}
+	bi, err := s.api.Buildinfo(ctx)
+	var urlErr *url.Error
+	if err != nil && (ctx.Err() != nil || errors.As(err, &urlErr)) {
+		return RangesAuto, fmt.Errorf("ask prometheus its version: %w", err)
+	}
+	s.ranges = RangesLeftOpen
+	if err == nil && majorVersion(bi.Version) == "2" {
+		s.ranges = RangesClosed
+	}
+	s.log.Info("prometheus range selection", zap.String("version", bi.Version), zap.NamedError("version_error", err),
+		zap.Stringer("ranges", s.ranges), zap.String("query", s.queries[s.ranges]))
+	return s.ranges, nil
+}
+
+func majorVersion(v string) string {
+	major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(v), "v"), ".")
+	return major
+}
+
+// Observe runs the query at at and returns the rates of every workload
+// with a total rate, sorted by workload. A workload with a total but no
+// failed series had no failures; one with no total, or with a malformed
+// sample, is left out.
+func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observation, error) {
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	ranges, err := s.rangesOf(qctx)
+	if err != nil {
+		return nil, s.fail(classify(err), err)
+	}
+	start := s.clock.Now()
+	val, warnings, err := s.api.Query(qctx, s.queries[ranges], at, v1.WithTimeout(s.timeout))
+	s.m.duration.Observe(s.clock.Since(start).Seconds())
+	if err != nil {
+		return nil, s.fail(classify(err), fmt.Errorf("query prometheus: %w", err))
+	}
+	if len(warnings) > 0 {
+		return nil, s.fail(ReasonWarnings, fmt.Errorf("query prometheus: the answer may be partial: %s",
+			strings.Join(warnings, "; ")))
+	}
+	vec, ok := val.(model.Vector)
+	if !ok {
+		return nil, s.fail(ReasonBadResponse, fmt.Errorf("query prometheus: want an instant vector, got %s", typeOf(val)))
+	}
+	if len(vec) == 0 {
+		return nil, s.fail(ReasonNoData, fmt.Errorf("query prometheus: empty answer: %w", ErrNoData))
+	}
+	obs, skipped := s.observations(vec)
+	for reason, n := range skipped {
+		s.m.skipped.WithLabelValues(sourceLabel, reason).Add(float64(n))
+	}
+	if len(skipped) > 0 {
+		s.log.Debug("skipped malformed samples", zap.Any("by_reason", skipped))
+	}
+	if len(obs) == 0 {
+		return nil, s.fail(ReasonInvalid, fmt.Errorf("query prometheus: none of %d samples was usable (skipped: %v): %w",
+			len(vec), skipped, ErrNoData))
+	}
+	return obs, nil
+}
+
+func (s *Source) fail(reason string, err error) error {
+	s.m.errors.WithLabelValues(sourceLabel, reason).Inc()
+	return err
+}
+
+func typeOf(v model.Value) string {
+	if v == nil {
+		return "nothing"
+	}
+	return v.Type().String()
+}
+
+// classify maps a query error to a reason.
+func classify(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout
+	case errors.Is(err, context.Canceled):
+		return ReasonCanceled
+	}
+	var apiErr *v1.Error
+	if errors.As(err, &apiErr) {
+		switch apiErr.Type {
+		case v1.ErrTimeout:
+			return ReasonTimeout
+		case v1.ErrCanceled:
+			return ReasonCanceled
+		case v1.ErrBadData, v1.ErrExec, v1.ErrClient, "not_found", "not_acceptable":
+			return ReasonRejected
+		case v1.ErrBadResponse:
+			return ReasonBadResponse
+		case v1.ErrServer:
+			// Prometheus answers a query timeout with 503 and errorType timeout.
+			if strings.Contains(apiErr.Detail, `"errorType":"timeout"`) {
+				return ReasonTimeout
+			}
+		}
+		return ReasonUnavailable
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		if urlErr.Timeout() {
+			return ReasonTimeout
+		}
+		return ReasonUnavailable
+	}
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &syntaxErr) || errors.As(err, &typeErr) {
+		return ReasonBadResponse
+	}
+	// Anything else comes from decoding the result.
+	return ReasonBadResponse
+}
+
+type rates struct {
+	total, failed       float64
+	hasTotal, hasFailed bool
+	bad                 bool // a sample was skipped: half an answer is no answer
+}
+
+// observations turns the answer into observations and counts the skipped
+// samples by reason.
+func (s *Source) observations(vec model.Vector) ([]detector.Observation, map[string]int) {
+	skipped := map[string]int{}
+	byWorkload := map[detector.Workload]*rates{}
+	for _, smp := range vec {
+		w := detector.Workload{Namespace: string(smp.Metric[s.nsLabel]), Name: string(smp.Metric[s.wlLabel])}
+		if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
+			// Istio reports requests it cannot attribute as "unknown".
+			skipped[SkipNoWorkload]++
+			continue
+		}
+		r := byWorkload[w]
+		if r == nil {
+			r = &rates{}
+			byWorkload[w] = r
+		}
+		v := float64(smp.Value)
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			skipped[SkipBadValue]++
+			r.bad = true
+			continue
+		}
+		switch smp.Metric[ClassLabel] {
+		case ClassTotal:
+			if r.hasTotal {
+				skipped[SkipDuplicate]++
+				r.bad = true
+				continue
+			}
+			r.total, r.hasTotal = v, true
+		case ClassFailed:
+			if r.hasFailed {
+				skipped[SkipDuplicate]++
+				r.bad = true
+				continue
+			}
+			r.failed, r.hasFailed = v, true
+		default:
+			skipped[SkipBadClass]++
+			r.bad = true
+		}
+	}
+	out := make([]detector.Observation, 0, len(byWorkload))
+	for w, r := range byWorkload {
+		switch {
+		case r.bad:
+		case !r.hasTotal:
+			skipped[SkipNoTotal]++
+		default:
+			// No failed series means no request matched the failure codes.
+			out = append(out, detector.Observation{Workload: w, Requests: r.total, Failures: r.failed})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Workload, out[j].Workload
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return out, skipped
+}

@@ -1,0 +1,523 @@
+package prometheus
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	promclient "github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
+)
+
+// at is the evaluation time of the tests: 2026-04-24T23:51:30Z.
+var at = time.Date(2026, 4, 24, 23, 51, 30, 0, time.UTC)
+
+// fakeProm answers /api/v1/query and /api/v1/status/buildinfo in the shapes
+// of the Prometheus HTTP API documentation, and records what it was asked.
+type fakeProm struct {
+	mu        sync.Mutex
+	status    int
+	body      string
+	delay     time.Duration
+	version   string // buildinfo version; "" answers 404
+	queries   []http.Header
+	forms     []map[string]string
+	buildinfo int
+}
+
+func (f *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	status, body, delay, version := f.status, f.body, f.delay, f.version
+	f.mu.Unlock()
+	switch r.URL.Path {
+	case "/api/v1/status/buildinfo":
+		f.mu.Lock()
+		f.buildinfo++
+		f.mu.Unlock()
+		if version == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"version":"` + version + `","revision":"x","branch":"x","buildUser":"x","buildDate":"x","goVersion":"go1.19.8"}}`))
+		return
+	case "/api/v1/query":
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	f.queries = append(f.queries, r.Header.Clone())
+	f.forms = append(f.forms, map[string]string{"query": r.Form.Get("query"), "time": r.Form.Get("time"),
+		"timeout": r.Form.Get("timeout")})
+	f.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+func (f *fakeProm) set(status int, body string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status, f.body = status, body
+}
+
+func (f *fakeProm) lastForm(t *testing.T) map[string]string {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.forms) == 0 {
+		t.Fatal("no query received")
+	}
+	return f.forms[len(f.forms)-1]
+}
+
+func testConfig(url string) config.Config {
+	c := config.Default()
+	c.Metrics.Prometheus.URL = url
+	c.Metrics.Prometheus.Timeout = 2 * time.Second
+	return c
+}
+
+func newTestSource(t *testing.T, cfg config.Config, opts ...Option) (*Source, *promclient.Registry) {
+	t.Helper()
+	reg := promclient.NewRegistry()
+	s, err := New(cfg, reg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, reg
+}
+
+// value returns the value of a counter series in reg, failing if absent.
+func value(t *testing.T, reg *promclient.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			return counterOrCount(m)
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
+}
+
+func counterOrCount(m *dto.Metric) float64 {
+	if m.Histogram != nil {
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return m.GetCounter().GetValue()
+}
+
+func sample(ns, wl, class, v string) string {
+	return `{"metric":{"destination_workload_namespace":"` + ns + `","destination_workload":"` + wl +
+		`","sentinel_class":"` + class + `"},"value":[1777074690,"` + v + `"]}`
+}
+
+func vector(samples ...string) string {
+	return `{"status":"success","data":{"resultType":"vector","result":[` + strings.Join(samples, ",") + `]}}`
+}
+
+func TestObserve(t *testing.T) {
+	engine := detector.Workload{Namespace: "scale-deploy", Name: "model-engine"}
+	gateway := detector.Workload{Namespace: "scale-deploy", Name: "gateway"}
+	for _, tc := range []struct {
+		name      string
+		status    int
+		body      string
+		want      []detector.Observation
+		errReason string // "" for success
+		noData    bool   // the error wraps ErrNoData
+		skipped   map[string]float64
+	}{{
+		name: "success vector",
+		body: vector(sample("scale-deploy", "model-engine", "total", "40"), sample("scale-deploy", "model-engine", "failed", "38.8"),
+			sample("scale-deploy", "gateway", "total", "25.5")),
+		want: []detector.Observation{{Workload: gateway, Requests: 25.5}, {Workload: engine, Requests: 40, Failures: 38.8}},
+	}, {
+		name:    "failed without total is unknown",
+		body:    vector(sample("scale-deploy", "gateway", "total", "25"), sample("scale-deploy", "model-engine", "failed", "3")),
+		want:    []detector.Observation{{Workload: gateway, Requests: 25}},
+		skipped: map[string]float64{SkipNoTotal: 1},
+	}, {
+		name: "NaN sample leaves its workload out",
+		body: vector(sample("scale-deploy", "model-engine", "total", "NaN"), sample("scale-deploy", "model-engine", "failed", "3"),
+			sample("scale-deploy", "gateway", "total", "25")),
+		want:    []detector.Observation{{Workload: gateway, Requests: 25}},
+		skipped: map[string]float64{SkipBadValue: 1},
+	}, {
+		name: "negative and infinite failed rates leave their workload out",
+		body: vector(sample("scale-deploy", "model-engine", "total", "40"), sample("scale-deploy", "model-engine", "failed", "-1"),
+			sample("scale-deploy", "gateway", "total", "25"), sample("scale-deploy", "gateway", "failed", "+Inf"),
+			sample("scale-deploy", "batch-api", "total", "5")),
+		want:    []detector.Observation{{Workload: detector.Workload{Namespace: "scale-deploy", Name: "batch-api"}, Requests: 5}},
+		skipped: map[string]float64{SkipBadValue: 2},
+	}, {
+		name: "missing labels, unknown workload, bad class and duplicates are skipped",
+		body: vector(`{"metric":{"destination_workload":"x","sentinel_class":"total"},"value":[1777074690,"1"]}`,
+			sample("scale-deploy", "unknown", "total", "3"),
+			sample("scale-deploy", "batch-api", "weird", "3"), sample("scale-deploy", "batch-api", "total", "3"),
+			sample("scale-deploy", "model-engine", "total", "40"), sample("scale-deploy", "model-engine", "total", "41"),
+			sample("scale-deploy", "gateway", "total", "25")),
+		want:    []detector.Observation{{Workload: gateway, Requests: 25}},
+		skipped: map[string]float64{SkipNoWorkload: 2, SkipBadClass: 1, SkipDuplicate: 1},
+	}, {
+		name:      "every sample unusable",
+		body:      vector(sample("scale-deploy", "model-engine", "total", "NaN")),
+		errReason: ReasonInvalid, noData: true,
+		skipped: map[string]float64{SkipBadValue: 1},
+	}, {
+		name:      "empty answer",
+		body:      vector(),
+		errReason: ReasonNoData, noData: true,
+	}, {
+		name:      "warnings",
+		body:      `{"status":"success","warnings":["remote read: partial response"],"data":{"resultType":"vector","result":[` + sample("a", "b", "total", "1") + `]}}`,
+		errReason: ReasonWarnings,
+	}, {
+		name:      "matrix result",
+		body:      `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1777074690,"1"]]}]}}`,
+		errReason: ReasonBadResponse,
+	}, {
+		name:      "scalar result",
+		body:      `{"status":"success","data":{"resultType":"scalar","result":[1777074690,"1"]}}`,
+		errReason: ReasonBadResponse,
+	}, {
+		name:      "malformed JSON",
+		body:      `{"status":"success","data":{"resultType":"vector","result":[`,
+		errReason: ReasonBadResponse,
+	}, {
+		name:      "execution error",
+		status:    http.StatusUnprocessableEntity,
+		body:      `{"status":"error","errorType":"execution","error":"expanding series: too many samples"}`,
+		errReason: ReasonRejected,
+	}, {
+		name:      "bad data",
+		status:    http.StatusBadRequest,
+		body:      `{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1: parse error"}`,
+		errReason: ReasonRejected,
+	}, {
+		name:      "server timeout",
+		status:    http.StatusServiceUnavailable,
+		body:      `{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"}`,
+		errReason: ReasonTimeout,
+	}, {
+		name:      "server error",
+		status:    http.StatusInternalServerError,
+		body:      `oops`,
+		errReason: ReasonUnavailable,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := &fakeProm{}
+			fake.set(tc.status, tc.body)
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			s, reg := newTestSource(t, testConfig(srv.URL), WithRanges(RangesLeftOpen))
+
+			got, err := s.Observe(context.Background(), at)
+			if tc.errReason == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("got %+v\nwant %+v", got, tc.want)
+				}
+			} else {
+				if err == nil {
+					t.Fatalf("got %+v, want an error", got)
+				}
+				if !strings.HasPrefix(err.Error(), "query prometheus") {
+					t.Errorf("error %q does not say what was being done", err)
+				}
+				if errors.Is(err, ErrNoData) != tc.noData {
+					t.Errorf("errors.Is(%v, ErrNoData) = %v, want %v", err, !tc.noData, tc.noData)
+				}
+			}
+			for _, r := range errorReasons {
+				want := 0.0
+				if r == tc.errReason {
+					want = 1
+				}
+				if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"source": "prometheus", "reason": r}); v != want {
+					t.Errorf("sentinel_query_errors_total{reason=%q} = %g, want %g", r, v, want)
+				}
+			}
+			for _, r := range skipReasons {
+				if v := value(t, reg, "sentinel_samples_skipped_total", map[string]string{"source": "prometheus", "reason": r}); v != tc.skipped[r] {
+					t.Errorf("sentinel_samples_skipped_total{reason=%q} = %g, want %g", r, v, tc.skipped[r])
+				}
+			}
+			if v := value(t, reg, "sentinel_query_duration_seconds", map[string]string{"source": "prometheus"}); v != 1 {
+				t.Errorf("sentinel_query_duration_seconds count = %g, want 1", v)
+			}
+			form := fake.lastForm(t)
+			if form["time"] != "1777074690" || form["timeout"] != "2s" || form["query"] != s.Query(RangesLeftOpen) {
+				t.Errorf("sent %v, want time=1777074690 timeout=2s and the rendered query", form)
+			}
+		})
+	}
+}
+
+func TestObserveTimeout(t *testing.T) {
+	fake := &fakeProm{delay: 5 * time.Second}
+	fake.set(http.StatusOK, vector())
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	cfg := testConfig(srv.URL)
+	cfg.Metrics.Prometheus.Timeout = 100 * time.Millisecond
+	s, reg := newTestSource(t, cfg, WithRanges(RangesLeftOpen))
+	start := time.Now()
+	_, err := s.Observe(context.Background(), at)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline error", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %s, want about the 100ms timeout", d)
+	}
+	if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonTimeout}); v != 1 {
+		t.Errorf("timeouts = %g, want 1", v)
+	}
+}
+
+func TestObserveCanceledAndUnreachable(t *testing.T) {
+	fake := &fakeProm{}
+	fake.set(http.StatusOK, vector())
+	srv := httptest.NewServer(fake)
+	s, reg := newTestSource(t, testConfig(srv.URL), WithRanges(RangesLeftOpen))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Observe(ctx, at); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	srv.Close()
+	if _, err := s.Observe(context.Background(), at); err == nil {
+		t.Fatal("want an error from a closed server")
+	}
+	for r, want := range map[string]float64{ReasonCanceled: 1, ReasonUnavailable: 1} {
+		if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": r}); v != want {
+			t.Errorf("%s = %g, want %g", r, v, want)
+		}
+	}
+}
+
+func TestRangesAuto(t *testing.T) {
+	ok := vector(sample("a", "b", "total", "1"))
+	for _, tc := range []struct {
+		version string
+		want    Ranges
+	}{
+		{"2.42.0+ds", RangesClosed},
+		{"v2.53.1", RangesClosed},
+		{"3.5.0", RangesLeftOpen},
+		{"", RangesLeftOpen}, // no buildinfo endpoint (404)
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			fake := &fakeProm{version: tc.version}
+			fake.set(http.StatusOK, ok)
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			s, _ := newTestSource(t, testConfig(srv.URL))
+			for range 3 {
+				if _, err := s.Observe(context.Background(), at); err != nil {
+					t.Fatal(err)
+				}
+				if q := fake.lastForm(t)["query"]; q != s.Query(tc.want) {
+					t.Fatalf("sent %s, want %s", q, s.Query(tc.want))
+				}
+			}
+			if fake.buildinfo != 1 {
+				t.Errorf("asked the version %d times, want once", fake.buildinfo)
+			}
+			if s.Query(RangesAuto) != s.Query(tc.want) {
+				t.Errorf("Query(RangesAuto) = %s, want the %s query", s.Query(RangesAuto), tc.want)
+			}
+		})
+	}
+
+	t.Run("unreachable is asked again", func(t *testing.T) {
+		fake := &fakeProm{version: "2.42.0"}
+		fake.set(http.StatusOK, ok)
+		srv := httptest.NewUnstartedServer(fake)
+		s, reg := newTestSource(t, testConfig("http://"+srv.Listener.Addr().String()))
+		srv.Listener.Close()
+		if _, err := s.Observe(context.Background(), at); err == nil || !strings.Contains(err.Error(), "ask prometheus its version") {
+			t.Fatalf("got %v, want a version error", err)
+		}
+		if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonUnavailable}); v != 1 {
+			t.Errorf("unavailable = %g, want 1", v)
+		}
+		srv2 := httptest.NewServer(fake)
+		defer srv2.Close()
+		s.api = mustAPI(t, srv2.URL)
+		if _, err := s.Observe(context.Background(), at); err != nil {
+			t.Fatal(err)
+		}
+		if q := fake.lastForm(t)["query"]; q != s.Query(RangesClosed) {
+			t.Errorf("sent %s, want the closed-range query", q)
+		}
+	})
+}
+
+func mustAPI(t *testing.T, url string) v1.API {
+	t.Helper()
+	s, err := New(testConfig(url), promclient.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.api
+}
+
+func TestMetricsPreCreatedAndShared(t *testing.T) {
+	reg := promclient.NewRegistry()
+	cfg := testConfig("http://127.0.0.1:1")
+	if _, err := New(cfg, reg); err != nil {
+		t.Fatal(err)
+	}
+	// A second source (a restart of the wiring, or another backend) on the
+	// same registry reuses the collectors.
+	if _, err := New(cfg, reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = len(mf.GetMetric())
+	}
+	want := map[string]int{"sentinel_query_errors_total": len(errorReasons),
+		"sentinel_samples_skipped_total": len(skipReasons), "sentinel_query_duration_seconds": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("series %v, want %v", got, want)
+	}
+}
+
+func TestBearerTokenFileReread(t *testing.T) {
+	var mu sync.Mutex
+	var auth []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth = append(auth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		_, _ = w.Write([]byte(vector(sample("a", "b", "total", "1"))))
+	}))
+	defer srv.Close()
+	token := filepath.Join(t.TempDir(), "token")
+	write(t, token, "first\n")
+	cfg := testConfig(srv.URL)
+	cfg.Metrics.Prometheus.BearerTokenFile = token
+	s, _ := newTestSource(t, cfg, WithRanges(RangesLeftOpen))
+	observe(t, s)
+	write(t, token, "second")
+	observe(t, s)
+	if want := []string{"Bearer first", "Bearer second"}; !reflect.DeepEqual(auth, want) {
+		t.Errorf("Authorization headers %q, want %q", auth, want)
+	}
+
+	cfg.Metrics.Prometheus.BearerTokenFile = filepath.Join(t.TempDir(), "missing")
+	if _, err := New(cfg, promclient.NewRegistry()); err == nil || !strings.Contains(err.Error(), "metrics.prometheus.bearer_token_file") {
+		t.Errorf("missing token file: got %v", err)
+	}
+}
+
+func TestBasicAuthAndTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "sentinel" || p != "hunter2" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte(vector(sample("a", "b", "total", "1"))))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.crt")
+	write(t, ca, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	pw := filepath.Join(dir, "password")
+	write(t, pw, "hunter2\n")
+
+	cfg := testConfig(srv.URL)
+	cfg.Metrics.Prometheus.BasicAuth = config.BasicAuth{Username: "sentinel", PasswordFile: pw}
+	cfg.Metrics.Prometheus.TLS.CAFile = ca
+	s, _ := newTestSource(t, cfg, WithRanges(RangesLeftOpen))
+	observe(t, s)
+
+	// Without the CA the server is not trusted.
+	cfg.Metrics.Prometheus.TLS.CAFile = ""
+	s, reg := newTestSource(t, cfg, WithRanges(RangesLeftOpen))
+	_, err := s.Observe(context.Background(), at)
+	var unknownAuthority x509.UnknownAuthorityError
+	if !errors.As(err, &unknownAuthority) {
+		t.Errorf("got %v, want an unknown authority error", err)
+	}
+	if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonUnavailable}); v != 1 {
+		t.Errorf("unavailable = %g, want 1", v)
+	}
+
+	// A wrong password is the server rejecting the request.
+	write(t, pw, "wrong")
+	cfg.Metrics.Prometheus.TLS.CAFile = ca
+	s, reg = newTestSource(t, cfg, WithRanges(RangesLeftOpen))
+	if _, err := s.Observe(context.Background(), at); err == nil {
+		t.Fatal("want an error for a wrong password")
+	}
+	if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonRejected}); v != 1 {
+		t.Errorf("rejected = %g, want 1", v)
+	}
+}
+
+func observe(t *testing.T, s *Source) []detector.Observation {
+	t.Helper()
+	obs, err := s.Observe(context.Background(), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

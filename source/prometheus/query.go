@@ -1,0 +1,147 @@
+package prometheus
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/sentinel-sre/sentinel/config"
+)
+
+// ClassLabel is the label the query puts on each series: ClassTotal for
+// the rate of all requests, ClassFailed for the rate of failed ones.
+const (
+	ClassLabel  = "sentinel_class"
+	ClassTotal  = "total"
+	ClassFailed = "failed"
+)
+
+// QueryData is what the query template is rendered with, the built-in one
+// and a custom metrics.prometheus.query alike.
+type QueryData struct {
+	// Metric is metrics.prometheus.metric, e.g. istio_requests_total.
+	Metric string
+	// NamespaceLabel, WorkloadLabel and CodeLabel are the label names from
+	// metrics.prometheus; the answer must carry the first two.
+	NamespaceLabel, WorkloadLabel, CodeLabel string
+	// ReporterSelector is metrics.prometheus.reporter_selector as written
+	// (matchers without braces, e.g. reporter="destination"); may be empty.
+	ReporterSelector string
+	// FailureCodes is detection.failure_codes as written, a regular
+	// expression for a whole response code; use {{quote .FailureCodes}}.
+	FailureCodes string
+	// Window is detection.rate_window as a PromQL duration, e.g. 1m.
+	Window string
+}
+
+// DefaultQuery is the built-in query template. One selector per class,
+// summed per workload after rate() so every series' counter resets and
+// boundaries are handled before aggregation; label_replace tags each sum
+// with its class so one instant query answers both.
+const DefaultQuery = `label_replace(sum by ({{.NamespaceLabel}}, {{.WorkloadLabel}}) ` +
+	`(rate({{sel .Metric .ReporterSelector}}[{{.Window}}])), "sentinel_class", "total", "", "")` +
+	` or ` +
+	`label_replace(sum by ({{.NamespaceLabel}}, {{.WorkloadLabel}}) ` +
+	`(rate({{sel .Metric .ReporterSelector (printf "%s=~%s" .CodeLabel (quote .FailureCodes))}}[{{.Window}}])), ` +
+	`"sentinel_class", "failed", "", "")`
+
+// funcs are the template functions: quote makes a PromQL string literal;
+// sel builds a series selector from a metric name and matcher lists,
+// leaving out empty ones.
+var funcs = template.FuncMap{
+	"quote": strconv.Quote,
+	"sel": func(metric string, matchers ...string) string {
+		var ms []string
+		for _, m := range matchers {
+			if m = strings.TrimSpace(m); m != "" {
+				ms = append(ms, m)
+			}
+		}
+		if len(ms) == 0 {
+			return metric
+		}
+		return metric + "{" + strings.Join(ms, ", ") + "}"
+	},
+}
+
+// Ranges says how a server selects the samples of a range selector such
+// as rate(x[1m]) evaluated at t.
+type Ranges int
+
+const (
+	// RangesAuto asks the server once (GET /api/v1/status/buildinfo):
+	// a 2.x version is RangesClosed, anything else RangesLeftOpen.
+	RangesAuto Ranges = iota
+	// RangesLeftOpen is (t-w, t]: Prometheus 3.x, and sentinel's replay
+	// (package counter). The query uses the rate window w as is.
+	RangesLeftOpen
+	// RangesClosed is [t-w, t]: Prometheus 2.x. The query uses w-1ms, which
+	// selects exactly the samples of (t-w, t] (timestamps are whole
+	// milliseconds), so a sample on the window's left edge — every poll,
+	// when scrapes and polls share a grid, as in backfilled recordings —
+	// is not counted twice.
+	RangesClosed
+)
+
+func (r Ranges) String() string {
+	switch r {
+	case RangesLeftOpen:
+		return "left-open"
+	case RangesClosed:
+		return "closed"
+	}
+	return "auto"
+}
+
+// NewQueryData returns the template data of a configuration, for a server
+// whose ranges are r (RangesAuto is taken as RangesLeftOpen).
+func NewQueryData(p config.Prometheus, d config.Detection, r Ranges) QueryData {
+	w := d.RateWindow
+	if r == RangesClosed && w > time.Millisecond {
+		w -= time.Millisecond
+	}
+	return QueryData{
+		Metric: p.Metric, NamespaceLabel: p.NamespaceLabel, WorkloadLabel: p.WorkloadLabel,
+		CodeLabel: p.CodeLabel, ReporterSelector: p.ReporterSelector,
+		FailureCodes: d.FailureCodes, Window: promDuration(w),
+	}
+}
+
+// RenderQuery renders the query sentinel sends to a server whose ranges
+// are r: metrics.prometheus.query when set, else DefaultQuery. The result
+// is parsed as PromQL, so a bad template, selector or regular expression
+// is reported at start-up, not at the first poll.
+func RenderQuery(p config.Prometheus, d config.Detection, r Ranges) (string, error) {
+	text := p.Query
+	if strings.TrimSpace(text) == "" {
+		text = DefaultQuery
+	}
+	t, err := template.New("query").Funcs(funcs).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("metrics.prometheus.query: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, NewQueryData(p, d, r)); err != nil {
+		return "", fmt.Errorf("metrics.prometheus.query: %w", err)
+	}
+	q := strings.TrimSpace(b.String())
+	expr, err := parser.ParseExpr(q)
+	if err != nil {
+		return "", fmt.Errorf("rendered query %q: %w", q, err)
+	}
+	if expr.Type() != parser.ValueTypeVector {
+		return "", fmt.Errorf("rendered query %q: must return an instant vector, returns %s", q, expr.Type())
+	}
+	return q, nil
+}
+
+// promDuration writes d the way PromQL reads it (1m, 1m30s, 500ms).
+func promDuration(d time.Duration) string {
+	return model.Duration(d).String()
+}

@@ -1,0 +1,114 @@
+package prometheus
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentinel-sre/sentinel/config"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it)\n got: %s\nwant: %s", path, got, want)
+	}
+}
+
+func TestRenderQueryGolden(t *testing.T) {
+	custom := config.Default()
+	custom.Metrics.Prometheus.Metric = "mesh_requests_total"
+	custom.Metrics.Prometheus.NamespaceLabel = "namespace"
+	custom.Metrics.Prometheus.WorkloadLabel = "app"
+	custom.Metrics.Prometheus.CodeLabel = "code"
+	custom.Metrics.Prometheus.ReporterSelector = ""
+	custom.Detection.FailureCodes = `5\d\d|429`
+	custom.Detection.RateWindow = 90 * time.Second
+
+	template := config.Default()
+	template.Metrics.Prometheus.Query = `
+		label_replace(sum by ({{.NamespaceLabel}}, {{.WorkloadLabel}}) (rate({{sel .Metric .ReporterSelector}}[{{.Window}}])), "sentinel_class", "total", "", "")
+		or
+		label_replace(sum by ({{.NamespaceLabel}}, {{.WorkloadLabel}}) (rate({{sel .Metric .ReporterSelector "response_flags!=\"DC\"" (printf "%s=~%s" .CodeLabel (quote .FailureCodes))}}[{{.Window}}])), "sentinel_class", "failed", "", "")`
+
+	for _, tc := range []struct {
+		file   string
+		cfg    config.Config
+		ranges Ranges
+	}{
+		{"default.golden", config.Default(), RangesLeftOpen},
+		{"default_prometheus2.golden", config.Default(), RangesClosed},
+		{"relabelled.golden", custom, RangesLeftOpen},
+		{"custom_template.golden", template, RangesLeftOpen},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			q, err := RenderQuery(tc.cfg.Metrics.Prometheus, tc.cfg.Detection, tc.ranges)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.file, q+"\n")
+		})
+	}
+}
+
+func TestRenderQueryErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, query, reporter, want string
+	}{
+		{"template syntax", `sum({{.Metric}`, "", "metrics.prometheus.query: template: query:1: bad character"},
+		{"unknown field", `{{.Nope}}`, "", `can't evaluate field Nope`},
+		{"not promql", `sum by (`, "", `rendered query "sum by ("`},
+		{"not a vector", `"a string"`, "", "must return an instant vector, returns string"},
+		{"range vector", `{{sel .Metric}}[5m]`, "", "must return an instant vector, returns matrix"},
+		{"bad reporter selector", "", `reporter="destination`, "rendered query"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			c.Metrics.Prometheus.Query = tc.query
+			if tc.reporter != "" {
+				c.Metrics.Prometheus.ReporterSelector = tc.reporter
+			}
+			_, err := RenderQuery(c.Metrics.Prometheus, c.Detection, RangesLeftOpen)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestQueryDataWindow(t *testing.T) {
+	c := config.Default()
+	for _, tc := range []struct {
+		window time.Duration
+		ranges Ranges
+		want   string
+	}{
+		{time.Minute, RangesLeftOpen, "1m"},
+		{time.Minute, RangesAuto, "1m"},
+		{time.Minute, RangesClosed, "59s999ms"},
+		{90 * time.Second, RangesLeftOpen, "1m30s"},
+		{2 * time.Minute, RangesClosed, "1m59s999ms"},
+	} {
+		c.Detection.RateWindow = tc.window
+		if got := NewQueryData(c.Metrics.Prometheus, c.Detection, tc.ranges).Window; got != tc.want {
+			t.Errorf("window %s, %s: got %s, want %s", tc.window, tc.ranges, got, tc.want)
+		}
+	}
+}
