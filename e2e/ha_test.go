@@ -282,6 +282,21 @@ run:
 		t.Errorf("revision %s, want 3: one rollback after the bad change", rev)
 	}
 
+	// The survivor's own metrics tell the story.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", procs[standby].port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"sentinel_leader 1", "sentinel_source_up 1", "sentinel_blind 0",
+		"sentinel_incidents_total 1", "sentinel_workloads_watched 1", `sentinel_pages_sent_total{kind="resolve"} 1`,
+		`sentinel_rollbacks_refused_total{reason="cooldown"}`, `sentinel_query_errors_total{`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	// SIGTERM: the survivor stops cleanly and releases the lease.
 	_ = procs[standby].cmd.Process.Signal(syscall.SIGTERM)
 	select {
