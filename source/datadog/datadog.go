@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,12 +44,13 @@ import (
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
-	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // ErrNoData is wrapped by Observe's error when Datadog has no data to
 // judge any workload by: no series, or none in the newest complete bucket.
-var ErrNoData = engine.ErrNoData
+// It is source.ErrNoData.
+var ErrNoData = source.ErrNoData
 
 // Environment variables the keys are read from when no file is configured.
 const (
@@ -91,7 +91,7 @@ type Source struct {
 	appKeyFile string
 	clock      clock.PassiveClock
 	log        *zap.Logger
-	m          *metrics
+	m          *source.Metrics
 
 	mu           sync.Mutex
 	blockedUntil time.Time
@@ -157,7 +157,7 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 	// One request per poll: the next poll is the retry, and a retry inside
 	// a poll would sleep past it.
 	dc.RetryConfiguration.EnableRetry = false
-	m, err := newMetrics(reg)
+	m, err := source.NewMetrics(reg, sourceLabel, errorReasons, skipReasons)
 	if err != nil {
 		return nil, fmt.Errorf("register datadog source metrics: %w", err)
 	}
@@ -233,14 +233,14 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 	from := at.Add(-s.delay - 2*s.window)
 	start := s.clock.Now()
 	resp, httpResp, err := s.api.QueryMetrics(qctx, from.Unix(), at.Unix(), s.query)
-	s.m.duration.Observe(s.clock.Since(start).Seconds())
+	s.m.ObserveDuration(s.clock.Since(start))
 	s.noteRateLimit(httpResp)
 	if err != nil {
 		return nil, s.fail(classify(err, httpResp), fmt.Errorf("query datadog: %w", describe(err)))
 	}
 	obs, skipped, reason, err := s.observations(resp, at, from.Unix()*1000)
 	for r, n := range skipped {
-		s.m.skipped.WithLabelValues(sourceLabel, r).Add(float64(n))
+		s.m.Skipped(r, n)
 	}
 	if len(skipped) > 0 {
 		s.log.Debug("skipped malformed series", zap.Any("by_reason", skipped))
@@ -252,7 +252,7 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 }
 
 func (s *Source) fail(reason string, err error) error {
-	s.m.errors.WithLabelValues(sourceLabel, reason).Inc()
+	s.m.Failed(reason)
 	return err
 }
 
@@ -481,13 +481,7 @@ func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time,
 	if len(out) == 0 {
 		return nil, skipped, ReasonInvalid, fmt.Errorf("none of %d series was usable (skipped: %v): %w", len(resp.Series), skipped, ErrNoData)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Workload, out[j].Workload
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
+	source.SortWorkloads(out)
 	return out, skipped, "", nil
 }
 

@@ -13,9 +13,9 @@
 //
 // Prometheus 3.x selects the samples of rate(x[w]) at t in (t-w, t], like
 // the replay (package counter); 2.x in [t-w, t]. The source asks the
-// server's version once and, for 2.x, sends w-1ms, which selects the same
-// samples, so a live poll and a replay of the same data agree
-// (docs/metrics.md has the measurements).
+// server's version (buildinfo) until it has an answer and, for 2.x, sends
+// w-1ms, which selects the same samples, so a live poll and a replay of
+// the same data agree (docs/metrics.md has the measurements).
 //
 // A missing answer is never a healthy one: errors, timeouts, warnings
 // (the answer may be partial), a result that is not an instant vector and
@@ -34,7 +34,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -49,26 +48,29 @@ import (
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
-	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // ErrNoData is wrapped by Observe's error when Prometheus answered with no
-// series at all: nothing is known about any workload.
-var ErrNoData = engine.ErrNoData
+// series at all: nothing is known about any workload. It is
+// source.ErrNoData.
+var ErrNoData = source.ErrNoData
 
 // Source queries Prometheus. It is safe for concurrent use.
 type Source struct {
-	api     v1.API
-	queries map[Ranges]string // RangesLeftOpen and RangesClosed
-	timeout time.Duration
-	nsLabel model.LabelName
-	wlLabel model.LabelName
-	clock   clock.PassiveClock
-	log     *zap.Logger
-	m       *metrics
+	api       v1.API
+	buildinfo v1.API            // api, but a 404 is errNoBuildinfo
+	queries   map[Ranges]string // RangesLeftOpen and RangesClosed
+	timeout   time.Duration
+	nsLabel   model.LabelName
+	wlLabel   model.LabelName
+	clock     clock.PassiveClock
+	log       *zap.Logger
+	m         *source.Metrics
 
 	mu     sync.Mutex
 	ranges Ranges // RangesAuto until the server has said its version
+	warned bool   // a failure to ask the version was logged
 }
 
 // Option changes how New builds a Source.
@@ -89,7 +91,8 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client 
 func WithClock(c clock.PassiveClock) Option { return func(o *options) { o.clock = c } }
 
 // WithLogger logs on l (default: no logs): the server's range selection
-// once at info level, skipped samples at debug level.
+// once at info level, the first failure to ask its version at warn level,
+// skipped samples at debug level.
 func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithRanges fixes how the server selects range samples instead of asking
@@ -123,12 +126,13 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 	if err != nil {
 		return nil, fmt.Errorf("metrics.prometheus.url: %w", err)
 	}
-	m, err := newMetrics(reg)
+	m, err := source.NewMetrics(reg, sourceLabel, errorReasons, skipReasons)
 	if err != nil {
 		return nil, fmt.Errorf("register prometheus source metrics: %w", err)
 	}
 	return &Source{
-		api: v1.NewAPI(c), queries: queries, timeout: p.Timeout, ranges: o.ranges,
+		api: v1.NewAPI(c), buildinfo: v1.NewAPI(notFoundClient{c}),
+		queries: queries, timeout: p.Timeout, ranges: o.ranges,
 		nsLabel: model.LabelName(p.NamespaceLabel), wlLabel: model.LabelName(p.WorkloadLabel),
 		clock: o.clock, log: o.log, m: m,
 	}, nil
@@ -180,7 +184,8 @@ func readable(path string) error {
 }
 
 // Query returns the PromQL sent on every poll to a server whose ranges
-// are r (RangesAuto: the one chosen so far, left-open before the first poll).
+// are r (RangesAuto: the one chosen so far, left-open until the server
+// has said its version).
 func (s *Source) Query(r Ranges) string {
 	if r == RangesAuto {
 		r = s.Ranges()
@@ -192,27 +197,55 @@ func (s *Source) Query(r Ranges) string {
 }
 
 // Ranges returns how the server selects range samples: the WithRanges
-// option, or what its version said (RangesAuto until the first poll).
+// option, or what its version said (RangesAuto until it has answered).
 func (s *Source) Ranges() Ranges {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ranges
 }
 
-// rangesOf returns how the server selects range samples, asking it once.
-// A server that answers without a version (a proxy, another
-// implementation) is taken as left-open; one that cannot be reached is
-// asked again next time.
+// errNoBuildinfo is a 404 from the buildinfo endpoint: the server has
+// none. client_golang reports every 4xx alike, so notFoundClient tells
+// this one apart.
+var errNoBuildinfo = errors.New("no buildinfo endpoint (404)")
+
+// notFoundClient is c, except that a 404 is errNoBuildinfo.
+type notFoundClient struct{ api.Client }
+
+func (c notFoundClient) Do(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
+	resp, body, err := c.Client.Do(ctx, req)
+	if err == nil && resp.StatusCode == http.StatusNotFound {
+		return resp, body, errNoBuildinfo
+	}
+	return resp, body, err
+}
+
+// rangesOf returns how the server selects range samples, asking its
+// version until it says. The choice is settled only by the server:
+// buildinfo with a 2.x version is closed; with another version, or none
+// (a proxy, another implementation), or a 404 (no such endpoint) it is
+// left-open. Any other failure (unreachable, 5xx while starting, 401, an
+// undecodable body) settles nothing: that poll uses left-open ranges and
+// the next asks again, so one bad answer does not fix the choice for
+// good; it is logged once. Only a done ctx fails the poll.
 func (s *Source) rangesOf(ctx context.Context) (Ranges, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ranges != RangesAuto {
 		return s.ranges, nil
 	}
-	bi, err := s.api.Buildinfo(ctx)
-	var urlErr *url.Error
-	if err != nil && (ctx.Err() != nil || errors.As(err, &urlErr)) {
+	bi, err := s.buildinfo.Buildinfo(ctx)
+	switch {
+	case err == nil, errors.Is(err, errNoBuildinfo):
+	case ctx.Err() != nil:
 		return RangesAuto, fmt.Errorf("ask prometheus its version: %w", err)
+	default:
+		if !s.warned {
+			s.warned = true
+			s.log.Warn("cannot ask prometheus its version: using left-open ranges until it answers",
+				zap.Error(err), zap.String("query", s.queries[RangesLeftOpen]))
+		}
+		return RangesLeftOpen, nil
 	}
 	s.ranges = RangesLeftOpen
 	if err == nil && majorVersion(bi.Version) == "2" {
@@ -241,7 +274,7 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 	}
 	start := s.clock.Now()
 	val, warnings, err := s.api.Query(qctx, s.queries[ranges], at, v1.WithTimeout(s.timeout))
-	s.m.duration.Observe(s.clock.Since(start).Seconds())
+	s.m.ObserveDuration(s.clock.Since(start))
 	if err != nil {
 		return nil, s.fail(classify(err), fmt.Errorf("query prometheus: %w", err))
 	}
@@ -258,7 +291,7 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 	}
 	obs, skipped := s.observations(vec)
 	for reason, n := range skipped {
-		s.m.skipped.WithLabelValues(sourceLabel, reason).Add(float64(n))
+		s.m.Skipped(reason, n)
 	}
 	if len(skipped) > 0 {
 		s.log.Debug("skipped malformed samples", zap.Any("by_reason", skipped))
@@ -271,7 +304,7 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 }
 
 func (s *Source) fail(reason string, err error) error {
-	s.m.errors.WithLabelValues(sourceLabel, reason).Inc()
+	s.m.Failed(reason)
 	return err
 }
 
@@ -385,12 +418,6 @@ func (s *Source) observations(vec model.Vector) ([]detector.Observation, map[str
 			out = append(out, detector.Observation{Workload: w, Requests: r.total, Failures: r.failed})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Workload, out[j].Workload
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
+	source.SortWorkloads(out)
 	return out, skipped
 }

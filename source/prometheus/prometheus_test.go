@@ -18,6 +18,8 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	promclient "github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
@@ -33,7 +35,8 @@ type fakeProm struct {
 	status    int
 	body      string
 	delay     time.Duration
-	version   string // buildinfo version; "" answers 404
+	version   string // buildinfo version; "" answers 404, "-" one without a version
+	failures  []int  // statuses buildinfo answers first, one per request
 	queries   []http.Header
 	forms     []map[string]string
 	buildinfo int
@@ -47,10 +50,23 @@ func (f *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/api/v1/status/buildinfo":
 		f.mu.Lock()
 		f.buildinfo++
+		failure := 0
+		if len(f.failures) > 0 {
+			failure, f.failures = f.failures[0], f.failures[1:]
+		}
 		f.mu.Unlock()
+		if failure != 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(failure)
+			_, _ = w.Write([]byte(`{"status":"error","errorType":"unavailable","error":"not ready"}`))
+			return
+		}
 		if version == "" {
 			http.NotFound(w, r)
 			return
+		}
+		if version == "-" {
+			version = ""
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"success","data":{"version":"` + version + `","revision":"x","branch":"x","buildUser":"x","buildDate":"x","goVersion":"go1.19.8"}}`))
@@ -349,7 +365,8 @@ func TestRangesAuto(t *testing.T) {
 		{"2.42.0+ds", RangesClosed},
 		{"v2.53.1", RangesClosed},
 		{"3.5.0", RangesLeftOpen},
-		{"", RangesLeftOpen}, // no buildinfo endpoint (404)
+		{"-", RangesLeftOpen}, // an answer without a version
+		{"", RangesLeftOpen},  // no buildinfo endpoint (404)
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			fake := &fakeProm{version: tc.version}
@@ -380,15 +397,18 @@ func TestRangesAuto(t *testing.T) {
 		srv := httptest.NewUnstartedServer(fake)
 		s, reg := newTestSource(t, testConfig("http://"+srv.Listener.Addr().String()))
 		srv.Listener.Close()
-		if _, err := s.Observe(context.Background(), at); err == nil || !strings.Contains(err.Error(), "ask prometheus its version") {
-			t.Fatalf("got %v, want a version error", err)
+		if _, err := s.Observe(context.Background(), at); err == nil || !strings.HasPrefix(err.Error(), "query prometheus") {
+			t.Fatalf("got %v, want a query error", err)
 		}
 		if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonUnavailable}); v != 1 {
 			t.Errorf("unavailable = %g, want 1", v)
 		}
+		if s.Ranges() != RangesAuto {
+			t.Errorf("ranges %s after an unreachable server, want auto", s.Ranges())
+		}
 		srv2 := httptest.NewServer(fake)
 		defer srv2.Close()
-		s.api = mustAPI(t, srv2.URL)
+		s.api, s.buildinfo = mustAPIs(t, srv2.URL)
 		if _, err := s.Observe(context.Background(), at); err != nil {
 			t.Fatal(err)
 		}
@@ -396,15 +416,95 @@ func TestRangesAuto(t *testing.T) {
 			t.Errorf("sent %s, want the closed-range query", q)
 		}
 	})
+
+	t.Run("canceled fails the poll", func(t *testing.T) {
+		fake := &fakeProm{version: "2.42.0"}
+		fake.set(http.StatusOK, ok)
+		srv := httptest.NewServer(fake)
+		defer srv.Close()
+		s, reg := newTestSource(t, testConfig(srv.URL))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := s.Observe(ctx, at); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "ask prometheus its version") {
+			t.Fatalf("got %v, want a canceled version error", err)
+		}
+		if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonCanceled}); v != 1 {
+			t.Errorf("canceled = %g, want 1", v)
+		}
+		if len(fake.forms) != 0 || s.Ranges() != RangesAuto {
+			t.Errorf("sent %d queries, ranges %s; want none, auto", len(fake.forms), s.Ranges())
+		}
+	})
 }
 
-func mustAPI(t *testing.T, url string) v1.API {
+// TestRangesAutoRetried: an answer that is neither a version nor a 404
+// (Prometheus starting, a proxy refusing) does not settle the ranges: the
+// poll uses left-open ones, the next poll asks again, and the failure is
+// logged once.
+func TestRangesAutoRetried(t *testing.T) {
+	ok := vector(sample("a", "b", "total", "1"))
+	for _, tc := range []struct {
+		name     string
+		failures []int
+	}{
+		{"503 then 2.42", []int{http.StatusServiceUnavailable}},
+		{"401 and 500 then 2.42", []int{http.StatusUnauthorized, http.StatusInternalServerError}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := &fakeProm{version: "2.42.0", failures: tc.failures}
+			fake.set(http.StatusOK, ok)
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			core, logs := observer.New(zap.InfoLevel)
+			s, reg := newTestSource(t, testConfig(srv.URL), WithLogger(zap.New(core)))
+			for i := range tc.failures {
+				if _, err := s.Observe(context.Background(), at); err != nil {
+					t.Fatalf("poll %d: %v", i, err)
+				}
+				if q := fake.lastForm(t)["query"]; q != s.Query(RangesLeftOpen) {
+					t.Fatalf("poll %d sent %s, want the left-open query", i, q)
+				}
+				if s.Ranges() != RangesAuto {
+					t.Fatalf("poll %d: ranges %s, want still auto", i, s.Ranges())
+				}
+			}
+			for i := range 2 {
+				if _, err := s.Observe(context.Background(), at); err != nil {
+					t.Fatal(err)
+				}
+				if q := fake.lastForm(t)["query"]; q != s.Query(RangesClosed) {
+					t.Fatalf("poll %d after the version sent %s, want the closed query %s", i, q, s.Query(RangesClosed))
+				}
+			}
+			if want := len(tc.failures) + 1; fake.buildinfo != want {
+				t.Errorf("asked the version %d times, want %d", fake.buildinfo, want)
+			}
+			if s.Ranges() != RangesClosed {
+				t.Errorf("ranges %s, want closed", s.Ranges())
+			}
+			if n := logs.FilterMessageSnippet("cannot ask prometheus its version").Len(); n != 1 {
+				t.Errorf("logged the version failure %d times, want once", n)
+			}
+			if n := logs.FilterMessage("prometheus range selection").Len(); n != 1 {
+				t.Errorf("logged the range selection %d times, want once", n)
+			}
+			for _, r := range errorReasons {
+				if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": r}); v != 0 {
+					t.Errorf("sentinel_query_errors_total{reason=%q} = %g, want 0: every query succeeded", r, v)
+				}
+			}
+		})
+	}
+}
+
+// mustAPIs returns the query and buildinfo APIs of a source for url.
+func mustAPIs(t *testing.T, url string) (v1.API, v1.API) {
 	t.Helper()
 	s, err := New(testConfig(url), promclient.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.api
+	return s.api, s.buildinfo
 }
 
 func TestMetricsPreCreatedAndShared(t *testing.T) {

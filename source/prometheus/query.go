@@ -75,8 +75,9 @@ var funcs = template.FuncMap{
 type Ranges int
 
 const (
-	// RangesAuto asks the server once (GET /api/v1/status/buildinfo):
-	// a 2.x version is RangesClosed, anything else RangesLeftOpen.
+	// RangesAuto asks the server (GET /api/v1/status/buildinfo) until it
+	// answers: a 2.x version is RangesClosed; another version, none, or a
+	// 404 is RangesLeftOpen. Polls before that answer use RangesLeftOpen.
 	RangesAuto Ranges = iota
 	// RangesLeftOpen is (t-w, t]: Prometheus 3.x, and sentinel's replay
 	// (package counter). The query uses the rate window w as is.
