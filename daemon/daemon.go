@@ -44,6 +44,9 @@ type Options struct {
 	// Runners are background loops to run for the daemon's lifetime, such
 	// as the pager's delivery queue.
 	Runners []func(ctx context.Context) error
+	// Drains run at shutdown, after the engine and the runners stopped,
+	// each with a deadline: the pager delivering what is still queued.
+	Drains []func(ctx context.Context) error
 	// Registry receives every metric; it is what /metrics serves.
 	Registry *prometheus.Registry
 	Log      *zap.Logger
@@ -57,7 +60,13 @@ type Options struct {
 	Listener net.Listener
 }
 
-// Run runs sentinel until ctx ends.
+// Run runs sentinel until ctx ends. On the way out it stops in order:
+// the engine first (no new decisions; a rollback being written finishes
+// or is abandoned with the context), then the background runners, then
+// the drains (the pager delivering what it has queued, within
+// drainTimeout), and last the leader lease is released and the HTTP
+// server stopped — so a standby takes over only once this replica can no
+// longer act.
 func Run(ctx context.Context, o Options) error {
 	cfg, log := o.Config, o.Log
 	client, err := kubernetes.NewForConfig(o.Kube)
@@ -65,7 +74,18 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	// Refuse to start without the permissions sentinel needs, naming them.
-	if err := kube.CheckAccess(ctx, client, kube.Needed(cfg.Kubernetes.Namespaces)); err != nil {
+	perms := kube.Needed(cfg.Kubernetes.Namespaces)
+	leaseNS := cfg.Run.LeaderElection.Namespace
+	if leaseNS == "" {
+		leaseNS = o.LeaseNamespace
+	}
+	if cfg.Run.LeaderElection.Enabled {
+		if leaseNS == "" {
+			return errors.New("run.leader_election.namespace is empty and POD_NAMESPACE is not set")
+		}
+		perms = append(perms, kube.LeasePermissions(leaseNS)...)
+	}
+	if err := kube.CheckAccess(ctx, client, perms); err != nil {
 		return err
 	}
 
@@ -81,8 +101,17 @@ func Run(ctx context.Context, o Options) error {
 	src := &lastAnswer{Source: o.Source}
 	exec := kube.NewExecutor(client, o.Clock, log, cfg.Kubernetes.VerifyTimeout)
 	eng := engine.New(cfg, src, exec, o.Notifier, log, engine.WithMetrics(o.Registry), engine.WithActive(leader.Load))
-	watcher := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces,
+	watcher, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces,
 		LabelSelector: cfg.Kubernetes.LabelSelector}, eng, o.Clock, log)
+	if err != nil {
+		return err
+	}
+	var le *leaderelection.LeaderElector
+	if cfg.Run.LeaderElection.Enabled {
+		if le, err = elector(cfg.Run.LeaderElection, leaseNS, client, o, &leader, leaderGauge); err != nil {
+			return err
+		}
+	}
 
 	ln := o.Listener
 	if ln == nil {
@@ -101,33 +130,39 @@ func Run(ctx context.Context, o Options) error {
 	}
 	srv := &http.Server{Handler: handler(o.Registry, ready), ReadHeaderTimeout: 5 * time.Second}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Three stages, stopped in order: work (engine, watcher), support
+	// (runners such as the pager), presence (lease, HTTP).
+	workCtx, stopWork := context.WithCancel(ctx)
+	supportCtx, stopSupport := context.WithCancel(context.WithoutCancel(ctx))
+	presenceCtx, stopPresence := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	defer stopSupport()
+	defer stopPresence()
 	var (
-		wg   sync.WaitGroup
-		once sync.Once
-		fail error
+		work, support, presence sync.WaitGroup
+		once                    sync.Once
+		fail                    error
 	)
 	// Any component that stops on its own stops the daemon.
-	goRun := func(name string, f func(context.Context) error) {
+	goRun := func(wg *sync.WaitGroup, c context.Context, name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := f(ctx)
-			if ctx.Err() == nil {
+			err := f(c)
+			if c.Err() == nil {
 				if err == nil {
 					err = errors.New("stopped unexpectedly")
 				}
 				once.Do(func() { fail = fmt.Errorf("%s: %w", name, err) })
-				cancel()
+				stopWork()
 			}
 		}()
 	}
-	goRun("http server", func(ctx context.Context) error {
+	goRun(&presence, presenceCtx, "http server", func(c context.Context) error {
 		go func() {
-			<-ctx.Done()
-			sctx, c := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer c()
+			<-c.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(c), 5*time.Second)
+			defer cancel()
 			_ = srv.Shutdown(sctx)
 		}()
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -135,51 +170,56 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	})
-	goRun("watcher", watcher.Run)
-	for _, r := range o.Runners {
-		goRun("runner", r)
-	}
-	goRun("engine", func(ctx context.Context) error {
-		// Evaluate only once the history is known.
-		for !watcher.HasSynced() {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-o.Clock.After(100 * time.Millisecond):
-			}
-		}
-		return eng.Run(ctx, o.Clock)
-	})
-	if cfg.Run.LeaderElection.Enabled {
-		le, err := elector(cfg.Run.LeaderElection, client, o, &leader, leaderGauge)
-		if err != nil {
-			cancel()
-			wg.Wait()
-			return err
-		}
-		goRun("leader election", func(ctx context.Context) error {
+	if le != nil {
+		goRun(&presence, presenceCtx, "leader election", func(c context.Context) error {
 			// Run returns when leadership is lost; stand by and try again.
-			for ctx.Err() == nil {
-				le.Run(ctx)
+			for c.Err() == nil {
+				le.Run(c)
 			}
 			return nil
 		})
 	}
+	for _, r := range o.Runners {
+		goRun(&support, supportCtx, "runner", r)
+	}
+	goRun(&work, workCtx, "watcher", watcher.Run)
+	goRun(&work, workCtx, "engine", func(c context.Context) error {
+		// Evaluate only once the history is known.
+		for !watcher.HasSynced() {
+			select {
+			case <-c.Done():
+				return nil
+			case <-o.Clock.After(100 * time.Millisecond):
+			}
+		}
+		return eng.Run(c, o.Clock)
+	})
 	log.Info("sentinel running", zap.String("identity", o.Identity), zap.String("listen", ln.Addr().String()),
-		zap.Bool("leader_election", cfg.Run.LeaderElection.Enabled), zap.Bool("dry_run", cfg.Rollback.DryRun))
-	wg.Wait()
+		zap.Bool("leader_election", le != nil), zap.Bool("dry_run", cfg.Rollback.DryRun))
+
+	<-workCtx.Done()
+	log.Info("stopping")
+	work.Wait()
+	stopSupport()
+	support.Wait()
+	for _, d := range o.Drains {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+		if err := d(dctx); err != nil {
+			log.Warn("drain", zap.Error(err))
+		}
+		cancel()
+	}
+	stopPresence()
+	presence.Wait()
 	log.Info("sentinel stopped")
 	return fail
 }
 
-func elector(c config.LeaderElection, client kubernetes.Interface, o Options, leader *atomic.Bool, g prometheus.Gauge) (*leaderelection.LeaderElector, error) {
-	ns := c.Namespace
-	if ns == "" {
-		ns = o.LeaseNamespace
-	}
-	if ns == "" {
-		return nil, errors.New("run.leader_election.namespace is empty and POD_NAMESPACE is not set")
-	}
+// drainTimeout bounds the drains at shutdown, well inside the pod's
+// termination grace period.
+const drainTimeout = 10 * time.Second
+
+func elector(c config.LeaderElection, ns string, client kubernetes.Interface, o Options, leader *atomic.Bool, g prometheus.Gauge) (*leaderelection.LeaderElector, error) {
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: ns, Name: c.LeaseName},
 		Client:     client.CoordinationV1(),
@@ -235,7 +275,7 @@ type lastAnswer struct {
 
 func (l *lastAnswer) Observe(ctx context.Context, at time.Time) ([]detector.Observation, error) {
 	obs, err := l.Source.Observe(ctx, at)
-	if err == nil {
+	if err == nil || errors.Is(err, engine.ErrNoData) {
 		l.mu.Lock()
 		l.at = at
 		l.mu.Unlock()

@@ -200,6 +200,9 @@ func (d *Detector) Evaluate(now time.Time, obs []Observation) []Finding {
 	return out
 }
 
+// Forget drops a workload's state (its Deployment is gone).
+func (d *Detector) Forget(w Workload) { delete(d.states, w) }
+
 // State reports a workload's state and, when pending or firing, its onset.
 func (d *Detector) State(w Workload) (State, time.Time) {
 	s, ok := d.states[w]

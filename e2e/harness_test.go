@@ -224,7 +224,10 @@ func start(t *testing.T, as *rest.Config, cfg config.Config, metricsClient kuber
 	}
 	out := &recorder{}
 	eng := engine.New(cfg, scripted{client: metricsClient, ns: cfg.Kubernetes.Namespaces[0]}, exec, out, log)
-	w := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces}, eng, clk, log)
+	w, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces}, eng, clk, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -56,6 +56,9 @@ func TestRBAC(t *testing.T) {
 	if err := kube.CheckAccess(ctx, full, kube.Needed(nil)); err != nil {
 		t.Errorf("cluster-wide: %v", err)
 	}
+	if err := kube.CheckAccess(ctx, full, kube.LeasePermissions("sentinel")); err != nil {
+		t.Errorf("leader election: %v", err)
+	}
 	// ...and nothing more: no Secrets, no pods, no deleting.
 	for _, p := range []kube.Permission{
 		{Verb: "get", Resource: "secrets", Namespace: "default"},

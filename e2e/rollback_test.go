@@ -17,7 +17,6 @@ import (
 
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/incident"
-	"github.com/sentinel-sre/sentinel/kube"
 	"github.com/sentinel-sre/sentinel/rollback"
 )
 
@@ -161,9 +160,9 @@ func TestConcurrentChangeIsNotClobbered(t *testing.T) {
 	settle(cfg)
 	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
 	eventually(t, 30*time.Second, "the failed rollback notice", func() bool { return len(s.out.of(incident.Notice)) == 1 })
-	var pe *kube.PreconditionError
-	if !errors.As(ix.err, &pe) || !strings.Contains(pe.Reason, "template changed") {
-		t.Errorf("executor error %v, want a template-changed precondition error", ix.err)
+	var stale *rollback.StaleError
+	if !errors.As(ix.err, &stale) || stale.Reason != rollback.ReasonChangedSince {
+		t.Errorf("executor error %v, want a changed-since refusal", ix.err)
 	}
 	if got := imageOf(c.deployment(t, ns)); got != "registry.example/demo:v3-hotfix" {
 		t.Errorf("image %q: the human's hotfix was overwritten", got)

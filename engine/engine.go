@@ -25,6 +25,7 @@ import (
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // Source answers each workload's request and failure rates over the rate
@@ -36,8 +37,8 @@ type Source interface {
 
 // ErrNoData is wrapped by a Source's error when the backend had no values
 // at all ("no values found"): every workload is unknown for that poll,
-// never healthy and never failing.
-var ErrNoData = errors.New("no data")
+// never healthy and never failing, but the source did answer.
+var ErrNoData = source.ErrNoData
 
 // Executor carries out a rollback plan.
 type Executor interface {
@@ -70,12 +71,16 @@ type Engine struct {
 	// open incidents, and whether this replica announced them (paged and
 	// decided): a standby evaluates but stays silent until it leads.
 	open       map[detector.Workload]*openIncident
-	sourceDown int                        // polls in a row without an answer
-	downSince  time.Time                  // the first of them
-	drift      []incident.Action          // drift notices waiting for the next poll
+	sourceDown int               // polls in a row without an answer
+	downSince  time.Time         // the first of them
+	blindTold  bool              // this replica sent the blind notice
+	pending    []incident.Action // told outside a poll, sent with the next
+	notifyErr  error             // the first notifier error
+	lastPoll   time.Time
 	healthy    map[detector.Workload]bool // scratch, reused by every poll
 	// resolves seen while standing by, sent on taking over
 	quietResolves []incident.Action
+	verifying     sync.WaitGroup // background verifications of rollbacks
 }
 
 // quietResolveHorizon bounds how old a resolve seen while standing by may
@@ -149,7 +154,7 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 	if e.cfg.Paging.PagerDuty.DriftNotices && c.ImageChanged && c.Manager != rollback.FieldManager &&
 		!e.cfg.Rollback.Trusted(c.Manager) {
 		// Sent with the next poll, which carries a context.
-		e.drift = append(e.drift, incident.Action{At: at, Kind: incident.Notice, Workload: c.Workload, Cause: &c,
+		e.pending = append(e.pending, incident.Action{At: at, Kind: incident.Notice, Workload: c.Workload, Cause: &c,
 			Message: fmt.Sprintf("drift: image changed outside the trusted deployers by %s to %s",
 				managerOrUnknown(c.Manager), incident.ShortImages(c.ImagesAfter))})
 	}
@@ -169,11 +174,24 @@ func (e *Engine) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 	e.history.ObserveReplicaSet(rs)
 }
 
-// DeleteDeployment forgets a Deployment.
+// DeleteDeployment forgets a Deployment: its history, its detector state
+// and guard-rail memory. An open incident is resolved with the next poll,
+// since no one will ever see its errors stop.
 func (e *Engine) DeleteDeployment(namespace, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	w := detector.Workload{Namespace: namespace, Name: name}
 	e.history.DeleteDeployment(namespace, name)
+	e.metrics.workloads.Set(float64(e.history.Len()))
+	e.detector.Forget(w)
+	e.policy.Forget(w)
+	if oi, ok := e.open[w]; ok {
+		delete(e.open, w)
+		a := e.action(incident.Resolve, oi.firing)
+		a.At = e.lastPoll
+		a.Message = "the Deployment was deleted"
+		e.pending = append(e.pending, a)
+	}
 }
 
 // DeleteReplicaSet forgets a ReplicaSet of the Deployment owner.
@@ -199,6 +217,8 @@ func (e *Engine) Stats() Stats {
 // and are evaluated at that instant, so replicas (and replays) of the same
 // data agree on onsets, and with them on incident ids.
 func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
+	// Verifications in flight end with ctx; wait for them before returning.
+	defer e.verifying.Wait()
 	step := e.cfg.Detection.PollInterval
 	for {
 		now := clk.Now()
@@ -219,26 +239,58 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 // Poll evaluates every workload at now. A source error makes every
 // workload unknown for this poll (never healthy, never failing) and is
 // returned after the evaluation.
+//
+// Deciding happens under the engine's lock; paging and writing to the
+// cluster happen outside it, so informer events keep flowing while a
+// rollback is written, and its verification runs in the background.
 func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 	obs, srcErr := e.source.Observe(ctx, now)
 	if srcErr != nil {
 		obs = nil
 		srcErr = fmt.Errorf("observe metrics at %s: %w", now.UTC().Format(time.RFC3339), srcErr)
 	}
+	for _, st := range e.evaluate(now, obs, srcErr) {
+		if st.plan == nil {
+			e.notify(ctx, st.action)
+			continue
+		}
+		e.notify(ctx, st.action) // the page, then its rollback
+		e.rollback(ctx, now, st.action, st.plan)
+	}
+	return srcErr
+}
 
+// step is something to tell, and for a page with a plan, to do.
+type step struct {
+	action incident.Action
+	plan   *rollback.Plan
+}
+
+// evaluate judges the poll and decides, under the lock, returning what to
+// report and do, in order.
+func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr error) []step {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stats.Polls++
 	e.metrics.polls.Inc()
+	e.lastPoll = now
 	active := e.active()
-	drift := e.drift
-	e.drift = nil
-	if active {
-		for _, a := range drift {
-			e.notify(ctx, a)
+	var steps []step
+	tell := func(a incident.Action) { steps = append(steps, step{action: a}) }
+
+	pending := e.pending
+	e.pending = nil
+	for _, a := range pending {
+		switch {
+		case active:
+			tell(a)
+		case a.Kind == incident.Resolve:
+			e.quietResolves = append(e.quietResolves, a)
 		}
 	}
-	e.sourceHealth(ctx, now, srcErr, active)
+	if a, ok := e.sourceHealth(now, srcErr, active); ok {
+		tell(a)
+	}
 
 	rule := e.detector.Rule()
 	healthy := e.healthy
@@ -262,7 +314,7 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 			if active {
 				// Also when this replica never announced it: a leader
 				// that died after paging left it open.
-				e.notify(ctx, e.action(incident.Resolve, f))
+				tell(e.action(incident.Resolve, f))
 			} else {
 				// The leader should resolve it; if it died first, this
 				// replica resolves it when it takes over.
@@ -276,26 +328,24 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 		// Resolving twice is harmless: the dedup key makes it a no-op.
 		for _, a := range e.quietResolves {
 			if now.Sub(a.At) <= quietResolveHorizon {
-				e.notify(ctx, a)
+				tell(a)
 			}
 		}
 		e.quietResolves = nil
-	} else {
-		e.quietResolves = slices.DeleteFunc(e.quietResolves, func(a incident.Action) bool {
-			return now.Sub(a.At) > quietResolveHorizon
-		})
-	}
-	if active {
 		// New incidents, and those a previous leader may have left
 		// unannounced, in workload order.
 		for _, w := range e.unannounced() {
 			oi := e.open[w]
 			oi.announced = true
-			e.fire(ctx, oi.firing, now)
+			steps = append(steps, e.decide(oi.firing, now))
 		}
+	} else {
+		e.quietResolves = slices.DeleteFunc(e.quietResolves, func(a incident.Action) bool {
+			return now.Sub(a.At) > quietResolveHorizon
+		})
 	}
 	e.metrics.incidentsOpen.Set(float64(len(e.open)))
-	return srcErr
+	return steps
 }
 
 func (e *Engine) unannounced() []detector.Workload {
@@ -310,23 +360,28 @@ func (e *Engine) unannounced() []detector.Workload {
 }
 
 // sourceHealth tracks whether the metrics source answers; after
-// metrics.blind_after polls without an answer sentinel is blind. The blind
-// notice and its resolve carry no workload and no incident, and share the
-// first unanswered poll as their onset.
-func (e *Engine) sourceHealth(ctx context.Context, now time.Time, err error, active bool) {
-	if err == nil {
+// metrics.blind_after polls without an answer sentinel is blind. An empty
+// answer (ErrNoData) is an answer: every workload is unknown, but the
+// source is not down. The blind notice and its resolve carry no workload
+// and no incident, and share the first unanswered poll as their onset; a
+// replica that takes over while blind sends the notice too.
+func (e *Engine) sourceHealth(now time.Time, err error, active bool) (incident.Action, bool) {
+	notify := active && e.cfg.Paging.PagerDuty.PageWhenBlind
+	if err == nil || errors.Is(err, ErrNoData) {
 		e.metrics.sourceUp.Set(1)
 		e.metrics.lastPoll.Set(float64(now.Unix()))
-		if e.sourceDown >= e.cfg.Metrics.BlindAfter {
-			e.log.Info("metrics source answers again: no longer blind", zap.Int("polls_missed", e.sourceDown))
-			e.metrics.blind.Set(0)
-			if active && e.cfg.Paging.PagerDuty.PageWhenBlind {
-				e.notify(ctx, incident.Action{At: now, Kind: incident.Resolve, Onset: e.downSince,
-					Message: "the metrics source answers again"})
-			}
+		wasBlind, told := e.sourceDown >= e.cfg.Metrics.BlindAfter, e.blindTold
+		e.sourceDown, e.blindTold = 0, false
+		if !wasBlind {
+			return incident.Action{}, false
 		}
-		e.sourceDown = 0
-		return
+		e.log.Info("metrics source answers again: no longer blind")
+		e.metrics.blind.Set(0)
+		if told && notify {
+			return incident.Action{At: now, Kind: incident.Resolve, Onset: e.downSince,
+				Message: "the metrics source answers again"}, true
+		}
+		return incident.Action{}, false
 	}
 	e.stats.SourceErrors++
 	e.metrics.sourceUp.Set(0)
@@ -334,16 +389,20 @@ func (e *Engine) sourceHealth(ctx context.Context, now time.Time, err error, act
 		e.downSince = now
 	}
 	e.sourceDown++
-	if e.sourceDown != e.cfg.Metrics.BlindAfter {
-		return
+	if e.sourceDown < e.cfg.Metrics.BlindAfter {
+		return incident.Action{}, false
 	}
-	e.metrics.blind.Set(1)
-	e.log.Error("blind: the metrics source has not answered; no workload can be judged",
-		zap.Int("polls", e.sourceDown), zap.Error(err))
-	if active && e.cfg.Paging.PagerDuty.PageWhenBlind {
-		e.notify(ctx, incident.Action{At: now, Kind: incident.Notice, Onset: e.downSince,
-			Message: fmt.Sprintf("blind: the metrics source has not answered for %d polls: %v", e.sourceDown, err)})
+	if e.sourceDown == e.cfg.Metrics.BlindAfter {
+		e.metrics.blind.Set(1)
+		e.log.Error("blind: the metrics source has not answered; no workload can be judged",
+			zap.Int("polls", e.sourceDown), zap.Error(err))
 	}
+	if !notify || e.blindTold {
+		return incident.Action{}, false
+	}
+	e.blindTold = true
+	return incident.Action{At: now, Kind: incident.Notice, Onset: e.downSince,
+		Message: fmt.Sprintf("blind: the metrics source has not answered for %d polls: %v", e.sourceDown, err)}, true
 }
 
 func (e *Engine) action(k incident.Kind, f detector.Finding) incident.Action {
@@ -354,10 +413,10 @@ func (e *Engine) action(k incident.Kind, f detector.Finding) incident.Action {
 	}
 }
 
-// fire pages an incident and rolls back when the policy says so. now is
-// the poll at which it is announced: the firing poll, or a later one when
-// this replica has just become leader.
-func (e *Engine) fire(ctx context.Context, f detector.Finding, now time.Time) {
+// decide builds an incident's page and rollback decision. now is the poll
+// at which it is announced: the firing poll, or a later one when this
+// replica has just become leader. Called with the lock held.
+func (e *Engine) decide(f detector.Finding, now time.Time) step {
 	page := e.action(incident.Page, f)
 	page.At = now
 	in := rollback.Input{Incident: page.Incident, Workload: f.Workload, Revisions: e.history.Revisions(f.Workload)}
@@ -373,54 +432,92 @@ func (e *Engine) fire(ctx context.Context, f detector.Finding, now time.Time) {
 	if !dec.Rollback {
 		e.stats.Refused[dec.Reason]++
 		e.metrics.refused.WithLabelValues(string(dec.Reason)).Inc()
+		return step{action: page}
 	}
-	e.notify(ctx, page)
-	if !dec.Rollback {
-		return
-	}
-	err := e.executor.Rollback(ctx, dec.Plan)
-	var unverified interface{ Unverified() bool }
+	return step{action: page, plan: dec.Plan}
+}
+
+// precondition marks an executor error that says the rollback was not
+// written because the Deployment no longer is what the decision saw: a
+// refusal, not a failure.
+type precondition interface{ Precondition() bool }
+
+// verifier is an executor that can confirm a written rollback rolled out.
+type verifier interface {
+	Verify(ctx context.Context, plan *rollback.Plan) error
+}
+
+// rollback carries out a plan, outside the lock, and reports the outcome.
+func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Action, plan *rollback.Plan) {
+	err := e.executor.Rollback(ctx, plan)
+	var pre precondition
+	e.mu.Lock()
 	switch {
 	case err == nil:
-	case errors.As(err, &unverified) && unverified.Unverified():
-		// Written, but not seen rolled out: it counts against the limits.
-		e.policy.Done(now, dec.Plan)
-		e.metrics.rollbacks.WithLabelValues(resultUnverified).Inc()
-		e.failed(ctx, page, dec.Plan, err)
-		return
+		e.policy.Done(now, plan)
+		e.stats.Rollbacks++
+		if plan.DryRun {
+			e.metrics.rollbacks.WithLabelValues(resultDryRun).Inc()
+		} else {
+			e.metrics.rollbacks.WithLabelValues(resultDone).Inc()
+		}
+	case errors.As(err, &pre) && pre.Precondition():
+		e.metrics.rollbacks.WithLabelValues(resultSkipped).Inc()
 	default:
 		e.stats.RollbackErrors++
 		e.metrics.rollbacks.WithLabelValues(resultFailed).Inc()
-		e.failed(ctx, page, dec.Plan, err)
-		return
 	}
-	e.policy.Done(now, dec.Plan)
-	e.stats.Rollbacks++
-	if dec.Plan.DryRun {
-		e.metrics.rollbacks.WithLabelValues(resultDryRun).Inc()
-	} else {
-		e.metrics.rollbacks.WithLabelValues(resultDone).Inc()
+	e.mu.Unlock()
+
+	if err != nil {
+		e.log.Error("rollback not done", zap.String("workload", page.Workload.String()),
+			zap.String("incident", page.Incident), zap.Error(err))
+		e.notify(ctx, e.notice(page, plan, fmt.Sprintf("rollback to revision %d not done: %v", plan.ToRevision, err)))
+		return
 	}
 	rb := page
 	rb.Kind = incident.Rollback
-	rb.Plan = dec.Plan
+	rb.Plan = plan
 	e.notify(ctx, rb)
+	if v, ok := e.executor.(verifier); ok && !plan.DryRun {
+		e.verifying.Add(1)
+		go func() {
+			defer e.verifying.Done()
+			if err := v.Verify(ctx, plan); err != nil && ctx.Err() == nil {
+				e.metrics.rollbacks.WithLabelValues(resultUnverified).Inc()
+				e.log.Error("rollback unverified", zap.String("workload", page.Workload.String()), zap.Error(err))
+				e.notify(ctx, e.notice(page, plan, fmt.Sprintf("rollback to revision %d written but not verified: %v", plan.ToRevision, err)))
+			}
+		}()
+	}
 }
 
-func (e *Engine) failed(ctx context.Context, page incident.Action, plan *rollback.Plan, err error) {
-	e.log.Error("rollback failed", zap.String("workload", page.Workload.String()),
-		zap.String("incident", page.Incident), zap.Error(err))
+func (e *Engine) notice(page incident.Action, plan *rollback.Plan, msg string) incident.Action {
 	n := page
 	n.Kind = incident.Notice
 	n.Plan = plan
-	n.Message = fmt.Sprintf("rollback to revision %d failed: %v", plan.ToRevision, err)
-	e.notify(ctx, n)
+	n.Message = msg
+	return n
 }
 
+// notify reports an action; called without the lock.
 func (e *Engine) notify(ctx context.Context, a incident.Action) {
 	if err := e.notifier.Notify(ctx, a); err != nil {
+		e.mu.Lock()
 		e.stats.NotifyErrors++
+		if e.notifyErr == nil {
+			e.notifyErr = err
+		}
+		e.mu.Unlock()
 		e.log.Error("notify failed", zap.String("action", string(a.Kind)),
 			zap.String("incident", a.Incident), zap.Error(err))
 	}
+}
+
+// NotifyErr returns the first error a notifier returned, if any; a replay
+// stops on it (its output is the point).
+func (e *Engine) NotifyErr() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.notifyErr
 }

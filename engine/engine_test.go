@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -73,6 +74,16 @@ func replicaSet(d *appsv1.Deployment, name string) *appsv1.ReplicaSet {
 // run drives the engine: a healthy revision 1 for 10 minutes, a change
 // by manager at minute 10, failures from 10:15 to 20:00, healthy after.
 func run(t *testing.T, manager string, exec *executor, srcErr func(time.Time) error) (*collect, *Engine) {
+	t.Helper()
+	return runScenario(t, manager, exec, srcErr)
+}
+
+func runWith(t *testing.T, manager string, exec Executor) (*collect, *Engine) {
+	t.Helper()
+	return runScenario(t, manager, exec, nil)
+}
+
+func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.Time) error) (*collect, *Engine) {
 	t.Helper()
 	out := &collect{}
 	src := script(func(at time.Time) ([]detector.Observation, error) {
@@ -154,7 +165,7 @@ func TestFailedRollbackIsReported(t *testing.T) {
 	if len(got) != 3 || got[1] != incident.Notice {
 		t.Fatalf("actions %v, want page, notice, resolve", got)
 	}
-	if out.actions[1].Message != "rollback to revision 1 failed: conflict" {
+	if out.actions[1].Message != "rollback to revision 1 not done: conflict" {
 		t.Errorf("notice %q", out.actions[1].Message)
 	}
 	if s := e.Stats(); s.Rollbacks != 0 || s.RollbackErrors != 1 {
@@ -290,5 +301,68 @@ func TestTakeoverResolvesWhatTheDeadLeaderLeftOpen(t *testing.T) {
 	}
 	if want := "shop/cart@2026-03-10T09:01:00Z"; out.actions[0].Incident != want {
 		t.Errorf("resolved %q, want %q", out.actions[0].Incident, want)
+	}
+}
+
+func TestDeletedDeploymentResolvesItsIncident(t *testing.T) {
+	out := &collect{}
+	src := script(func(at time.Time) ([]detector.Observation, error) {
+		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 36}}, nil
+	})
+	e := New(config.Default(), src, &executor{}, out, zap.NewNop())
+	e.ObserveDeployment(deployment("1", "1", "cart:1", "helm", t0), t0)
+	for i := 0; i < 4; i++ {
+		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
+	}
+	e.DeleteDeployment("shop", "cart")
+	src = script(func(time.Time) ([]detector.Observation, error) { return nil, nil })
+	e.source = src
+	_ = e.Poll(context.Background(), t0.Add(time.Minute))
+	got := kinds(out.actions)
+	if len(got) != 2 || got[0] != incident.Page || got[1] != incident.Resolve ||
+		out.actions[1].Incident != out.actions[0].Incident || out.actions[1].Message != "the Deployment was deleted" {
+		t.Fatalf("actions %v (%+v)", got, out.actions)
+	}
+	if s, _ := e.detector.State(cart); s != detector.StateOK || len(e.open) != 0 {
+		t.Errorf("state %v, %d open after delete", s, len(e.open))
+	}
+}
+
+func TestEmptyAnswersAreUnknownButNotBlind(t *testing.T) {
+	cfg := config.Default()
+	cfg.Paging.PagerDuty.PageWhenBlind = true
+	out := &collect{}
+	e := New(cfg, script(func(time.Time) ([]detector.Observation, error) {
+		return nil, fmt.Errorf("query: %w", ErrNoData)
+	}), &executor{}, out, zap.NewNop())
+	for i := 0; i < 10; i++ {
+		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
+	}
+	if len(out.actions) != 0 || e.sourceDown != 0 {
+		t.Errorf("an idle mesh made sentinel blind: %+v", out.actions)
+	}
+}
+
+type refusing struct{ executor }
+
+type stale struct{}
+
+func (stale) Error() string      { return "rollback not written: the Deployment is paused" }
+func (stale) Precondition() bool { return true }
+
+func (r *refusing) Rollback(_ context.Context, p *rollback.Plan) error {
+	r.plans = append(r.plans, p)
+	return stale{}
+}
+
+func TestStalePlanIsARefusalNotAFailure(t *testing.T) {
+	exec := &refusing{}
+	out, e := runWith(t, "kubectl-set", exec)
+	if s := e.Stats(); s.RollbackErrors != 0 || s.Rollbacks != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	if got := kinds(out.actions); len(got) != 3 || got[1] != incident.Notice ||
+		out.actions[1].Message != "rollback to revision 1 not done: rollback not written: the Deployment is paused" {
+		t.Errorf("actions %v %q", got, out.actions[1].Message)
 	}
 }

@@ -26,6 +26,8 @@ const (
 	resultDryRun     = "dry_run"
 	resultFailed     = "failed"
 	resultUnverified = "unverified"
+	// resultSkipped: not written, the Deployment changed since the decision.
+	resultSkipped = "skipped"
 )
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,10 +51,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sentinel_rollbacks_refused_total",
 			Help: "Incidents not rolled back, by reason."}, []string{"reason"}),
 	}
-	for _, r := range []string{resultDone, resultDryRun, resultFailed, resultUnverified} {
+	for _, r := range []string{resultDone, resultDryRun, resultFailed, resultUnverified, resultSkipped} {
 		m.rollbacks.WithLabelValues(r)
 	}
-	for _, r := range rollback.Reasons {
+	for _, r := range rollback.Reasons() {
 		if r != rollback.ReasonOutOfBandImage {
 			m.refused.WithLabelValues(string(r))
 		}

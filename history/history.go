@@ -69,6 +69,9 @@ type Change struct {
 	Fields       []string
 	ImagesBefore []Image
 	ImagesAfter  []Image
+	// Fingerprint identifies the template the change made (see
+	// Fingerprint); a Deployment that no longer has it was changed since.
+	Fingerprint string
 }
 
 // Deployment is what decisions need to know of a Deployment now.
@@ -109,8 +112,9 @@ type deployment struct {
 }
 
 type replicaSet struct {
-	rev Revision
-	fp  string
+	rev      Revision
+	fp       string
+	replicas int32
 }
 
 type health struct {
@@ -160,9 +164,10 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	if prev != nil && equality.Semantic.DeepEqual(prev.Spec.Template, obj.Spec.Template) {
 		return Change{}, false // status, scale, annotation or revision bump
 	}
+	fp := Fingerprint(&obj.Spec.Template)
 	c := &change{
-		Change: Change{Workload: w, At: at.UTC()},
-		fp:     Fingerprint(&obj.Spec.Template),
+		Change: Change{Workload: w, At: at.UTC(), Fingerprint: fp},
+		fp:     fp,
 		after:  &obj.Spec.Template,
 		owners: parseOwners(obj.ManagedFields),
 	}
@@ -182,8 +187,17 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	return c.Change, true
 }
 
-// Len is the number of Deployments tracked.
-func (t *Tracker) Len() int { return len(t.deployments) }
+// Len is the number of Deployments tracked (seen, not only named by a
+// ReplicaSet's owner reference).
+func (t *Tracker) Len() int {
+	n := 0
+	for _, d := range t.deployments {
+		if d.obj != nil {
+			n++
+		}
+	}
+	return n
+}
 
 // DeleteDeployment forgets a Deployment and its ReplicaSets.
 func (t *Tracker) DeleteDeployment(namespace, name string) {
@@ -201,6 +215,16 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 	if err != nil {
 		return // not (yet) a revision of a Deployment
 	}
+	replicas := int32(1)
+	if rs.Spec.Replicas != nil {
+		replicas = *rs.Spec.Replicas
+	}
+	d := t.get(detector.Workload{Namespace: rs.Namespace, Name: owner})
+	if known := d.rs[rs.Name]; known != nil && known.rev.Revision == rev {
+		// A ReplicaSet's template never changes: only its scale did.
+		known.replicas = replicas
+		return
+	}
 	tmpl := *rs.Spec.Template.DeepCopy()
 	if _, ok := tmpl.Labels[PodTemplateHash]; ok {
 		delete(tmpl.Labels, PodTemplateHash)
@@ -208,10 +232,10 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 			tmpl.Labels = nil
 		}
 	}
-	d := t.get(detector.Workload{Namespace: rs.Namespace, Name: owner})
 	d.rs[rs.Name] = &replicaSet{
-		rev: Revision{Name: rs.Name, Revision: rev, Template: tmpl, Images: images(&tmpl.Spec)},
-		fp:  Fingerprint(&tmpl),
+		rev:      Revision{Name: rs.Name, Revision: rev, Template: tmpl, Images: images(&tmpl.Spec)},
+		fp:       Fingerprint(&tmpl),
+		replicas: replicas,
 	}
 }
 
@@ -223,6 +247,10 @@ func (t *Tracker) DeleteReplicaSet(namespace, name, owner string) {
 		return
 	}
 	delete(d.rs, name)
+	if d.obj == nil && len(d.rs) == 0 {
+		delete(t.deployments, detector.Workload{Namespace: namespace, Name: owner})
+		return
+	}
 	live := map[string]bool{d.fp: true}
 	for _, r := range d.rs {
 		live[r.fp] = true
@@ -265,10 +293,13 @@ func (t *Tracker) Deployment(w detector.Workload) (Deployment, bool) {
 // template at now: ok(w) when its traffic was above the volume floor and
 // its failure ratio at most the healthy maximum. A template judged ok in
 // every poll for HealthyFor becomes a healthy revision; any other
-// judgement, unknown included, restarts the streak.
+// judgement, unknown included, restarts the streak. Only a rolled-out
+// template is judged: while older ReplicaSets still run pods, the
+// workload's metrics are mostly theirs (a stuck rollout of a crash-looping
+// image must not earn the old pods' health).
 func (t *Tracker) RecordHealth(now time.Time, ok func(detector.Workload) bool) {
 	for w, d := range t.deployments {
-		if d.fp == "" {
+		if d.fp == "" || !d.rolledOut() {
 			continue
 		}
 		h := d.health[d.fp]
@@ -338,6 +369,20 @@ func (t *Tracker) Revisions(w detector.Workload) []Revision {
 	return out
 }
 
+// rolledOut reports whether the current template's ReplicaSet exists and
+// every other ReplicaSet of the Deployment is scaled to zero.
+func (d *deployment) rolledOut() bool {
+	current := false
+	for _, r := range d.rs {
+		if r.fp == d.fp {
+			current = true
+		} else if r.replicas > 0 {
+			return false
+		}
+	}
+	return current
+}
+
 // revisionOf is the revision of the ReplicaSet running template fp; the
 // Deployment's own revision annotation where no ReplicaSet is known yet.
 func (d *deployment) revisionOf(fp string) int64 {
@@ -404,42 +449,22 @@ func (c *change) settle() {
 }
 
 // diff names what changed between two templates, with the managedFields
-// paths of changed images and of other changed fields.
+// paths of changed images and of other changed fields. Init containers
+// count like containers: a migration image is an image.
 func diff(a, b *corev1.PodTemplateSpec) (fields []string, imagePaths, otherPaths [][]string) {
-	before := map[string]corev1.Container{}
-	for _, c := range a.Spec.Containers {
-		before[c.Name] = c
-	}
-	for _, c := range b.Spec.Containers {
-		old, ok := before[c.Name]
-		if !ok {
-			fields = append(fields, fmt.Sprintf("containers[%s]", c.Name))
-			otherPaths = append(otherPaths, containerPath(c.Name, ""))
-			continue
-		}
-		delete(before, c.Name)
-		if old.Image != c.Image {
-			fields = append(fields, fmt.Sprintf("containers[%s].image", c.Name))
-			imagePaths = append(imagePaths, containerPath(c.Name, "image"))
-		}
-		oldEnv, newEnv := old, c
-		oldEnv.Image, newEnv.Image = "", ""
-		if !equality.Semantic.DeepEqual(oldEnv.Env, newEnv.Env) {
-			fields = append(fields, fmt.Sprintf("containers[%s].env", c.Name))
-			otherPaths = append(otherPaths, containerPath(c.Name, "env"))
-			oldEnv.Env, newEnv.Env = nil, nil
-		}
-		if !equality.Semantic.DeepEqual(oldEnv, newEnv) {
-			fields = append(fields, fmt.Sprintf("containers[%s]", c.Name))
-			otherPaths = append(otherPaths, containerPath(c.Name, ""))
-		}
-	}
-	for name := range before {
-		fields = append(fields, fmt.Sprintf("containers[%s]", name))
+	for _, l := range []struct {
+		name     string
+		old, new []corev1.Container
+	}{
+		{"initContainers", a.Spec.InitContainers, b.Spec.InitContainers},
+		{"containers", a.Spec.Containers, b.Spec.Containers},
+	} {
+		f, ip, op := diffContainers(l.name, l.old, l.new)
+		fields, imagePaths, otherPaths = append(fields, f...), append(imagePaths, ip...), append(otherPaths, op...)
 	}
 	sa, sb := a.Spec, b.Spec
-	sa.Containers, sb.Containers = nil, nil
-	if !equality.Semantic.DeepEqual(sa, sb) || len(before) > 0 {
+	sa.Containers, sb.Containers, sa.InitContainers, sb.InitContainers = nil, nil, nil, nil
+	if !equality.Semantic.DeepEqual(sa, sb) {
 		fields = append(fields, "template.spec")
 	}
 	if !equality.Semantic.DeepEqual(a.ObjectMeta, b.ObjectMeta) {
@@ -452,8 +477,48 @@ func diff(a, b *corev1.PodTemplateSpec) (fields []string, imagePaths, otherPaths
 	return fields, imagePaths, otherPaths
 }
 
+func diffContainers(list string, a, b []corev1.Container) (fields []string, imagePaths, otherPaths [][]string) {
+	before := map[string]corev1.Container{}
+	for _, c := range a {
+		before[c.Name] = c
+	}
+	for _, c := range b {
+		old, ok := before[c.Name]
+		if !ok {
+			fields = append(fields, fmt.Sprintf("%s[%s]", list, c.Name))
+			otherPaths = append(otherPaths, containerPath(list, c.Name, ""))
+			continue
+		}
+		delete(before, c.Name)
+		if old.Image != c.Image {
+			fields = append(fields, fmt.Sprintf("%s[%s].image", list, c.Name))
+			imagePaths = append(imagePaths, containerPath(list, c.Name, "image"))
+		}
+		rest, restNew := old, c
+		rest.Image, restNew.Image = "", ""
+		if !equality.Semantic.DeepEqual(rest.Env, restNew.Env) {
+			fields = append(fields, fmt.Sprintf("%s[%s].env", list, c.Name))
+			otherPaths = append(otherPaths, containerPath(list, c.Name, "env"))
+			rest.Env, restNew.Env = nil, nil
+		}
+		if !equality.Semantic.DeepEqual(rest, restNew) {
+			fields = append(fields, fmt.Sprintf("%s[%s]", list, c.Name))
+			otherPaths = append(otherPaths, containerPath(list, c.Name, ""))
+		}
+	}
+	for name := range before {
+		fields = append(fields, fmt.Sprintf("%s[%s]", list, name))
+		otherPaths = append(otherPaths, []string{"f:spec", "f:template", "f:spec", "f:" + list})
+	}
+	return fields, imagePaths, otherPaths
+}
+
+// images lists a pod's images, init containers first (named "init:NAME").
 func images(spec *corev1.PodSpec) []Image {
-	out := make([]Image, 0, len(spec.Containers))
+	out := make([]Image, 0, len(spec.InitContainers)+len(spec.Containers))
+	for _, c := range spec.InitContainers {
+		out = append(out, Image{Container: "init:" + c.Name, Image: c.Image})
+	}
 	for _, c := range spec.Containers {
 		out = append(out, Image{Container: c.Name, Image: c.Image})
 	}

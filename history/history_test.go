@@ -327,3 +327,59 @@ func TestFingerprintIgnoresPodTemplateHash(t *testing.T) {
 		t.Error("different images, same fingerprint")
 	}
 }
+
+func scaled(rs *appsv1.ReplicaSet, n int32) *appsv1.ReplicaSet {
+	rs = rs.DeepCopy()
+	rs.Spec.Replicas = &n
+	return rs
+}
+
+// A rollout stuck with the old pods still serving must not credit their
+// health to the new template.
+func TestStuckRolloutEarnsNoHealth(t *testing.T) {
+	v3 := template("registry.example/cart:3", "")
+	tr := newTracker()
+	tr.ObserveReplicaSet(scaled(newRS("cart", 1, v1), 3))
+	tr.ObserveReplicaSet(scaled(newRS("cart", 2, v2), 1)) // crash-looping, never available
+	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 10, imageFields), kcm), at(10))
+	for s := 0; s <= 10*4; s++ { // ten minutes of clean metrics, all from the old pods
+		tr.RecordHealth(at(10).Add(time.Duration(s)*15*time.Second), func(detector.Workload) bool { return true })
+	}
+	tr.ObserveReplicaSet(newRS("cart", 3, v3))
+	tr.ObserveDeployment(deploy(3, 3, v3, helmRel, entry("kubectl-set", 30, imageFields), kcm), at(30))
+	for _, r := range tr.Revisions(cart) {
+		if r.Revision == 2 && r.Healthy {
+			t.Error("the stuck revision 2 was credited with the old pods' health")
+		}
+	}
+}
+
+func TestInitContainerImageIsAnImageChange(t *testing.T) {
+	withInit := func(img string) corev1.PodTemplateSpec {
+		t := template("registry.example/cart:2.3.0", "")
+		t.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: img}}
+		return t
+	}
+	initImage := `{"f:spec":{"f:template":{"f:spec":{"f:initContainers":{"k:{\"name\":\"migrate\"}":{"f:image":{}}}}}}}`
+	tr := New(Options{HealthyFor: time.Minute})
+	tr.ObserveDeployment(deploy(1, 1, withInit("migrate:1"), helmRel), at(0))
+	c, ok := tr.ObserveDeployment(deploy(2, 2, withInit("migrate:2"), helmRel, entry("kubectl-set", 5, initImage)), at(5))
+	if !ok || !c.ImageChanged || c.Manager != "kubectl-set" || fmt.Sprint(c.Fields) != "[initContainers[migrate].image]" {
+		t.Errorf("change %+v", c)
+	}
+	if c.ImagesAfter[0] != (Image{Container: "init:migrate", Image: "migrate:2"}) {
+		t.Errorf("images %v", c.ImagesAfter)
+	}
+}
+
+func TestReplicaSetsOfAnUnseenDeploymentAreForgotten(t *testing.T) {
+	tr := New(Options{HealthyFor: time.Minute})
+	tr.ObserveReplicaSet(newRS("gone", 1, v1))
+	if tr.Len() != 0 {
+		t.Errorf("Len %d counts a Deployment never seen", tr.Len())
+	}
+	tr.DeleteReplicaSet("shop", "gone-hash1", "gone")
+	if len(tr.deployments) != 0 {
+		t.Errorf("%d entries left", len(tr.deployments))
+	}
+}

@@ -51,9 +51,10 @@ func (o owner) owns(path []string) bool {
 var templatePath = []string{"f:spec", "f:template"}
 
 // containerPath is the fieldsV1 path of a field of a named container.
-func containerPath(container, field string) []string {
+// list is "containers" or "initContainers".
+func containerPath(list, container, field string) []string {
 	key, _ := json.Marshal(map[string]string{"name": container})
-	p := []string{"f:spec", "f:template", "f:spec", "f:containers", "k:" + string(key)}
+	p := []string{"f:spec", "f:template", "f:spec", "f:" + list, "k:" + string(key)}
 	if field != "" {
 		p = append(p, "f:"+field)
 	}

@@ -131,10 +131,10 @@ func describeChange(c *history.Change) string {
 	return how
 }
 
-// ViaHelm reports whether a field manager is Helm.
-func ViaHelm(manager string) bool {
-	return manager == "helm" || strings.HasPrefix(manager, "helm-")
-}
+// ViaHelm reports whether a field manager is Helm itself (Helm 3 writes as
+// "helm"). Flux's helm-controller is not: add it to
+// rollback.trusted_managers to trust it.
+func ViaHelm(manager string) bool { return manager == "helm" }
 
 // ShortImages renders images compactly: the last path element, with a
 // long tag or digest cut to its first eight characters, the way people

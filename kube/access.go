@@ -76,3 +76,12 @@ func CheckAccess(ctx context.Context, client kubernetes.Interface, perms []Permi
 	}
 	return nil
 }
+
+// LeasePermissions are what leader election needs in the Lease's namespace.
+func LeasePermissions(namespace string) []Permission {
+	var out []Permission
+	for _, v := range []string{"get", "create", "update"} {
+		out = append(out, Permission{Verb: v, Group: "coordination.k8s.io", Resource: "leases", Namespace: namespace})
+	}
+	return out
+}

@@ -23,10 +23,15 @@ import (
 )
 
 // PreconditionError says why a planned rollback was not written: the
-// Deployment is no longer what the decision saw.
+// target ReplicaSet is no longer what the decision saw. (What can change
+// on the Deployment itself is rechecked by rollback.Plan.Recheck, which
+// returns a *rollback.StaleError.)
 type PreconditionError struct{ Reason string }
 
 func (e *PreconditionError) Error() string { return "rollback not written: " + e.Reason }
+
+// Precondition marks the error as a refusal, not a failure.
+func (e *PreconditionError) Precondition() bool { return true }
 
 // UnverifiedError says the rollback was written but the Deployment did
 // not roll out the target template in time.
@@ -54,11 +59,11 @@ func NewExecutor(client kubernetes.Interface, clk clock.Clock, log *zap.Logger, 
 }
 
 // Rollback writes the plan's template into the Deployment as field manager
-// sentinel, conditioned on the Deployment's resourceVersion, after
-// re-checking the preconditions on a fresh read. On a conflict it re-reads
-// and re-checks, so a newer human change is never overwritten. It records
-// annotations and an Event, and then verifies the rollout (not in
-// dry-run, where the patch is only validated by the server).
+// sentinel, after re-deciding on a fresh read, conditioned on the
+// resourceVersion it re-decided on. On a conflict it re-reads and
+// re-decides, so a newer human change is never overwritten. It records
+// annotations and an Event (not in dry-run, where the patch is only
+// validated by the server). Verify confirms the rollout.
 func (e *Executor) Rollback(ctx context.Context, plan *rollback.Plan) error {
 	ns, name := plan.Workload.Namespace, plan.Workload.Name
 	deps := e.client.AppsV1().Deployments(ns)
@@ -104,19 +109,20 @@ func (e *Executor) Rollback(ctx context.Context, plan *rollback.Plan) error {
 		// The rollback itself is done; a missing Event must not undo that.
 		e.log.Error("record rollback event", zap.Error(err))
 	}
-	return e.verify(ctx, plan)
+	return nil
 }
 
-// check re-checks the preconditions on a fresh read of the Deployment.
+// check re-decides on a fresh read of the Deployment: unchanged since the
+// decision (same resourceVersion), the plan holds as decided; otherwise
+// everything that can have changed is checked again. The target
+// ReplicaSet is checked either way.
 func (e *Executor) check(ctx context.Context, d *appsv1.Deployment, plan *rollback.Plan) error {
-	if d.Annotations[rollback.AnnotationIncident] == plan.Incident {
-		return &PreconditionError{Reason: "already rolled back in incident " + plan.Incident}
+	if d.ResourceVersion != plan.ResourceVersion {
+		e.log.Info("deployment changed since the decision: re-checking", zap.String("workload", plan.Workload.String()),
+			zap.String("decided_at_version", plan.ResourceVersion), zap.String("now_at_version", d.ResourceVersion))
 	}
-	if d.Spec.Paused {
-		return &PreconditionError{Reason: "the Deployment is paused"}
-	}
-	if fp := history.Fingerprint(&d.Spec.Template); fp != plan.FromFingerprint {
-		return &PreconditionError{Reason: "the Deployment's template changed since the decision; not overwriting a newer change"}
+	if err := plan.Recheck(e.clock.Now(), d.Annotations, d.Spec.Paused, history.Fingerprint(&d.Spec.Template)); err != nil {
+		return err
 	}
 	rs, err := e.client.AppsV1().ReplicaSets(d.Namespace).Get(ctx, plan.ReplicaSet, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -188,9 +194,10 @@ func images(imgs []history.Image) string {
 	return strings.Join(s, ", ")
 }
 
-// verify waits until the Deployment controller has observed the rollback
-// and its newest ReplicaSet carries the target template.
-func (e *Executor) verify(ctx context.Context, plan *rollback.Plan) error {
+// Verify waits until the Deployment controller has observed the rollback
+// and its newest ReplicaSet carries the target template; the engine runs
+// it in the background after Rollback and reports a failure.
+func (e *Executor) Verify(ctx context.Context, plan *rollback.Plan) error {
 	want := history.Fingerprint(&plan.Template)
 	deadline := e.clock.Now().Add(e.VerifyTimeout)
 	last := "the controller has not observed the change"

@@ -37,43 +37,48 @@ type WatchOptions struct {
 
 // Watcher runs the informers.
 type Watcher struct {
-	client kubernetes.Interface
-	opts   WatchOptions
-	sink   Sink
-	clock  clock.PassiveClock
-	log    *zap.Logger
-	synced []cache.InformerSynced
+	opts      WatchOptions
+	sink      Sink
+	clock     clock.PassiveClock
+	log       *zap.Logger
+	factories []informers.SharedInformerFactory
+	synced    []cache.InformerSynced // fixed once NewWatcher returns
 }
 
-// NewWatcher returns a watcher feeding sink.
-func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk clock.PassiveClock, log *zap.Logger) *Watcher {
-	return &Watcher{client: client, opts: opts, sink: sink, clock: clk, log: log}
+// NewWatcher sets up the informers feeding sink; Run starts them. The
+// label selector applies to Deployments only: ReplicaSets carry their pod
+// template's labels, not the Deployment's, and the history keeps those of
+// watched Deployments.
+func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk clock.PassiveClock, log *zap.Logger) (*Watcher, error) {
+	w := &Watcher{opts: opts, sink: sink, clock: clk, log: log}
+	namespaces := opts.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	for _, ns := range namespaces {
+		deps := informers.NewSharedInformerFactoryWithOptions(client, 0,
+			informers.WithNamespace(ns),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = opts.LabelSelector }),
+			informers.WithTransform(trim))
+		rss := informers.NewSharedInformerFactoryWithOptions(client, 0,
+			informers.WithNamespace(ns), informers.WithTransform(trim))
+		if err := w.register(deps, rss); err != nil {
+			return nil, err
+		}
+		w.factories = append(w.factories, deps, rss)
+	}
+	return w, nil
 }
 
 // Run starts the informers, waits for their caches, and blocks until ctx
 // ends. Informers relist and re-watch by themselves after disconnects and
 // API server restarts.
 func (w *Watcher) Run(ctx context.Context) error {
-	namespaces := w.opts.Namespaces
-	if len(namespaces) == 0 {
-		namespaces = []string{metav1.NamespaceAll}
-	}
-	var factories []informers.SharedInformerFactory
-	for _, ns := range namespaces {
-		f := informers.NewSharedInformerFactoryWithOptions(w.client, 0,
-			informers.WithNamespace(ns),
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = w.opts.LabelSelector }),
-			informers.WithTransform(trim))
-		if err := w.register(f); err != nil {
-			return err
-		}
-		factories = append(factories, f)
-	}
-	for _, f := range factories {
+	for _, f := range w.factories {
 		f.Start(ctx.Done())
 	}
 	defer func() {
-		for _, f := range factories {
+		for _, f := range w.factories {
 			f.Shutdown()
 		}
 	}()
@@ -88,19 +93,16 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // HasSynced reports whether every informer has listed once.
 func (w *Watcher) HasSynced() bool {
-	if len(w.synced) == 0 {
-		return false
-	}
 	for _, s := range w.synced {
 		if !s() {
 			return false
 		}
 	}
-	return true
+	return len(w.synced) > 0
 }
 
-func (w *Watcher) register(f informers.SharedInformerFactory) error {
-	deps := f.Apps().V1().Deployments().Informer()
+func (w *Watcher) register(depf, rsf informers.SharedInformerFactory) error {
+	deps := depf.Apps().V1().Deployments().Informer()
 	h1, err := deps.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { w.deployment(obj) },
 		UpdateFunc: func(old, cur any) {
@@ -118,7 +120,7 @@ func (w *Watcher) register(f informers.SharedInformerFactory) error {
 	if err != nil {
 		return fmt.Errorf("watch deployments: %w", err)
 	}
-	rss := f.Apps().V1().ReplicaSets().Informer()
+	rss := rsf.Apps().V1().ReplicaSets().Informer()
 	h2, err := rss.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { w.replicaSet(obj) },
 		UpdateFunc: func(old, cur any) {

@@ -159,6 +159,9 @@ func decodeObject(b []byte) (Object, error) {
 			return Object{}, fmt.Errorf("decode ReplicaSet: %w", err)
 		}
 		meta = &o.ReplicaSet.ObjectMeta
+		if len(o.ReplicaSet.Spec.Template.Spec.Containers) == 0 {
+			return Object{}, fmt.Errorf("ReplicaSet %s/%s: spec.template.spec.containers is empty", meta.Namespace, meta.Name)
+		}
 	default:
 		return Object{}, fmt.Errorf("kind %q: want Deployment or ReplicaSet", tm.Kind)
 	}

@@ -170,11 +170,6 @@ func TestReadObjects(t *testing.T) {
 			want: []string{"2 2026-03-09T16:00:00Z", "21 2026-03-09T16:00:00Z"},
 		},
 		{
-			name: "ReplicaSet without containers is fine",
-			in:   stream(obj{kind: "ReplicaSet", name: "cart-1", noContainers: true}),
-			want: []string{"1 2026-03-09T16:00:00Z"},
-		},
-		{
 			name: "CRLF line endings",
 			in:   strings.ReplaceAll(stream(obj{}, "---\n", obj{name: "web"}), "\n", "\r\n"),
 			want: []string{"1 2026-03-09T16:00:00Z", "15 2026-03-09T16:00:00Z"},
@@ -266,6 +261,11 @@ func TestReadObjectsErrors(t *testing.T) {
 			name: "Deployment without containers",
 			in:   valid + obj{noContainers: true}.String(),
 			want: "objects.yaml:15: Deployment shop/cart: spec.template.spec.containers is empty",
+		},
+		{
+			name: "ReplicaSet without containers (a truncated file)",
+			in:   valid + obj{kind: "ReplicaSet", name: "cart-1", noContainers: true}.String(),
+			want: "objects.yaml:15: ReplicaSet shop/cart-1: spec.template.spec.containers is empty",
 		},
 		{
 			name: "no observation time",

@@ -46,12 +46,17 @@ const (
 	ReasonPaused          Reason = "paused"
 	ReasonNoHealthyTarget Reason = "no_healthy_target"
 	ReasonUnknownWorkload Reason = "deployment_unknown"
+	ReasonUnattributed    Reason = "unattributed_change"
+	ReasonChangedSince    Reason = "changed_since_cause"
 )
 
 // Reasons lists every reason, so metrics can be pre-created.
-var Reasons = []Reason{ReasonOutOfBandImage, ReasonNoLinkedChange, ReasonNotImageChange,
-	ReasonTrustedDeployer, ReasonOwnRollback, ReasonDisabled, ReasonOptedOut, ReasonCooldown,
-	ReasonIncidentLimit, ReasonPaused, ReasonNoHealthyTarget, ReasonUnknownWorkload}
+func Reasons() []Reason {
+	return []Reason{ReasonOutOfBandImage, ReasonNoLinkedChange, ReasonNotImageChange,
+		ReasonTrustedDeployer, ReasonOwnRollback, ReasonDisabled, ReasonOptedOut, ReasonCooldown,
+		ReasonIncidentLimit, ReasonPaused, ReasonNoHealthyTarget, ReasonUnknownWorkload,
+		ReasonUnattributed, ReasonChangedSince}
+}
 
 // Explain is a short human phrase for a reason, for pages and logs.
 func (r Reason) Explain() string {
@@ -80,6 +85,10 @@ func (r Reason) Explain() string {
 		return "no earlier revision with other images was seen healthy"
 	case ReasonUnknownWorkload:
 		return "no Deployment of this name is watched"
+	case ReasonUnattributed:
+		return "who made the change cannot be told from managedFields, so it may have been a trusted deployer"
+	case ReasonChangedSince:
+		return "the Deployment was changed again since the linked change; a person may be fixing it"
 	}
 	return string(r)
 }
@@ -104,7 +113,42 @@ type Plan struct {
 	Template   corev1.PodTemplateSpec
 	DryRun     bool
 	Reason     Reason
+	// Cooldown is the configured cooldown, for Recheck.
+	Cooldown time.Duration
 }
+
+// Recheck re-decides a plan against a fresh read of its Deployment, just
+// before writing: everything that can have changed on the Deployment
+// since the decision (another replica's rollback, an opt-out annotation,
+// a pause, a newer template) is checked again. It returns nil when the
+// plan still holds.
+func (p *Plan) Recheck(now time.Time, annotations map[string]string, paused bool, fingerprint string) error {
+	switch {
+	case annotations[AnnotationIncident] == p.Incident:
+		return &StaleError{Reason: ReasonIncidentLimit, Detail: "already rolled back in incident " + p.Incident}
+	case annotations[config.OptOutAnnotation] == "false":
+		return &StaleError{Reason: ReasonOptedOut, Detail: "the Deployment was opted out since the decision"}
+	case paused:
+		return &StaleError{Reason: ReasonPaused, Detail: "the Deployment is paused"}
+	case fingerprint != p.FromFingerprint:
+		return &StaleError{Reason: ReasonChangedSince, Detail: "the Deployment's template changed since the decision; not overwriting a newer change"}
+	}
+	if t, err := time.Parse(time.RFC3339, annotations[AnnotationRolledBackAt]); err == nil && now.Sub(t) < p.Cooldown {
+		return &StaleError{Reason: ReasonCooldown, Detail: "rolled back at " + t.UTC().Format(time.RFC3339) + ", within the cooldown"}
+	}
+	return nil
+}
+
+// StaleError says a plan no longer holds; the rollback is not written.
+type StaleError struct {
+	Reason Reason
+	Detail string
+}
+
+func (e *StaleError) Error() string { return "rollback not written: " + e.Detail }
+
+// Precondition marks the error as a refusal, not a failure.
+func (e *StaleError) Precondition() bool { return true }
 
 // Decision is the outcome: a plan, or the reason there is none.
 type Decision struct {
@@ -154,8 +198,14 @@ func (p *Policy) Decide(now time.Time, in Input) Decision {
 		return refuse(ReasonOwnRollback)
 	case !c.ImageChanged:
 		return refuse(ReasonNotImageChange)
+	case c.Manager == "":
+		return refuse(ReasonUnattributed)
 	case p.cfg.Trusted(c.Manager):
 		return refuse(ReasonTrustedDeployer)
+	case c.Fingerprint != "" && c.Fingerprint != in.Deployment.Fingerprint:
+		// Decide against what the change made, never against a newer
+		// template (a human's fix, another rollout).
+		return refuse(ReasonChangedSince)
 	case !p.cfg.Enabled:
 		return refuse(ReasonDisabled)
 	case p.cfg.OptedOut(in.Workload.Namespace, in.Workload.Name) ||
@@ -182,16 +232,21 @@ func (p *Policy) Decide(now time.Time, in Input) Decision {
 			FromRevision:    in.Deployment.Revision,
 			ToRevision:      r.Revision,
 			FromImages:      in.Deployment.Images,
-			FromFingerprint: in.Deployment.Fingerprint,
+			FromFingerprint: in.Deployment.Fingerprint, // equal to the cause's, checked above
 			ToImages:        r.Images,
 			ReplicaSet:      r.Name,
 			Template:        *r.Template.DeepCopy(),
 			DryRun:          p.cfg.DryRun,
 			Reason:          ReasonOutOfBandImage,
+			Cooldown:        p.cfg.Cooldown,
 		}}
 	}
 	return refuse(ReasonNoHealthyTarget)
 }
+
+// Forget drops what the policy remembers of a workload (its Deployment
+// is gone).
+func (p *Policy) Forget(w detector.Workload) { delete(p.done, w) }
 
 // Done records a rollback carried out at now.
 func (p *Policy) Done(now time.Time, plan *Plan) {

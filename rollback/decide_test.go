@@ -35,9 +35,9 @@ func input() Input {
 		Incident: incidentID,
 		Workload: me,
 		Cause: &history.Change{Workload: me, Revision: 2, Manager: "kubectl-set", ImageChanged: true,
-			ImagesBefore: good, ImagesAfter: bad, Fields: []string{"containers[app].image"}},
+			ImagesBefore: good, ImagesAfter: bad, Fields: []string{"containers[app].image"}, Fingerprint: "fp-bad"},
 		Deployment: &history.Deployment{Workload: me, ResourceVersion: "4711", Revision: 2, Images: bad,
-			Annotations: map[string]string{}},
+			Annotations: map[string]string{}, Fingerprint: "fp-bad"},
 		Revisions: []history.Revision{rev(1, good, true)},
 	}
 }
@@ -59,6 +59,9 @@ func TestDecide(t *testing.T) {
 		{name: "an env-only kubectl change does not roll back",
 			in: func(in *Input) { in.Cause.ImageChanged = false; in.Cause.Fields = []string{"containers[app].env"} }, want: ReasonNotImageChange},
 		{name: "no linked change", in: func(in *Input) { in.Cause = nil }, want: ReasonNoLinkedChange},
+		{name: "an unattributed image change is not rolled back", in: func(in *Input) { in.Cause.Manager = "" }, want: ReasonUnattributed},
+		{name: "the Deployment changed since the linked change (a human's undo)",
+			in: func(in *Input) { in.Deployment.Fingerprint = "fp-undo"; in.Deployment.Images = good }, want: ReasonChangedSince},
 		{name: "sentinel never undoes its own rollback", in: func(in *Input) { in.Cause.Manager = FieldManager }, want: ReasonOwnRollback},
 		{name: "unknown deployment", in: func(in *Input) { in.Deployment = nil }, want: ReasonUnknownWorkload},
 		{name: "rollback disabled", cfg: func(c *config.Rollback) { c.Enabled = false }, want: ReasonDisabled},
@@ -164,7 +167,7 @@ func TestPlanMirrorsRolloutUndo(t *testing.T) {
 
 func TestEveryReasonIsExplained(t *testing.T) {
 	seen := map[string]bool{}
-	for _, r := range Reasons {
+	for _, r := range Reasons() {
 		e := r.Explain()
 		if e == string(r) || e == "" || seen[e] {
 			t.Errorf("reason %q has no explanation of its own: %q", r, e)

@@ -67,8 +67,8 @@ func (t TextWriter) Notify(_ context.Context, a incident.Action) error {
 }
 
 // WriteSummary prints the replay's totals after a text timeline.
-func WriteSummary(w io.Writer, r Result) {
-	fmt.Fprintf(w, "\nreplayed %s to %s: %d polls, %d samples, %d objects; %d pages, %d rollbacks, %d resolves\n",
+func WriteSummary(w io.Writer, r Result) error {
+	_, err := fmt.Fprintf(w, "\nreplayed %s to %s: %d polls, %d samples, %d objects; %d pages, %d rollbacks, %d resolves\n",
 		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Polls, r.Samples, r.Objects,
 		r.Stats.Pages, r.Stats.Rollbacks, r.Stats.Resolves)
 	if len(r.Skipped) > 0 {
@@ -81,8 +81,11 @@ func WriteSummary(w io.Writer, r Result) {
 		for i, k := range keys {
 			parts[i] = fmt.Sprintf("%s=%d", k, r.Skipped[k])
 		}
-		fmt.Fprintf(w, "skipped malformed samples: %s\n", strings.Join(parts, " "))
+		if _, err := fmt.Fprintf(w, "skipped malformed samples: %s\n", strings.Join(parts, " ")); err != nil {
+			return err
+		}
 	}
+	return err
 }
 
 // PagerDutyWriter prints, per action, the PagerDuty Events API v2 event

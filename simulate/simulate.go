@@ -118,6 +118,9 @@ func RunWith(ctx context.Context, dir string, cfg config.Config, notifier engine
 		if err := eng.Poll(ctx, now); err != nil && source == nil {
 			return res, err
 		}
+		if err := eng.NotifyErr(); err != nil {
+			return res, fmt.Errorf("report actions: %w", err)
+		}
 		res.Polls++
 	}
 	res.Stats = eng.Stats()

@@ -81,7 +81,9 @@ through the same detector, attribution and rollback decision the daemon runs.`,
 				return err
 			}
 			if output == "text" {
-				simulate.WriteSummary(out, res)
+				if err := simulate.WriteSummary(out, res); err != nil {
+					return fmt.Errorf("write summary: %w", err)
+				}
 			}
 			return nil
 		},
