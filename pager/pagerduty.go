@@ -10,12 +10,26 @@
 // while PagerDuty is briefly unreachable, and the dedup key makes a retry
 // of an event PagerDuty did receive harmless. Any other answer (400: the
 // event is invalid) is logged with PagerDuty's errors and the event is
-// dropped; retrying would not change the answer.
+// dropped; retrying would not change the answer. So is an event that
+// could not be sent at all (the request could not be built). A 2xx whose
+// body cannot be read is counted as delivered, with a warning: PagerDuty
+// took the event, and a retry would get the same answer.
+//
+// On shutdown, after the engine has stopped, Drain delivers what is still
+// queued until its context ends; what is left then is logged with its
+// count and counted in sentinel_pages_failed_total.
 //
 // Every action of one incident shares one dedup key, derived from the
 // incident id (IncidentDedupKey), so replicas and restarts address the
 // same alert: the page triggers it, the rollback and failure notices
 // update it, the resolve resolves it.
+//
+// A drift notice has nothing that would later resolve it, so once its
+// trigger is accepted the pager resolves it at once with the same dedup
+// key (DriftDedupKey): the notice stays in the service's log without
+// leaving an open alert. PagerDuty's Change Events API would say the same
+// without an alert, but change events have no dedup key, so every replica
+// reporting one change would add its own.
 //
 // The routing key is added to an event only at the moment it is sent. No
 // error or log line carries the event, the request or the key; errors
@@ -36,7 +50,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -87,7 +101,9 @@ const (
 )
 
 // Kinds lists every kind, so metrics can be pre-created.
-var Kinds = []Kind{KindPage, KindRollback, KindNotice, KindResolve, KindDrift, KindBlind}
+func Kinds() []Kind {
+	return []Kind{KindPage, KindRollback, KindNotice, KindResolve, KindDrift, KindBlind}
+}
 
 // Severities of the low-urgency events. With a service's urgency set to
 // "based on alert severity", warning and info are low urgency.
@@ -130,7 +146,13 @@ type PagerDuty struct {
 	clock     clock.Clock
 	backoff   wait.Backoff
 	queue     *queue
-	running   atomic.Bool
+
+	mu sync.Mutex
+	// ran is set by Run, draining by Drain; halt is closed by Drain to
+	// stop Run, and runDone by Run when it returns.
+	ran, draining bool
+	halt          chan struct{}
+	runDone       chan struct{}
 
 	sent, failed *prometheus.CounterVec
 	queueLength  prometheus.Gauge
@@ -174,7 +196,7 @@ func New(opts Options) (*PagerDuty, error) {
 	p := &PagerDuty{
 		cfg: opts.Paging, key: &key, dashboard: dashboard,
 		log: opts.Logger, clock: opts.Clock, backoff: opts.Backoff,
-		queue: newQueue(pd.QueueSize),
+		queue: newQueue(pd.QueueSize), halt: make(chan struct{}),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sentinel_pages_sent_total",
 			Help: "Events PagerDuty accepted, by kind.",
@@ -204,7 +226,7 @@ func New(opts Options) (*PagerDuty, error) {
 	p.client = pagerduty.NewClient("", pagerduty.WithV2EventsAPIEndpoint(base))
 	p.client.HTTPClient = answerRecorder{httpClient}
 
-	for _, k := range Kinds {
+	for _, k := range Kinds() {
 		p.sent.WithLabelValues(string(k))
 		p.failed.WithLabelValues(string(k))
 	}
@@ -224,7 +246,9 @@ func New(opts Options) (*PagerDuty, error) {
 }
 
 // parseDashboard parses the dashboard URL template and tries it once, so
-// a template that cannot render fails at startup, not in a page.
+// a template that cannot render fails at startup, not in a page. The
+// trial cannot catch everything ({{slice .Workload 0 4}} fails only on
+// shorter names): such a page goes out without the link (links).
 func parseDashboard(s string) (*template.Template, error) {
 	if s == "" {
 		return nil, nil
@@ -247,11 +271,15 @@ type pending struct {
 	kind     Kind
 	incident string
 	event    pagerduty.V2Event
+	// then takes the event's place in the queue once PagerDuty accepted
+	// it: the resolve of a drift notice.
+	then *pending
 }
 
 // Notify turns an action into an event and queues it; it does not wait
 // for delivery. A drift or blind notice is dropped (nil) when its option
-// is off. A full queue is an error, counted in sentinel_pages_failed_total.
+// is off. A full queue is an error, counted in sentinel_pages_failed_total;
+// so is ErrStopped, once Drain has stopped the pager.
 //
 // The engine tells notices apart by what they carry: a notice with an
 // Incident updates that incident's alert; one without an Incident but
@@ -260,9 +288,12 @@ type pending struct {
 // and which a Resolve with neither Incident nor Workload, with the same
 // Onset, resolves.
 func (p *PagerDuty) Notify(_ context.Context, a incident.Action) error {
-	e, ok, err := p.event(a)
+	e, ok, linkErr, err := p.event(a)
 	if err != nil {
 		return fmt.Errorf("pagerduty event for %s action: %w", a.Kind, err)
+	}
+	if linkErr != nil {
+		p.log.Warn("dashboard link left out", zap.String("workload", a.Workload.String()), zap.Error(linkErr))
 	}
 	if !ok {
 		p.log.Debug("pagerduty event not sent: off in paging.pagerduty",
@@ -278,39 +309,106 @@ func (p *PagerDuty) Notify(_ context.Context, a incident.Action) error {
 	return nil
 }
 
-// Run delivers queued events in order until ctx ends, then returns nil.
-// Events still queued then (including one being retried) are not
-// delivered: one log line reports how many, and they are counted in
-// sentinel_pages_failed_total. Notify fails with ErrStopped afterwards.
-// Run may be called once.
+// Run delivers queued events in order until ctx ends (or Drain is
+// called), then returns nil. What is still queued then stays queued, and
+// Notify keeps queueing: Drain delivers it. Run may be called once; after
+// Drain it returns ErrStopped.
 func (p *PagerDuty) Run(ctx context.Context) error {
-	if !p.running.CompareAndSwap(false, true) {
+	p.mu.Lock()
+	if p.ran {
+		p.mu.Unlock()
 		return errors.New("pagerduty: Run called twice")
 	}
-	defer p.stop()
-	for {
+	p.ran = true
+	if p.draining {
+		p.mu.Unlock()
+		return ErrStopped
+	}
+	done := make(chan struct{})
+	p.runDone = done
+	p.mu.Unlock()
+	defer close(done)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.halt:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	p.work(ctx, true)
+	return nil
+}
+
+// Drain stops the pager: it stops Run if Run is still going and waits for
+// it to return, delivers what is queued, in order, until the queue is
+// empty or ctx ends, and then refuses further events (Notify returns
+// ErrStopped). Events still queued then, including one being retried,
+// are not delivered: one log line reports how many, they are counted in
+// sentinel_pages_failed_total, and the error says how many. Call it once
+// the engine has stopped, with a deadline of a few seconds; later calls
+// return nil at once.
+func (p *PagerDuty) Drain(ctx context.Context) error {
+	p.mu.Lock()
+	if p.draining {
+		p.mu.Unlock()
+		return nil
+	}
+	p.draining = true
+	close(p.halt)
+	runDone := p.runDone
+	p.mu.Unlock()
+
+	if runDone != nil {
+		select {
+		case <-runDone:
+		case <-ctx.Done():
+		}
+	}
+	p.work(ctx, false)
+	if left := p.stop(); left > 0 {
+		return fmt.Errorf("pagerduty: %d events undelivered: %w", left, context.Cause(ctx))
+	}
+	return nil
+}
+
+// work delivers queued events in order until ctx ends; when wait is
+// false, also once the queue is empty.
+func (p *PagerDuty) work(ctx context.Context, wait bool) {
+	for ctx.Err() == nil {
 		e, ok := p.queue.head()
 		if !ok {
+			if !wait {
+				return
+			}
 			select {
 			case <-ctx.Done():
-				return nil
+				return
 			case <-p.queue.ready:
 				continue
 			}
 		}
-		if !p.deliver(ctx, e) {
-			return nil
+		switch p.deliver(ctx, e) {
+		case interrupted:
+			return
+		case delivered:
+			if e.then != nil {
+				p.queue.replaceHead(*e.then)
+				continue
+			}
 		}
 		p.queueLength.Set(float64(p.queue.pop()))
 	}
 }
 
-// stop closes the queue and reports what it held.
-func (p *PagerDuty) stop() {
+// stop closes the queue, reports what it held and returns how many.
+func (p *PagerDuty) stop() int {
 	left := p.queue.close()
 	p.queueLength.Set(0)
 	if len(left) == 0 {
-		return
+		return 0
 	}
 	byKind := map[string]int{}
 	for _, e := range left {
@@ -320,11 +418,20 @@ func (p *PagerDuty) stop() {
 	p.log.Warn("pagerduty delivery stopped with undelivered events",
 		zap.Int("undelivered", len(left)), zap.Any("by_kind", byKind),
 		zap.String("oldest_dedup_key", left[0].event.DedupKey))
+	return len(left)
 }
 
-// deliver sends e until it is accepted or rejected for good. It returns
-// false when ctx ended first.
-func (p *PagerDuty) deliver(ctx context.Context, e pending) bool {
+// outcome is how the delivery of one event ended.
+type outcome int
+
+const (
+	delivered   outcome = iota // PagerDuty accepted it
+	dropped                    // it can never be delivered
+	interrupted                // ctx ended first; it is still the head
+)
+
+// deliver sends e until it is accepted or rejected for good, or ctx ends.
+func (p *PagerDuty) deliver(ctx context.Context, e pending) outcome {
 	b := p.backoff
 	fields := []zap.Field{zap.String("kind", string(e.kind)), zap.String("event_action", e.event.Action),
 		zap.String("dedup_key", e.event.DedupKey), zap.String("incident", e.incident)}
@@ -333,31 +440,50 @@ func (p *PagerDuty) deliver(ctx context.Context, e pending) bool {
 		if err == nil {
 			p.sent.WithLabelValues(string(e.kind)).Inc()
 			p.log.Info("pagerduty event delivered", append(fields, zap.Int("attempts", attempt))...)
-			return true
+			return delivered
 		}
 		if ctx.Err() != nil {
-			return false
+			return interrupted
 		}
 		var de *DeliveryError
 		if !errors.As(err, &de) {
 			de = &DeliveryError{msg: err.Error()}
 		}
 		if !retry {
-			p.failed.WithLabelValues(string(e.kind)).Inc()
-			p.log.Error("pagerduty rejected event; dropped", append(fields, zap.Int("attempts", attempt),
-				zap.Int("status", de.Status), zap.Strings("pagerduty_errors", de.Errors), zap.Error(err))...)
-			return true
+			return p.giveUp(e, attempt, de, fields)
 		}
 		delay := b.Step()
 		p.log.Warn("pagerduty delivery failed; retrying", append(fields, zap.Int("attempt", attempt),
-			zap.Int("status", de.Status), zap.Duration("retry_in", delay), zap.Error(err))...)
+			zap.Int("status", de.Status), zap.Duration("retry_in", delay), zap.Error(de))...)
 		t := p.clock.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return false
+			return interrupted
 		case <-t.C():
 		}
+	}
+}
+
+// giveUp ends the delivery of e after an answer that another attempt
+// would not change.
+func (p *PagerDuty) giveUp(e pending, attempts int, de *DeliveryError, fields []zap.Field) outcome {
+	fields = append(fields, zap.Int("attempts", attempts), zap.Int("status", de.Status))
+	switch {
+	case success(de.Status):
+		p.sent.WithLabelValues(string(e.kind)).Inc()
+		p.log.Warn("pagerduty accepted event with an unreadable answer; counted as delivered",
+			append(fields, zap.Error(de))...)
+		return delivered
+	case de.Status == 0:
+		p.failed.WithLabelValues(string(e.kind)).Inc()
+		p.log.Error("pagerduty event could not be sent; dropped", append(fields, zap.Error(de))...)
+		return dropped
+	default:
+		p.failed.WithLabelValues(string(e.kind)).Inc()
+		p.log.Error("pagerduty rejected event; dropped",
+			append(fields, zap.Strings("pagerduty_errors", de.Errors), zap.Error(de))...)
+		return dropped
 	}
 }
 
@@ -394,7 +520,12 @@ func (p *PagerDuty) send(ctx context.Context, e pending) (retry bool, err error)
 		de.Errors = append(de.Errors, p.scrub(s))
 	}
 	switch {
-	case de.Status >= 200 && de.Status < 300:
+	case !ans.sent && ctx.Err() == nil:
+		// Nothing went out (the request could not be built): another
+		// attempt would fail the same way.
+		de.msg = "send to pagerduty: " + p.scrub(err.Error())
+		return false, de
+	case success(de.Status):
 		de.msg = fmt.Sprintf("send to pagerduty: answered %d with an unreadable body: %s", de.Status, p.scrub(err.Error()))
 	case de.Status != 0:
 		de.msg = fmt.Sprintf("send to pagerduty: answered %d", de.Status)
@@ -412,17 +543,21 @@ func (p *PagerDuty) send(ctx context.Context, e pending) (retry bool, err error)
 	return retryable(de.Status), de
 }
 
-// retryable: no answer, an unreadable success, a timeout, throttling or a
-// server error. Other answers (400: invalid event) would not change.
+// retryable: no answer, a timeout, throttling or a server error. Other
+// answers would not change: a 4xx (400: invalid event), or a 2xx whose
+// body could not be read (PagerDuty took the event).
 func retryable(status int) bool {
 	switch {
-	case status == 0, status >= 200 && status < 300:
+	case status == 0:
 		return true
 	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
 		return true
 	}
 	return status >= 500
 }
+
+// success is a 2xx status.
+func success(status int) bool { return status >= 200 && status < 300 }
 
 func (p *PagerDuty) scrub(s string) string {
 	if k := p.key.Reveal(); k != "" {
@@ -448,6 +583,8 @@ type answerKey struct{}
 // bodies as the REST API's shape, which the Events API's 400 does not
 // have, so its errors are read here.
 type answer struct {
+	// sent is set once the request is handed to the HTTP client.
+	sent   bool
 	status int
 	body   pagerduty.V2EventResponse
 }
@@ -457,13 +594,16 @@ type answer struct {
 type answerRecorder struct{ c *http.Client }
 
 func (r answerRecorder) Do(req *http.Request) (*http.Response, error) {
-	resp, err := r.c.Do(req)
 	ans, _ := req.Context().Value(answerKey{}).(*answer)
+	if ans != nil {
+		ans.sent = true
+	}
+	resp, err := r.c.Do(req)
 	if err != nil || ans == nil {
 		return resp, err
 	}
 	ans.status = resp.StatusCode
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	if success(resp.StatusCode) {
 		return resp, nil
 	}
 	b, readErr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -476,8 +616,9 @@ func (r answerRecorder) Do(req *http.Request) (*http.Response, error) {
 }
 
 // event maps an action to its event; ok is false when the action is not
-// sent (a drift or blind notice whose option is off).
-func (p *PagerDuty) event(a incident.Action) (e pending, ok bool, err error) {
+// sent (a drift or blind notice whose option is off). linkErr says why
+// the dashboard link was left out; the event is sent without it.
+func (p *PagerDuty) event(a incident.Action) (e pending, ok bool, linkErr, err error) {
 	var noWorkload detector.Workload
 	e.incident = a.Incident
 	ev := &e.event
@@ -488,33 +629,37 @@ func (p *PagerDuty) event(a incident.Action) (e pending, ok bool, err error) {
 	switch {
 	case a.Kind == incident.Resolve && a.Incident == "" && a.Workload == noWorkload:
 		if a.Onset.IsZero() {
-			return e, false, errors.New("resolve of a blind notice without its onset")
+			return e, false, nil, errors.New("resolve of a blind notice without its onset")
 		}
 		e.kind = KindResolve
 		ev.Action = "resolve"
 		ev.DedupKey = BlindDedupKey(a.Onset)
-		return e, p.cfg.PagerDuty.PageWhenBlind, nil
+		return e, p.cfg.PagerDuty.PageWhenBlind, nil, nil
 	case a.Kind == incident.Notice && a.Incident == "" && a.Workload != noWorkload:
 		e.kind = KindDrift
 		ev.DedupKey = DriftDedupKey(a)
 		severity, class, summary = driftSeverity, "image_drift", a.Summary()
 		if !p.cfg.PagerDuty.DriftNotices {
-			return e, false, nil
+			return e, false, nil, nil
 		}
+		// Nothing resolves a drift notice later: resolve it as soon as it
+		// is in PagerDuty's log (see the package doc).
+		e.then = &pending{kind: KindResolve, event: pagerduty.V2Event{
+			Action: "resolve", Client: Source, DedupKey: ev.DedupKey}}
 	case a.Kind == incident.Notice && a.Incident == "":
 		e.kind = KindBlind
 		ev.DedupKey = BlindDedupKey(cmp.Or(a.Onset, a.At))
 		severity, class, summary = blindSeverity, "metrics_blind", Source+": "+a.Message
 		if !p.cfg.PagerDuty.PageWhenBlind {
-			return e, false, nil
+			return e, false, nil, nil
 		}
 	case a.Incident == "":
-		return e, false, errors.New("action without an incident id")
+		return e, false, nil, errors.New("action without an incident id")
 	case a.Kind == incident.Page:
 		e.kind = KindPage
 	case a.Kind == incident.Rollback:
 		if a.Plan == nil {
-			return e, false, errors.New("rollback without a plan")
+			return e, false, nil, errors.New("rollback without a plan")
 		}
 		e.kind = KindRollback
 	case a.Kind == incident.Notice:
@@ -523,9 +668,9 @@ func (p *PagerDuty) event(a incident.Action) (e pending, ok bool, err error) {
 		e.kind = KindResolve
 		ev.Action = "resolve"
 		ev.DedupKey = IncidentDedupKey(a.Incident)
-		return e, true, nil
+		return e, true, nil, nil
 	default:
-		return e, false, fmt.Errorf("unknown action kind %q", a.Kind)
+		return e, false, nil, fmt.Errorf("unknown action kind %q", a.Kind)
 	}
 	if ev.DedupKey == "" {
 		// Rollback and notices are triggers with the page's dedup key:
@@ -546,8 +691,8 @@ func (p *PagerDuty) event(a incident.Action) (e pending, ok bool, err error) {
 	if !a.At.IsZero() {
 		ev.Payload.Timestamp = a.At.UTC().Format(time.RFC3339)
 	}
-	ev.Links = p.links(a)
-	return e, true, nil
+	ev.Links, linkErr = p.links(a)
+	return e, true, linkErr, nil
 }
 
 // link is an entry of an event's links.
@@ -556,21 +701,22 @@ type link struct {
 	Text string `json:"text"`
 }
 
-func (p *PagerDuty) links(a incident.Action) []any {
+// links are the runbook and dashboard links of a's event. A dashboard
+// template that fails for this workload leaves its link out; the error
+// says why, for the caller to log.
+func (p *PagerDuty) links(a incident.Action) ([]any, error) {
 	var links []any
 	if u := cmp.Or(a.RunbookURL, p.cfg.RunbookURL); u != "" {
 		links = append(links, link{Href: u, Text: "Runbook"})
 	}
-	if p.dashboard != nil && a.Workload != (detector.Workload{}) {
-		var b strings.Builder
-		err := p.dashboard.Execute(&b, dashboardData{Namespace: a.Workload.Namespace, Workload: a.Workload.Name})
-		if err != nil {
-			p.log.Warn("dashboard link left out", zap.String("workload", a.Workload.String()), zap.Error(err))
-		} else {
-			links = append(links, link{Href: b.String(), Text: "Dashboard: " + a.Workload.String()})
-		}
+	if p.dashboard == nil || a.Workload == (detector.Workload{}) {
+		return links, nil
 	}
-	return links
+	var b strings.Builder
+	if err := p.dashboard.Execute(&b, dashboardData{Namespace: a.Workload.Namespace, Workload: a.Workload.Name}); err != nil {
+		return links, fmt.Errorf("render paging.dashboard_url: %w", err)
+	}
+	return append(links, link{Href: b.String(), Text: "Dashboard: " + a.Workload.String()}), nil
 }
 
 // customDetails is an event's payload.custom_details.
@@ -632,8 +778,7 @@ func details(k Kind, a incident.Action) customDetails {
 	case KindDrift, KindBlind:
 		return d
 	}
-	ratio, rate := round(a.Ratio, 4), round(a.Requests, 3)
-	d.ErrorRatio, d.RequestRate, d.FailureCodes = &ratio, &rate, a.FailureCodes
+	d.ErrorRatio, d.RequestRate, d.FailureCodes = round(a.Ratio, 4), round(a.Requests, 3), a.FailureCodes
 	switch k {
 	case KindPage:
 		dec := a.Decision
@@ -675,9 +820,16 @@ func planOf(p *rollback.Plan) *plan {
 		FromImages: p.FromImages, ToImages: p.ToImages, DryRun: p.DryRun}
 }
 
-func round(v float64, digits int) float64 {
+// round rounds v to digits decimals; it is nil when v is NaN or infinite,
+// which JSON cannot carry: the event goes out without it rather than
+// failing to encode on every attempt.
+func round(v float64, digits int) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
 	p := math.Pow10(digits)
-	return math.Round(v*p) / p
+	r := math.Round(v*p) / p
+	return &r
 }
 
 // IncidentDedupKey is the dedup key of every event of an incident:
@@ -740,13 +892,16 @@ func truncate(s string, max int) string {
 // with the routing key shown as <secret>; ok is false when a is not sent
 // (a drift or blind notice whose option is off). `sentinel simulate -o
 // pagerduty` prints these, so a user sees what the on-call would receive.
+// As in the daemon, a dashboard link that cannot be rendered for a's
+// workload is left out. The resolve that follows a drift notice's
+// trigger is not shown.
 func Preview(paging config.Paging, a incident.Action) (ev pagerduty.V2Event, ok bool, err error) {
 	dashboard, err := parseDashboard(paging.DashboardURL)
 	if err != nil {
 		return ev, false, fmt.Errorf("paging.dashboard_url: %w", err)
 	}
-	p := &PagerDuty{cfg: paging, dashboard: dashboard}
-	e, ok, err := p.event(a)
+	p := &PagerDuty{cfg: paging, dashboard: dashboard, log: zap.NewNop()}
+	e, ok, _, err := p.event(a)
 	e.event.RoutingKey = config.Secret("").String()
 	return e.event, ok, err
 }

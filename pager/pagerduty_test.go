@@ -8,11 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -65,7 +68,7 @@ func TestIncidentSequenceSharesOneDedupKey(t *testing.T) {
 					t.Errorf("event %d: summary %q, want Action.Summary() %q", i, ev.Payload.Summary, tt.actions[i].Summary())
 				}
 			}
-			for _, k := range Kinds {
+			for _, k := range Kinds() {
 				if got := h.sent(k); got != tt.wantSent[k] {
 					t.Errorf("sentinel_pages_sent_total{kind=%q} = %g, want %g", k, got, tt.wantSent[k])
 				}
@@ -254,7 +257,7 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
-func TestStopReportsUndelivered(t *testing.T) {
+func TestDrainReportsUndelivered(t *testing.T) {
 	fake := fakepd.New(t)
 	fake.FailNext(100, http.StatusServiceUnavailable)
 	h := newHarness(t, fake.EnqueueURL(), nil)
@@ -262,6 +265,18 @@ func TestStopReportsUndelivered(t *testing.T) {
 	h.start()
 	h.until("retries", func() bool { return fake.Requests() >= 3 })
 	h.stop()
+	if got := h.logs.FilterMessage("pagerduty delivery stopped with undelivered events").Len(); got != 0 {
+		t.Errorf("Run reported the queue (%d lines); Drain should", got)
+	}
+	if got := h.queued(); got != 3 {
+		t.Errorf("after Run, queue length %g, want 3 (kept for Drain)", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := h.p.Drain(ctx)
+	if err == nil || !strings.Contains(err.Error(), "3 events undelivered") || !errors.Is(err, context.Canceled) {
+		t.Errorf("Drain = %v, want 3 events undelivered: context canceled", err)
+	}
 	lines := h.logs.FilterMessage("pagerduty delivery stopped with undelivered events").All()
 	if len(lines) != 1 || lines[0].ContextMap()["undelivered"] != int64(3) {
 		t.Fatalf("stop log lines %v, want one with undelivered=3", lines)
@@ -274,11 +289,20 @@ func TestStopReportsUndelivered(t *testing.T) {
 			t.Errorf("failed{%s} = %g, want 1", k, h.failed(k))
 		}
 	}
+	if h.queued() != 0 {
+		t.Errorf("queue length %g after Drain, want 0", h.queued())
+	}
 	if err := h.p.Notify(context.Background(), resolved()); !errors.Is(err, ErrStopped) {
-		t.Errorf("Notify after Run returned = %v, want ErrStopped", err)
+		t.Errorf("Notify after Drain returned = %v, want ErrStopped", err)
+	}
+	if err := h.p.Drain(context.Background()); err != nil {
+		t.Errorf("second Drain = %v, want nil", err)
 	}
 	if err := h.p.Run(context.Background()); err == nil {
 		t.Error("second Run returned no error")
+	}
+	if got := h.logs.FilterMessage("pagerduty delivery stopped with undelivered events").Len(); got != 1 {
+		t.Errorf("%d stop log lines after a second Drain, want 1", got)
 	}
 }
 
@@ -291,12 +315,13 @@ func TestLowUrgencyNotices(t *testing.T) {
 		wantKey       string
 		wantSeverity  string
 		wantEventKind Kind
+		wantResolved  bool // the event is resolved right after its trigger
 	}{
 		{name: "drift off by default", action: drift()},
 		{name: "blind off by default", action: blind()},
 		{name: "blind resolve off by default", action: blindOver()},
 		{name: "drift on", drift: true, action: drift(), wantSent: true, wantEventKind: KindDrift,
-			wantKey: "sentinel/drift/shop/checkout@r7", wantSeverity: "info"},
+			wantKey: "sentinel/drift/shop/checkout@r7", wantSeverity: "info", wantResolved: true},
 		{name: "blind on", blind: true, action: blind(), wantSent: true, wantEventKind: KindBlind,
 			wantKey: "sentinel/blind@2025-03-04T10:00:00Z", wantSeverity: "warning"},
 		{name: "blind resolve on", blind: true, action: blindOver(), wantSent: true, wantEventKind: KindResolve,
@@ -318,7 +343,10 @@ func TestLowUrgencyNotices(t *testing.T) {
 			h.start()
 			n := 1
 			if tt.wantSent {
-				n = 2
+				n++
+			}
+			if tt.wantResolved {
+				n++
 			}
 			evs := h.events(fake, n)
 			h.until("queue drained", func() bool { return h.queued() == 0 })
@@ -337,6 +365,14 @@ func TestLowUrgencyNotices(t *testing.T) {
 			}
 			if h.sent(tt.wantEventKind) < 1 {
 				t.Errorf("sent{%s} not counted", tt.wantEventKind)
+			}
+			if tt.wantResolved {
+				if r := evs[1]; r.Action != "resolve" || r.DedupKey != tt.wantKey || r.Payload != nil {
+					t.Errorf("after the trigger: %s %q payload %v, want a resolve of %q", r.Action, r.DedupKey, r.Payload, tt.wantKey)
+				}
+				if got := h.sent(KindResolve); got != 2 {
+					t.Errorf("sent{resolve} = %g, want 2 (the notice's and the incident's)", got)
+				}
 			}
 		})
 	}
@@ -373,7 +409,7 @@ func TestRoutingKeyNeverLeaks(t *testing.T) {
 		{"400 echoing the key", echo(400, "application/json", invalid), false},
 		{"500 echoing the key as text", echo(500, "text/plain", func(k string) string { return "boom " + k }), true},
 		{"500 echoing the key as JSON", echo(500, "application/json", invalid), true},
-		{"202 with an unreadable body echoing the key", echo(202, "application/json", func(k string) string { return `{"status":` + k }), true},
+		{"202 with an unreadable body echoing the key", echo(202, "application/json", func(k string) string { return `{"status":` + k }), false},
 		{"fakepd rejecting", func(t *testing.T) string { s := fakepd.New(t); s.FailNext(2, 400); return s.EnqueueURL() }, false},
 		{"timeout", func(t *testing.T) string { s := fakepd.New(t); s.HangNext(2); return s.EnqueueURL() }, true},
 		{"unreachable", func(t *testing.T) string {
@@ -386,7 +422,7 @@ func TestRoutingKeyNeverLeaks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, tt.server(t), nil)
 			var texts []string
-			e, ok, err := h.p.event(pageRollback())
+			e, ok, _, err := h.p.event(pageRollback())
 			if err != nil || !ok {
 				t.Fatalf("event: %v %v", ok, err)
 			}
@@ -406,9 +442,16 @@ func TestRoutingKeyNeverLeaks(t *testing.T) {
 			h.start()
 			h.until("a delivery attempt logged", func() bool {
 				return h.logs.FilterMessage("pagerduty delivery failed; retrying").Len() > 0 ||
-					h.logs.FilterMessage("pagerduty rejected event; dropped").Len() > 0
+					h.logs.FilterMessage("pagerduty rejected event; dropped").Len() > 0 ||
+					h.logs.FilterMessage("pagerduty accepted event with an unreadable answer; counted as delivered").Len() > 0
 			})
 			h.stop()
+			h.notify(pageRollback())
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := h.p.Drain(ctx); err != nil {
+				texts = append(texts, err.Error())
+			}
 			for _, l := range h.logs.All() {
 				texts = append(texts, l.Message, fmt.Sprint(l.ContextMap()))
 			}
@@ -494,7 +537,7 @@ func TestMetricsPreCreated(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"sentinel_pages_sent_total": len(Kinds), "sentinel_pages_failed_total": len(Kinds),
+	want := map[string]int{"sentinel_pages_sent_total": len(Kinds()), "sentinel_pages_failed_total": len(Kinds()),
 		"sentinel_pager_queue_length": 1}
 	for name, n := range want {
 		if series[name] != n {
@@ -572,5 +615,191 @@ func TestNotifyRejectsIncompleteActions(t *testing.T) {
 				t.Error("an incomplete action was queued")
 			}
 		})
+	}
+}
+
+// TestDashboardLinkDegrades: a template that passed New's trial but fails
+// for a real workload leaves the link out, with one warning, whatever the
+// logger; Preview does the same.
+func TestDashboardLinkDegrades(t *testing.T) {
+	const short = "https://grafana.example.com/d/{{slice .Workload 0 4}}"
+	api := func() incident.Action {
+		a := pageRollback()
+		a.Workload = detector.Workload{Namespace: "shop", Name: "api"}
+		return a
+	}
+	runbook := map[string]any{"href": config.DefaultRunbookURL, "text": "Runbook"}
+	tests := []struct {
+		name      string
+		action    incident.Action
+		nilLogger bool
+		want      []any
+	}{
+		{name: "name long enough", action: pageRollback(), want: []any{runbook,
+			map[string]any{"href": "https://grafana.example.com/d/chec", "text": "Dashboard: shop/checkout"}}},
+		{name: "name too short", action: api(), want: []any{runbook}},
+		{name: "name too short, nil logger", action: api(), nilLogger: true, want: []any{runbook}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := fakepd.New(t)
+			h := newHarness(t, fake.EnqueueURL(), func(o *Options) {
+				o.Paging.DashboardURL = short
+				if tt.nilLogger {
+					o.Logger = nil
+				}
+			})
+			h.notify(tt.action)
+			h.start()
+			evs := h.events(fake, 1)
+			var got struct{ Links []any }
+			if err := json.Unmarshal(evs[0].Raw, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Links, tt.want) {
+				t.Errorf("links %v, want %v", got.Links, tt.want)
+			}
+			wantWarnings := 0
+			if len(tt.want) == 1 && !tt.nilLogger {
+				wantWarnings = 1
+			}
+			if n := h.logs.FilterMessage("dashboard link left out").Len(); n != wantWarnings {
+				t.Errorf("%d dashboard warnings, want %d", n, wantWarnings)
+			}
+
+			paging := config.Default().Paging
+			paging.DashboardURL = short
+			ev, ok, err := Preview(paging, tt.action)
+			if err != nil || !ok {
+				t.Fatalf("Preview = %v, %v", ok, err)
+			}
+			b, err := json.Marshal(ev.Links)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var previewed []any
+			if err := json.Unmarshal(b, &previewed); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(previewed, tt.want) {
+				t.Errorf("Preview links %v, want %v", previewed, tt.want)
+			}
+		})
+	}
+}
+
+// TestUnreadableSuccessIsDelivered: PagerDuty took the event; retrying
+// would only get the same answer again.
+func TestUnreadableSuccessIsDelivered(t *testing.T) {
+	tests := []struct {
+		name        string
+		status      int
+		contentType string
+		body        string
+	}{
+		{"202 with broken JSON", http.StatusAccepted, "application/json", `{"status":`},
+		{"202 empty", http.StatusAccepted, "application/json", ``},
+		{"200 text", http.StatusOK, "text/plain", `ok`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var requests atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				w.Header().Set("Content-Type", tt.contentType)
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			t.Cleanup(srv.Close)
+			h := newHarness(t, srv.URL+"/v2/enqueue", nil)
+			h.notify(pageRollback(), rolledBack())
+			h.start()
+			h.until("queue drained", func() bool { return h.queued() == 0 })
+			if got := requests.Load(); got != 2 {
+				t.Errorf("%d requests, want 2 (no retries)", got)
+			}
+			for _, k := range []Kind{KindPage, KindRollback} {
+				if h.sent(k) != 1 || h.failed(k) != 0 {
+					t.Errorf("%s: sent %g failed %g, want 1 and 0", k, h.sent(k), h.failed(k))
+				}
+			}
+			warnings := h.logs.FilterMessage("pagerduty accepted event with an unreadable answer; counted as delivered").All()
+			if len(warnings) != 2 || warnings[0].ContextMap()["status"] != int64(tt.status) {
+				t.Errorf("warnings %v, want 2 with status %d", warnings, tt.status)
+			}
+			if n := h.logs.FilterMessage("pagerduty delivery failed; retrying").Len(); n != 0 {
+				t.Errorf("%d retries", n)
+			}
+		})
+	}
+}
+
+// TestNotSentIsNotRetried: when the request cannot even be built, every
+// attempt would fail the same way.
+func TestNotSentIsNotRetried(t *testing.T) {
+	h := newHarness(t, "http://[::1/v2/enqueue", nil) // unparseable host
+	h.notify(pageRollback(), resolved())
+	h.start()
+	h.until("queue drained", func() bool { return h.queued() == 0 })
+	if h.failed(KindPage) != 1 || h.failed(KindResolve) != 1 {
+		t.Errorf("failed page %g resolve %g, want 1 and 1", h.failed(KindPage), h.failed(KindResolve))
+	}
+	if n := h.logs.FilterMessage("pagerduty event could not be sent; dropped").Len(); n != 2 {
+		t.Errorf("%d drop log lines, want 2", n)
+	}
+	if n := h.logs.FilterMessage("pagerduty delivery failed; retrying").Len(); n != 0 {
+		t.Errorf("%d retries", n)
+	}
+}
+
+// TestNonFiniteRatioStillPages: JSON cannot carry NaN; the page goes out
+// without the ratio instead of failing to encode forever.
+func TestNonFiniteRatioStillPages(t *testing.T) {
+	fake := fakepd.New(t)
+	h := newHarness(t, fake.EnqueueURL(), nil)
+	a := pageRollback()
+	a.Ratio, a.Requests = math.NaN(), math.Inf(1)
+	h.notify(a)
+	h.start()
+	evs := h.events(fake, 1)
+	var d map[string]any
+	if err := json.Unmarshal(evs[0].Payload.CustomDetails, &d); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d["error_ratio"]; ok {
+		t.Errorf("error_ratio = %v, want it left out", d["error_ratio"])
+	}
+	if _, ok := d["request_rate"]; ok {
+		t.Errorf("request_rate = %v, want it left out", d["request_rate"])
+	}
+	h.until("the page counted as sent", func() bool { return h.sent(KindPage) == 1 })
+}
+
+// TestRejectedDriftIsNotResolved: the resolve follows only a trigger
+// PagerDuty accepted.
+func TestRejectedDriftIsNotResolved(t *testing.T) {
+	fake := fakepd.New(t)
+	fake.FailNext(1, http.StatusBadRequest)
+	h := newHarness(t, fake.EnqueueURL(), func(o *Options) { o.Paging.PagerDuty.DriftNotices = true })
+	h.notify(drift(), resolved())
+	h.start()
+	evs := h.events(fake, 1)
+	h.until("queue drained", func() bool { return h.queued() == 0 })
+	if got := fake.Requests(); got != 2 {
+		t.Errorf("%d requests, want 2: the rejected drift and the incident's resolve", got)
+	}
+	if evs[0].DedupKey != IncidentDedupKey(incidentID()) {
+		t.Errorf("accepted %s %q, want only the incident's resolve", evs[0].Action, evs[0].DedupKey)
+	}
+	if h.failed(KindDrift) != 1 || h.sent(KindResolve) != 1 {
+		t.Errorf("failed{drift} %g sent{resolve} %g, want 1 and 1", h.failed(KindDrift), h.sent(KindResolve))
+	}
+}
+
+func TestKindsIsACopy(t *testing.T) {
+	k := Kinds()
+	k[0] = "changed"
+	if got := Kinds(); got[0] != KindPage || len(got) != 6 {
+		t.Errorf("Kinds() = %v after changing a returned slice", got)
 	}
 }

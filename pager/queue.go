@@ -9,7 +9,8 @@ var (
 	// ErrQueueFull is returned by Notify when paging.pagerduty.queue_size
 	// events already wait for delivery. The event is not queued.
 	ErrQueueFull = errors.New("pagerduty queue is full")
-	// ErrStopped is returned by Notify once Run has returned.
+	// ErrStopped is returned by Notify once Drain has stopped the pager,
+	// and by Run when called after Drain.
 	ErrStopped = errors.New("pagerduty delivery has stopped")
 )
 
@@ -56,6 +57,16 @@ func (q *queue) head() (pending, bool) {
 		return pending{}, false
 	}
 	return q.items[0], true
+}
+
+// replaceHead puts e in the head's place, so it is delivered next and
+// keeps the head's place against the bound.
+func (q *queue) replaceHead(e pending) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) > 0 {
+		q.items[0] = e
+	}
 }
 
 // pop removes the head and returns the new length.

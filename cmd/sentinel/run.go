@@ -81,7 +81,7 @@ func run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		return err
 	}
 
-	var runners []func(context.Context) error
+	var runners, drains []func(context.Context) error
 	notifier := engine.Notifier(daemon.LogNotifier{Log: log.Named("action")})
 	if pd := cfg.Paging.PagerDuty; pd.Enabled {
 		key, err := config.ReadSecret(pd.RoutingKeyFile, pd.RoutingKeyEnv)
@@ -95,6 +95,7 @@ func run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		}
 		notifier = daemon.Tee{notifier, p}
 		runners = append(runners, p.Run)
+		drains = append(drains, p.Drain) // what is queued at shutdown
 	}
 
 	identity := os.Getenv("POD_NAME")
@@ -104,7 +105,7 @@ func run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		}
 	}
 	return daemon.Run(ctx, daemon.Options{
-		Config: cfg, Kube: kubeCfg, Source: source, Notifier: notifier, Runners: runners,
+		Config: cfg, Kube: kubeCfg, Source: source, Notifier: notifier, Runners: runners, Drains: drains,
 		Registry: reg, Log: log, Clock: clk, Identity: identity, LeaseNamespace: os.Getenv("POD_NAMESPACE"),
 	})
 }

@@ -2,8 +2,8 @@
 // It serves POST /v2/enqueue, checks every request against the documented
 // event schema (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/),
 // answers the way PagerDuty does (202 with the dedup key, 400 "invalid
-// event" with the errors, 429 when throttled), can be told to fail or hang
-// the next requests, and records the events it accepted.
+// event" with the errors, 429 when throttled), can be told to fail, hang
+// or answer slowly the next requests, and records the events it accepted.
 //
 // PagerDuty cannot run here, so this is the one place its behaviour is
 // written down for sentinel's tests; keep it to what the documentation
@@ -95,8 +95,13 @@ type Response struct {
 	Errors   []string `json:"errors,omitempty"`
 }
 
-// fault is a forced answer: a status, or a hang when status is 0.
-type fault struct{ status int }
+// fault is what happens to one request instead of the usual: a forced
+// status, a hang, or the usual handling after a delay.
+type fault struct {
+	status int
+	hang   bool
+	delay  time.Duration
+}
 
 // Server is a fake Events API v2. Its methods are safe for concurrent use.
 type Server struct {
@@ -140,12 +145,13 @@ func (s *Server) Close() {
 }
 
 // FailNext answers the next n requests with status (429, 500, 503, 400…)
-// and PagerDuty's body for it, without looking at them.
+// and PagerDuty's body for it, without looking at them. Status 0 hangs
+// them, as HangNext.
 func (s *Server) FailNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.faults = append(s.faults, fault{status: status})
+		s.faults = append(s.faults, fault{status: status, hang: status == 0})
 	}
 }
 
@@ -153,6 +159,17 @@ func (s *Server) FailNext(n, status int) {
 // timeout or context) or the server closes.
 func (s *Server) HangNext(n int) {
 	s.FailNext(n, 0)
+}
+
+// SlowNext makes the next n requests wait d before they are handled as
+// usual. A request whose client gives up before then is dropped
+// unanswered and not recorded, as if it never reached PagerDuty.
+func (s *Server) SlowNext(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, fault{delay: d})
+	}
 }
 
 // Requests counts every request received on the enqueue path, including
@@ -227,15 +244,32 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 	s.notifyLocked()
 	s.mu.Unlock()
 
-	if f != nil {
-		if f.status == 0 {
-			select {
-			case <-r.Context().Done():
-			case <-s.closing:
-			}
-			// Never an answer: drop the connection.
+	// Read the body first, also for a fault: only then does the server
+	// notice a client that gives up, and end r's context.
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return // client went away
+	}
+	switch {
+	case f == nil:
+	case f.hang:
+		select {
+		case <-r.Context().Done():
+		case <-s.closing:
+		}
+		// Never an answer: drop the connection.
+		panic(http.ErrAbortHandler)
+	case f.delay > 0:
+		t := time.NewTimer(f.delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			panic(http.ErrAbortHandler)
+		case <-s.closing:
 			panic(http.ErrAbortHandler)
 		}
+	default:
 		answer(w, f.status, forced(f.status))
 		return
 	}
@@ -243,10 +277,6 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
-	if err != nil {
-		return // client went away
 	}
 	ev, errs := Validate(r.Header.Get("Content-Type"), body)
 	if len(errs) > 0 {

@@ -243,3 +243,40 @@ func TestCloseReleasesHangingRequests(t *testing.T) {
 		t.Fatal("Close did not release the hanging request")
 	}
 }
+
+func TestSlowNext(t *testing.T) {
+	valid := func(dedup string) string {
+		return `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"` + dedup + `"}`
+	}
+	s := New(t)
+	s.SlowNext(2, 100*time.Millisecond)
+
+	start := time.Now()
+	status, _, err := post(t, &http.Client{Timeout: 5 * time.Second}, s.EnqueueURL(), "application/json", valid("patient"))
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("slow request: %d, %v; want 202", status, err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("slow request answered after %s, want at least 100ms", d)
+	}
+
+	if _, _, err := post(t, &http.Client{Timeout: 20 * time.Millisecond}, s.EnqueueURL(), "application/json", valid("impatient")); err == nil {
+		t.Fatal("a client that gave up after 20ms got an answer")
+	}
+	time.Sleep(200 * time.Millisecond) // past the delay: the dropped request must stay unrecorded
+
+	status, _, err = post(t, &http.Client{Timeout: 50 * time.Millisecond}, s.EnqueueURL(), "application/json", valid("after"))
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("request after the slow ones: %d, %v; want an immediate 202", status, err)
+	}
+	var keys []string
+	for _, ev := range s.Events() {
+		keys = append(keys, ev.DedupKey)
+	}
+	if strings.Join(keys, ",") != "patient,after" {
+		t.Errorf("accepted %q, want patient and after (the abandoned request dropped)", keys)
+	}
+	if got := s.Requests(); got != 3 {
+		t.Errorf("Requests() = %d, want 3", got)
+	}
+}

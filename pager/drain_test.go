@@ -1,0 +1,182 @@
+package pager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/internal/fakepd"
+)
+
+// kindsOf names the accepted events by the action in their details; a
+// resolve has none.
+func kindsOf(t *testing.T, evs []fakepd.Event) []Kind {
+	t.Helper()
+	var out []Kind
+	for _, ev := range evs {
+		if ev.Payload == nil {
+			out = append(out, KindResolve)
+			continue
+		}
+		var d struct{ Action Kind }
+		if err := json.Unmarshal(ev.Payload.CustomDetails, &d); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d.Action)
+	}
+	return out
+}
+
+// waitRequests waits for the fake to have received n requests.
+func waitRequests(t *testing.T, fake *fakepd.Server, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fake.WaitRequests(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDrain(t *testing.T) {
+	actions := []incident.Action{pageRollback(), rolledBack(), resolved()}
+	inOrder := []Kind{KindPage, KindRollback, KindResolve}
+	tests := []struct {
+		name string
+		// fault is set on the fake before anything is sent.
+		fault func(*fakepd.Server)
+		// keepRunning leaves Run going: Drain must stop it.
+		keepRunning bool
+		deadline    time.Duration
+		// wantLeft is how many events Drain leaves undelivered.
+		wantLeft int
+	}{
+		{name: "slow PagerDuty, after Run", fault: func(s *fakepd.Server) { s.SlowNext(10, 200*time.Millisecond) },
+			deadline: 2 * time.Second},
+		{name: "slow PagerDuty, Run still going", fault: func(s *fakepd.Server) { s.SlowNext(10, 200*time.Millisecond) },
+			keepRunning: true, deadline: 2 * time.Second},
+		{name: "hanging PagerDuty", fault: func(s *fakepd.Server) { s.HangNext(100) },
+			deadline: time.Second, wantLeft: 3},
+		{name: "hanging PagerDuty, Run still going", fault: func(s *fakepd.Server) { s.HangNext(100) },
+			keepRunning: true, deadline: time.Second, wantLeft: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := fakepd.New(t)
+			tt.fault(fake)
+			// Attempts get 1s, more than the slow fake's 200ms.
+			h := newHarness(t, fake.EnqueueURL(), func(o *Options) { o.Paging.PagerDuty.Timeout = time.Second })
+			h.notify(actions...)
+			h.start()
+			waitRequests(t, fake, 1) // the page is in flight
+			if !tt.keepRunning {
+				h.stop() // abandons the page's attempt
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+			defer cancel()
+			start := time.Now()
+			err := h.p.Drain(ctx)
+			took := time.Since(start)
+
+			if tt.keepRunning {
+				select {
+				case err := <-h.done:
+					h.cancel = nil
+					if err != nil {
+						t.Errorf("Run: %v", err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("Run still going after Drain returned")
+				}
+			}
+			stopLines := h.logs.FilterMessage("pagerduty delivery stopped with undelivered events").All()
+			if tt.wantLeft == 0 {
+				if err != nil {
+					t.Errorf("Drain = %v, want nil", err)
+				}
+				if got := kindsOf(t, fake.Events()); !slices.Equal(got, inOrder) {
+					t.Errorf("accepted %v, want %v", got, inOrder)
+				}
+				if len(stopLines) != 0 {
+					t.Errorf("undelivered events logged: %v", stopLines[0].ContextMap())
+				}
+				for _, k := range inOrder {
+					if h.sent(k) != 1 || h.failed(k) != 0 {
+						t.Errorf("%s: sent %g failed %g, want 1 and 0", k, h.sent(k), h.failed(k))
+					}
+				}
+				if took >= tt.deadline {
+					t.Errorf("Drain took %s, the whole deadline", took)
+				}
+			} else {
+				if err == nil || !errors.Is(err, context.DeadlineExceeded) ||
+					!strings.Contains(err.Error(), "3 events undelivered") {
+					t.Errorf("Drain = %v, want 3 events undelivered: context deadline exceeded", err)
+				}
+				if took < tt.deadline || took > tt.deadline+2*time.Second {
+					t.Errorf("Drain returned after %s, want just after its %s deadline", took, tt.deadline)
+				}
+				if len(stopLines) != 1 || stopLines[0].ContextMap()["undelivered"] != int64(tt.wantLeft) {
+					t.Errorf("stop log lines %v, want one with undelivered=%d", stopLines, tt.wantLeft)
+				}
+				if n := len(fake.Events()); n != 0 {
+					t.Errorf("a hanging PagerDuty accepted %d events", n)
+				}
+				for _, k := range inOrder {
+					if h.failed(k) != 1 {
+						t.Errorf("failed{%s} = %g, want 1", k, h.failed(k))
+					}
+				}
+			}
+			if h.queued() != 0 {
+				t.Errorf("queue length %g after Drain, want 0", h.queued())
+			}
+			if err := h.p.Notify(context.Background(), resolved()); !errors.Is(err, ErrStopped) {
+				t.Errorf("Notify after Drain = %v, want ErrStopped", err)
+			}
+		})
+	}
+}
+
+// TestDrainKeepsQueueingAfterRun: events the engine sends between Run's
+// end and Drain are delivered by Drain.
+func TestDrainKeepsQueueingAfterRun(t *testing.T) {
+	fake := fakepd.New(t)
+	h := newHarness(t, fake.EnqueueURL(), nil)
+	h.start()
+	h.stop()
+	h.notify(pageRollback(), resolved())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := h.p.Drain(ctx); err != nil {
+		t.Fatalf("Drain = %v", err)
+	}
+	if got := kindsOf(t, fake.Events()); !slices.Equal(got, []Kind{KindPage, KindResolve}) {
+		t.Errorf("accepted %v, want the page and the resolve", got)
+	}
+}
+
+func TestDrainWithoutRun(t *testing.T) {
+	fake := fakepd.New(t)
+	fake.FailNext(1, http.StatusServiceUnavailable)
+	h := newHarness(t, fake.EnqueueURL(), nil)
+	h.notify(pageRollback())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() { drained <- h.p.Drain(ctx) }()
+	// The retry after the 503 waits on the fake clock.
+	h.until("the retry", func() bool { return len(fake.Events()) == 1 })
+	if err := <-drained; err != nil {
+		t.Fatalf("Drain = %v", err)
+	}
+	if err := h.p.Run(context.Background()); !errors.Is(err, ErrStopped) {
+		t.Errorf("Run after Drain = %v, want ErrStopped", err)
+	}
+}
