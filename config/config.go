@@ -60,6 +60,10 @@ type Metrics struct {
 	Source     string     `yaml:"source"`
 	Prometheus Prometheus `yaml:"prometheus"`
 	Datadog    Datadog    `yaml:"datadog"`
+	// QueryDelay is how long after each poll's instant the source is
+	// asked about it, so samples scraped at that instant have landed and
+	// every replica gets the same answer (and so the same onsets).
+	QueryDelay time.Duration `yaml:"query_delay"`
 	// BlindAfter is how many polls in a row without an answer make
 	// sentinel blind: it logs, exports sentinel_blind 1 and, when
 	// paging.pagerduty.page_when_blind is set, sends a low-urgency page.
@@ -270,6 +274,7 @@ func Default() Config {
 				CodeTag: "response_code", ReporterFilter: "reporter:destination",
 			},
 			BlindAfter: 4,
+			QueryDelay: 5 * time.Second,
 		},
 		Kubernetes: Kubernetes{VerifyTimeout: time.Minute},
 		Run: Run{ListenAddress: ":8080", LeaderElection: LeaderElection{
@@ -478,6 +483,9 @@ func (c Config) Validate() error {
 	default:
 		bad("metrics.source", "must be prometheus or datadog, got %q", m.Source)
 	}
+	if m.QueryDelay < 0 || (d.PollInterval > 0 && m.QueryDelay >= d.PollInterval) {
+		bad("metrics.query_delay", "must be at least 0 and shorter than detection.poll_interval (%s), got %s", d.PollInterval, m.QueryDelay)
+	}
 	if m.BlindAfter < 1 {
 		bad("metrics.blind_after", "must be at least 1, got %d", m.BlindAfter)
 	}
@@ -547,7 +555,7 @@ func CompileCodes(pattern string) (*regexp.Regexp, error) {
 	}
 	re, err := regexp.Compile("^(?:" + pattern + ")$")
 	if err != nil {
-		return nil, fmt.Errorf("invalid regular expression %q: %v", pattern, err)
+		return nil, fmt.Errorf("invalid regular expression %q: %w", pattern, err)
 	}
 	return re, nil
 }

@@ -109,6 +109,7 @@ func TestBrokenConfigs(t *testing.T) {
 			"paging.pagerduty.url: must be the Events API v2 endpoint ending in /v2/enqueue, got \"https://events.pagerduty.com/v1/enqueue\"",
 			"paging.dashboard_url: template: dashboard_url:1: unclosed action",
 		},
+		"query-delay.bad.yaml": {"metrics.query_delay: must be at least 0 and shorter than detection.poll_interval (15s), got 20s"},
 		// Every problem at once, unknown keys and invalid values together.
 		"many.bad.yaml": {
 			"detection.tresh: unknown key (line 3)",

@@ -16,9 +16,15 @@ type Sample struct {
 	V float64
 }
 
+// After returns the index of the first sample of s (sorted by time) later
+// than t.
+func After(s []Sample, t int64) int {
+	return sort.Search(len(s), func(i int) bool { return s[i].T > t })
+}
+
 // Window returns the samples of s (sorted by time) inside (start, end].
 func Window(s []Sample, start, end int64) []Sample {
-	lo := sort.Search(len(s), func(i int) bool { return s[i].T > start })
+	lo := After(s, start)
 	hi := lo + sort.Search(len(s)-lo, func(i int) bool { return s[lo+i].T > end })
 	return s[lo:hi]
 }

@@ -208,6 +208,7 @@ kubernetes:
   verify_timeout: 20s
 metrics:
   source: prometheus
+  query_delay: 300ms
   prometheus:
     url: %q
     timeout: 2s

@@ -148,6 +148,7 @@ func testConfig(ns string) config.Config {
 	c.Rollback.Healthy.MinDuration = 3 * time.Second
 	c.Kubernetes.Namespaces = []string{ns}
 	c.Kubernetes.VerifyTimeout = 30 * time.Second
+	c.Metrics.QueryDelay = 100 * time.Millisecond
 	return c
 }
 

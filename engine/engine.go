@@ -214,8 +214,9 @@ func (e *Engine) Stats() Stats {
 }
 
 // Run polls until ctx ends. Polls fall on multiples of the poll interval
-// and are evaluated at that instant, so replicas (and replays) of the same
-// data agree on onsets, and with them on incident ids.
+// and are evaluated at that instant, asked metrics.query_delay after it
+// so the instant's samples have landed: replicas (and replays) of the
+// same data agree on onsets, and with them on incident ids.
 func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	// Verifications in flight end with ctx; wait for them before returning.
 	defer e.verifying.Wait()
@@ -228,7 +229,7 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-clk.After(next.Sub(now)):
+		case <-clk.After(next.Sub(now) + e.cfg.Metrics.QueryDelay):
 		}
 		if err := e.Poll(ctx, next); err != nil {
 			e.log.Warn("poll without metrics: every workload unknown", zap.Error(err))

@@ -86,7 +86,7 @@ func (s *series) window(start, end int64) []counter.Sample {
 		s.lo = 0 // an earlier time than last asked: look from the beginning
 	}
 	if s.lo == 0 {
-		s.lo = sort.Search(len(s.samples), func(i int) bool { return s.samples[i].T > start })
+		s.lo = counter.After(s.samples, start)
 	}
 	for s.lo < len(s.samples) && s.samples[s.lo].T <= start {
 		s.lo++

@@ -248,8 +248,14 @@ func (p *Policy) Decide(now time.Time, in Input) Decision {
 // is gone).
 func (p *Policy) Forget(w detector.Workload) { delete(p.done, w) }
 
-// Done records a rollback carried out at now.
+// Done records a rollback carried out at now, and forgets rollbacks too
+// old to matter (past the cooldown, their incidents long over).
 func (p *Policy) Done(now time.Time, plan *Plan) {
+	for w, r := range p.done {
+		if now.Sub(r.at) > p.cfg.Cooldown+24*time.Hour {
+			delete(p.done, w)
+		}
+	}
 	r := p.done[plan.Workload]
 	if r.incident != plan.Incident {
 		r.count = 0
