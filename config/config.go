@@ -413,8 +413,10 @@ func (c Config) Validate() error {
 	if r.Cooldown < 0 {
 		bad("rollback.cooldown", "must not be negative, got %s", r.Cooldown)
 	}
-	if r.MaxPerIncident < 0 {
-		bad("rollback.max_per_incident", "must not be negative, got %d", r.MaxPerIncident)
+	// One rollback per incident is what the Deployment's annotation can
+	// enforce across replicas and restarts; more is not supported.
+	if r.MaxPerIncident < 0 || r.MaxPerIncident > 1 {
+		bad("rollback.max_per_incident", "must be 0 or 1, got %d", r.MaxPerIncident)
 	}
 	positive("rollback.healthy.min_duration", r.Healthy.MinDuration)
 	ratio("rollback.healthy.max_error_ratio", r.Healthy.MaxErrorRatio, true)

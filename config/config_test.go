@@ -80,7 +80,7 @@ func TestBrokenConfigs(t *testing.T) {
 		"link-window.bad.yaml":        {"detection.link_window: must be positive, got 0s"},
 		"trusted-managers.bad.yaml":   {"rollback.trusted_managers[1]: must not be empty"},
 		"cooldown.bad.yaml":           {"rollback.cooldown: must not be negative, got -5m0s"},
-		"max-per-incident.bad.yaml":   {"rollback.max_per_incident: must not be negative, got -1"},
+		"max-per-incident.bad.yaml":   {"rollback.max_per_incident: must be 0 or 1, got -1"},
 		"healthy-duration.bad.yaml":   {"rollback.healthy.min_duration: must be positive, got 0s"},
 		"healthy-ratio.bad.yaml":      {"rollback.healthy.max_error_ratio: must be below detection.threshold (0.5), got 0.6"},
 		"opt-out-namespace.bad.yaml":  {"rollback.opt_out.namespaces[0]: must be a namespace name, got \"a/b\""},

@@ -206,6 +206,7 @@ func (r *recorder) of(k incident.Kind) []incident.Action {
 
 // sentinel is one running instance: watcher, engine loop, executor.
 type sentinel struct {
+	cfg    config.Config
 	out    *recorder
 	engine *engine.Engine
 	stop   func()
@@ -244,7 +245,7 @@ func start(t *testing.T, as *rest.Config, cfg config.Config, metricsClient kuber
 		defer wg.Done()
 		_ = eng.Run(ctx, clk)
 	}()
-	s := &sentinel{out: out, engine: eng}
+	s := &sentinel{cfg: cfg, out: out, engine: eng}
 	var once sync.Once
 	s.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(s.stop)

@@ -15,22 +15,62 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
 )
 
+// tweaks are what one test changes in the sentinel that arrange starts;
+// nil ones change nothing. The hooks that act during the test are given
+// kubectl in the test's namespace, to change the Deployment as a person
+// would.
+type tweaks struct {
+	config    func(*config.Config)
+	executor  func(next engine.Executor, kubectl func(args ...string)) engine.Executor
+	transport func(next http.RoundTripper, kubectl func(args ...string)) http.RoundTripper
+}
+
+// arrange is where every rollback test starts: a fresh namespace holding
+// the demo chart at v1 (helm install), and sentinel watching it as the
+// least-privilege ServiceAccount of deploy/base/rbac.yaml, running long
+// enough to have seen v1 healthy.
+func arrange(t *testing.T, name string, tw tweaks) (*cluster, string, *sentinel) {
+	t.Helper()
+	c := needCluster(t)
+	ns := c.namespace(t, name)
+	c.install(t, ns)
+	cfg := testConfig(ns)
+	if tw.config != nil {
+		tw.config(&cfg)
+	}
+	kubectl := func(args ...string) { c.kubectl(t, append([]string{"-n", ns}, args...)...) }
+	as := c.serviceAccount(t, "sentinel")
+	if tw.transport != nil {
+		as.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return tw.transport(rt, kubectl) }
+	}
+	var wrap func(engine.Executor) engine.Executor
+	if tw.executor != nil {
+		wrap = func(next engine.Executor) engine.Executor { return tw.executor(next, kubectl) }
+	}
+	s := start(t, as, cfg, c.client, wrap)
+	settle(cfg)
+	return c, ns, s
+}
+
+// setImage is the out-of-band change under test: kubectl set image of
+// the demo container to registry.example/demo:TAG.
+func (c *cluster) setImage(t *testing.T, ns, tag string) {
+	t.Helper()
+	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:"+tag)
+}
+
 // helm install v1 → kubectl set image v2 → 90% failing → sentinel rolls
 // back, as the least-privilege ServiceAccount of deploy/base/rbac.yaml.
 func TestSetImageIsRolledBack(t *testing.T) {
-	c := needCluster(t)
-	ns := c.namespace(t, "e2e-set-image")
-	c.install(t, ns)
-	cfg := testConfig(ns)
-	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
-	settle(cfg)
+	c, ns, s := arrange(t, "e2e-set-image", tweaks{})
 
-	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	c.setImage(t, ns, "v2")
 	eventually(t, 60*time.Second, "a rollback", func() bool { return len(s.out.of(incident.Rollback)) > 0 })
 	c.waitRevision(t, ns, "3")
 
@@ -73,9 +113,9 @@ func TestSetImageIsRolledBack(t *testing.T) {
 	// Restarted after its rollback, mid-incident: the Deployment fails
 	// again, the fresh sentinel pages but the annotation's cooldown holds.
 	s.stop()
-	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	c.setImage(t, ns, "v2")
 	c.waitRevision(t, ns, "4")
-	s2 := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
+	s2 := start(t, c.serviceAccount(t, "sentinel"), s.cfg, c.client, nil)
 	eventually(t, 30*time.Second, "a page after restart", func() bool { return len(s2.out.of(incident.Page)) == 1 })
 	if p := s2.out.of(incident.Page)[0]; p.Decision.Rollback || p.Decision.Reason != rollback.ReasonCooldown {
 		t.Errorf("after restart: decision %+v, want cooldown", p.Decision)
@@ -91,24 +131,14 @@ func TestSetImageIsRolledBack(t *testing.T) {
 
 // helm upgrade to a bad v2: a page, the Deployment untouched.
 func TestHelmUpgradePagesOnly(t *testing.T) {
-	c := needCluster(t)
-	ns := c.namespace(t, "e2e-helm")
-	c.install(t, ns)
-	cfg := testConfig(ns)
-	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
-	settle(cfg)
+	c, ns, s := arrange(t, "e2e-helm", tweaks{})
 	c.helmCmd(t, "upgrade", "demo", chart(), "--namespace", ns, "--set", "image=registry.example/demo:v2")
 	expectPageOnly(t, c, s, ns, "helm", rollback.ReasonTrustedDeployer, "registry.example/demo:v2")
 }
 
 // kubectl set env only: a page, no rollback (no image changed).
 func TestSetEnvPagesOnly(t *testing.T) {
-	c := needCluster(t)
-	ns := c.namespace(t, "e2e-set-env")
-	c.install(t, ns)
-	cfg := testConfig(ns)
-	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
-	settle(cfg)
+	c, ns, s := arrange(t, "e2e-set-env", tweaks{})
 	c.kubectl(t, "-n", ns, "set", "env", "deployment/demo", "BROKEN=1")
 	expectPageOnly(t, c, s, ns, "kubectl-set", rollback.ReasonNotImageChange, "registry.example/demo:v1")
 }
@@ -146,19 +176,14 @@ func (i *interfere) Rollback(ctx context.Context, p *rollback.Plan) error {
 // Someone changes the Deployment between decision and write: the
 // conflict is detected and nothing is clobbered.
 func TestConcurrentChangeIsNotClobbered(t *testing.T) {
-	c := needCluster(t)
-	ns := c.namespace(t, "e2e-conflict")
-	c.install(t, ns)
-	cfg := testConfig(ns)
 	var ix *interfere
-	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, func(next engine.Executor) engine.Executor {
+	c, ns, s := arrange(t, "e2e-conflict", tweaks{executor: func(next engine.Executor, kubectl func(...string)) engine.Executor {
 		ix = &interfere{next: next, before: func() {
-			c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v3-hotfix")
+			kubectl("set", "image", "deployment/demo", "app=registry.example/demo:v3-hotfix")
 		}}
 		return ix
-	})
-	settle(cfg)
-	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	}})
+	c.setImage(t, ns, "v2")
 	eventually(t, 30*time.Second, "the failed rollback notice", func() bool { return len(s.out.of(incident.Notice)) == 1 })
 	var stale *rollback.StaleError
 	if !errors.As(ix.err, &stale) || stale.Reason != rollback.ReasonChangedSince {
@@ -172,17 +197,10 @@ func TestConcurrentChangeIsNotClobbered(t *testing.T) {
 // A metadata-only change between decision and write (resourceVersion
 // moves, template does not): sentinel re-reads, re-checks and proceeds.
 func TestResourceVersionMoveIsRedecided(t *testing.T) {
-	c := needCluster(t)
-	ns := c.namespace(t, "e2e-redecide")
-	c.install(t, ns)
-	cfg := testConfig(ns)
-	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, func(next engine.Executor) engine.Executor {
-		return &interfere{next: next, before: func() {
-			c.kubectl(t, "-n", ns, "label", "deployment/demo", "touched=yes")
-		}}
-	})
-	settle(cfg)
-	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	c, ns, s := arrange(t, "e2e-redecide", tweaks{executor: func(next engine.Executor, kubectl func(...string)) engine.Executor {
+		return &interfere{next: next, before: func() { kubectl("label", "deployment/demo", "touched=yes") }}
+	}})
+	c.setImage(t, ns, "v2")
 	eventually(t, 60*time.Second, "a rollback", func() bool { return len(s.out.of(incident.Rollback)) == 1 })
 	d := c.deployment(t, ns)
 	if imageOf(d) != "registry.example/demo:v1" || d.Labels["touched"] != "yes" {
@@ -192,14 +210,8 @@ func TestResourceVersionMoveIsRedecided(t *testing.T) {
 
 // dry_run decides and reports, writes nothing.
 func TestDryRunWritesNothing(t *testing.T) {
-	c := needCluster(t)
-	ns := c.namespace(t, "e2e-dry-run")
-	c.install(t, ns)
-	cfg := testConfig(ns)
-	cfg.Rollback.DryRun = true
-	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
-	settle(cfg)
-	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	c, ns, s := arrange(t, "e2e-dry-run", tweaks{config: func(cfg *config.Config) { cfg.Rollback.DryRun = true }})
+	c.setImage(t, ns, "v2")
 	eventually(t, 30*time.Second, "a dry-run rollback", func() bool { return len(s.out.of(incident.Rollback)) == 1 })
 	if rb := s.out.of(incident.Rollback)[0]; !rb.Plan.DryRun {
 		t.Error("rollback action not marked dry-run")
@@ -235,16 +247,12 @@ func (r *racer) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func TestWriteRaceIsRetried(t *testing.T) {
-	c := needCluster(t)
-	ns := c.namespace(t, "e2e-race")
-	c.install(t, ns)
-	cfg := testConfig(ns)
-	as := c.serviceAccount(t, "sentinel")
-	r := &racer{before: func() { c.kubectl(t, "-n", ns, "annotate", "deployment/demo", "touched=yes") }}
-	as.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { r.next = rt; return r }
-	s := start(t, as, cfg, c.client, nil)
-	settle(cfg)
-	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	r := &racer{}
+	c, ns, s := arrange(t, "e2e-race", tweaks{transport: func(next http.RoundTripper, kubectl func(...string)) http.RoundTripper {
+		r.next, r.before = next, func() { kubectl("annotate", "deployment/demo", "touched=yes") }
+		return r
+	}})
+	c.setImage(t, ns, "v2")
 	eventually(t, 60*time.Second, "a rollback", func() bool {
 		for _, n := range s.out.of(incident.Notice) {
 			t.Fatalf("notice: %s", n.Message)
@@ -263,23 +271,18 @@ func TestWriteRaceIsRetried(t *testing.T) {
 // The API server restarts under a running sentinel: the informers relist
 // and re-watch, and the next bad change is still rolled back.
 func TestWatchSurvivesAPIServerRestart(t *testing.T) {
-	c := needCluster(t)
+	c, ns, s := arrange(t, "e2e-restart", tweaks{})
 	dir := os.Getenv("SENTINEL_TEST_ENV_DIR")
 	if dir == "" {
 		t.Skip("SENTINEL_TEST_ENV_DIR is not set: run under scripts/testenv.sh")
 	}
-	ns := c.namespace(t, "e2e-restart")
-	c.install(t, ns)
-	cfg := testConfig(ns)
-	s := start(t, c.serviceAccount(t, "sentinel"), cfg, c.client, nil)
-	settle(cfg)
 
 	out, err := exec.Command(filepath.Join("..", "scripts", "testenv.sh"), "restart-apiserver", dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("restart the API server: %v\n%s", err, out)
 	}
-	settle(cfg)
-	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
+	settle(s.cfg)
+	c.setImage(t, ns, "v2")
 	eventually(t, 60*time.Second, "a rollback after the restart", func() bool { return len(s.out.of(incident.Rollback)) == 1 })
 	if p := s.out.of(incident.Page); len(p) != 1 || p[0].Cause == nil || p[0].Cause.Manager != "kubectl-set" {
 		t.Errorf("pages %+v", p)

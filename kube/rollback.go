@@ -84,12 +84,10 @@ func (e *Executor) Rollback(ctx context.Context, plan *rollback.Plan) error {
 		if plan.DryRun {
 			opts.DryRun = []string{metav1.DryRunAll}
 		}
+		// A conflict (the Deployment changed between our read and our
+		// write) stays visible through the wrapping: RetryOnConflict
+		// re-reads and re-decides.
 		patched, err = deps.Patch(ctx, name, types.JSONPatchType, patch, opts)
-		if apierrors.IsConflict(err) {
-			// The Deployment changed between our read and our write:
-			// RetryOnConflict re-reads and re-checks.
-			return err
-		}
 		if err != nil {
 			return fmt.Errorf("patch deployment %s/%s: %w", ns, name, err)
 		}
@@ -204,7 +202,7 @@ func (e *Executor) Verify(ctx context.Context, plan *rollback.Plan) error {
 	for {
 		ok, why, err := e.rolledOut(ctx, plan, want)
 		if err != nil {
-			return err
+			why = err.Error() // a failed read is retried like any other wait
 		}
 		if ok {
 			return nil

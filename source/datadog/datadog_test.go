@@ -2,8 +2,8 @@ package datadog
 
 import (
 	"context"
-	"errors"
 	"flag"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +23,7 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/internal/fakedd"
+	"github.com/sentinel-sre/sentinel/internal/replaytest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -86,43 +87,16 @@ func newTestSource(t *testing.T, cfg config.Config, opts ...Option) (*Source, *p
 	return s, reg
 }
 
-// value returns the value of a counter (or a histogram's count) in reg.
-func value(t *testing.T, reg *promclient.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			if m.Histogram != nil {
-				return float64(m.Histogram.GetSampleCount())
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no series %s%v", name, labels)
-	return 0
-}
-
+// errorsBy and skippedBy are the non-zero counts of the source's
+// sentinel_query_errors_total and sentinel_samples_skipped_total by reason.
 func errorsBy(t *testing.T, reg *promclient.Registry) map[string]float64 {
 	t.Helper()
-	out := map[string]float64{}
-	for _, r := range errorReasons {
-		if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"source": "datadog", "reason": r}); v != 0 {
-			out[r] = v
-		}
-	}
-	return out
+	return replaytest.Counts(t, reg, "sentinel_query_errors_total", "datadog", errorReasons)
+}
+
+func skippedBy(t *testing.T, reg *promclient.Registry) map[string]float64 {
+	t.Helper()
+	return replaytest.Counts(t, reg, "sentinel_samples_skipped_total", "datadog", skipReasons)
 }
 
 func approxEqual(a, b []detector.Observation) bool {
@@ -315,22 +289,12 @@ func TestObserveErrors(t *testing.T) {
 			cfg.Metrics.Datadog.Timeout = 200 * time.Millisecond
 			s, reg := newTestSource(t, cfg)
 			got, err := s.Observe(context.Background(), at)
-			if err == nil {
-				t.Fatalf("got %+v, want an error", got)
-			}
-			if !strings.HasPrefix(err.Error(), "query datadog") {
-				t.Errorf("error %q does not say what was being done", err)
-			}
-			if errors.Is(err, ErrNoData) != tc.noData {
-				t.Errorf("errors.Is(%v, ErrNoData) = %v, want %v", err, !tc.noData, tc.noData)
-			}
+			replaytest.Failed(t, got, err, "datadog", tc.noData)
 			if e := errorsBy(t, reg); !reflect.DeepEqual(e, map[string]float64{tc.reason: 1}) {
 				t.Errorf("errors counted %v, want %s once (%v)", e, tc.reason, err)
 			}
-			for _, r := range skipReasons {
-				if v := value(t, reg, "sentinel_samples_skipped_total", map[string]string{"source": "datadog", "reason": r}); v != tc.skipped[r] {
-					t.Errorf("skipped %s = %g, want %g", r, v, tc.skipped[r])
-				}
+			if s := skippedBy(t, reg); !maps.Equal(s, tc.skipped) {
+				t.Errorf("skipped %v, want %v", s, tc.skipped)
 			}
 			if strings.Contains(err.Error(), apiKey) || strings.Contains(err.Error(), appKey) {
 				t.Errorf("error %q reveals a key", err)
@@ -360,10 +324,8 @@ func TestObserveSkipsMalformedSeries(t *testing.T) {
 	if want := []detector.Observation{{Workload: web, Requests: 2}}; !approxEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	for r, want := range map[string]float64{SkipNoCode: 1, SkipNoWorkload: 1, SkipBadValue: 1} {
-		if v := value(t, reg, "sentinel_samples_skipped_total", map[string]string{"source": "datadog", "reason": r}); v != want {
-			t.Errorf("skipped %s = %g, want %g", r, v, want)
-		}
+	if s, want := skippedBy(t, reg), map[string]float64{SkipNoCode: 1, SkipNoWorkload: 1, SkipBadValue: 1}; !maps.Equal(s, want) {
+		t.Errorf("skipped %v, want %v", s, want)
 	}
 }
 
@@ -493,19 +455,7 @@ func TestServerSelection(t *testing.T) {
 
 func TestMetricsPreCreated(t *testing.T) {
 	_, reg := newTestSource(t, testConfig("http://127.0.0.1:1"))
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int{}
-	for _, mf := range mfs {
-		got[mf.GetName()] = len(mf.GetMetric())
-	}
-	want := map[string]int{"sentinel_query_errors_total": len(errorReasons),
-		"sentinel_samples_skipped_total": len(skipReasons), "sentinel_query_duration_seconds": 1}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("series %v, want %v", got, want)
-	}
+	replaytest.PreCreated(t, reg, errorReasons, skipReasons)
 }
 
 func newConfig() *datadog.Configuration { return datadog.NewConfiguration() }

@@ -1,8 +1,6 @@
 package datadog
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,8 +8,8 @@ import (
 
 	promclient "github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/internal/fakedd"
+	"github.com/sentinel-sre/sentinel/internal/replaytest"
 	"github.com/sentinel-sre/sentinel/recording"
 	"github.com/sentinel-sre/sentinel/simulate"
 )
@@ -43,11 +41,6 @@ func TestReplayOverDatadog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx := context.Background()
-			var want simulate.Collect
-			if _, err := simulate.Run(ctx, dir, cfg, &want); err != nil {
-				t.Fatal(err)
-			}
 			live := cfg
 			live.Metrics.Source = "datadog"
 			live.Metrics.Datadog.URL = fake.URL
@@ -57,50 +50,9 @@ func TestReplayOverDatadog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got simulate.Collect
-			res, err := simulate.RunWith(ctx, dir, cfg, &got, src)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want, got, res := replaytest.Replay(t, dir, cfg, src)
 			t.Logf("%d polls, %d without data", res.Polls, res.Stats.SourceErrors)
-			for _, a := range got.Actions {
-				t.Logf("datadog: %s %s %s ratio %.4f requests %.2f/s cause %s target %s", a.At.Format(time.RFC3339), a.Kind, a.Workload, a.Ratio, a.Requests, cause(a), target(a))
-			}
-			for _, a := range want.Actions {
-				t.Logf("replay:  %s %s %s ratio %.4f requests %.2f/s cause %s target %s", a.At.Format(time.RFC3339), a.Kind, a.Workload, a.Ratio, a.Requests, cause(a), target(a))
-			}
-			if len(got.Actions) != len(want.Actions) {
-				t.Fatalf("%d actions over Datadog, %d in the replay", len(got.Actions), len(want.Actions))
-			}
-			late := DefaultIngestionDelay + interval
-			for i, w := range want.Actions {
-				g := got.Actions[i]
-				if g.Kind != w.Kind || g.Workload != w.Workload || cause(g) != cause(w) || target(g) != target(w) {
-					t.Errorf("action %d: %s %s cause %s target %s; replay %s %s cause %s target %s",
-						i, g.Kind, g.Workload, cause(g), target(g), w.Kind, w.Workload, cause(w), target(w))
-				}
-				if g.At.Before(w.At) || g.At.After(w.At.Add(late)) {
-					t.Errorf("action %d (%s) at %s, replay at %s: want within %s after", i, g.Kind, g.At, w.At, late)
-				}
-			}
+			replaytest.Compare(t, want, got, replaytest.Match{Source: "Datadog", Late: DefaultIngestionDelay + interval})
 		})
 	}
-}
-
-func cause(a incident.Action) string {
-	if a.Cause == nil {
-		return "none"
-	}
-	return fmt.Sprintf("revision %d by %s", a.Cause.Revision, a.Cause.Manager)
-}
-
-func target(a incident.Action) string {
-	p := a.Plan
-	if p == nil {
-		p = a.Decision.Plan
-	}
-	if p == nil {
-		return "none"
-	}
-	return fmt.Sprintf("revision %d (%s)", p.ToRevision, incident.ShortImages(p.ToImages))
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
-	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/internal/replaytest"
 	"github.com/sentinel-sre/sentinel/recording"
 	"github.com/sentinel-sre/sentinel/simulate"
 )
@@ -138,11 +138,6 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 			}
 			env.backfill(t, dir, rec)
 
-			ctx := context.Background()
-			var want simulate.Collect
-			if _, err := simulate.Run(ctx, dir, cfg, &want); err != nil {
-				t.Fatal(err)
-			}
 			live := cfg
 			live.Metrics.Source = "prometheus"
 			live.Metrics.Prometheus.URL = env.url
@@ -150,78 +145,13 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got simulate.Collect
-			res, err := simulate.RunWith(ctx, dir, cfg, &got, src)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want, got, res := replaytest.Replay(t, dir, cfg, src)
 			t.Logf("%d polls over Prometheus, %d without data; query: %s", res.Polls, res.Stats.SourceErrors, src.Query(RangesAuto))
 
-			compareActions(t, want.Actions, got.Actions)
+			replaytest.Compare(t, want, got, replaytest.Match{Source: "Prometheus", Exact: true})
 			comparePolls(t, rec, src, cfg.Detection.PollInterval)
 		})
 	}
-}
-
-// compareActions asserts the same actions: kind, workload, time,
-// incident, cause (revision, manager) and rollback target, and ratios and
-// request rates within 1e-6.
-func compareActions(t *testing.T, want, got []incident.Action) {
-	t.Helper()
-	var pages, rollbacks int
-	for _, a := range want {
-		switch a.Kind {
-		case incident.Page:
-			pages++
-		case incident.Rollback:
-			rollbacks++
-		}
-	}
-	if pages == 0 || rollbacks == 0 {
-		t.Fatalf("the replay paged %d times and rolled back %d times: nothing to compare", pages, rollbacks)
-	}
-	if len(got) != len(want) {
-		t.Errorf("%d actions over Prometheus, %d in the replay", len(got), len(want))
-	}
-	for i := range min(len(got), len(want)) {
-		w, g := want[i], got[i]
-		t.Logf("%s %s %s ratio %.9f (replay %.9f) requests %.6f/s (replay %.6f/s)",
-			g.At.Format(time.RFC3339), g.Kind, g.Workload, g.Ratio, w.Ratio, g.Requests, w.Requests)
-		if g.Kind != w.Kind || g.Workload != w.Workload || !g.At.Equal(w.At) || g.Incident != w.Incident || !g.Onset.Equal(w.Onset) {
-			t.Errorf("action %d: got %s %s at %s (incident %s), replay %s %s at %s (incident %s)",
-				i, g.Kind, g.Workload, g.At, g.Incident, w.Kind, w.Workload, w.At, w.Incident)
-		}
-		if cause(g) != cause(w) {
-			t.Errorf("action %d: cause %s, replay %s", i, cause(g), cause(w))
-		}
-		if target(g) != target(w) {
-			t.Errorf("action %d: rollback target %s, replay %s", i, target(g), target(w))
-		}
-		if math.Abs(g.Ratio-w.Ratio) > 1e-6 {
-			t.Errorf("action %d: ratio %.9f, replay %.9f", i, g.Ratio, w.Ratio)
-		}
-		if math.Abs(g.Requests-w.Requests) > 1e-6*math.Max(1, w.Requests) {
-			t.Errorf("action %d: requests %.9f/s, replay %.9f/s", i, g.Requests, w.Requests)
-		}
-	}
-}
-
-func cause(a incident.Action) string {
-	if a.Cause == nil {
-		return "none"
-	}
-	return fmt.Sprintf("revision %d by %s", a.Cause.Revision, a.Cause.Manager)
-}
-
-func target(a incident.Action) string {
-	p := a.Plan
-	if p == nil {
-		p = a.Decision.Plan
-	}
-	if p == nil {
-		return "none"
-	}
-	return fmt.Sprintf("revision %d (%s)", p.ToRevision, incident.ShortImages(p.ToImages))
 }
 
 // comparePolls compares every poll's observations. The same workloads must

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,12 +18,12 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	promclient "github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/internal/replaytest"
 )
 
 // at is the evaluation time of the tests: 2026-04-24T23:51:30Z.
@@ -131,38 +132,6 @@ func newTestSource(t *testing.T, cfg config.Config, opts ...Option) (*Source, *p
 		t.Fatal(err)
 	}
 	return s, reg
-}
-
-// value returns the value of a counter series in reg, failing if absent.
-func value(t *testing.T, reg *promclient.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			return counterOrCount(m)
-		}
-	}
-	t.Fatalf("no series %s%v", name, labels)
-	return 0
-}
-
-func counterOrCount(m *dto.Metric) float64 {
-	if m.Histogram != nil {
-		return float64(m.Histogram.GetSampleCount())
-	}
-	return m.GetCounter().GetValue()
 }
 
 func sample(ns, wl, class, v string) string {
@@ -279,31 +248,19 @@ func TestObserve(t *testing.T) {
 					t.Errorf("got %+v\nwant %+v", got, tc.want)
 				}
 			} else {
-				if err == nil {
-					t.Fatalf("got %+v, want an error", got)
-				}
-				if !strings.HasPrefix(err.Error(), "query prometheus") {
-					t.Errorf("error %q does not say what was being done", err)
-				}
-				if errors.Is(err, ErrNoData) != tc.noData {
-					t.Errorf("errors.Is(%v, ErrNoData) = %v, want %v", err, !tc.noData, tc.noData)
-				}
+				replaytest.Failed(t, got, err, "prometheus", tc.noData)
 			}
-			for _, r := range errorReasons {
-				want := 0.0
-				if r == tc.errReason {
-					want = 1
-				}
-				if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"source": "prometheus", "reason": r}); v != want {
-					t.Errorf("sentinel_query_errors_total{reason=%q} = %g, want %g", r, v, want)
-				}
+			wantErrors := map[string]float64{}
+			if tc.errReason != "" {
+				wantErrors[tc.errReason] = 1
 			}
-			for _, r := range skipReasons {
-				if v := value(t, reg, "sentinel_samples_skipped_total", map[string]string{"source": "prometheus", "reason": r}); v != tc.skipped[r] {
-					t.Errorf("sentinel_samples_skipped_total{reason=%q} = %g, want %g", r, v, tc.skipped[r])
-				}
+			if e := replaytest.Counts(t, reg, "sentinel_query_errors_total", "prometheus", errorReasons); !maps.Equal(e, wantErrors) {
+				t.Errorf("sentinel_query_errors_total by reason %v, want %v", e, wantErrors)
 			}
-			if v := value(t, reg, "sentinel_query_duration_seconds", map[string]string{"source": "prometheus"}); v != 1 {
+			if s := replaytest.Counts(t, reg, "sentinel_samples_skipped_total", "prometheus", skipReasons); !maps.Equal(s, tc.skipped) {
+				t.Errorf("sentinel_samples_skipped_total by reason %v, want %v", s, tc.skipped)
+			}
+			if v := replaytest.Value(t, reg, "sentinel_query_duration_seconds", map[string]string{"source": "prometheus"}); v != 1 {
 				t.Errorf("sentinel_query_duration_seconds count = %g, want 1", v)
 			}
 			form := fake.lastForm(t)
@@ -330,7 +287,7 @@ func TestObserveTimeout(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %s, want about the 100ms timeout", d)
 	}
-	if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonTimeout}); v != 1 {
+	if v := replaytest.Value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonTimeout}); v != 1 {
 		t.Errorf("timeouts = %g, want 1", v)
 	}
 }
@@ -350,7 +307,7 @@ func TestObserveCanceledAndUnreachable(t *testing.T) {
 		t.Fatal("want an error from a closed server")
 	}
 	for r, want := range map[string]float64{ReasonCanceled: 1, ReasonUnavailable: 1} {
-		if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": r}); v != want {
+		if v := replaytest.Value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": r}); v != want {
 			t.Errorf("%s = %g, want %g", r, v, want)
 		}
 	}
@@ -400,7 +357,7 @@ func TestRangesAuto(t *testing.T) {
 		if _, err := s.Observe(context.Background(), at); err == nil || !strings.HasPrefix(err.Error(), "query prometheus") {
 			t.Fatalf("got %v, want a query error", err)
 		}
-		if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonUnavailable}); v != 1 {
+		if v := replaytest.Value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonUnavailable}); v != 1 {
 			t.Errorf("unavailable = %g, want 1", v)
 		}
 		if s.Ranges() != RangesAuto {
@@ -428,7 +385,7 @@ func TestRangesAuto(t *testing.T) {
 		if _, err := s.Observe(ctx, at); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "ask prometheus its version") {
 			t.Fatalf("got %v, want a canceled version error", err)
 		}
-		if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonCanceled}); v != 1 {
+		if v := replaytest.Value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonCanceled}); v != 1 {
 			t.Errorf("canceled = %g, want 1", v)
 		}
 		if len(fake.forms) != 0 || s.Ranges() != RangesAuto {
@@ -489,7 +446,7 @@ func TestRangesAutoRetried(t *testing.T) {
 				t.Errorf("logged the range selection %d times, want once", n)
 			}
 			for _, r := range errorReasons {
-				if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": r}); v != 0 {
+				if v := replaytest.Value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": r}); v != 0 {
 					t.Errorf("sentinel_query_errors_total{reason=%q} = %g, want 0: every query succeeded", r, v)
 				}
 			}
@@ -518,19 +475,7 @@ func TestMetricsPreCreatedAndShared(t *testing.T) {
 	if _, err := New(cfg, reg); err != nil {
 		t.Fatal(err)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int{}
-	for _, mf := range mfs {
-		got[mf.GetName()] = len(mf.GetMetric())
-	}
-	want := map[string]int{"sentinel_query_errors_total": len(errorReasons),
-		"sentinel_samples_skipped_total": len(skipReasons), "sentinel_query_duration_seconds": 1}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("series %v, want %v", got, want)
-	}
+	replaytest.PreCreated(t, reg, errorReasons, skipReasons)
 }
 
 func TestBearerTokenFileReread(t *testing.T) {
@@ -590,7 +535,7 @@ func TestBasicAuthAndTLS(t *testing.T) {
 	if !errors.As(err, &unknownAuthority) {
 		t.Errorf("got %v, want an unknown authority error", err)
 	}
-	if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonUnavailable}); v != 1 {
+	if v := replaytest.Value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonUnavailable}); v != 1 {
 		t.Errorf("unavailable = %g, want 1", v)
 	}
 
@@ -601,7 +546,7 @@ func TestBasicAuthAndTLS(t *testing.T) {
 	if _, err := s.Observe(context.Background(), at); err == nil {
 		t.Fatal("want an error for a wrong password")
 	}
-	if v := value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonRejected}); v != 1 {
+	if v := replaytest.Value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonRejected}); v != 1 {
 		t.Errorf("rejected = %g, want 1", v)
 	}
 }
