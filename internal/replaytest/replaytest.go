@@ -27,9 +27,8 @@ import (
 // Replay runs the scenario in dir twice through the same engine with
 // cfg: on its recording (sentinel simulate), which gives want, and with
 // src answering every poll, which gives got.
-func Replay(t TB, dir string, cfg config.Config, src engine.Source) (want, got []incident.Action, res simulate.Result) {
+func Replay(ctx context.Context, t TB, dir string, cfg config.Config, src engine.Source) (want, got []incident.Action, res simulate.Result) {
 	t.Helper()
-	ctx := context.Background()
 	var rec, live simulate.Collect
 	if _, err := simulate.Run(ctx, dir, cfg, &rec); err != nil {
 		t.Fatalf("replay %s on its recording: %v", dir, err)

@@ -50,7 +50,7 @@ func TestReplayOverDatadog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, got, res := replaytest.Replay(t, dir, cfg, src)
+			want, got, res := replaytest.Replay(t.Context(), t, dir, cfg, src)
 			t.Logf("%d polls, %d without data", res.Polls, res.Stats.SourceErrors)
 			replaytest.Compare(t, want, got, replaytest.Match{Source: "Datadog", Late: DefaultIngestionDelay + interval})
 		})

@@ -145,7 +145,7 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, got, res := replaytest.Replay(t, dir, cfg, src)
+			want, got, res := replaytest.Replay(t.Context(), t, dir, cfg, src)
 			t.Logf("%d polls over Prometheus, %d without data; query: %s", res.Polls, res.Stats.SourceErrors, src.Query(RangesAuto))
 
 			replaytest.Compare(t, want, got, replaytest.Match{Source: "Prometheus", Exact: true})
