@@ -223,9 +223,7 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	step := e.cfg.Detection.PollInterval
 	for {
 		now := clk.Now()
-		// The next multiple of step since the Unix epoch (Truncate counts
-		// from year 1, which only agrees for steps dividing a day).
-		next := time.Unix(0, (now.UnixNano()/step.Nanoseconds()+1)*step.Nanoseconds()).UTC()
+		next := PollAt(now, step)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -235,6 +233,14 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 			e.log.Warn("poll without metrics: every workload unknown", zap.Error(err))
 		}
 	}
+}
+
+// PollAt returns the first poll instant at or after t: a multiple of step
+// since the Unix epoch (time.Truncate counts from year 1, which agrees
+// only for steps dividing a day). The daemon and replays poll on it.
+func PollAt(t time.Time, step time.Duration) time.Time {
+	n, s := t.UnixNano(), step.Nanoseconds()
+	return time.Unix(0, (n+s-1)/s*s).UTC()
 }
 
 // Poll evaluates every workload at now. A source error makes every
@@ -251,12 +257,10 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 		srcErr = fmt.Errorf("observe metrics at %s: %w", now.UTC().Format(time.RFC3339), srcErr)
 	}
 	for _, st := range e.evaluate(now, obs, srcErr) {
-		if st.plan == nil {
-			e.notify(ctx, st.action)
-			continue
+		e.notify(ctx, st.action)
+		if st.plan != nil { // a page, then its rollback
+			e.rollback(ctx, now, st.action, st.plan)
 		}
-		e.notify(ctx, st.action) // the page, then its rollback
-		e.rollback(ctx, now, st.action, st.plan)
 	}
 	return srcErr
 }
@@ -278,15 +282,25 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	active := e.active()
 	var steps []step
 	tell := func(a incident.Action) { steps = append(steps, step{action: a}) }
+	// A resolve is sent by the leader. A standby keeps it: if the leader
+	// died first, the standby sends it when it takes over (a leader that
+	// paged and died leaves its incident open otherwise).
+	resolve := func(a incident.Action) {
+		if active {
+			tell(a)
+		} else {
+			e.quietResolves = append(e.quietResolves, a)
+		}
+	}
 
 	pending := e.pending
 	e.pending = nil
 	for _, a := range pending {
 		switch {
+		case a.Kind == incident.Resolve:
+			resolve(a)
 		case active:
 			tell(a)
-		case a.Kind == incident.Resolve:
-			e.quietResolves = append(e.quietResolves, a)
 		}
 	}
 	if a, ok := e.sourceHealth(now, srcErr, active); ok {
@@ -312,15 +326,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		case detector.Resolved:
 			delete(e.open, f.Workload)
 			e.stats.Resolves++
-			if active {
-				// Also when this replica never announced it: a leader
-				// that died after paging left it open.
-				tell(e.action(incident.Resolve, f))
-			} else {
-				// The leader should resolve it; if it died first, this
-				// replica resolves it when it takes over.
-				e.quietResolves = append(e.quietResolves, e.action(incident.Resolve, f))
-			}
+			resolve(e.action(incident.Resolve, f))
 		}
 	}
 	if active {

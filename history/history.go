@@ -124,7 +124,6 @@ type health struct {
 
 type change struct {
 	Change
-	fp      string
 	before  *corev1.PodTemplateSpec // nil: first sight, compared lazily
 	after   *corev1.PodTemplateSpec
 	owners  []owner
@@ -164,14 +163,12 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	if prev != nil && equality.Semantic.DeepEqual(prev.Spec.Template, obj.Spec.Template) {
 		return Change{}, false // status, scale, annotation or revision bump
 	}
-	fp := Fingerprint(&obj.Spec.Template)
 	c := &change{
-		Change: Change{Workload: w, At: at.UTC(), Fingerprint: fp},
-		fp:     fp,
+		Change: Change{Workload: w, At: at.UTC(), Fingerprint: Fingerprint(&obj.Spec.Template)},
 		after:  &obj.Spec.Template,
 		owners: parseOwners(obj.ManagedFields),
 	}
-	d.fp = c.fp
+	d.fp = c.Fingerprint
 	if prev != nil {
 		c.before = &prev.Spec.Template
 		c.settle()
@@ -183,7 +180,7 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	if prev == nil {
 		return Change{}, false
 	}
-	c.Revision = d.revisionOf(c.fp)
+	c.Revision = d.revisionOf(c.Fingerprint)
 	return c.Change, true
 }
 
@@ -340,7 +337,7 @@ func (t *Tracker) Cause(w detector.Workload, onset time.Time, window time.Durati
 			return Change{}, false
 		}
 		// Known ReplicaSets may have arrived since the change was seen.
-		if rev := d.revisionOf(c.fp); rev != 0 {
+		if rev := d.revisionOf(c.Fingerprint); rev != 0 {
 			c.Revision = rev
 		}
 		return c.Change, true
@@ -355,17 +352,26 @@ func (t *Tracker) Revisions(w detector.Workload) []Revision {
 	if d == nil {
 		return nil
 	}
-	cur := d.revisionOf(d.fp)
 	var out []Revision
-	for _, r := range d.rs {
-		if r.fp == d.fp || (cur > 0 && r.rev.Revision >= cur) {
-			continue
-		}
+	for _, r := range d.older(d.fp) {
 		rev := r.rev
 		rev.Healthy = d.health[r.fp] != nil && d.health[r.fp].healthy
 		out = append(out, rev)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Revision > out[j].Revision })
+	return out
+}
+
+// older returns the ReplicaSets of revisions before the one running
+// template fp, other templates only.
+func (d *deployment) older(fp string) []*replicaSet {
+	cur := d.revisionOf(fp)
+	var out []*replicaSet
+	for _, r := range d.rs {
+		if r.fp != fp && (cur == 0 || r.rev.Revision < cur) {
+			out = append(out, r)
+		}
+	}
 	return out
 }
 
@@ -404,12 +410,8 @@ func (d *deployment) revisionOf(fp string) int64 {
 // seen, by comparing it with the newest older revision whose template
 // differs.
 func (d *deployment) settleFirstSight(c *change) {
-	cur := d.revisionOf(c.fp)
 	var prev *replicaSet
-	for _, r := range d.rs {
-		if r.fp == c.fp || (cur > 0 && r.rev.Revision >= cur) {
-			continue
-		}
+	for _, r := range d.older(c.Fingerprint) {
 		if prev == nil || r.rev.Revision > prev.rev.Revision {
 			prev = r
 		}
@@ -521,6 +523,15 @@ func images(spec *corev1.PodSpec) []Image {
 	}
 	for _, c := range spec.Containers {
 		out = append(out, Image{Container: c.Name, Image: c.Image})
+	}
+	return out
+}
+
+// Names returns the image references alone, in order.
+func Names(imgs []Image) []string {
+	out := make([]string, len(imgs))
+	for i, img := range imgs {
+		out[i] = img.Image
 	}
 	return out
 }

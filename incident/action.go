@@ -161,14 +161,6 @@ func ShortImage(img string) string {
 	return name
 }
 
-func imageList(imgs []history.Image) []string {
-	out := make([]string, len(imgs))
-	for i, img := range imgs {
-		out[i] = img.Image
-	}
-	return out
-}
-
 // jsonCause is the documented shape of a cause.
 type jsonCause struct {
 	Revision     int64     `json:"revision"`
@@ -223,8 +215,8 @@ func (a Action) MarshalJSON() ([]byte, error) {
 	}
 	if c := a.Cause; c != nil && a.Kind == Page {
 		j.Cause = &jsonCause{Revision: c.Revision, Manager: c.Manager, ViaHelm: ViaHelm(c.Manager),
-			ImageChanged: c.ImageChanged, Images: imageList(c.ImagesAfter),
-			Previous: imageList(c.ImagesBefore), At: c.At.UTC(), Fields: c.Fields}
+			ImageChanged: c.ImageChanged, Images: history.Names(c.ImagesAfter),
+			Previous: history.Names(c.ImagesBefore), At: c.At.UTC(), Fields: c.Fields}
 	}
 	if a.Kind == Page {
 		j.RunbookURL = a.RunbookURL
@@ -235,7 +227,7 @@ func (a Action) MarshalJSON() ([]byte, error) {
 	}
 	if p := a.Plan; p != nil && a.Kind == Rollback {
 		from, to := p.FromRevision, p.ToRevision
-		j.From, j.To, j.ToImages, j.FromImages, j.DryRun = &from, &to, imageList(p.ToImages), imageList(p.FromImages), p.DryRun
+		j.From, j.To, j.ToImages, j.FromImages, j.DryRun = &from, &to, history.Names(p.ToImages), history.Names(p.FromImages), p.DryRun
 	}
 	if a.Kind != Page {
 		// cause is part of the page's shape only

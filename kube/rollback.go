@@ -168,7 +168,7 @@ func (e *Executor) event(ctx context.Context, d *appsv1.Deployment, plan *rollba
 			Name: d.Name, UID: d.UID, ResourceVersion: d.ResourceVersion},
 		Reason: "SentinelRollback",
 		Message: fmt.Sprintf("sentinel rolled back from revision %d to revision %d (%s) in incident %s: %s",
-			plan.FromRevision, plan.ToRevision, images(plan.ToImages), plan.Incident, plan.Reason.Explain()),
+			plan.FromRevision, plan.ToRevision, strings.Join(history.Names(plan.ToImages), ", "), plan.Incident, plan.Reason.Explain()),
 		Type:                corev1.EventTypeWarning,
 		Source:              corev1.EventSource{Component: rollback.FieldManager},
 		ReportingController: "sentinel.dev/sentinel",
@@ -182,14 +182,6 @@ func (e *Executor) event(ctx context.Context, d *appsv1.Deployment, plan *rollba
 		return fmt.Errorf("create event in %s: %w", d.Namespace, err)
 	}
 	return nil
-}
-
-func images(imgs []history.Image) string {
-	s := make([]string, len(imgs))
-	for i, img := range imgs {
-		s[i] = img.Image
-	}
-	return strings.Join(s, ", ")
 }
 
 // Verify waits until the Deployment controller has observed the rollback

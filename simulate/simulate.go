@@ -105,7 +105,7 @@ func RunWith(ctx context.Context, dir string, cfg config.Config, notifier engine
 	step := cfg.Detection.PollInterval
 	// Polls fall on multiples of the interval, as the daemon's do, so a
 	// replay and a live run evaluate at the same instants.
-	start := AlignUp(metrics.First, step)
+	start := engine.PollAt(metrics.First, step)
 	res.From, res.To = start, metrics.Last
 	next := 0
 	for now := start; !now.After(metrics.Last); now = now.Add(step) {
@@ -125,15 +125,6 @@ func RunWith(ctx context.Context, dir string, cfg config.Config, notifier engine
 	}
 	res.Stats = eng.Stats()
 	return res, nil
-}
-
-// AlignUp returns the first multiple of step since the Unix epoch at or
-// after t: the instants the daemon polls at.
-func AlignUp(t time.Time, step time.Duration) time.Time {
-	n := t.UnixNano()
-	s := step.Nanoseconds()
-	r := ((n + s - 1) / s) * s
-	return time.Unix(0, r).UTC()
 }
 
 func feed(eng *engine.Engine, o recording.Object) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/internal/replaytest"
 	"github.com/sentinel-sre/sentinel/recording"
 	"github.com/sentinel-sre/sentinel/simulate"
@@ -163,7 +164,7 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 func comparePolls(t *testing.T, rec *recording.Metrics, src *Source, step time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	start := simulate.AlignUp(rec.First, step)
+	start := engine.PollAt(rec.First, step)
 	var compared, differing int
 	var maxRatio float64
 	for at := start; !at.After(rec.Last); at = at.Add(step) {
