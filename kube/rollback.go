@@ -39,10 +39,6 @@ type UnverifiedError struct{ Reason string }
 
 func (e *UnverifiedError) Error() string { return "rollback written but not verified: " + e.Reason }
 
-// Unverified marks the error for the engine: the rollback was written and
-// counts against the cooldown and the per-incident limit.
-func (e *UnverifiedError) Unverified() bool { return true }
-
 // Executor carries out rollback plans on the live cluster.
 type Executor struct {
 	client kubernetes.Interface
