@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -84,6 +85,13 @@ type Prometheus struct {
 	CodeLabel      string `yaml:"code_label"`
 	// ReporterSelector is added to the series selector; empty adds none.
 	ReporterSelector string `yaml:"reporter_selector"`
+	// RevisionLabel carries the serving pod's pod-template-hash (a
+	// labelmap of __meta_kubernetes_pod_label_(.+) gives
+	// pod_template_hash); PodLabel the pod's name, used where the hash is
+	// missing. Either splits a workload's traffic by revision; empty
+	// names none. Without both, workloads are judged as a whole.
+	RevisionLabel string `yaml:"revision_label"`
+	PodLabel      string `yaml:"pod_label"`
 	// Query, when set, replaces the built-in query: a Go text/template
 	// (see docs/metrics.md) that must return, per workload, one series with
 	// sentinel_class="total" and one with sentinel_class="failed".
@@ -123,6 +131,11 @@ type Datadog struct {
 	CodeTag      string `yaml:"code_tag"`
 	// ReporterFilter is added to the query's scope; empty adds none.
 	ReporterFilter string `yaml:"reporter_filter"`
+	// RevisionTag splits a workload's traffic by the ReplicaSet of the
+	// serving pod (the Datadog agent tags kube_replica_set); PodTag by the
+	// pod's name where that tag is missing. Empty names none.
+	RevisionTag string `yaml:"revision_tag"`
+	PodTag      string `yaml:"pod_tag"`
 }
 
 // Kubernetes says which Deployments sentinel watches and how it reaches
@@ -159,8 +172,13 @@ type Detection struct {
 	// ResolveAfter is how long the ratio must stay at or below the
 	// threshold before an incident resolves.
 	ResolveAfter time.Duration `yaml:"resolve_after"`
-	// LinkWindow is how long before onset a change can be its cause.
+	// LinkWindow is how long before the errors began a change can be
+	// their cause.
 	LinkWindow time.Duration `yaml:"link_window"`
+	// ReopenWithin: a workload failing again this soon after its incident
+	// resolved continues that incident (same id, same dedup key, no second
+	// rollback) instead of opening a new one. 0 never reopens.
+	ReopenWithin time.Duration `yaml:"reopen_within"`
 }
 
 // Rollback holds the automatic rollback policy and its guard rails.
@@ -228,9 +246,25 @@ type PagerDuty struct {
 // DefaultRunbookURL is the runbook shipped with sentinel.
 const DefaultRunbookURL = "https://github.com/sentinel-sre/sentinel/blob/main/docs/runbook.md"
 
-// OptOutAnnotation on a Deployment, set to "false", disables automatic
-// rollback of that Deployment.
+// OptOutAnnotation on a Deployment, set to false (any spelling
+// strconv.ParseBool accepts: "false", "False", "0", "f"), disables
+// automatic rollback of it.
 const OptOutAnnotation = "sentinel.dev/rollback"
+
+// OptedOut reads a Deployment's OptOutAnnotation. A value ParseBool does
+// not accept is an error, and counts as opted out: whoever set it meant
+// something, and rolling back is the act that cannot be taken back.
+func OptedOut(annotations map[string]string) (bool, error) {
+	v, ok := annotations[OptOutAnnotation]
+	if !ok {
+		return false, nil
+	}
+	on, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return true, fmt.Errorf("annotation %s=%q: want true or false; taken as opted out", OptOutAnnotation, v)
+	}
+	return !on, nil
+}
 
 // Default returns the configuration with every default filled in; it is
 // what config.yaml at the repository root spells out.
@@ -245,6 +279,7 @@ func Default() Config {
 			FailureCodes:   "5..",
 			ResolveAfter:   3 * time.Minute,
 			LinkWindow:     15 * time.Minute,
+			ReopenWithin:   15 * time.Minute,
 		},
 		Rollback: Rollback{
 			Enabled:         true,
@@ -267,11 +302,13 @@ func Default() Config {
 				Metric: "istio_requests_total", NamespaceLabel: "destination_workload_namespace",
 				WorkloadLabel: "destination_workload", CodeLabel: "response_code",
 				ReporterSelector: `reporter="destination"`,
+				RevisionLabel:    "pod_template_hash", PodLabel: "pod",
 			},
 			Datadog: Datadog{
 				Site: "datadoghq.com", Timeout: 10 * time.Second, Metric: "istio.mesh.request.count.total",
 				NamespaceTag: "destination_workload_namespace", WorkloadTag: "destination_workload",
 				CodeTag: "response_code", ReporterFilter: "reporter:destination",
+				RevisionTag: "kube_replica_set", PodTag: "pod_name",
 			},
 			BlindAfter: 4,
 			QueryDelay: 5 * time.Second,
@@ -391,7 +428,10 @@ func (c Config) Validate() error {
 	if d.RateWindow > 0 && d.PollInterval > 0 && d.RateWindow < 2*d.PollInterval {
 		bad("detection.rate_window", "must be at least twice detection.poll_interval (%s), got %s", d.PollInterval, d.RateWindow)
 	}
-	ratio("detection.threshold", d.Threshold, false)
+	// A ratio is never above 1, so a threshold of 1 could never page.
+	if !(d.Threshold > 0 && d.Threshold < 1) {
+		bad("detection.threshold", "must be in (0,1) (a ratio is never above 1), got %g", d.Threshold)
+	}
 	if d.For < 0 {
 		bad("detection.for", "must not be negative, got %s", d.For)
 	}
@@ -403,6 +443,9 @@ func (c Config) Validate() error {
 	}
 	positive("detection.resolve_after", d.ResolveAfter)
 	positive("detection.link_window", d.LinkWindow)
+	if d.ReopenWithin < 0 {
+		bad("detection.reopen_within", "must not be negative (0 never reopens), got %s", d.ReopenWithin)
+	}
 
 	r := c.Rollback
 	for i, m := range r.TrustedManagers {

@@ -69,8 +69,9 @@ func TestDefaults(t *testing.T) {
 // Each broken config in testdata breaks one rule; the message is exact.
 func TestBrokenConfigs(t *testing.T) {
 	cases := map[string][]string{
-		"threshold.bad.yaml":          {"detection.threshold: must be in (0,1], got 1.5"},
-		"threshold-zero.bad.yaml":     {"detection.threshold: must be in (0,1], got 0"},
+		"threshold.bad.yaml":          {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 1.5"},
+		"threshold-zero.bad.yaml":     {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 0"},
+		"threshold-one.bad.yaml":      {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 1"},
 		"poll-interval.bad.yaml":      {"detection.poll_interval: must be positive, got 0s"},
 		"rate-window.bad.yaml":        {"detection.rate_window: must be at least twice detection.poll_interval (1m0s), got 1m0s"},
 		"for.bad.yaml":                {"detection.for: must not be negative, got -1s"},
@@ -114,7 +115,7 @@ func TestBrokenConfigs(t *testing.T) {
 		"many.bad.yaml": {
 			"detection.tresh: unknown key (line 3)",
 			"detection.poll_interval: must be positive, got 0s",
-			"detection.threshold: must be in (0,1], got 2",
+			"detection.threshold: must be in (0,1) (a ratio is never above 1), got 2",
 			"rollback.cooldown: must not be negative, got -1s",
 		},
 	}
@@ -207,3 +208,37 @@ func TestSecretsNeverPrint(t *testing.T) {
 		t.Errorf("file secret %v, %v", s, err)
 	}
 }
+
+func TestOptedOut(t *testing.T) {
+	cases := []struct {
+		value   *string
+		want    bool
+		wantErr string
+	}{
+		{value: nil, want: false},
+		{value: ptr("false"), want: true},
+		{value: ptr("False"), want: true},
+		{value: ptr(" FALSE "), want: true},
+		{value: ptr("0"), want: true},
+		{value: ptr("true"), want: false},
+		{value: ptr("T"), want: false},
+		{value: ptr("no"), want: true, wantErr: `annotation sentinel.dev/rollback="no": want true or false; taken as opted out`},
+		{value: ptr(""), want: true, wantErr: `annotation sentinel.dev/rollback="": want true or false; taken as opted out`},
+	}
+	for _, tc := range cases {
+		a := map[string]string{}
+		if tc.value != nil {
+			a[OptOutAnnotation] = *tc.value
+		}
+		got, err := OptedOut(a)
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if got != tc.want || gotErr != tc.wantErr {
+			t.Errorf("OptedOut(%q) = %v, %q; want %v, %q", a, got, gotErr, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }

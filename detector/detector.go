@@ -31,7 +31,43 @@ type Observation struct {
 	// response code counts as a failure.
 	Requests float64
 	Failures float64
+	// Revisions splits the same traffic by the revision whose pods served
+	// it, when the metrics carry pod labels; nil when they do not. Traffic
+	// without a revision label is in the totals only.
+	Revisions []RevisionTraffic
+	// Basis says what the rates are of when they are not the workload's
+	// own sidecars' (see Basis); empty for the workload as a whole.
+	Basis Basis
 }
+
+// RevisionTraffic is the part of a workload's traffic served by the pods
+// of one revision.
+type RevisionTraffic struct {
+	// Revision names the revision as the metrics do: a pod-template-hash
+	// (the ReplicaSet's), or a ReplicaSet name taken from a pod name.
+	Revision string
+	Requests float64
+	Failures float64
+}
+
+// Ratio is the revision's failure ratio; meaningless when Requests is 0.
+func (r RevisionTraffic) Ratio() float64 {
+	return Observation{Requests: r.Requests, Failures: r.Failures}.Ratio()
+}
+
+// Basis says what an observation judged for a workload measures.
+type Basis string
+
+const (
+	// BasisWorkload: the workload's traffic as a whole.
+	BasisWorkload Basis = ""
+	// BasisRevision: the newest revision's own pods, failing while the
+	// older pods stay healthy.
+	BasisRevision Basis = "revision"
+	// BasisStopped: the workload stopped serving after a template change:
+	// no replica available, or only its callers report (failing) requests.
+	BasisStopped Basis = "stopped"
+)
 
 // Ratio is the failure ratio; meaningless when Requests is zero.
 func (o Observation) Ratio() float64 {
@@ -75,6 +111,10 @@ type Rule struct {
 	For            time.Duration // breach must hold this long to fire
 	MinRequestRate float64       // volume floor, requests per second
 	ResolveAfter   time.Duration // ratio ≤ Threshold this long to resolve
+	// ReopenWithin: a workload that breaches again this soon after its
+	// incident resolved continues that incident (same onset, same id)
+	// instead of opening a new one. 0 never reopens.
+	ReopenWithin time.Duration
 }
 
 // Judge classifies one observation under the rule.
@@ -95,17 +135,31 @@ const (
 	StateOK State = iota
 	StatePending
 	StateFiring
+	// StateResolved: the incident resolved less than Rule.ReopenWithin
+	// ago; a new breach continues it.
+	StateResolved
 )
 
 func (s State) String() string {
-	return [...]string{"ok", "pending", "firing"}[s]
+	switch s {
+	case StateOK:
+		return "ok"
+	case StatePending:
+		return "pending"
+	case StateFiring:
+		return "firing"
+	case StateResolved:
+		return "resolved"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
 }
 
 // Kind says what a finding reports.
 type Kind int
 
 const (
-	// Firing: the breach held for the rule's For; an incident opens.
+	// Firing: the breach held for the rule's For; an incident opens (or,
+	// with Reopened, a recently resolved one opens again).
 	Firing Kind = iota + 1
 	// Resolved: the ratio stayed at or below the threshold for ResolveAfter.
 	Resolved
@@ -127,13 +181,22 @@ type Finding struct {
 	Workload Workload
 	At       time.Time
 	// Onset is the first breaching evaluation of the incident; with the
-	// workload it identifies the incident.
+	// workload it identifies the incident. A reopened incident keeps it.
 	Onset time.Time
 	// Ratio and Requests are of the evaluation that produced the finding.
 	Ratio    float64
 	Requests float64
+	// SpanRatio is the request-weighted failure ratio over the polls from
+	// the breach's first poll to this one (firing findings).
+	SpanRatio float64
 	// PeakRatio is the highest ratio seen in the incident so far.
 	PeakRatio float64
+	// Reopened: the incident had resolved at ResolvedAt and breaches again
+	// within Rule.ReopenWithin.
+	Reopened   bool
+	ResolvedAt time.Time
+	// Basis is what the evaluation behind the finding measured.
+	Basis Basis
 }
 
 // IncidentID is the stable identity of an incident: the same workload and
@@ -147,6 +210,16 @@ type workloadState struct {
 	onset     time.Time // first breaching evaluation (pending, firing)
 	okSince   time.Time // start of the current at-or-below streak (firing)
 	peakRatio float64
+	// requests and failures summed over the pending span's polls
+	requests, failures float64
+	// the incident this breach would continue, if any (resolved recently)
+	prior *closed
+}
+
+// closed is an incident that resolved, remembered for Rule.ReopenWithin.
+type closed struct {
+	onset, resolvedAt time.Time
+	peakRatio         float64
 }
 
 // Detector holds the state of every workload it has judged. It is not safe
@@ -209,9 +282,24 @@ func (d *Detector) State(w Workload) (State, time.Time) {
 	if !ok {
 		return StateOK, time.Time{}
 	}
+	if s.state == StateResolved {
+		return s.state, s.prior.onset
+	}
 	return s.state, s.onset
 }
 
+// step moves one workload through its life cycle:
+//
+//   - ok → pending on a breaching poll (the onset);
+//   - pending → firing once For has passed since the onset, the poll
+//     breaches, and the failure ratio over the whole span (requests and
+//     failures summed over its polls) is above the threshold — so a
+//     failure that swings across the line, failing most requests over
+//     the span, fires; pending → ok (or back to resolved) when the span's
+//     ratio falls to the threshold or the data vanishes;
+//   - firing → resolved after ResolveAfter at or below the threshold;
+//   - resolved → ok after ReopenWithin; a breach before then is pending
+//     again, and fires as the same incident.
 func (d *Detector) step(now time.Time, o Observation) (Finding, bool) {
 	v := d.rule.Judge(o)
 	s := d.states[o.Workload]
@@ -222,47 +310,87 @@ func (d *Detector) step(now time.Time, o Observation) (Finding, bool) {
 		s = &workloadState{}
 		d.states[o.Workload] = s
 	}
-	finding := func(k Kind) Finding {
-		return Finding{Kind: k, Workload: o.Workload, At: now, Onset: s.onset,
-			Ratio: o.Ratio(), Requests: o.Requests, PeakRatio: s.peakRatio}
-	}
 	switch s.state {
-	case StateOK:
+	case StateOK, StateResolved:
+		if s.state == StateResolved && now.Sub(s.prior.resolvedAt) > d.rule.ReopenWithin {
+			s.prior = nil
+		}
 		if v != Breaching {
-			delete(d.states, o.Workload)
+			d.settle(o.Workload, s)
 			return Finding{}, false
 		}
-		*s = workloadState{state: StatePending, onset: now, peakRatio: o.Ratio()}
-		fallthrough
+		*s = workloadState{state: StatePending, onset: now, prior: s.prior}
+		return d.pending(now, o, s, v)
 	case StatePending:
-		if v != Breaching {
-			// Like an alerting rule, a pending breach that stops (or whose
-			// data vanishes) never fired.
-			delete(d.states, o.Workload)
-			return Finding{}, false
-		}
-		s.peakRatio = max(s.peakRatio, o.Ratio())
-		if now.Sub(s.onset) >= d.rule.For {
-			s.state = StateFiring
-			return finding(Firing), true
-		}
+		return d.pending(now, o, s, v)
 	case StateFiring:
-		switch v {
-		case Breaching:
-			s.peakRatio = max(s.peakRatio, o.Ratio())
-			s.okSince = time.Time{}
-		case Unknown:
-			// Unknown is never healthy: the at-or-below streak restarts.
-			s.okSince = time.Time{}
-		case OK:
-			if s.okSince.IsZero() {
-				s.okSince = now
-			}
-			if now.Sub(s.okSince) >= d.rule.ResolveAfter {
-				f := finding(Resolved)
+		return d.firing(now, o, s, v)
+	}
+	return Finding{}, false
+}
+
+// settle leaves a quiet workload ok (no state kept) or, within
+// ReopenWithin of its last resolve, resolved.
+func (d *Detector) settle(w Workload, s *workloadState) {
+	if s.prior == nil {
+		delete(d.states, w)
+		return
+	}
+	*s = workloadState{state: StateResolved, prior: s.prior}
+}
+
+func (d *Detector) pending(now time.Time, o Observation, s *workloadState, v Verdict) (Finding, bool) {
+	if v == Unknown {
+		// Like an alerting rule, a pending breach whose data vanishes never fired.
+		d.settle(o.Workload, s)
+		return Finding{}, false
+	}
+	s.requests += o.Requests
+	s.failures += o.Failures
+	span := Observation{Requests: s.requests, Failures: s.failures}.Ratio()
+	if span <= d.rule.Threshold {
+		d.settle(o.Workload, s)
+		return Finding{}, false
+	}
+	if v == Breaching {
+		s.peakRatio = max(s.peakRatio, o.Ratio())
+	}
+	if v != Breaching || now.Sub(s.onset) < d.rule.For {
+		return Finding{}, false
+	}
+	f := Finding{Kind: Firing, Workload: o.Workload, At: now, Onset: s.onset, Ratio: o.Ratio(),
+		Requests: o.Requests, SpanRatio: span, PeakRatio: s.peakRatio, Basis: o.Basis}
+	if p := s.prior; p != nil {
+		f.Onset, f.Reopened, f.ResolvedAt = p.onset, true, p.resolvedAt
+		f.PeakRatio = max(f.PeakRatio, p.peakRatio)
+		s.onset = p.onset
+	}
+	s.state, s.prior, s.okSince = StateFiring, nil, time.Time{}
+	s.peakRatio = f.PeakRatio
+	return f, true
+}
+
+func (d *Detector) firing(now time.Time, o Observation, s *workloadState, v Verdict) (Finding, bool) {
+	switch v {
+	case Breaching:
+		s.peakRatio = max(s.peakRatio, o.Ratio())
+		s.okSince = time.Time{}
+	case Unknown:
+		// Unknown is never healthy: the at-or-below streak restarts.
+		s.okSince = time.Time{}
+	case OK:
+		if s.okSince.IsZero() {
+			s.okSince = now
+		}
+		if now.Sub(s.okSince) >= d.rule.ResolveAfter {
+			f := Finding{Kind: Resolved, Workload: o.Workload, At: now, Onset: s.onset,
+				Ratio: o.Ratio(), Requests: o.Requests, PeakRatio: s.peakRatio, Basis: o.Basis}
+			if d.rule.ReopenWithin > 0 {
+				*s = workloadState{state: StateResolved, prior: &closed{onset: s.onset, resolvedAt: now, peakRatio: s.peakRatio}}
+			} else {
 				delete(d.states, o.Workload)
-				return f, true
 			}
+			return f, true
 		}
 	}
 	return Finding{}, false

@@ -3,6 +3,8 @@ package detector
 import (
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var (
@@ -48,14 +50,25 @@ func TestJudge(t *testing.T) {
 
 // finding as the tests expect it: poll index it comes at, kind, onset poll.
 type want struct {
-	at    int
-	kind  Kind
-	onset int
+	at       int
+	kind     Kind
+	onset    int
+	reopened bool
 }
 
 func TestLifeCycle(t *testing.T) {
 	const step = 15 * time.Second
 	bad, good, none, trickle := obs{40, 0.97}, obs{40, 0.01}, obs{-1, 0}, obs{0.2, 1}
+	// A 90%/20% square wave of period 1m seen through a 1m rate window of
+	// 15s scrapes swings between about 66% and 43%.
+	high, low := obs{40, 0.66}, obs{40, 0.43}
+	swing := func(n int, phases ...obs) []obs {
+		var out []obs
+		for len(out) < n {
+			out = append(out, phases...)
+		}
+		return out[:n]
+	}
 	repeat := func(o obs, n int) []obs {
 		out := make([]obs, n)
 		for i := range out {
@@ -105,6 +118,26 @@ func TestLifeCycle(t *testing.T) {
 		{name: "a second spike after resolve is a new incident",
 			polls: cat(repeat(bad, 3), repeat(good, 13), repeat(bad, 3)),
 			want:  []want{{at: 2, kind: Firing, onset: 0}, {at: 15, kind: Resolved, onset: 0}, {at: 18, kind: Firing, onset: 16}}},
+		{name: "a failure swinging across the line fires once, on the span's ratio",
+			polls: swing(40, high, low, low, high),
+			want:  []want{{at: 3, kind: Firing, onset: 0}}},
+		{name: "a spike between healthy polls falls under the line over its span and never fires",
+			polls: swing(40, bad, good, good, good)},
+		{name: "two breaching polls then a healthy one do not fire: the firing poll must breach",
+			polls: cat(repeat(bad, 2), repeat(good, 10))},
+		{name: "a swing whose span stays under the line never fires",
+			polls: swing(40, obs{40, 0.55}, obs{40, 0.3})},
+		{name: "a re-fire within reopen_within continues the incident", rule: func(r *Rule) { r.ReopenWithin = 10 * time.Minute },
+			polls: cat(repeat(bad, 3), repeat(good, 13), repeat(bad, 3), repeat(good, 13)),
+			want: []want{{at: 2, kind: Firing, onset: 0}, {at: 15, kind: Resolved, onset: 0},
+				{at: 18, kind: Firing, onset: 0, reopened: true}, {at: 31, kind: Resolved, onset: 0}}},
+		{name: "a re-fire after reopen_within is a new incident", rule: func(r *Rule) { r.ReopenWithin = 5 * time.Minute },
+			polls: cat(repeat(bad, 3), repeat(good, 13), repeat(none, 20), repeat(bad, 3)),
+			want:  []want{{at: 2, kind: Firing, onset: 0}, {at: 15, kind: Resolved, onset: 0}, {at: 38, kind: Firing, onset: 36}}},
+		{name: "a short breach after a resolve neither fires nor forgets the incident", rule: func(r *Rule) { r.ReopenWithin = 10 * time.Minute },
+			polls: cat(repeat(bad, 3), repeat(good, 13), repeat(bad, 1), repeat(good, 2), repeat(bad, 3)),
+			want: []want{{at: 2, kind: Firing, onset: 0}, {at: 15, kind: Resolved, onset: 0},
+				{at: 21, kind: Firing, onset: 0, reopened: true}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,16 +162,11 @@ func TestLifeCycle(t *testing.T) {
 					if !f.At.Equal(now) {
 						t.Errorf("finding at %v, evaluated at %v", f.At, now)
 					}
-					got = append(got, want{at: i, kind: f.Kind, onset: int(f.Onset.Sub(t0) / step)})
+					got = append(got, want{at: i, kind: f.Kind, onset: int(f.Onset.Sub(t0) / step), reopened: f.Reopened})
 				}
 			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("findings %+v, want %+v", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Errorf("finding %d = %+v, want %+v", i, got[i], tc.want[i])
-				}
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("findings (-want +got):\n%s", diff)
 			}
 		})
 	}

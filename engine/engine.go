@@ -22,6 +22,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/evidence"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
@@ -65,6 +66,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	detector *detector.Detector
+	evidence *evidence.Tracker
 	history  *history.Tracker
 	policy   *rollback.Policy
 	stats    Stats
@@ -77,7 +79,7 @@ type Engine struct {
 	pending    []incident.Action // told outside a poll, sent with the next
 	notifyErr  error             // the first notifier error
 	lastPoll   time.Time
-	healthy    map[detector.Workload]bool // scratch, reused by every poll
+	served     map[detector.Workload]history.Served // scratch, reused by every poll
 	// resolves seen while standing by, sent on taking over
 	quietResolves []incident.Action
 	verifying     sync.WaitGroup // background verifications of rollbacks
@@ -123,12 +125,14 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 		cfg: cfg, source: source, executor: executor, notifier: notifier, log: log,
 		active: func() bool { return true },
 		detector: detector.New(detector.Rule{Threshold: d.Threshold, For: d.For,
-			MinRequestRate: d.MinRequestRate, ResolveAfter: d.ResolveAfter}),
+			MinRequestRate: d.MinRequestRate, ResolveAfter: d.ResolveAfter, ReopenWithin: d.ReopenWithin}),
+		evidence: evidence.New(evidence.Options{Threshold: d.Threshold, MinRequestRate: d.MinRequestRate,
+			HealthyMaxRatio: cfg.Rollback.Healthy.MaxErrorRatio, LinkWindow: d.LinkWindow}),
 		history: history.New(history.Options{HealthyFor: cfg.Rollback.Healthy.MinDuration}),
 		policy:  rollback.NewPolicy(cfg.Rollback),
 		stats:   Stats{Refused: map[rollback.Reason]int{}},
 		open:    map[detector.Workload]*openIncident{},
-		healthy: map[detector.Workload]bool{},
+		served:  map[detector.Workload]history.Served{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -184,6 +188,7 @@ func (e *Engine) DeleteDeployment(namespace, name string) {
 	e.history.DeleteDeployment(namespace, name)
 	e.metrics.workloads.Set(float64(e.history.Len()))
 	e.detector.Forget(w)
+	e.evidence.Forget(w)
 	e.policy.Forget(w)
 	if oi, ok := e.open[w]; ok {
 		delete(e.open, w)
@@ -307,21 +312,15 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		tell(a)
 	}
 
-	rule := e.detector.Rule()
-	healthy := e.healthy
-	clear(healthy)
-	for _, o := range obs {
-		if rule.Judge(o) != detector.Unknown && o.Ratio() <= e.cfg.Rollback.Healthy.MaxErrorRatio {
-			healthy[o.Workload] = true
-		}
-	}
-	e.history.RecordHealth(now, func(w detector.Workload) bool { return healthy[w] })
-
-	for _, f := range e.detector.Evaluate(now, obs) {
+	judged := e.evidence.Poll(now, obs, e.history)
+	e.recordHealth(now, judged)
+	for _, f := range e.detector.Evaluate(now, judged) {
 		switch f.Kind {
 		case detector.Firing:
-			e.stats.Pages++
-			e.metrics.incidentsTotal.Inc()
+			if !f.Reopened {
+				e.stats.Pages++
+				e.metrics.incidentsTotal.Inc()
+			}
 			e.open[f.Workload] = &openIncident{firing: f}
 		case detector.Resolved:
 			delete(e.open, f.Workload)
@@ -353,6 +352,30 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	}
 	e.metrics.incidentsOpen.Set(float64(len(e.open)))
 	return steps
+}
+
+// recordHealth records how every workload's templates served this poll:
+// per revision, by each revision's own pods, where the metrics say which
+// pods served; else the workload as a whole (for its current template,
+// once rolled out).
+func (e *Engine) recordHealth(now time.Time, judged []detector.Observation) {
+	served := e.served
+	clear(served)
+	for _, o := range judged {
+		ev, ok := e.evidence.Evidence(o.Workload)
+		if !ok || len(ev.Revisions) == 0 {
+			served[o.Workload] = e.evidence.Served(o.Requests, o.Failures)
+			continue
+		}
+		served[o.Workload] = history.ServedUnknown // the current template's pods did not serve
+		for _, r := range ev.Revisions {
+			e.history.RecordRevisionHealth(now, o.Workload, r.Name, e.evidence.Served(r.Requests, r.Failures))
+			if r.Current {
+				served[o.Workload] = history.ServedElsewhere
+			}
+		}
+	}
+	e.history.RecordHealth(now, func(w detector.Workload) history.Served { return served[w] })
 }
 
 func (e *Engine) unannounced() []detector.Workload {
@@ -427,12 +450,20 @@ func (e *Engine) decide(f detector.Finding, now time.Time) step {
 	page := e.action(incident.Page, f)
 	page.At = now
 	in := rollback.Input{Incident: page.Incident, Workload: f.Workload, Revisions: e.history.Revisions(f.Workload)}
-	if c, ok := e.history.Cause(f.Workload, f.Onset, e.cfg.Detection.LinkWindow); ok {
-		in.Cause = &c
-		page.Cause = &c
+	ev, _ := e.evidence.Evidence(f.Workload)
+	began := ev.Began
+	if began.IsZero() || began.After(f.Onset) {
+		began = f.Onset
 	}
+	blame := evidence.BlameChange(ev, f.Onset,
+		e.history.Changes(f.Workload, began.Add(-e.cfg.Detection.LinkWindow), now))
+	in.Cause, page.Cause = blame.Cause, blame.Cause
+	page.Evidence = incident.NewEvidence(f, ev, blame)
 	if d, ok := e.history.Deployment(f.Workload); ok {
 		in.Deployment = &d
+		if _, err := config.OptedOut(d.Annotations); err != nil {
+			e.log.Error("unreadable opt-out annotation", zap.String("workload", f.Workload.String()), zap.Error(err))
+		}
 	}
 	dec := e.policy.Decide(now, in)
 	page.Decision = dec

@@ -13,7 +13,6 @@ package history
 
 import (
 	"encoding/json"
-	"fmt"
 	"hash/fnv"
 	"sort"
 	"strconv"
@@ -114,12 +113,8 @@ type deployment struct {
 type replicaSet struct {
 	rev      Revision
 	fp       string
+	hash     string // the pod-template-hash label
 	replicas int32
-}
-
-type health struct {
-	since   time.Time // start of the current healthy streak
-	healthy bool      // sticky once earned
 }
 
 type change struct {
@@ -232,6 +227,7 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 	d.rs[rs.Name] = &replicaSet{
 		rev:      Revision{Name: rs.Name, Revision: rev, Template: tmpl, Images: images(&tmpl.Spec)},
 		fp:       Fingerprint(&tmpl),
+		hash:     rs.Labels[PodTemplateHash],
 		replicas: replicas,
 	}
 }
@@ -284,65 +280,6 @@ func (t *Tracker) Deployment(w detector.Workload) (Deployment, bool) {
 		Images:          images(&d.obj.Spec.Template.Spec),
 		Fingerprint:     d.fp,
 	}, true
-}
-
-// RecordHealth records one judgement of every Deployment's current
-// template at now: ok(w) when its traffic was above the volume floor and
-// its failure ratio at most the healthy maximum. A template judged ok in
-// every poll for HealthyFor becomes a healthy revision; any other
-// judgement, unknown included, restarts the streak. Only a rolled-out
-// template is judged: while older ReplicaSets still run pods, the
-// workload's metrics are mostly theirs (a stuck rollout of a crash-looping
-// image must not earn the old pods' health).
-func (t *Tracker) RecordHealth(now time.Time, ok func(detector.Workload) bool) {
-	for w, d := range t.deployments {
-		if d.fp == "" || !d.rolledOut() {
-			continue
-		}
-		h := d.health[d.fp]
-		if h == nil {
-			h = &health{}
-			d.health[d.fp] = h
-		}
-		if !ok(w) {
-			h.since = time.Time{}
-			continue
-		}
-		if h.since.IsZero() {
-			h.since = now
-		}
-		if now.Sub(h.since) >= t.opts.HealthyFor {
-			h.healthy = true
-		}
-	}
-}
-
-// Cause returns the newest template change of w made in
-// [onset-window, onset]. A change after onset, or of another Deployment,
-// is never the cause.
-func (t *Tracker) Cause(w detector.Workload, onset time.Time, window time.Duration) (Change, bool) {
-	d := t.deployments[w]
-	if d == nil {
-		return Change{}, false
-	}
-	for i := len(d.changes) - 1; i >= 0; i-- {
-		c := d.changes[i]
-		if !c.settled {
-			d.settleFirstSight(c)
-		}
-		if c.At.After(onset) {
-			continue
-		}
-		if c.At.Before(onset.Add(-window)) {
-			return Change{}, false
-		}
-		// Known ReplicaSets may have arrived since the change was seen.
-		if rev := d.revisionOf(c.Fingerprint); rev != 0 {
-			c.Revision = rev
-		}
-		return c.Change, true
-	}
-	return Change{}, false
 }
 
 // Revisions returns w's revisions older than its current one, newest
@@ -404,115 +341,6 @@ func (d *deployment) revisionOf(fp string) int64 {
 		best, _ = strconv.ParseInt(d.obj.Annotations[RevisionAnnotation], 10, 64)
 	}
 	return best
-}
-
-// settleFirstSight attributes the template a Deployment had when first
-// seen, by comparing it with the newest older revision whose template
-// differs.
-func (d *deployment) settleFirstSight(c *change) {
-	var prev *replicaSet
-	for _, r := range d.older(c.Fingerprint) {
-		if prev == nil || r.rev.Revision > prev.rev.Revision {
-			prev = r
-		}
-	}
-	if prev != nil {
-		c.before = &prev.rev.Template
-	}
-	c.settle()
-}
-
-// settle works out what changed and who changed it.
-func (c *change) settle() {
-	c.settled = true
-	if c.before == nil {
-		// No earlier template known: the newest writer of the template
-		// made it, but what it changed cannot be told.
-		if o, ok := newestOwner(c.owners, [][]string{templatePath}); ok {
-			c.Manager, c.At = o.manager, o.at
-		}
-		c.ImagesAfter = images(&c.after.Spec)
-		return
-	}
-	c.ImagesBefore, c.ImagesAfter = images(&c.before.Spec), images(&c.after.Spec)
-	fields, imagePaths, otherPaths := diff(c.before, c.after)
-	c.Fields = fields
-	c.ImageChanged = len(imagePaths) > 0
-	paths := imagePaths
-	if len(paths) == 0 {
-		paths = otherPaths
-	}
-	if o, ok := newestOwner(c.owners, paths); ok {
-		c.Manager = o.manager
-		if !o.at.IsZero() {
-			c.At = o.at
-		}
-	}
-}
-
-// diff names what changed between two templates, with the managedFields
-// paths of changed images and of other changed fields. Init containers
-// count like containers: a migration image is an image.
-func diff(a, b *corev1.PodTemplateSpec) (fields []string, imagePaths, otherPaths [][]string) {
-	for _, l := range []struct {
-		name     string
-		old, new []corev1.Container
-	}{
-		{"initContainers", a.Spec.InitContainers, b.Spec.InitContainers},
-		{"containers", a.Spec.Containers, b.Spec.Containers},
-	} {
-		f, ip, op := diffContainers(l.name, l.old, l.new)
-		fields, imagePaths, otherPaths = append(fields, f...), append(imagePaths, ip...), append(otherPaths, op...)
-	}
-	sa, sb := a.Spec, b.Spec
-	sa.Containers, sb.Containers, sa.InitContainers, sb.InitContainers = nil, nil, nil, nil
-	if !equality.Semantic.DeepEqual(sa, sb) {
-		fields = append(fields, "template.spec")
-	}
-	if !equality.Semantic.DeepEqual(a.ObjectMeta, b.ObjectMeta) {
-		fields = append(fields, "template.metadata")
-	}
-	if len(otherPaths) == 0 {
-		otherPaths = [][]string{templatePath}
-	}
-	sort.Strings(fields)
-	return fields, imagePaths, otherPaths
-}
-
-func diffContainers(list string, a, b []corev1.Container) (fields []string, imagePaths, otherPaths [][]string) {
-	before := map[string]corev1.Container{}
-	for _, c := range a {
-		before[c.Name] = c
-	}
-	for _, c := range b {
-		old, ok := before[c.Name]
-		if !ok {
-			fields = append(fields, fmt.Sprintf("%s[%s]", list, c.Name))
-			otherPaths = append(otherPaths, containerPath(list, c.Name, ""))
-			continue
-		}
-		delete(before, c.Name)
-		if old.Image != c.Image {
-			fields = append(fields, fmt.Sprintf("%s[%s].image", list, c.Name))
-			imagePaths = append(imagePaths, containerPath(list, c.Name, "image"))
-		}
-		rest, restNew := old, c
-		rest.Image, restNew.Image = "", ""
-		if !equality.Semantic.DeepEqual(rest.Env, restNew.Env) {
-			fields = append(fields, fmt.Sprintf("%s[%s].env", list, c.Name))
-			otherPaths = append(otherPaths, containerPath(list, c.Name, "env"))
-			rest.Env, restNew.Env = nil, nil
-		}
-		if !equality.Semantic.DeepEqual(rest, restNew) {
-			fields = append(fields, fmt.Sprintf("%s[%s]", list, c.Name))
-			otherPaths = append(otherPaths, containerPath(list, c.Name, ""))
-		}
-	}
-	for name := range before {
-		fields = append(fields, fmt.Sprintf("%s[%s]", list, name))
-		otherPaths = append(otherPaths, []string{"f:spec", "f:template", "f:spec", "f:" + list})
-	}
-	return fields, imagePaths, otherPaths
 }
 
 // images lists a pod's images, init containers first (named "init:NAME").

@@ -250,7 +250,7 @@ func TestHealthAndRevisions(t *testing.T) {
 	v3 := template("registry.example/cart:2.5.0", "")
 	healthyFor := func(tr *Tracker, from, minutes int, ok bool) {
 		for s := 0; s <= minutes*4; s++ {
-			tr.RecordHealth(at(from).Add(time.Duration(s)*15*time.Second), func(detector.Workload) bool { return ok })
+			tr.RecordHealth(at(from).Add(time.Duration(s)*15*time.Second), judge(ok))
 		}
 	}
 	tr := newTracker()
@@ -282,7 +282,7 @@ func TestHealthNeedsAnUnbrokenStreak(t *testing.T) {
 	ok := true
 	for s := 0; s <= 40; s++ { // 10 minutes, one unknown poll every 4 minutes
 		ok = s%16 != 15
-		tr.RecordHealth(at(0).Add(time.Duration(s)*15*time.Second), func(detector.Workload) bool { return ok })
+		tr.RecordHealth(at(0).Add(time.Duration(s)*15*time.Second), judge(ok))
 	}
 	tr.ObserveReplicaSet(newRS("cart", 2, v2))
 	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 20, imageFields), kcm), at(20))
@@ -293,7 +293,7 @@ func TestHealthNeedsAnUnbrokenStreak(t *testing.T) {
 
 func TestDeleteReplicaSetBoundsMemory(t *testing.T) {
 	tr := newTracker(func(tr *Tracker) {
-		tr.RecordHealth(at(1), func(detector.Workload) bool { return true })
+		tr.RecordHealth(at(1), judge(true))
 		tr.ObserveReplicaSet(newRS("cart", 2, v2))
 		tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 10, imageFields), kcm), at(10))
 	})
@@ -343,7 +343,7 @@ func TestStuckRolloutEarnsNoHealth(t *testing.T) {
 	tr.ObserveReplicaSet(scaled(newRS("cart", 2, v2), 1)) // crash-looping, never available
 	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 10, imageFields), kcm), at(10))
 	for s := 0; s <= 10*4; s++ { // ten minutes of clean metrics, all from the old pods
-		tr.RecordHealth(at(10).Add(time.Duration(s)*15*time.Second), func(detector.Workload) bool { return true })
+		tr.RecordHealth(at(10).Add(time.Duration(s)*15*time.Second), judge(true))
 	}
 	tr.ObserveReplicaSet(newRS("cart", 3, v3))
 	tr.ObserveDeployment(deploy(3, 3, v3, helmRel, entry("kubectl-set", 30, imageFields), kcm), at(30))
@@ -381,5 +381,15 @@ func TestReplicaSetsOfAnUnseenDeploymentAreForgotten(t *testing.T) {
 	tr.DeleteReplicaSet("shop", "gone-hash1", "gone")
 	if len(tr.deployments) != 0 {
 		t.Errorf("%d entries left", len(tr.deployments))
+	}
+}
+
+// judge is a workload-level judgement of every workload: healthy, or unknown.
+func judge(ok bool) func(detector.Workload) Served {
+	return func(detector.Workload) Served {
+		if ok {
+			return ServedHealthy
+		}
+		return ServedUnknown
 	}
 }

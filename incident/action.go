@@ -52,6 +52,9 @@ type Action struct {
 	Message string
 	// RunbookURL is linked from every page.
 	RunbookURL string
+	// Evidence explains a page: which revision failed, when the errors
+	// began, why the change was or was not blamed. Nil elsewhere.
+	Evidence *Evidence
 }
 
 // Summary is the one line the on-call reads first.

@@ -48,14 +48,22 @@ const (
 	ReasonUnknownWorkload Reason = "deployment_unknown"
 	ReasonUnattributed    Reason = "unattributed_change"
 	ReasonChangedSince    Reason = "changed_since_cause"
+	ReasonPageOnly        Reason = "page_only"
 )
+
+// optedOut reads the opt-out annotation; an unreadable value opts out
+// (the engine logs it, see config.OptedOut).
+func optedOut(annotations map[string]string) bool {
+	out, _ := config.OptedOut(annotations)
+	return out
+}
 
 // Reasons lists every reason, so metrics can be pre-created.
 func Reasons() []Reason {
 	return []Reason{ReasonOutOfBandImage, ReasonNoLinkedChange, ReasonNotImageChange,
 		ReasonTrustedDeployer, ReasonOwnRollback, ReasonDisabled, ReasonOptedOut, ReasonCooldown,
 		ReasonIncidentLimit, ReasonPaused, ReasonNoHealthyTarget, ReasonUnknownWorkload,
-		ReasonUnattributed, ReasonChangedSince}
+		ReasonUnattributed, ReasonChangedSince, ReasonPageOnly}
 }
 
 // Explain is a short human phrase for a reason, for pages and logs.
@@ -89,6 +97,8 @@ func (r Reason) Explain() string {
 		return "who made the change cannot be told from managedFields, so it may have been a trusted deployer"
 	case ReasonChangedSince:
 		return "the Deployment was changed again since the linked change; a person may be fixing it"
+	case ReasonPageOnly:
+		return "rollback.max_per_incident is 0: sentinel pages only"
 	}
 	return string(r)
 }
@@ -126,7 +136,7 @@ func (p *Plan) Recheck(now time.Time, annotations map[string]string, paused bool
 	switch {
 	case annotations[AnnotationIncident] == p.Incident:
 		return &StaleError{Reason: ReasonIncidentLimit, Detail: "already rolled back in incident " + p.Incident}
-	case annotations[config.OptOutAnnotation] == "false":
+	case optedOut(annotations):
 		return &StaleError{Reason: ReasonOptedOut, Detail: "the Deployment was opted out since the decision"}
 	case paused:
 		return &StaleError{Reason: ReasonPaused, Detail: "the Deployment is paused"}
@@ -208,9 +218,10 @@ func (p *Policy) Decide(now time.Time, in Input) Decision {
 		return refuse(ReasonChangedSince)
 	case !p.cfg.Enabled:
 		return refuse(ReasonDisabled)
-	case p.cfg.OptedOut(in.Workload.Namespace, in.Workload.Name) ||
-		in.Deployment.Annotations[config.OptOutAnnotation] == "false":
+	case p.cfg.OptedOut(in.Workload.Namespace, in.Workload.Name) || optedOut(in.Deployment.Annotations):
 		return refuse(ReasonOptedOut)
+	case p.cfg.MaxPerIncident == 0:
+		return refuse(ReasonPageOnly)
 	}
 	if n := p.rollbacksIn(in.Incident, in.Deployment); n >= p.cfg.MaxPerIncident {
 		return refuse(ReasonIncidentLimit)

@@ -70,6 +70,9 @@ func TestDecide(t *testing.T) {
 		{name: "another deployment opted out changes nothing", cfg: func(c *config.Rollback) { c.OptOut.Deployments = []string{"scale-deploy/gateway"} },
 			want: ReasonOutOfBandImage, target: 1},
 		{name: "opt-out annotation", in: func(in *Input) { in.Deployment.Annotations[config.OptOutAnnotation] = "false" }, want: ReasonOptedOut},
+		{name: "opt-out annotation spelled False", in: func(in *Input) { in.Deployment.Annotations[config.OptOutAnnotation] = "False" }, want: ReasonOptedOut},
+		{name: "opt-out annotation spelled 0", in: func(in *Input) { in.Deployment.Annotations[config.OptOutAnnotation] = "0" }, want: ReasonOptedOut},
+		{name: "an unreadable opt-out annotation opts out", in: func(in *Input) { in.Deployment.Annotations[config.OptOutAnnotation] = "no" }, want: ReasonOptedOut},
 		{name: "opt-out annotation set to true is no opt-out", in: func(in *Input) { in.Deployment.Annotations[config.OptOutAnnotation] = "true" },
 			want: ReasonOutOfBandImage, target: 1},
 		{name: "paused deployment", in: func(in *Input) { in.Deployment.Paused = true }, want: ReasonPaused},
@@ -109,7 +112,7 @@ func TestDecide(t *testing.T) {
 		{name: "one rollback per incident, known from the annotation after a restart",
 			cfg: func(c *config.Rollback) { c.Cooldown = 0 },
 			in:  func(in *Input) { in.Deployment.Annotations[AnnotationIncident] = incidentID }, want: ReasonIncidentLimit},
-		{name: "max_per_incident 0 never rolls back", cfg: func(c *config.Rollback) { c.MaxPerIncident = 0 }, want: ReasonIncidentLimit},
+		{name: "max_per_incident 0 pages only, and says so", cfg: func(c *config.Rollback) { c.MaxPerIncident = 0 }, want: ReasonPageOnly},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

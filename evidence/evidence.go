@@ -1,0 +1,281 @@
+// Package evidence turns each poll's observations into what sentinel
+// judges a workload by, and remembers what it needs to explain a failure
+// later: which revision's pods fail, and when the errors began.
+//
+// It is pure, like the detector: observations, the Deployments' rollout
+// state and the poll's time go in; the observations the detector judges
+// come out. Three rules choose them:
+//
+//   - the workload as a whole, by default;
+//   - the newest revision's own pods, when the metrics carry pod labels and
+//     those pods fail above the threshold while the older revision's pods
+//     stay healthy — a bad rollout is caught mid-rollout, before most pods
+//     are new;
+//   - a workload that stopped serving: it served above the volume floor, its
+//     template changed, and now it serves nothing while its Deployment
+//     reports no available replica — judged as failing every request at the
+//     rate it last served.
+package evidence
+
+import (
+	"sort"
+	"time"
+
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/history"
+)
+
+// Deployments is what evidence needs of the change history.
+type Deployments interface {
+	// ReplicaSetOf resolves a revision as the metrics name it.
+	ReplicaSetOf(w detector.Workload, key string) (history.ReplicaSet, bool)
+	// Rollout returns a Deployment's rollout state.
+	Rollout(w detector.Workload) (history.Rollout, bool)
+}
+
+// Options are the thresholds evidence applies (from config).
+type Options struct {
+	// Threshold: failing above it (detection.threshold).
+	Threshold float64
+	// MinRequestRate: the volume floor, per workload and per revision.
+	MinRequestRate float64
+	// HealthyMaxRatio: healthy at or below it
+	// (rollback.healthy.max_error_ratio); above it the errors have begun.
+	HealthyMaxRatio float64
+	// LinkWindow: a change at most this long before a workload stopped
+	// serving can be why it stopped.
+	LinkWindow time.Duration
+}
+
+// Revision is one revision's traffic in a poll, resolved to its
+// ReplicaSet.
+type Revision struct {
+	history.ReplicaSet
+	Requests, Failures float64
+	// Began is when this revision's pods last left the healthy band in the
+	// workload's current run; zero while they are healthy.
+	Began time.Time
+	// Seen is the last poll at which the revision served.
+	Seen time.Time
+}
+
+// Ratio is the revision's failure ratio.
+func (r Revision) Ratio() float64 {
+	return detector.RevisionTraffic{Requests: r.Requests, Failures: r.Failures}.Ratio()
+}
+
+// Workload is the evidence about one workload at one poll.
+type Workload struct {
+	// Observed is what the source answered for the workload as a whole
+	// (zero when it answered nothing).
+	Observed detector.Observation
+	// Judged is what the detector judges; its Basis says which rule chose it.
+	Judged detector.Observation
+	// Revisions are the revisions whose pods served this poll, resolved,
+	// newest first; nil without per-revision metrics.
+	Revisions []Revision
+	// Began is when the workload's failure ratio left the healthy band in
+	// its current run (zero while healthy): when the errors began.
+	Began time.Time
+	// Rollout is the Deployment's state at the poll (when known).
+	Rollout history.Rollout
+	// failing is the revision whose pods failed first in the run.
+	failing *Revision
+}
+
+// FailingRevision returns the revision whose pods left the healthy band
+// first in the current run (the newest one on a tie), including
+// revisions that have stopped serving since; false without per-revision
+// metrics.
+func (w Workload) FailingRevision() (Revision, bool) {
+	if w.failing == nil {
+		return Revision{}, false
+	}
+	return *w.failing, true
+}
+
+// Tracker holds what evidence remembers across polls. Not safe for
+// concurrent use; the engine serialises polls.
+type Tracker struct {
+	opts Options
+	runs map[detector.Workload]*run
+}
+
+type run struct {
+	began      time.Time
+	servedAt   time.Time // last poll it served above the volume floor
+	servedRate float64
+	revisions  map[string]*Revision // by ReplicaSet name, this run
+	last       Workload
+}
+
+// New returns an empty tracker.
+func New(opts Options) *Tracker {
+	return &Tracker{opts: opts, runs: map[detector.Workload]*run{}}
+}
+
+// Poll takes one poll's observations at now and returns the observations
+// the detector judges, one per workload, sorted by workload. No
+// observations at all (the source failed, or had no data) is no evidence
+// that anything stopped serving.
+func (t *Tracker) Poll(now time.Time, obs []detector.Observation, deps Deployments) []detector.Observation {
+	if len(obs) == 0 {
+		return nil
+	}
+	out := make([]detector.Observation, 0, len(obs))
+	seen := make(map[detector.Workload]bool, len(obs))
+	for _, o := range obs {
+		seen[o.Workload] = true
+		j, _ := t.observe(now, o, deps)
+		out = append(out, j)
+	}
+	// A workload the source said nothing about may have stopped serving.
+	for w := range t.runs {
+		if seen[w] {
+			continue
+		}
+		if j, stopped := t.observe(now, detector.Observation{Workload: w}, deps); stopped {
+			out = append(out, j)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Workload, out[j].Workload
+		return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.Name < b.Name
+	})
+	return out
+}
+
+// Evidence returns the evidence about w at the last poll.
+func (t *Tracker) Evidence(w detector.Workload) (Workload, bool) {
+	r := t.runs[w]
+	if r == nil {
+		return Workload{}, false
+	}
+	return r.last, true
+}
+
+// Forget drops what is remembered of w (its Deployment is gone).
+func (t *Tracker) Forget(w detector.Workload) { delete(t.runs, w) }
+
+// Served says how a workload or revision served, for health.
+func (t *Tracker) Served(requests, failures float64) history.Served {
+	if requests < t.opts.MinRequestRate || requests <= 0 {
+		return history.ServedUnknown
+	}
+	switch ratio := (detector.Observation{Requests: requests, Failures: failures}).Ratio(); {
+	case ratio <= t.opts.HealthyMaxRatio:
+		return history.ServedHealthy
+	case ratio > t.opts.Threshold:
+		return history.ServedFailing
+	}
+	return history.ServedUnknown
+}
+
+// observe updates w's run with one observation (empty when the source
+// said nothing of w) and chooses what the detector judges; true when w
+// stopped serving.
+func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployments) (detector.Observation, bool) {
+	w := o.Workload
+	r := t.runs[w]
+	if r == nil {
+		r = &run{revisions: map[string]*Revision{}}
+	}
+	ev := Workload{Observed: o, Judged: o}
+	ev.Rollout, _ = deps.Rollout(w)
+	ev.Revisions = t.revisions(now, o, r, deps)
+	serving := o.Requests >= t.opts.MinRequestRate && o.Requests > 0
+	stopped := !serving && t.stopped(r, ev.Rollout)
+	switch {
+	case serving:
+		r.servedAt, r.servedRate = now, o.Requests
+		ev.Judged = t.judgeRevision(o, ev.Revisions)
+		t.track(now, r, ev.Judged)
+	case stopped:
+		ev.Judged = detector.Observation{Workload: w, Requests: r.servedRate, Failures: r.servedRate,
+			Basis: detector.BasisStopped}
+		t.track(now, r, ev.Judged)
+	case now.Sub(r.servedAt) > t.opts.LinkWindow && r.began.IsZero():
+		delete(t.runs, w) // long quiet: nothing worth remembering
+		return o, false
+	}
+	ev.Began = r.began
+	ev.failing = r.failing()
+	r.last = ev
+	t.runs[w] = r
+	return ev.Judged, stopped
+}
+
+// stopped reports whether a workload that served stopped after a change:
+// its Deployment wants replicas, has none available, and its template
+// changed at most the link window before it last served.
+func (t *Tracker) stopped(r *run, ro history.Rollout) bool {
+	return !r.servedAt.IsZero() && ro.StatusKnown && ro.Replicas > 0 && ro.Available == 0 &&
+		!ro.ChangedAt.IsZero() && !ro.ChangedAt.Before(r.servedAt.Add(-t.opts.LinkWindow))
+}
+
+// track moves the run's start: the first poll outside the healthy band
+// since the workload was last inside it. Unknown polls move nothing.
+func (t *Tracker) track(now time.Time, r *run, o detector.Observation) {
+	switch t.Served(o.Requests, o.Failures) {
+	case history.ServedHealthy:
+		r.began = time.Time{}
+		clear(r.revisions) // the run is over
+	case history.ServedUnknown:
+		if o.Requests >= t.opts.MinRequestRate && o.Ratio() > t.opts.HealthyMaxRatio && r.began.IsZero() {
+			r.began = now // above the healthy band, below the threshold
+		}
+	case history.ServedFailing:
+		if r.began.IsZero() {
+			r.began = now
+		}
+	}
+}
+
+// judgeRevision returns the newest revision's own traffic when its pods
+// fail while the older revisions' pods serve healthily; else o.
+func (t *Tracker) judgeRevision(o detector.Observation, revs []Revision) detector.Observation {
+	var newest *Revision
+	olderServed := false
+	for i := range revs {
+		r := &revs[i]
+		if r.Current {
+			newest = r
+			continue
+		}
+		switch t.Served(r.Requests, r.Failures) {
+		case history.ServedHealthy:
+			olderServed = true
+		case history.ServedFailing:
+			return o // the older pods fail too: judge the workload
+		default:
+			if r.Requests >= t.opts.MinRequestRate && r.Ratio() > t.opts.HealthyMaxRatio {
+				return o
+			}
+		}
+	}
+	if newest == nil || !olderServed || t.Served(newest.Requests, newest.Failures) != history.ServedFailing {
+		return o
+	}
+	return detector.Observation{Workload: o.Workload, Requests: newest.Requests, Failures: newest.Failures,
+		Revisions: o.Revisions, Basis: detector.BasisRevision}
+}
+
+// failing is the revision whose pods left the healthy band first in the
+// run, the newest on a tie.
+func (r *run) failing() *Revision {
+	var first *Revision
+	for _, rev := range r.revisions {
+		if rev.Began.IsZero() {
+			continue
+		}
+		if first == nil || rev.Began.Before(first.Began) ||
+			rev.Began.Equal(first.Began) && rev.Revision > first.Revision {
+			first = rev
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	c := *first
+	return &c
+}

@@ -1,0 +1,43 @@
+package history
+
+import (
+	"time"
+
+	"github.com/sentinel-sre/sentinel/detector"
+)
+
+// Changes returns w's template changes made in [from, to], oldest first,
+// attributed (who made them, what they changed) and with the revision
+// each created where its ReplicaSet is known.
+func (t *Tracker) Changes(w detector.Workload, from, to time.Time) []Change {
+	d := t.deployments[w]
+	if d == nil {
+		return nil
+	}
+	var out []Change
+	for _, c := range d.changes {
+		if !c.settled {
+			d.settleFirstSight(c)
+		}
+		if c.At.Before(from) || c.At.After(to) {
+			continue
+		}
+		// Known ReplicaSets may have arrived since the change was seen.
+		if rev := d.revisionOf(c.Fingerprint); rev != 0 {
+			c.Revision = rev
+		}
+		out = append(out, c.Change)
+	}
+	return out
+}
+
+// Cause returns the newest template change of w made in
+// [onset-window, onset]. A change after onset, or of another Deployment,
+// is never the cause.
+func (t *Tracker) Cause(w detector.Workload, onset time.Time, window time.Duration) (Change, bool) {
+	cs := t.Changes(w, onset.Add(-window), onset)
+	if len(cs) == 0 {
+		return Change{}, false
+	}
+	return cs[len(cs)-1], true
+}

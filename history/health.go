@@ -1,0 +1,84 @@
+package history
+
+import (
+	"time"
+
+	"github.com/sentinel-sre/sentinel/detector"
+)
+
+// Served is how a template served in one poll, for its health.
+type Served int
+
+const (
+	// ServedUnknown: no verdict (no data, too little traffic, or a ratio
+	// between healthy and failing). The healthy streak restarts.
+	ServedUnknown Served = iota
+	// ServedHealthy: enough traffic, at most the healthy failure ratio.
+	ServedHealthy
+	// ServedFailing: failing above the detection threshold. Health earned
+	// before is lost: a revision is a rollback target only if the last
+	// time it served it was healthy.
+	ServedFailing
+	// ServedElsewhere: the workload is judged per revision this poll
+	// (RecordRevisionHealth); its workload-level record is left alone.
+	ServedElsewhere
+)
+
+type health struct {
+	since   time.Time // start of the current healthy streak
+	healthy bool      // earned, until the template fails
+}
+
+// record applies one poll's judgement at now; healthyFor is the streak a
+// template needs to earn health.
+func (h *health) record(now time.Time, s Served, healthyFor time.Duration) {
+	switch s {
+	case ServedHealthy:
+		if h.since.IsZero() {
+			h.since = now
+		}
+		if now.Sub(h.since) >= healthyFor {
+			h.healthy = true
+		}
+	case ServedFailing:
+		h.since, h.healthy = time.Time{}, false
+	case ServedUnknown:
+		h.since = time.Time{}
+	}
+}
+
+func (d *deployment) healthOf(fp string) *health {
+	h := d.health[fp]
+	if h == nil {
+		h = &health{}
+		d.health[fp] = h
+	}
+	return h
+}
+
+// RecordHealth records one workload-level judgement of every Deployment's
+// current template at now (see Served). Only a rolled-out template is
+// judged this way: while older ReplicaSets still run pods, the workload's
+// metrics are mostly theirs (a stuck rollout of a crash-looping image
+// must not earn the old pods' health). Per-revision metrics judge every
+// revision by its own pods instead (RecordRevisionHealth).
+func (t *Tracker) RecordHealth(now time.Time, judge func(detector.Workload) Served) {
+	for w, d := range t.deployments {
+		if d.fp == "" || !d.rolledOut() {
+			continue
+		}
+		if s := judge(w); s != ServedElsewhere {
+			d.healthOf(d.fp).record(now, s, t.opts.HealthyFor)
+		}
+	}
+}
+
+// RecordRevisionHealth records one judgement of the template of w's
+// ReplicaSet rs, from its own pods' traffic, at now.
+func (t *Tracker) RecordRevisionHealth(now time.Time, w detector.Workload, rs string, s Served) {
+	d := t.deployments[w]
+	if d == nil || d.rs[rs] == nil {
+		return
+	}
+	d.healthOf(d.rs[rs].fp).record(now, s, t.opts.HealthyFor)
+}

@@ -1,0 +1,90 @@
+package incident
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/evidence"
+	"github.com/sentinel-sre/sentinel/history"
+)
+
+// Evidence explains a page: what was judged, which revision failed, when
+// the errors began, and why the change was or was not blamed.
+type Evidence struct {
+	// Basis is what the detector judged (see detector.Basis).
+	Basis detector.Basis
+	// Began is when the errors began (see evidence.Blame).
+	Began time.Time
+	// FailingRevision is the revision that failed: the one whose pods
+	// failed first (per-revision metrics), else the one the blamed change
+	// created; 0 when unknown.
+	FailingRevision int64
+	// PerRevision is true when the metrics said which pods served.
+	PerRevision bool
+	// Revisions are the revisions that served at the page, newest first.
+	Revisions []RevisionRatio
+	// WorkloadRatio is the workload's failure ratio as a whole.
+	WorkloadRatio float64
+	// Blame is how the cause was chosen; Why says it in a sentence.
+	Blame evidence.Rule
+	Why   string
+	// Later are changes made after the errors began: never blamed.
+	Later []history.Change
+	// Reopened: the incident had resolved at ResolvedAt and fails again.
+	Reopened   bool
+	ResolvedAt time.Time
+}
+
+// RevisionRatio is one revision's traffic at the page.
+type RevisionRatio struct {
+	Revision   int64   `json:"revision"`
+	ReplicaSet string  `json:"replicaset"`
+	ErrorRatio float64 `json:"error_ratio"`
+	Requests   float64 `json:"request_rate"`
+}
+
+// NewEvidence gathers a page's evidence from its finding, the workload's
+// evidence at the poll and the blame verdict.
+func NewEvidence(f detector.Finding, ev evidence.Workload, b evidence.Blame) *Evidence {
+	e := &Evidence{Basis: f.Basis, Began: b.Began, PerRevision: len(ev.Revisions) > 0,
+		WorkloadRatio: ev.Observed.Ratio(), Blame: b.Rule, Why: b.Explain(), Later: b.Later,
+		Reopened: f.Reopened, ResolvedAt: f.ResolvedAt}
+	switch {
+	case b.HasFailing:
+		e.FailingRevision = b.Failing.Revision
+	case b.Cause != nil:
+		e.FailingRevision = b.Cause.Revision
+	}
+	for _, r := range ev.Revisions {
+		e.Revisions = append(e.Revisions, RevisionRatio{Revision: r.Revision, ReplicaSet: r.Name,
+			ErrorRatio: round(r.Ratio(), 4), Requests: round(r.Requests, 3)})
+	}
+	return e
+}
+
+// What says in a phrase what failed: "revision 2 fails 95% while revision
+// 1 serves 1%", "stopped serving", or "the workload (revision 2) fails".
+func (e *Evidence) What() string {
+	if e == nil {
+		return ""
+	}
+	switch {
+	case e.Basis == detector.BasisStopped:
+		return "stopped serving: no replica available after a template change"
+	case e.PerRevision:
+		var parts []string
+		for _, r := range e.Revisions {
+			parts = append(parts, fmt.Sprintf("revision %d %.0f%% at %.1f req/s", r.Revision, r.ErrorRatio*100, r.Requests))
+		}
+		s := fmt.Sprintf("revision %d failed first", e.FailingRevision)
+		if e.Basis == detector.BasisRevision {
+			s = fmt.Sprintf("revision %d fails while the older pods are healthy", e.FailingRevision)
+		}
+		return s + " (" + strings.Join(parts, ", ") + ")"
+	case e.FailingRevision != 0:
+		return fmt.Sprintf("revision %d (no per-revision metrics: judged as a whole)", e.FailingRevision)
+	}
+	return "the workload as a whole (no per-revision metrics)"
+}
