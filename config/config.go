@@ -308,7 +308,7 @@ func Default() Config {
 				Site: "datadoghq.com", Timeout: 10 * time.Second, Metric: "istio.mesh.request.count.total",
 				NamespaceTag: "destination_workload_namespace", WorkloadTag: "destination_workload",
 				CodeTag: "response_code", ReporterFilter: "reporter:destination",
-				RevisionTag: "kube_replica_set", PodTag: "pod_name",
+				RevisionTag: "kube_replica_set",
 			},
 			BlindAfter: 4,
 			QueryDelay: 5 * time.Second,
@@ -504,6 +504,12 @@ func (c Config) Validate() error {
 				bad(path, "must be a Prometheus name, got %q", v)
 			}
 		}
+		for _, l := range []struct{ path, v string }{
+			{"metrics.prometheus.revision_label", p.RevisionLabel}, {"metrics.prometheus.pod_label", p.PodLabel}} {
+			if l.v != "" && !promName.MatchString(l.v) {
+				bad(l.path, "must be a Prometheus name or empty, got %q", l.v)
+			}
+		}
 		if p.BearerTokenFile != "" && p.BasicAuth.Username != "" {
 			bad("metrics.prometheus.bearer_token_file", "cannot be used with basic_auth")
 		}
@@ -523,6 +529,12 @@ func (c Config) Validate() error {
 			"metrics.datadog.code_tag": d.CodeTag} {
 			if strings.TrimSpace(v) == "" || strings.ContainsAny(v, " {},") {
 				bad(path, "must be a metric or tag name, got %q", v)
+			}
+		}
+		for _, t := range []struct{ path, v string }{
+			{"metrics.datadog.revision_tag", d.RevisionTag}, {"metrics.datadog.pod_tag", d.PodTag}} {
+			if strings.ContainsAny(t.v, " {},") {
+				bad(t.path, "must be a tag name or empty, got %q", t.v)
 			}
 		}
 	default:

@@ -19,6 +19,9 @@ func (t *Tracker) revisions(now time.Time, o detector.Observation, r *run, deps 
 	byName := make(map[string]*Revision, len(o.Revisions))
 	var out []Revision
 	for _, rt := range o.Revisions {
+		if rt.Requests <= 0 {
+			continue // pods that served nothing say nothing
+		}
 		rs, ok := deps.ReplicaSetOf(o.Workload, rt.Revision)
 		if !ok {
 			continue

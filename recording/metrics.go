@@ -22,7 +22,9 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +42,12 @@ const (
 	LabelWorkload  = "destination_workload"
 	LabelReporter  = "reporter"
 	LabelCode      = "response_code"
+	// LabelRevision and LabelPod say which revision's pods served a
+	// series: the pod-template-hash copied from the pod's labels, else the
+	// pod's name (the ReplicaSet's name and a suffix), as the live query
+	// reads them with the default metrics.prometheus labels.
+	LabelRevision = "pod_template_hash"
+	LabelPod      = "pod"
 	// Reporter is the reporter whose series are used: the server-side
 	// sidecar sees every request the workload answered.
 	Reporter = "destination"
@@ -67,12 +75,16 @@ type Metrics struct {
 }
 
 type workloadSeries struct {
-	workload detector.Workload
-	series   []*series
+	workload  detector.Workload
+	series    []*series
+	revisions []string // the distinct revisions its series name
 }
 
 type series struct {
 	failure bool
+	// rev indexes the workload's revisions; -1 without a revision label.
+	rev     int
+	revName string
 	samples []counter.Sample
 	// lo is the first sample after the previous window's start: replays
 	// ask for windows in time order, so the next window is found by
@@ -257,6 +269,7 @@ type chunkSeries struct {
 	key      string // the canonical label set
 	workload detector.Workload
 	failure  bool
+	revision string
 	samples  []counter.Sample
 }
 
@@ -319,7 +332,21 @@ func classify(l labels.Labels, codes *regexp.Regexp) *chunkSeries {
 	if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
 		return &chunkSeries{}
 	}
-	return &chunkSeries{key: l.String(), workload: w, failure: codes.MatchString(l.Get(LabelCode))}
+	return &chunkSeries{key: l.String(), workload: w, failure: codes.MatchString(l.Get(LabelCode)), revision: revisionOf(l)}
+}
+
+// revisionOf names the revision whose pods served a series, as the live
+// query does: the pod-template-hash, else the ReplicaSet name taken from
+// the pod name (less its last "-suffix"); "" when neither is there.
+func revisionOf(l labels.Labels) string {
+	if h := l.Get(LabelRevision); h != "" {
+		return h
+	}
+	pod := l.Get(LabelPod)
+	if i := strings.LastIndexByte(pod, '-'); i > 0 {
+		return pod[:i]
+	}
+	return ""
 }
 
 type builder struct {
@@ -345,7 +372,7 @@ func (b *builder) merge(c *chunk) {
 
 // newSeries adds a series to its workload.
 func (b *builder) newSeries(cs *chunkSeries) *series {
-	s := &series{failure: cs.failure}
+	s := &series{failure: cs.failure, rev: -1, revName: cs.revision}
 	i, ok := b.byWorkload[cs.workload]
 	if !ok {
 		i = len(b.m.workloads)
@@ -369,6 +396,9 @@ func (b *builder) finish() {
 			}
 		}
 	}
+	for i := range m.workloads {
+		m.workloads[i].indexRevisions()
+	}
 	sort.Slice(m.workloads, func(i, j int) bool {
 		a, b := m.workloads[i].workload, m.workloads[j].workload
 		if a.Namespace != b.Namespace {
@@ -378,6 +408,20 @@ func (b *builder) finish() {
 	})
 	if m.Samples > 0 {
 		m.First, m.Last = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
+	}
+}
+
+// indexRevisions numbers the distinct revisions of a workload's series,
+// in name order.
+func (ws *workloadSeries) indexRevisions() {
+	for _, s := range ws.series {
+		if s.revName != "" && !slices.Contains(ws.revisions, s.revName) {
+			ws.revisions = append(ws.revisions, s.revName)
+		}
+	}
+	sort.Strings(ws.revisions)
+	for _, s := range ws.series {
+		s.rev = slices.Index(ws.revisions, s.revName)
 	}
 }
 
@@ -424,6 +468,10 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 	for _, ws := range m.workloads {
 		var total, failed float64
 		known := false
+		var revs []detector.RevisionTraffic
+		if len(ws.revisions) > 0 {
+			revs = make([]detector.RevisionTraffic, len(ws.revisions))
+		}
 		for _, s := range ws.series {
 			inc, ok := counter.Increase(s.window(start, end), start, end)
 			if !ok {
@@ -434,13 +482,36 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 			if s.failure {
 				failed += inc
 			}
+			if s.rev >= 0 {
+				revs[s.rev].Requests += inc / secs
+				if s.failure {
+					revs[s.rev].Failures += inc / secs
+				}
+			}
 		}
 		if math.IsInf(total, 0) || math.IsNaN(total) {
 			continue // overflowed: unknown, never a ratio
 		}
 		if known {
-			out = append(out, detector.Observation{Workload: ws.workload, Requests: total / secs, Failures: failed / secs})
+			out = append(out, detector.Observation{Workload: ws.workload, Requests: total / secs, Failures: failed / secs,
+				Revisions: servedRevisions(ws.revisions, revs)})
 		}
 	}
 	return out, nil
+}
+
+// servedRevisions names the revisions and keeps those with traffic in the
+// window (a revision whose pods are gone has no series in a live answer).
+func servedRevisions(names []string, revs []detector.RevisionTraffic) []detector.RevisionTraffic {
+	out := revs[:0]
+	for i, r := range revs {
+		if r.Requests > 0 {
+			r.Revision = names[i]
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -59,6 +60,10 @@ func FromOpenMetrics(r io.Reader, counter string) ([]Point, error) {
 					s.tags = append(s.tags, l.Name+":"+l.Value)
 				}
 			})
+			// The Agent tags a pod's metrics with its owner ReplicaSet.
+			if pod := lbls.Get("pod"); strings.LastIndexByte(pod, '-') > 0 {
+				s.tags = append(s.tags, "pod_name:"+pod, "kube_replica_set:"+pod[:strings.LastIndexByte(pod, '-')])
+			}
 			byRaw[string(raw)] = s
 			order = append(order, string(raw))
 		}

@@ -27,7 +27,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -84,6 +83,8 @@ type Source struct {
 	nsTag      string
 	wlTag      string
 	codeTag    string
+	revTag     string
+	podTag     string
 	window     time.Duration
 	delay      time.Duration
 	timeout    time.Duration
@@ -164,7 +165,7 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 	return &Source{
 		api: datadogV1.NewMetricsApi(datadog.NewAPIClient(dc)), server: server,
 		query: RenderQuery(d), codes: codes,
-		nsTag: d.NamespaceTag, wlTag: d.WorkloadTag, codeTag: d.CodeTag,
+		nsTag: d.NamespaceTag, wlTag: d.WorkloadTag, codeTag: d.CodeTag, revTag: d.RevisionTag, podTag: d.PodTag,
 		window: cfg.Detection.RateWindow, delay: o.delay, timeout: d.Timeout,
 		apiKeyFile: d.APIKeyFile, appKeyFile: d.AppKeyFile,
 		clock: o.clock, log: o.log, m: m,
@@ -199,7 +200,13 @@ func RenderQuery(d config.Datadog) string {
 	if scope == "" {
 		scope = "*"
 	}
-	return fmt.Sprintf("sum:%s{%s} by {%s,%s,%s}.as_count()", d.Metric, scope, d.NamespaceTag, d.WorkloadTag, d.CodeTag)
+	by := []string{d.NamespaceTag, d.WorkloadTag, d.CodeTag}
+	for _, t := range []string{d.RevisionTag, d.PodTag} {
+		if t != "" {
+			by = append(by, t)
+		}
+	}
+	return fmt.Sprintf("sum:%s{%s} by {%s}.as_count()", d.Metric, scope, strings.Join(by, ","))
 }
 
 // Query returns the query sent on every poll.
@@ -342,161 +349,6 @@ func describe(err error) error {
 		}
 	}
 	return err
-}
-
-type counts struct {
-	total, failed float64
-	known         bool // a point in the window
-	bad           bool // a series was skipped: half an answer is no answer
-}
-
-// observations turns the answer into rates. It returns the series skipped
-// by reason and, for an answer that cannot be used, the reason and error.
-func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time, fromMs int64) (
-	[]detector.Observation, map[string]int, string, error) {
-	skipped := map[string]int{}
-	if resp.UnparsedObject != nil {
-		return nil, skipped, ReasonBadResponse, errors.New("undecodable answer")
-	}
-	if st := resp.GetStatus(); st != "" && st != "ok" {
-		return nil, skipped, ReasonRejected, fmt.Errorf("status %q: %s", st, resp.GetError())
-	}
-	if len(resp.Series) == 0 {
-		return nil, skipped, ReasonNoData, fmt.Errorf("no series: %w", ErrNoData)
-	}
-
-	// The bucket grid: every series of one query shares the rollup
-	// interval (in seconds, whatever the API reference says) and buckets
-	// aligned on it.
-	var interval int64
-	anchor, anchored := int64(0), false
-	for i, ser := range resp.Series {
-		if ser.UnparsedObject != nil {
-			return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: undecodable", i)
-		}
-		iv := ser.GetInterval() * 1000
-		if iv <= 0 || (interval != 0 && iv != interval) {
-			return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: interval %ds, want one positive interval for all series", i, ser.GetInterval())
-		}
-		interval = iv
-		for _, p := range ser.Pointlist {
-			if len(p) == 2 && p[0] != nil && !anchored {
-				anchor, anchored = int64(*p[0]), true
-			}
-		}
-	}
-	if interval > s.window.Milliseconds() {
-		return nil, skipped, ReasonBadResponse, fmt.Errorf("buckets of %ds are longer than the rate window %s", interval/1000, s.window)
-	}
-	if !anchored {
-		return nil, skipped, ReasonNoData, fmt.Errorf("no points: %w", ErrNoData)
-	}
-	cutoff := at.Add(-s.delay).UnixMilli()
-	newest := anchor + floorDiv(cutoff-interval-anchor, interval)*interval // last bucket ending by cutoff
-	hi := newest + interval
-	n := s.window.Milliseconds() / interval
-	lo := hi - n*interval
-	if lo < fromMs {
-		return nil, skipped, ReasonBadResponse, fmt.Errorf("window starts at %d, before the answer's %d", lo, fromMs)
-	}
-
-	// Every point must lie on the grid; a point in the newest complete
-	// bucket, of any series, shows ingestion has caught up with it.
-	fresh := false
-	for i, ser := range resp.Series {
-		for _, p := range ser.Pointlist {
-			if len(p) != 2 || p[0] == nil {
-				return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: malformed point %v", i, p)
-			}
-			t := int64(*p[0])
-			if (t-anchor)%interval != 0 {
-				return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: point at %d is off the %ds bucket grid", i, t, interval/1000)
-			}
-			if t == newest && p[1] != nil {
-				fresh = true
-			}
-		}
-	}
-	if !fresh {
-		return nil, skipped, ReasonNoData, fmt.Errorf("no series has a point in the newest complete bucket, %s to %s: ingestion is behind: %w",
-			time.UnixMilli(newest).UTC().Format(time.RFC3339), time.UnixMilli(hi).UTC().Format(time.RFC3339), ErrNoData)
-	}
-
-	byWorkload := map[detector.Workload]*counts{}
-	for _, ser := range resp.Series {
-		tags := tagMap(ser.TagSet)
-		w := detector.Workload{Namespace: tags[s.nsTag], Name: tags[s.wlTag]}
-		if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
-			// Istio reports requests it cannot attribute as "unknown".
-			skipped[SkipNoWorkload]++
-			continue
-		}
-		c := byWorkload[w]
-		if c == nil {
-			c = &counts{}
-			byWorkload[w] = c
-		}
-		code, hasCode := tags[s.codeTag]
-		if !hasCode {
-			skipped[SkipNoCode]++
-			c.bad = true
-			continue
-		}
-		failed := s.codes.MatchString(code)
-		var sum float64
-		var bad, known bool
-		for _, p := range ser.Pointlist {
-			t := int64(*p[0])
-			if t < lo || t >= hi || p[1] == nil {
-				continue // outside the window, or an empty bucket
-			}
-			v := *p[1]
-			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-				bad = true
-				continue
-			}
-			sum += v
-			known = true
-		}
-		if bad {
-			skipped[SkipBadValue]++
-			c.bad = true
-			continue
-		}
-		if known {
-			c.known = true
-			c.total += sum
-			if failed {
-				c.failed += sum
-			}
-		}
-	}
-	secs := float64(hi-lo) / 1000
-	out := make([]detector.Observation, 0, len(byWorkload))
-	for w, c := range byWorkload {
-		if c.known && !c.bad {
-			out = append(out, detector.Observation{Workload: w, Requests: c.total / secs, Failures: c.failed / secs})
-		}
-	}
-	if len(out) == 0 {
-		return nil, skipped, ReasonInvalid, fmt.Errorf("none of %d series was usable (skipped: %v): %w", len(resp.Series), skipped, ErrNoData)
-	}
-	source.SortWorkloads(out)
-	return out, skipped, "", nil
-}
-
-// tagMap reads "key:value" tags; Datadog writes a missing group-by tag as
-// N/A, which is left out.
-func tagMap(tags []string) map[string]string {
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		k, v, ok := strings.Cut(t, ":")
-		if !ok || v == "" || strings.EqualFold(v, "n/a") {
-			continue
-		}
-		m[k] = v
-	}
-	return m
 }
 
 func floorDiv(a, b int64) int64 {

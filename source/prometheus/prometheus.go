@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -358,17 +359,23 @@ func classify(err error) string {
 	return ReasonBadResponse
 }
 
+// rates are the total and failed rates of one workload's revision ("":
+// series without a revision label).
 type rates struct {
 	total, failed       float64
 	hasTotal, hasFailed bool
-	bad                 bool // a sample was skipped: half an answer is no answer
+}
+
+type workloadRates struct {
+	revisions map[string]*rates
+	bad       bool // a sample was skipped: half an answer is no answer
 }
 
 // observations turns the answer into observations and counts the skipped
 // samples by reason.
 func (s *Source) observations(vec model.Vector) ([]detector.Observation, map[string]int) {
 	skipped := map[string]int{}
-	byWorkload := map[detector.Workload]*rates{}
+	byWorkload := map[detector.Workload]*workloadRates{}
 	for _, smp := range vec {
 		w := detector.Workload{Namespace: string(smp.Metric[s.nsLabel]), Name: string(smp.Metric[s.wlLabel])}
 		if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
@@ -376,48 +383,75 @@ func (s *Source) observations(vec model.Vector) ([]detector.Observation, map[str
 			skipped[SkipNoWorkload]++
 			continue
 		}
-		r := byWorkload[w]
+		wr := byWorkload[w]
+		if wr == nil {
+			wr = &workloadRates{revisions: map[string]*rates{}}
+			byWorkload[w] = wr
+		}
+		rev := string(smp.Metric[RevisionLabel])
+		r := wr.revisions[rev]
 		if r == nil {
 			r = &rates{}
-			byWorkload[w] = r
+			wr.revisions[rev] = r
 		}
-		v := float64(smp.Value)
-		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			skipped[SkipBadValue]++
-			r.bad = true
-			continue
-		}
-		switch smp.Metric[ClassLabel] {
-		case ClassTotal:
-			if r.hasTotal {
-				skipped[SkipDuplicate]++
-				r.bad = true
-				continue
-			}
-			r.total, r.hasTotal = v, true
-		case ClassFailed:
-			if r.hasFailed {
-				skipped[SkipDuplicate]++
-				r.bad = true
-				continue
-			}
-			r.failed, r.hasFailed = v, true
-		default:
-			skipped[SkipBadClass]++
-			r.bad = true
+		if reason := r.add(smp); reason != "" {
+			skipped[reason]++
+			wr.bad = true
 		}
 	}
 	out := make([]detector.Observation, 0, len(byWorkload))
-	for w, r := range byWorkload {
-		switch {
-		case r.bad:
-		case !r.hasTotal:
+	for w, wr := range byWorkload {
+		if wr.bad {
+			continue
+		}
+		if o, ok := wr.observation(w); ok {
+			out = append(out, o)
+		} else {
 			skipped[SkipNoTotal]++
-		default:
-			// No failed series means no request matched the failure codes.
-			out = append(out, detector.Observation{Workload: w, Requests: r.total, Failures: r.failed})
 		}
 	}
 	source.SortWorkloads(out)
 	return out, skipped
+}
+
+// add takes one sample; it returns why it was skipped, or "".
+func (r *rates) add(smp *model.Sample) string {
+	v := float64(smp.Value)
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return SkipBadValue
+	}
+	switch smp.Metric[ClassLabel] {
+	case ClassTotal:
+		if r.hasTotal {
+			return SkipDuplicate
+		}
+		r.total, r.hasTotal = v, true
+	case ClassFailed:
+		if r.hasFailed {
+			return SkipDuplicate
+		}
+		r.failed, r.hasFailed = v, true
+	default:
+		return SkipBadClass
+	}
+	return ""
+}
+
+// observation sums a workload's revisions; false when a revision has
+// failures but no total (no ratio can be trusted).
+func (wr *workloadRates) observation(w detector.Workload) (detector.Observation, bool) {
+	o := detector.Observation{Workload: w}
+	for rev, r := range wr.revisions {
+		if !r.hasTotal {
+			return detector.Observation{}, false
+		}
+		// No failed series means no request matched the failure codes.
+		o.Requests += r.total
+		o.Failures += r.failed
+		if rev != "" {
+			o.Revisions = append(o.Revisions, detector.RevisionTraffic{Revision: rev, Requests: r.total, Failures: r.failed})
+		}
+	}
+	sort.Slice(o.Revisions, func(i, j int) bool { return o.Revisions[i].Revision < o.Revisions[j].Revision })
+	return o, true
 }

@@ -139,6 +139,12 @@ func sample(ns, wl, class, v string) string {
 		`","sentinel_class":"` + class + `"},"value":[1777074690,"` + v + `"]}`
 }
 
+// revSample is a sample of one revision's pods.
+func revSample(ns, wl, rev, class, v string) string {
+	return `{"metric":{"destination_workload_namespace":"` + ns + `","destination_workload":"` + wl +
+		`","sentinel_revision":"` + rev + `","sentinel_class":"` + class + `"},"value":[1777074690,"` + v + `"]}`
+}
+
 func vector(samples ...string) string {
 	return `{"status":"success","data":{"resultType":"vector","result":[` + strings.Join(samples, ",") + `]}}`
 }
@@ -155,6 +161,26 @@ func TestObserve(t *testing.T) {
 		noData    bool   // the error wraps ErrNoData
 		skipped   map[string]float64
 	}{{
+		name: "per-revision series sum to the workload and keep each revision's own rates",
+		body: vector(revSample("scale-deploy", "model-engine", "7d9f8b6c4", "total", "10"),
+			revSample("scale-deploy", "model-engine", "7d9f8b6c4", "failed", "9.5"),
+			revSample("scale-deploy", "model-engine", "5c6b7d8e9", "total", "30"),
+			revSample("scale-deploy", "model-engine", "5c6b7d8e9", "failed", "0.3"),
+			sample("scale-deploy", "model-engine", "total", "1"), // pods without the label: totals only
+			sample("scale-deploy", "gateway", "total", "25.5")),
+		want: []detector.Observation{
+			{Workload: gateway, Requests: 25.5},
+			{Workload: engine, Requests: 41, Failures: 9.8, Revisions: []detector.RevisionTraffic{
+				{Revision: "5c6b7d8e9", Requests: 30, Failures: 0.3}, {Revision: "7d9f8b6c4", Requests: 10, Failures: 9.5}}},
+		},
+	}, {
+		name: "a revision with failures but no total leaves its workload out",
+		body: vector(revSample("scale-deploy", "model-engine", "7d9f8b6c4", "failed", "9.5"),
+			revSample("scale-deploy", "model-engine", "5c6b7d8e9", "total", "30"),
+			sample("scale-deploy", "gateway", "total", "25.5")),
+		want:    []detector.Observation{{Workload: gateway, Requests: 25.5}},
+		skipped: map[string]float64{SkipNoTotal: 1},
+	}, {
 		name: "success vector",
 		body: vector(sample("scale-deploy", "model-engine", "total", "40"), sample("scale-deploy", "model-engine", "failed", "38.8"),
 			sample("scale-deploy", "gateway", "total", "25.5")),

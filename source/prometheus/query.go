@@ -16,10 +16,14 @@ import (
 
 // ClassLabel is the label the query puts on each series: ClassTotal for
 // the rate of all requests, ClassFailed for the rate of failed ones.
+// RevisionLabel, when the answer carries it, names the revision whose pods
+// served the series: a pod-template-hash, or a ReplicaSet name taken from a
+// pod name.
 const (
-	ClassLabel  = "sentinel_class"
-	ClassTotal  = "total"
-	ClassFailed = "failed"
+	ClassLabel    = "sentinel_class"
+	ClassTotal    = "total"
+	ClassFailed   = "failed"
+	RevisionLabel = "sentinel_revision"
 )
 
 // QueryData is what the query template is rendered with, the built-in one
@@ -38,24 +42,51 @@ type QueryData struct {
 	FailureCodes string
 	// Window is detection.rate_window as a PromQL duration, e.g. 1m.
 	Window string
+	// RevisionLabel and PodLabel are metrics.prometheus.revision_label and
+	// pod_label (either may be empty); use {{revisions . EXPR}} to copy
+	// them into sentinel_revision and {{by .}} for the grouping labels.
+	RevisionLabel, PodLabel string
 }
 
 // DefaultQuery is the built-in query template. One selector per class,
 // summed per workload after rate() so every series' counter resets and
 // boundaries are handled before aggregation; label_replace tags each sum
 // with its class so one instant query answers both.
-const DefaultQuery = `label_replace(sum by ({{.NamespaceLabel}}, {{.WorkloadLabel}}) ` +
-	`(rate({{sel .Metric .ReporterSelector}}[{{.Window}}])), "sentinel_class", "total", "", "")` +
+//
+// With a revision or pod label configured, each sum is also by
+// sentinel_revision: label_replace copies the ReplicaSet name out of the
+// pod name (the pod name less its last "-suffix"), then the
+// pod-template-hash over it where the series has one. Still one query per
+// poll, one series per workload, revision and class.
+const DefaultQuery = `label_replace(sum by ({{by .}}) ` +
+	`({{revisions . (printf "rate(%s[%s])" (sel .Metric .ReporterSelector) .Window)}})` +
+	`, "sentinel_class", "total", "", "")` +
 	` or ` +
-	`label_replace(sum by ({{.NamespaceLabel}}, {{.WorkloadLabel}}) ` +
-	`(rate({{sel .Metric .ReporterSelector (printf "%s=~%s" .CodeLabel (quote .FailureCodes))}}[{{.Window}}])), ` +
-	`"sentinel_class", "failed", "", "")`
+	`label_replace(sum by ({{by .}}) ` +
+	`({{revisions . (printf "rate(%s[%s])" (sel .Metric .ReporterSelector (printf "%s=~%s" .CodeLabel (quote .FailureCodes))) .Window)}})` +
+	`, "sentinel_class", "failed", "", "")`
 
 // funcs are the template functions: quote makes a PromQL string literal;
 // sel builds a series selector from a metric name and matcher lists,
-// leaving out empty ones.
+// leaving out empty ones; by lists the grouping labels; revisions wraps an
+// expression so its series carry sentinel_revision.
 var funcs = template.FuncMap{
 	"quote": strconv.Quote,
+	"by": func(d QueryData) string {
+		if d.RevisionLabel == "" && d.PodLabel == "" {
+			return d.NamespaceLabel + ", " + d.WorkloadLabel
+		}
+		return d.NamespaceLabel + ", " + d.WorkloadLabel + ", " + RevisionLabel
+	},
+	"revisions": func(d QueryData, expr string) string {
+		if d.PodLabel != "" {
+			expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.+)-[^-]+")`, expr, RevisionLabel, d.PodLabel)
+		}
+		if d.RevisionLabel != "" {
+			expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.+)")`, expr, RevisionLabel, d.RevisionLabel)
+		}
+		return expr
+	},
 	"sel": func(metric string, matchers ...string) string {
 		var ms []string
 		for _, m := range matchers {
@@ -111,6 +142,7 @@ func NewQueryData(p config.Prometheus, d config.Detection, r Ranges) QueryData {
 		Metric: p.Metric, NamespaceLabel: p.NamespaceLabel, WorkloadLabel: p.WorkloadLabel,
 		CodeLabel: p.CodeLabel, ReporterSelector: p.ReporterSelector,
 		FailureCodes: d.FailureCodes, Window: promDuration(w),
+		RevisionLabel: p.RevisionLabel, PodLabel: p.PodLabel,
 	}
 }
 

@@ -41,6 +41,12 @@ func TestRenderQueryGolden(t *testing.T) {
 	custom.Metrics.Prometheus.ReporterSelector = ""
 	custom.Detection.FailureCodes = `5\d\d|429`
 	custom.Detection.RateWindow = 90 * time.Second
+	custom.Metrics.Prometheus.PodLabel = "kubernetes_pod_name"
+	custom.Metrics.Prometheus.RevisionLabel = ""
+
+	workloadOnly := config.Default()
+	workloadOnly.Metrics.Prometheus.PodLabel = ""
+	workloadOnly.Metrics.Prometheus.RevisionLabel = ""
 
 	template := config.Default()
 	template.Metrics.Prometheus.Query = `
@@ -57,6 +63,7 @@ func TestRenderQueryGolden(t *testing.T) {
 		{"default_prometheus2.golden", config.Default(), RangesClosed},
 		{"relabelled.golden", custom, RangesLeftOpen},
 		{"custom_template.golden", template, RangesLeftOpen},
+		{"workload_only.golden", workloadOnly, RangesLeftOpen},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			q, err := RenderQuery(tc.cfg.Metrics.Prometheus, tc.cfg.Detection, tc.ranges)
