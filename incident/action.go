@@ -196,6 +196,7 @@ type jsonAction struct {
 	Cause       *jsonCause    `json:"cause"`
 	Decision    *jsonDecision `json:"decision,omitempty"`
 	RunbookURL  string        `json:"runbook_url,omitempty"`
+	Evidence    *jsonEvidence `json:"evidence,omitempty"`
 	From        *int64        `json:"from_revision,omitempty"`
 	To          *int64        `json:"to_revision,omitempty"`
 	ToImages    []string      `json:"to_images,omitempty"`
@@ -222,6 +223,7 @@ func (a Action) MarshalJSON() ([]byte, error) {
 			Previous: history.Names(c.ImagesBefore), At: c.At.UTC(), Fields: c.Fields}
 	}
 	if a.Kind == Page {
+		j.Evidence = a.Evidence.json()
 		j.RunbookURL = a.RunbookURL
 		j.Decision = &jsonDecision{Rollback: a.Decision.Rollback, Reason: string(a.Decision.Reason)}
 		if a.Decision.Plan != nil {

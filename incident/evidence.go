@@ -88,3 +88,46 @@ func (e *Evidence) What() string {
 	}
 	return "the workload as a whole (no per-revision metrics)"
 }
+
+// jsonEvidence is the documented shape of a page's evidence.
+type jsonEvidence struct {
+	Basis           string          `json:"basis"`
+	ErrorsBegan     time.Time       `json:"errors_began"`
+	FailingRevision int64           `json:"failing_revision,omitempty"`
+	PerRevision     bool            `json:"per_revision"`
+	Revisions       []RevisionRatio `json:"revisions,omitempty"`
+	WorkloadRatio   float64         `json:"workload_error_ratio"`
+	Blame           string          `json:"blame"`
+	Why             string          `json:"why"`
+	Later           []jsonLater     `json:"changes_after_errors_began,omitempty"`
+	Reopened        bool            `json:"reopened,omitempty"`
+	ResolvedAt      *time.Time      `json:"resolved_at,omitempty"`
+}
+
+type jsonLater struct {
+	Revision     int64     `json:"revision"`
+	Manager      string    `json:"manager"`
+	ImageChanged bool      `json:"image_changed"`
+	At           time.Time `json:"at"`
+}
+
+func (e *Evidence) json() *jsonEvidence {
+	if e == nil {
+		return nil
+	}
+	basis := string(e.Basis)
+	if basis == "" {
+		basis = "workload"
+	}
+	j := &jsonEvidence{Basis: basis, ErrorsBegan: e.Began.UTC(), FailingRevision: e.FailingRevision,
+		PerRevision: e.PerRevision, Revisions: e.Revisions, WorkloadRatio: round(e.WorkloadRatio, 4),
+		Blame: string(e.Blame), Why: e.Why, Reopened: e.Reopened}
+	for _, c := range e.Later {
+		j.Later = append(j.Later, jsonLater{Revision: c.Revision, Manager: c.Manager, ImageChanged: c.ImageChanged, At: c.At.UTC()})
+	}
+	if e.Reopened {
+		r := e.ResolvedAt.UTC()
+		j.ResolvedAt = &r
+	}
+	return j
+}

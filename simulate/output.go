@@ -49,7 +49,14 @@ func (t TextWriter) Notify(_ context.Context, a incident.Action) error {
 				fmt.Fprintf(&b, "%22s images: %s -> %s\n", "", incident.ShortImages(c.ImagesBefore), incident.ShortImages(c.ImagesAfter))
 			}
 		} else {
-			fmt.Fprintf(&b, "%22s cause: none found in the link window\n", "")
+			fmt.Fprintf(&b, "%22s cause: none blamed\n", "")
+		}
+		if ev := a.Evidence; ev != nil {
+			fmt.Fprintf(&b, "%22s failing: %s; errors began %s\n", "", ev.What(), ev.Began.UTC().Format(time.RFC3339))
+			fmt.Fprintf(&b, "%22s why: %s\n", "", ev.Why)
+			if ev.Reopened {
+				fmt.Fprintf(&b, "%22s reopened: failing again after the incident resolved at %s\n", "", ev.ResolvedAt.UTC().Format(time.RFC3339))
+			}
 		}
 		if a.Decision.Rollback {
 			fmt.Fprintf(&b, "%22s decision: roll back (%s)\n", "", a.Decision.Reason.Explain())

@@ -1,0 +1,94 @@
+package evidence
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/history"
+)
+
+func change(rev int64, at time.Time, manager string) history.Change {
+	return history.Change{Workload: cart, At: at, Revision: rev, Manager: manager, ImageChanged: true}
+}
+
+func TestBlameChange(t *testing.T) {
+	deps := &fakeDeployments{rollout: history.Rollout{Replicas: 3, Available: 3, StatusKnown: true}}
+	// evidence after polls of traffic (workload-level when rev is "").
+	evidence := func(polls ...[]traffic) Workload {
+		tr := New(opts())
+		for i, p := range polls {
+			tr.Poll(at(i), []detector.Observation{obs(p...)}, deps)
+		}
+		ev, _ := tr.Evidence(cart)
+		return ev
+	}
+	healthy, failing := []traffic{{"", 40, 0.01}}, []traffic{{"", 40, 0.9}}
+	onset := at(3)
+	cases := []struct {
+		name      string
+		ev        Workload
+		changes   []history.Change
+		wantCause int64 // revision of the blamed change; 0: none
+		wantRule  Rule
+		wantLater int
+		wantWhy   string
+	}{{
+		name:      "without per-revision metrics, a change before the errors began is the cause",
+		ev:        evidence(healthy, failing, failing, failing),
+		changes:   []history.Change{change(2, at(0).Add(5*time.Second), "kubectl-set")},
+		wantCause: 2, wantRule: RuleBeforeErrors,
+		wantWhy: "the change came 10 s before the errors began at 23:50:15",
+	}, {
+		name:     "a change after the errors began is reported and never blamed",
+		ev:       evidence(healthy, failing, failing, failing),
+		changes:  []history.Change{change(2, at(1).Add(25*time.Second), "kubectl-set")},
+		wantRule: RuleNoChange, wantLater: 1,
+		wantWhy: "no change in the link window before the errors began at 23:50:15; " +
+			"image changed by kubectl-set 25 s after errors began: not blamed",
+	}, {
+		name: "the newest change before the errors is blamed, the one after is reported",
+		ev:   evidence(healthy, failing, failing, failing),
+		changes: []history.Change{change(2, at(0).Add(-3*time.Minute), "kubectl-set"),
+			change(3, at(2), "kubectl-set")},
+		wantCause: 2, wantRule: RuleBeforeErrors, wantLater: 1,
+		wantWhy: "the change came 3 m 15 s before the errors began at 23:50:15; " +
+			"image changed by kubectl-set 15 s after errors began: not blamed",
+	}, {
+		name: "with per-revision metrics the change that created the failing revision is the cause",
+		ev: evidence([]traffic{{"aaa", 40, 0.01}}, []traffic{{"aaa", 36, 0.01}, {"bbb", 4, 0.95}},
+			[]traffic{{"aaa", 30, 0.01}, {"bbb", 10, 0.95}}, []traffic{{"aaa", 20, 0.01}, {"bbb", 20, 0.95}}),
+		changes:   []history.Change{change(2, at(0), "kubectl-set")},
+		wantCause: 2, wantRule: RuleFailingRevision,
+		wantWhy: "errors are on revision 2, which this change created 15 s before they began at 23:50:15",
+	}, {
+		name: "old pods failing before a fix was pushed: the push is not blamed",
+		ev: evidence([]traffic{{"aaa", 40, 0.01}}, []traffic{{"aaa", 40, 0.9}},
+			[]traffic{{"aaa", 30, 0.9}, {"bbb", 10, 0.01}}, []traffic{{"aaa", 20, 0.9}, {"bbb", 20, 0.01}}),
+		changes:  []history.Change{change(2, at(1).Add(10*time.Second), "kubectl-set")},
+		wantRule: RuleOlderRevisionFailing, wantLater: 1,
+		wantWhy: "errors began at 23:50:15 on revision 1, which no change in the link window created; " +
+			"image changed by kubectl-set 10 s after errors began: not blamed",
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := BlameChange(tc.ev, onset, tc.changes)
+			var cause int64
+			if b.Cause != nil {
+				cause = b.Cause.Revision
+			}
+			type result struct {
+				Cause int64
+				Rule  Rule
+				Later int
+				Why   string
+			}
+			want := result{tc.wantCause, tc.wantRule, tc.wantLater, tc.wantWhy}
+			if diff := cmp.Diff(want, result{cause, b.Rule, len(b.Later), b.Explain()}); diff != "" {
+				t.Errorf("blame (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
