@@ -309,18 +309,38 @@ func (w *Workload) observations() ([]observation, error) {
 		}
 		st.generation++
 		st.replicas, st.revision, st.at = spec.Replicas, e.revision, e.at
-		observeRS(st)
-
-		if i > 0 {
-			old := sets[epochs[i-1].rs]
-			old.generation++
-			old.replicas, old.at = 0, e.from
-			observeRS(old)
+		if i > 0 && spec.RollingStep > 0 {
+			w.rollSteps(e, st, sets[epochs[i-1].rs], observeRS)
+		} else {
+			observeRS(st)
+			if i > 0 {
+				old := sets[epochs[i-1].rs]
+				old.generation++
+				old.replicas, old.at = 0, e.from
+				observeRS(old)
+			}
 		}
-		dep.status, dep.updated = e.from, spec.Replicas
+		dep.status, dep.updated = e.from.Add(w.stagger(spec.Replicas-1)), spec.Replicas
 		observeDep()
 	}
 	return out, nil
+}
+
+// rollSteps scales a rolling update's ReplicaSets step by step: the new
+// one up a pod before each of its pods serves, the old one down as each
+// old pod stops.
+func (w *Workload) rollSteps(e *epoch, cur, old *replicaSetState, observe func(*replicaSetState)) {
+	for j := range w.spec.Replicas {
+		cur.generation++
+		cur.replicas = j + 1
+		if j > 0 {
+			cur.at = e.from.Add(w.stagger(j - 1))
+		}
+		observe(cur)
+		old.generation++
+		old.replicas, old.at = w.spec.Replicas-j-1, e.from.Add(w.stagger(j))
+		observe(old)
+	}
 }
 
 // merge adds b's keys into a.

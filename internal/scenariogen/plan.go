@@ -103,12 +103,26 @@ func (w *Workload) pods(epochs []epoch) []pod {
 	for i, e := range epochs {
 		for j := range w.spec.Replicas {
 			name := e.rs.name + "-" + safeEncode(mix(w.s.opts.Seed, hashString(e.rs.name), uint64(i), uint64(j)), 5)
+			from, until := e.from, e.until
+			// A rolling update replaces pod j a step after pod j-1.
+			if i > 0 {
+				from = from.Add(w.stagger(j))
+			}
+			if !until.IsZero() {
+				until = until.Add(w.stagger(j))
+			}
 			out = append(out, pod{name: name, id: hashString(w.spec.Namespace + "/" + name),
-				revision: e.revision, from: e.from, until: e.until})
+				revision: e.revision, from: from, until: until})
 		}
 	}
 	slices.SortFunc(out, func(a, b pod) int { return strings.Compare(a.name, b.name) })
 	return out
+}
+
+// stagger is how long after a change's first new pod its pod j serves
+// (and the old pod j stops): zero unless the workload rolls.
+func (w *Workload) stagger(j int32) time.Duration {
+	return time.Duration(j) * w.spec.RollingStep
 }
 
 // templateHash is the pod-template-hash the Deployment controller gives

@@ -94,6 +94,11 @@ type WorkloadSpec struct {
 	// Source is the source_workload of its traffic (default
 	// istio-ingressgateway in istio-system).
 	Source, SourceNamespace string
+	// RollingStep makes every change a rolling update: one new pod starts
+	// serving every RollingStep (the first a rollout delay after the
+	// change), replacing one old pod, and the ReplicaSets scale step by
+	// step. Zero switches all pods at once.
+	RollingStep time.Duration
 }
 
 // Failure makes a share of a workload's requests answer Code.
@@ -186,6 +191,7 @@ func (s *Scenario) AddWorkload(spec WorkloadSpec) *Workload {
 	check(!(spec.RequestRate >= 0), "request rate must not be negative, got %g", spec.RequestRate)
 	check(spec.Manager == "", "manager is required")
 	check(spec.Created.IsZero(), "creation time is required")
+	check(spec.RollingStep < 0, "rolling step must not be negative, got %s", spec.RollingStep)
 	for _, o := range s.workloads {
 		if o.spec.Namespace == spec.Namespace && o.spec.Name == spec.Name {
 			s.errorf("workload %s: added twice", id)

@@ -18,45 +18,51 @@ import (
 	"github.com/sentinel-sre/sentinel/recording"
 )
 
-var update = flag.Bool("update", false, "rewrite examples/mli-6574 from the generator")
+var update = flag.Bool("update", false, "rewrite the generated examples/ from the generator")
 
 // bundled is the committed replay of MLI-6574.
 var bundled = filepath.Join("..", "..", "examples", "mli-6574")
 
-// TestBundledExampleUpToDate keeps examples/mli-6574 exactly what the
-// generator writes. After changing the generator or MLI6574, run
+// TestBundledExampleUpToDate keeps every generated example in examples/
+// exactly what the generator writes. After changing the generator or a
+// scenario, run
 //
 //	go test ./internal/scenariogen -run TestBundledExampleUpToDate -update
 func TestBundledExampleUpToDate(t *testing.T) {
-	dir := t.TempDir()
-	if *update {
-		dir = bundled
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sum, err := MLI6574().Write(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", sum)
-	if *update {
-		return
-	}
-	for _, name := range []string{MetricsFile, ObjectsFile} {
-		got, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := os.ReadFile(filepath.Join(bundled, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("examples/mli-6574/%s differs from what the generator writes (line %d); run\n"+
-				"\tgo test ./internal/scenariogen -run TestBundledExampleUpToDate -update",
-				name, firstDiffLine(got, want))
-		}
+	for name, scenario := range map[string]func() *Scenario{"mli-6574": MLI6574, "rolling-update": RollingUpdate} {
+		t.Run(name, func(t *testing.T) {
+			committed := filepath.Join("..", "..", "examples", name)
+			dir := t.TempDir()
+			if *update {
+				dir = committed
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sum, err := scenario().Write(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%+v", sum)
+			if *update {
+				return
+			}
+			for _, file := range []string{MetricsFile, ObjectsFile} {
+				got, err := os.ReadFile(filepath.Join(dir, file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := os.ReadFile(filepath.Join(committed, file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("examples/%s/%s differs from what the generator writes (line %d); run\n"+
+						"\tgo test ./internal/scenariogen -run TestBundledExampleUpToDate -update",
+						name, file, firstDiffLine(got, want))
+				}
+			}
+		})
 	}
 }
 

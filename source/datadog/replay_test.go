@@ -21,7 +21,7 @@ import (
 // workloads, for the same causes and rollback targets, no earlier than the
 // replay and no later than the ingestion delay plus a bucket after it.
 func TestReplayOverDatadog(t *testing.T) {
-	for _, name := range []string{"mli-6574", "kubectl-set-image"} {
+	for _, name := range []string{"mli-6574", "kubectl-set-image", "rolling-update"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("..", "..", "examples", name)
 			f, err := os.Open(filepath.Join(dir, simulate.MetricsFile))

@@ -119,7 +119,7 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 	if bi, err := env.api.Buildinfo(context.Background()); err == nil {
 		t.Logf("Prometheus %s", bi.Version)
 	}
-	for _, name := range []string{"mli-6574", "kubectl-set-image"} {
+	for _, name := range []string{"mli-6574", "kubectl-set-image", "rolling-update"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("..", "..", "examples", name)
 			if _, err := os.Stat(filepath.Join(dir, simulate.MetricsFile)); err != nil {
