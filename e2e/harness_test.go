@@ -217,6 +217,13 @@ type sentinel struct {
 func start(t *testing.T, as *rest.Config, cfg config.Config, metricsClient kubernetes.Interface,
 	wrap func(engine.Executor) engine.Executor) *sentinel {
 	t.Helper()
+	return startWith(t, as, cfg, scripted{client: metricsClient, ns: cfg.Kubernetes.Namespaces[0]}, wrap)
+}
+
+// startWith is start with the metrics answered by src.
+func startWith(t *testing.T, as *rest.Config, cfg config.Config, src engine.Source,
+	wrap func(engine.Executor) engine.Executor) *sentinel {
+	t.Helper()
 	client := kubernetes.NewForConfigOrDie(as)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	clk := clock.RealClock{}
@@ -225,7 +232,7 @@ func start(t *testing.T, as *rest.Config, cfg config.Config, metricsClient kuber
 		exec = wrap(exec)
 	}
 	out := &recorder{}
-	eng := engine.New(cfg, scripted{client: metricsClient, ns: cfg.Kubernetes.Namespaces[0]}, exec, out, log)
+	eng := engine.New(cfg, src, exec, out, log)
 	w, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces}, eng, clk, log)
 	if err != nil {
 		t.Fatal(err)

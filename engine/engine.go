@@ -83,6 +83,8 @@ type Engine struct {
 	// resolves seen while standing by, sent on taking over
 	quietResolves []incident.Action
 	verifying     sync.WaitGroup // background verifications of rollbacks
+	// revisionsTold: the first answer was checked for revision labels.
+	revisionsTold bool
 }
 
 // quietResolveHorizon bounds how old a resolve seen while standing by may
@@ -312,6 +314,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		tell(a)
 	}
 
+	e.tellRevisions(obs)
 	judged := e.evidence.Poll(now, obs, e.history)
 	e.recordHealth(now, judged)
 	for _, f := range e.detector.Evaluate(now, judged) {
@@ -352,6 +355,24 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	}
 	e.metrics.incidentsOpen.Set(float64(len(e.open)))
 	return steps
+}
+
+// tellRevisions says once, at the first answer, whether the metrics split
+// workloads by revision: without it a bad rollout is judged only once the
+// workload as a whole fails.
+func (e *Engine) tellRevisions(obs []detector.Observation) {
+	if e.revisionsTold || len(obs) == 0 {
+		return
+	}
+	e.revisionsTold = true
+	for _, o := range obs {
+		if len(o.Revisions) > 0 {
+			e.log.Info("the metrics say which revision's pods served: judging revisions by their own pods")
+			return
+		}
+	}
+	e.log.Warn("the metrics carry no revision or pod label (metrics.prometheus.revision_label, pod_label): " +
+		"judging every workload as a whole; see docs/metrics.md#revisions")
 }
 
 // recordHealth records how every workload's templates served this poll:

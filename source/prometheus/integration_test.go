@@ -149,7 +149,15 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 			want, got, res := replaytest.Replay(t.Context(), t, dir, cfg, src)
 			t.Logf("%d polls over Prometheus, %d without data; query: %s", res.Polls, res.Stats.SourceErrors, src.Query(RangesAuto))
 
-			replaytest.Compare(t, want, got, replaytest.Match{Source: "Prometheus", Exact: true})
+			m := replaytest.Match{Source: "Prometheus", Exact: true}
+			if src.Ranges() == RangesClosed {
+				// Prometheus 2.x extrapolates a series that starts inside
+				// the window differently (docs/metrics.md): judged per
+				// revision, pod starts move a ratio by up to a few
+				// percent and an action near the line by up to a poll.
+				m.Early, m.Late, m.Tolerance = cfg.Detection.PollInterval, cfg.Detection.PollInterval, 0.02
+			}
+			replaytest.Compare(t, want, got, m)
 			comparePolls(t, rec, src, cfg.Detection.PollInterval)
 		})
 	}
