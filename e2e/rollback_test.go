@@ -173,6 +173,8 @@ func (i *interfere) Rollback(ctx context.Context, p *rollback.Plan) error {
 	return i.err
 }
 
+func (i *interfere) Verify(ctx context.Context, p *rollback.Plan) error { return i.next.Verify(ctx, p) }
+
 // Someone changes the Deployment between decision and write: the
 // conflict is detected and nothing is clobbered.
 func TestConcurrentChangeIsNotClobbered(t *testing.T) {

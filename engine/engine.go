@@ -41,9 +41,13 @@ type Source interface {
 // never healthy and never failing, but the source did answer.
 var ErrNoData = source.ErrNoData
 
-// Executor carries out a rollback plan.
+// Executor carries out a rollback plan. Rollback returns a
+// *rollback.StaleError when the plan no longer holds (a refusal, not a
+// failure); Verify confirms a written rollback rolled out, and is not
+// called in dry-run mode.
 type Executor interface {
 	Rollback(ctx context.Context, plan *rollback.Plan) error
+	Verify(ctx context.Context, plan *rollback.Plan) error
 }
 
 // Notifier reports an action (pages it, prints it, records it).
@@ -72,11 +76,9 @@ type Engine struct {
 	stats    Stats
 	// open incidents, and whether this replica announced them (paged and
 	// decided): a standby evaluates but stays silent until it leads.
-	open       map[detector.Workload]*openIncident
-	sourceDown int               // polls in a row without an answer
-	downSince  time.Time         // the first of them
-	blindTold  bool              // this replica sent the blind notice
-	pending    []incident.Action // told outside a poll, sent with the next
+	open      map[detector.Workload]*openIncident
+	blindness blindness
+	pending   []incident.Action // told outside a poll, sent with the next
 	notifyErr  error             // the first notifier error
 	lastPoll   time.Time
 	served     map[detector.Workload]history.Served // scratch, reused by every poll
@@ -114,10 +116,12 @@ func WithActive(active func() bool) Option {
 	return func(e *Engine) { e.active = active }
 }
 
-// Stats counts what the engine has done.
+// Stats counts what the engine has done. Incidents counts incidents
+// opened (by every replica, leader or not; a reopened one is not new);
+// Pages counts the pages this replica announced.
 type Stats struct {
-	Polls, SourceErrors, Pages, Resolves, Rollbacks, RollbackErrors, NotifyErrors int
-	Refused                                                                       map[rollback.Reason]int
+	Polls, SourceErrors, Incidents, Pages, Resolves, Rollbacks, RollbackErrors, NotifyErrors int
+	Refused                                                                                  map[rollback.Reason]int
 }
 
 // New returns an engine. cfg must be valid (config.Validate).
@@ -131,7 +135,8 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 		evidence: evidence.New(evidence.Options{Threshold: d.Threshold, MinRequestRate: d.MinRequestRate,
 			HealthyMaxRatio: cfg.Rollback.Healthy.MaxErrorRatio, LinkWindow: d.LinkWindow}),
 		history: history.New(history.Options{HealthyFor: cfg.Rollback.Healthy.MinDuration}),
-		policy:  rollback.NewPolicy(cfg.Rollback),
+		policy:    rollback.NewPolicy(cfg.Rollback),
+		blindness: blindness{after: cfg.Metrics.BlindAfter},
 		stats:   Stats{Refused: map[rollback.Reason]int{}},
 		open:    map[detector.Workload]*openIncident{},
 		served:  map[detector.Workload]history.Served{},
@@ -321,7 +326,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		switch f.Kind {
 		case detector.Firing:
 			if !f.Reopened {
-				e.stats.Pages++
+				e.stats.Incidents++
 				e.metrics.incidentsTotal.Inc()
 			}
 			e.open[f.Workload] = &openIncident{firing: f}
@@ -410,50 +415,42 @@ func (e *Engine) unannounced() []detector.Workload {
 	return ws
 }
 
-// sourceHealth tracks whether the metrics source answers; after
-// metrics.blind_after polls without an answer sentinel is blind. An empty
-// answer (ErrNoData) is an answer: every workload is unknown, but the
-// source is not down. The blind notice and its resolve carry no workload
-// and no incident, and share the first unanswered poll as their onset; a
-// replica that takes over while blind sends the notice too.
+// sourceHealth feeds the poll's answer to the blindness tracker and
+// turns its steps into metrics, logs and notices. The blind notice and its
+// resolve carry no workload and no incident, and share the first
+// unanswered poll as their onset; a replica that takes over while blind
+// sends the notice too.
 func (e *Engine) sourceHealth(now time.Time, err error, active bool) (incident.Action, bool) {
 	notify := active && e.cfg.Paging.PagerDuty.PageWhenBlind
-	if err == nil || errors.Is(err, ErrNoData) {
+	b := &e.blindness
+	answered := err == nil || errors.Is(err, ErrNoData)
+	step := b.poll(now, answered)
+	if answered {
 		e.metrics.sourceUp.Set(1)
 		e.metrics.lastPoll.Set(float64(now.Unix()))
-		wasBlind, told := e.sourceDown >= e.cfg.Metrics.BlindAfter, e.blindTold
-		e.sourceDown, e.blindTold = 0, false
-		if !wasBlind {
-			return incident.Action{}, false
-		}
+	} else {
+		e.stats.SourceErrors++
+		e.metrics.sourceUp.Set(0)
+	}
+	switch step {
+	case blindEnded:
 		e.log.Info("metrics source answers again: no longer blind")
 		e.metrics.blind.Set(0)
-		if told && notify {
-			return incident.Action{At: now, Kind: incident.Resolve, Onset: e.downSince,
+		if b.resolve() && notify {
+			return incident.Action{At: now, Kind: incident.Resolve, Onset: b.since,
 				Message: "the metrics source answers again"}, true
 		}
 		return incident.Action{}, false
-	}
-	e.stats.SourceErrors++
-	e.metrics.sourceUp.Set(0)
-	if e.sourceDown == 0 {
-		e.downSince = now
-	}
-	e.sourceDown++
-	if e.sourceDown < e.cfg.Metrics.BlindAfter {
-		return incident.Action{}, false
-	}
-	if e.sourceDown == e.cfg.Metrics.BlindAfter {
+	case blindBecame:
 		e.metrics.blind.Set(1)
 		e.log.Error("blind: the metrics source has not answered; no workload can be judged",
-			zap.Int("polls", e.sourceDown), zap.Error(err))
+			zap.Int("polls", b.down), zap.Error(err))
 	}
-	if !notify || e.blindTold {
+	if !notify || !b.tell() {
 		return incident.Action{}, false
 	}
-	e.blindTold = true
-	return incident.Action{At: now, Kind: incident.Notice, Onset: e.downSince,
-		Message: fmt.Sprintf("blind: the metrics source has not answered for %d polls: %v", e.sourceDown, err)}, true
+	return incident.Action{At: now, Kind: incident.Notice, Onset: b.since,
+		Message: fmt.Sprintf("blind: the metrics source has not answered for %d polls: %v", b.down, err)}, true
 }
 
 func (e *Engine) action(k incident.Kind, f detector.Finding) incident.Action {
@@ -470,6 +467,7 @@ func (e *Engine) action(k incident.Kind, f detector.Finding) incident.Action {
 func (e *Engine) decide(f detector.Finding, now time.Time) step {
 	page := e.action(incident.Page, f)
 	page.At = now
+	e.stats.Pages++
 	in := rollback.Input{Incident: page.Incident, Workload: f.Workload, Revisions: e.history.Revisions(f.Workload)}
 	ev, _ := e.evidence.Evidence(f.Workload)
 	began := ev.Began
@@ -496,20 +494,10 @@ func (e *Engine) decide(f detector.Finding, now time.Time) step {
 	return step{action: page, plan: dec.Plan}
 }
 
-// precondition marks an executor error that says the rollback was not
-// written because the Deployment no longer is what the decision saw: a
-// refusal, not a failure.
-type precondition interface{ Precondition() bool }
-
-// verifier is an executor that can confirm a written rollback rolled out.
-type verifier interface {
-	Verify(ctx context.Context, plan *rollback.Plan) error
-}
-
 // rollback carries out a plan, outside the lock, and reports the outcome.
 func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Action, plan *rollback.Plan) {
 	err := e.executor.Rollback(ctx, plan)
-	var pre precondition
+	var stale *rollback.StaleError
 	e.mu.Lock()
 	switch {
 	case err == nil:
@@ -520,7 +508,7 @@ func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Acti
 		} else {
 			e.metrics.rollbacks.WithLabelValues(resultDone).Inc()
 		}
-	case errors.As(err, &pre) && pre.Precondition():
+	case errors.As(err, &stale):
 		e.metrics.rollbacks.WithLabelValues(resultSkipped).Inc()
 	default:
 		e.stats.RollbackErrors++
@@ -538,11 +526,11 @@ func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Acti
 	rb.Kind = incident.Rollback
 	rb.Plan = plan
 	e.notify(ctx, rb)
-	if v, ok := e.executor.(verifier); ok && !plan.DryRun {
+	if !plan.DryRun {
 		e.verifying.Add(1)
 		go func() {
 			defer e.verifying.Done()
-			if err := v.Verify(ctx, plan); err != nil && ctx.Err() == nil {
+			if err := e.executor.Verify(ctx, plan); err != nil && ctx.Err() == nil {
 				e.metrics.rollbacks.WithLabelValues(resultUnverified).Inc()
 				e.log.Error("rollback unverified", zap.String("workload", page.Workload.String()), zap.Error(err))
 				e.notify(ctx, e.notice(page, plan, fmt.Sprintf("rollback to revision %d written but not verified: %v", plan.ToRevision, err)))

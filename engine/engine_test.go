@@ -41,6 +41,8 @@ func (e *executor) Rollback(_ context.Context, p *rollback.Plan) error {
 	return e.err
 }
 
+func (e *executor) Verify(context.Context, *rollback.Plan) error { return nil }
+
 type collect struct{ actions []incident.Action }
 
 func (c *collect) Notify(_ context.Context, a incident.Action) error {
@@ -338,21 +340,16 @@ func TestEmptyAnswersAreUnknownButNotBlind(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
 	}
-	if len(out.actions) != 0 || e.sourceDown != 0 {
+	if len(out.actions) != 0 || e.Stats().SourceErrors != 0 {
 		t.Errorf("an idle mesh made sentinel blind: %+v", out.actions)
 	}
 }
 
 type refusing struct{ executor }
 
-type stale struct{}
-
-func (stale) Error() string      { return "rollback not written: the Deployment is paused" }
-func (stale) Precondition() bool { return true }
-
 func (r *refusing) Rollback(_ context.Context, p *rollback.Plan) error {
 	r.plans = append(r.plans, p)
-	return stale{}
+	return &rollback.StaleError{Reason: rollback.ReasonPaused, Detail: "the Deployment is paused"}
 }
 
 func TestStalePlanIsARefusalNotAFailure(t *testing.T) {

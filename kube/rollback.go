@@ -22,17 +22,6 @@ import (
 	"github.com/sentinel-sre/sentinel/rollback"
 )
 
-// PreconditionError says why a planned rollback was not written: the
-// target ReplicaSet is no longer what the decision saw. (What can change
-// on the Deployment itself is rechecked by rollback.Plan.Recheck, which
-// returns a *rollback.StaleError.)
-type PreconditionError struct{ Reason string }
-
-func (e *PreconditionError) Error() string { return "rollback not written: " + e.Reason }
-
-// Precondition marks the error as a refusal, not a failure.
-func (e *PreconditionError) Precondition() bool { return true }
-
 // UnverifiedError says the rollback was written but the Deployment did
 // not roll out the target template in time.
 type UnverifiedError struct{ Reason string }
@@ -120,13 +109,13 @@ func (e *Executor) check(ctx context.Context, d *appsv1.Deployment, plan *rollba
 	}
 	rs, err := e.client.AppsV1().ReplicaSets(d.Namespace).Get(ctx, plan.ReplicaSet, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return &PreconditionError{Reason: "target ReplicaSet " + plan.ReplicaSet + " no longer exists"}
+		return &rollback.StaleError{Reason: rollback.ReasonTargetGone, Detail: "target ReplicaSet " + plan.ReplicaSet + " no longer exists"}
 	}
 	if err != nil {
 		return fmt.Errorf("get replicaset %s/%s: %w", d.Namespace, plan.ReplicaSet, err)
 	}
 	if history.Fingerprint(&rs.Spec.Template) != history.Fingerprint(&plan.Template) {
-		return &PreconditionError{Reason: "target ReplicaSet " + plan.ReplicaSet + " no longer has the planned template"}
+		return &rollback.StaleError{Reason: rollback.ReasonTargetGone, Detail: "target ReplicaSet " + plan.ReplicaSet + " no longer has the planned template"}
 	}
 	return nil
 }

@@ -314,14 +314,14 @@ func TestRollback(t *testing.T) {
 		name:     "target ReplicaSet gone",
 		noTarget: true,
 		verbs:    []string{"get deployments", "get replicasets"},
-		err:      wantPrecondition("target ReplicaSet web-v1 no longer exists"),
+		err:      wantTargetGone("target ReplicaSet web-v1 no longer exists"),
 	}, {
 		name: "target ReplicaSet's template changed",
 		target: func(rs *appsv1.ReplicaSet) {
 			rs.Spec.Template.Spec.Containers[0].Image = "registry.example/web:v1-rebuilt"
 		},
 		verbs: []string{"get deployments", "get replicasets"},
-		err:   wantPrecondition("target ReplicaSet web-v1 no longer has the planned template"),
+		err:   wantTargetGone("target ReplicaSet web-v1 no longer has the planned template"),
 	}, {
 		name: "patch forbidden",
 		react: func(c *fake.Clientset) {
@@ -400,12 +400,14 @@ func TestRollback(t *testing.T) {
 	}
 }
 
-func wantPrecondition(reason string) func(*testing.T, error) {
+// wantTargetGone expects the rollback refused because its target
+// ReplicaSet is gone or changed, with detail.
+func wantTargetGone(detail string) func(*testing.T, error) {
 	return func(t *testing.T, err error) {
 		t.Helper()
-		var pe *kube.PreconditionError
-		if !errors.As(err, &pe) || pe.Reason != reason {
-			t.Errorf("error %v, want a *kube.PreconditionError %q", err, reason)
+		var se *rollback.StaleError
+		if !errors.As(err, &se) || se.Reason != rollback.ReasonTargetGone || se.Detail != detail {
+			t.Errorf("error %v, want a *rollback.StaleError %s %q", err, rollback.ReasonTargetGone, detail)
 		}
 	}
 }

@@ -49,6 +49,9 @@ const (
 	ReasonUnattributed    Reason = "unattributed_change"
 	ReasonChangedSince    Reason = "changed_since_cause"
 	ReasonPageOnly        Reason = "page_only"
+	// ReasonTargetGone: the target ReplicaSet was deleted or changed since
+	// the decision (found by the executor just before writing).
+	ReasonTargetGone Reason = "target_gone"
 )
 
 // optedOut reads the opt-out annotation; an unreadable value opts out
@@ -63,7 +66,7 @@ func Reasons() []Reason {
 	return []Reason{ReasonOutOfBandImage, ReasonNoLinkedChange, ReasonNotImageChange,
 		ReasonTrustedDeployer, ReasonOwnRollback, ReasonDisabled, ReasonOptedOut, ReasonCooldown,
 		ReasonIncidentLimit, ReasonPaused, ReasonNoHealthyTarget, ReasonUnknownWorkload,
-		ReasonUnattributed, ReasonChangedSince, ReasonPageOnly}
+		ReasonUnattributed, ReasonChangedSince, ReasonPageOnly, ReasonTargetGone}
 }
 
 // Explain is a short human phrase for a reason, for pages and logs.
@@ -99,6 +102,8 @@ func (r Reason) Explain() string {
 		return "the Deployment was changed again since the linked change; a person may be fixing it"
 	case ReasonPageOnly:
 		return "rollback.max_per_incident is 0: sentinel pages only"
+	case ReasonTargetGone:
+		return "the target revision's ReplicaSet is gone or changed since the decision"
 	}
 	return string(r)
 }
@@ -149,16 +154,15 @@ func (p *Plan) Recheck(now time.Time, annotations map[string]string, paused bool
 	return nil
 }
 
-// StaleError says a plan no longer holds; the rollback is not written.
+// StaleError says a plan no longer holds — the Deployment or the target
+// is no longer what the decision saw — so the rollback is not written: a
+// refusal, not a failure. Recheck and the executor both return it.
 type StaleError struct {
 	Reason Reason
 	Detail string
 }
 
 func (e *StaleError) Error() string { return "rollback not written: " + e.Detail }
-
-// Precondition marks the error as a refusal, not a failure.
-func (e *StaleError) Precondition() bool { return true }
 
 // Decision is the outcome: a plan, or the reason there is none.
 type Decision struct {

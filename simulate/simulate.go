@@ -142,6 +142,9 @@ type recorded struct{}
 
 func (recorded) Rollback(context.Context, *rollback.Plan) error { return nil }
 
+// Verify has nothing to wait for.
+func (recorded) Verify(context.Context, *rollback.Plan) error { return nil }
+
 // Collect is a notifier that keeps every action, for tests and callers
 // that post-process them.
 type Collect struct{ Actions []incident.Action }
