@@ -79,9 +79,9 @@ type Engine struct {
 	open      map[detector.Workload]*openIncident
 	blindness blindness
 	pending   []incident.Action // told outside a poll, sent with the next
-	notifyErr  error             // the first notifier error
-	lastPoll   time.Time
-	served     map[detector.Workload]history.Served // scratch, reused by every poll
+	notifyErr error             // the first notifier error
+	lastPoll  time.Time
+	served    map[detector.Workload]history.Served // scratch, reused by every poll
 	// resolves seen while standing by, sent on taking over
 	quietResolves []incident.Action
 	verifying     sync.WaitGroup // background verifications of rollbacks
@@ -134,12 +134,12 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 			MinRequestRate: d.MinRequestRate, ResolveAfter: d.ResolveAfter, ReopenWithin: d.ReopenWithin}),
 		evidence: evidence.New(evidence.Options{Threshold: d.Threshold, MinRequestRate: d.MinRequestRate,
 			HealthyMaxRatio: cfg.Rollback.Healthy.MaxErrorRatio, LinkWindow: d.LinkWindow}),
-		history: history.New(history.Options{HealthyFor: cfg.Rollback.Healthy.MinDuration}),
+		history:   history.New(history.Options{HealthyFor: cfg.Rollback.Healthy.MinDuration}),
 		policy:    rollback.NewPolicy(cfg.Rollback),
 		blindness: blindness{after: cfg.Metrics.BlindAfter},
-		stats:   Stats{Refused: map[rollback.Reason]int{}},
-		open:    map[detector.Workload]*openIncident{},
-		served:  map[detector.Workload]history.Served{},
+		stats:     Stats{Refused: map[rollback.Reason]int{}},
+		open:      map[detector.Workload]*openIncident{},
+		served:    map[detector.Workload]history.Served{},
 	}
 	for _, o := range opts {
 		o(e)

@@ -89,7 +89,7 @@ func TestCompare(t *testing.T) {
 			fails: "action 1 (rollback) at"},
 		{name: "later when exact", m: Match{Source: "X", Exact: true},
 			live:  func(a []incident.Action) []incident.Action { a[0].At = t0.Add(time.Second); return a },
-			fails: "want within 0s after"},
+			fails: "want from 0s before to 0s after"},
 		{name: "earlier", m: Match{Source: "X", Late: time.Minute},
 			live:  func(a []incident.Action) []incident.Action { a[0].At = t0.Add(-time.Second); return a },
 			fails: "action 0 (page) at"},
