@@ -150,6 +150,11 @@ type Kubernetes struct {
 	// VerifyTimeout is how long sentinel waits for the controller to roll
 	// out its rollback before it reports the rollback as unverified.
 	VerifyTimeout time.Duration `yaml:"verify_timeout"`
+	// RequestTimeout bounds every attempt at a rollback (its reads and its
+	// write); RollbackTimeout bounds the retries of attempts that failed
+	// for a reason that may pass (timeouts, connection loss, 5xx, 429).
+	RequestTimeout  time.Duration `yaml:"request_timeout"`
+	RollbackTimeout time.Duration `yaml:"rollback_timeout"`
 }
 
 // Detection says what counts as a failing workload and when to page.
@@ -313,7 +318,7 @@ func Default() Config {
 			BlindAfter: 4,
 			QueryDelay: 5 * time.Second,
 		},
-		Kubernetes: Kubernetes{VerifyTimeout: time.Minute},
+		Kubernetes: Kubernetes{VerifyTimeout: time.Minute, RequestTimeout: 10 * time.Second, RollbackTimeout: 5 * time.Minute},
 		Run: Run{ListenAddress: ":8080", LeaderElection: LeaderElection{
 			Enabled: true, LeaseName: "sentinel", LeaseDuration: 15 * time.Second,
 			RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
@@ -490,6 +495,10 @@ func (c Config) Validate() error {
 		bad("kubernetes.label_selector", "%v", err)
 	}
 	positive("kubernetes.verify_timeout", k.VerifyTimeout)
+	positive("kubernetes.request_timeout", k.RequestTimeout)
+	if k.RollbackTimeout < k.RequestTimeout {
+		bad("kubernetes.rollback_timeout", "must be at least kubernetes.request_timeout (%s), got %s", k.RequestTimeout, k.RollbackTimeout)
+	}
 
 	m := c.Metrics
 	switch m.Source {

@@ -100,7 +100,8 @@ func Run(ctx context.Context, o Options) error {
 
 	src := &lastAnswer{Source: o.Source}
 	exec := kube.NewExecutor(client, o.Clock, log, cfg.Kubernetes.VerifyTimeout)
-	eng := engine.New(cfg, src, exec, o.Notifier, log, engine.WithMetrics(o.Registry), engine.WithActive(leader.Load))
+	eng := engine.New(cfg, src, exec, o.Notifier, log, engine.WithMetrics(o.Registry), engine.WithActive(leader.Load),
+		engine.WithBackgroundRollbacks(), engine.WithClock(o.Clock))
 	watcher, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces,
 		LabelSelector: cfg.Kubernetes.LabelSelector}, eng, o.Clock, log)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 
 	"github.com/sentinel-sre/sentinel/config"
@@ -84,7 +86,9 @@ type Engine struct {
 	served    map[detector.Workload]history.Served // scratch, reused by every poll
 	// resolves seen while standing by, sent on taking over
 	quietResolves []incident.Action
-	verifying     sync.WaitGroup // background verifications of rollbacks
+	inFlight      sync.WaitGroup // rollbacks and verifications in the background
+	clock         clock.Clock    // paces rollback retries
+	background    bool           // rollbacks run off the poll loop
 	// revisionsTold: the first answer was checked for revision labels.
 	revisionsTold bool
 }
@@ -105,6 +109,15 @@ type Option func(*Engine)
 func WithMetrics(reg prometheus.Registerer) Option {
 	return func(e *Engine) { e.metrics = newMetrics(reg) }
 }
+
+// WithClock paces rollback retries on c (default: the real clock).
+func WithClock(c clock.Clock) Option { return func(e *Engine) { e.clock = c } }
+
+// WithBackgroundRollbacks carries rollbacks out off the poll loop, so a
+// slow or unreachable API server never holds up detection and paging of
+// other workloads (the daemon). Without it a poll returns once its
+// rollbacks are done (replays, whose order is their output).
+func WithBackgroundRollbacks() Option { return func(e *Engine) { e.background = true } }
 
 // WithActive makes the engine act (notify, roll back) only while active
 // reports true — the leader — while still evaluating every poll, so a
@@ -140,6 +153,7 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 		stats:     Stats{Refused: map[rollback.Reason]int{}},
 		open:      map[detector.Workload]*openIncident{},
 		served:    map[detector.Workload]history.Served{},
+		clock:     clock.RealClock{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -230,8 +244,8 @@ func (e *Engine) Stats() Stats {
 // so the instant's samples have landed: replicas (and replays) of the
 // same data agree on onsets, and with them on incident ids.
 func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
-	// Verifications in flight end with ctx; wait for them before returning.
-	defer e.verifying.Wait()
+	// Rollbacks and verifications in flight end with ctx; wait for them.
+	defer e.inFlight.Wait()
 	step := e.cfg.Detection.PollInterval
 	for {
 		now := clk.Now()
@@ -270,7 +284,15 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 	}
 	for _, st := range e.evaluate(now, obs, srcErr) {
 		e.notify(ctx, st.action)
-		if st.plan != nil { // a page, then its rollback
+		switch {
+		case st.plan == nil:
+		case e.background: // a page, then its rollback
+			e.inFlight.Add(1)
+			go func() {
+				defer e.inFlight.Done()
+				e.rollback(ctx, now, st.action, st.plan)
+			}()
+		default:
 			e.rollback(ctx, now, st.action, st.plan)
 		}
 	}
@@ -496,7 +518,7 @@ func (e *Engine) decide(f detector.Finding, now time.Time) step {
 
 // rollback carries out a plan, outside the lock, and reports the outcome.
 func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Action, plan *rollback.Plan) {
-	err := e.executor.Rollback(ctx, plan)
+	err := e.attempt(ctx, plan)
 	var stale *rollback.StaleError
 	e.mu.Lock()
 	switch {
@@ -527,15 +549,49 @@ func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Acti
 	rb.Plan = plan
 	e.notify(ctx, rb)
 	if !plan.DryRun {
-		e.verifying.Add(1)
+		e.inFlight.Add(1)
 		go func() {
-			defer e.verifying.Done()
+			defer e.inFlight.Done()
 			if err := e.executor.Verify(ctx, plan); err != nil && ctx.Err() == nil {
 				e.metrics.rollbacks.WithLabelValues(resultUnverified).Inc()
 				e.log.Error("rollback unverified", zap.String("workload", page.Workload.String()), zap.Error(err))
 				e.notify(ctx, e.notice(page, plan, fmt.Sprintf("rollback to revision %d written but not verified: %v", plan.ToRevision, err)))
 			}
 		}()
+	}
+}
+
+// attempt runs the executor until the rollback is done, refused, or
+// failed for good. Every attempt is bounded by kubernetes.request_timeout
+// and re-decides on a fresh read of the Deployment (the executor's
+// Recheck); one that failed for a reason that may pass is retried with
+// backoff until kubernetes.rollback_timeout.
+func (e *Engine) attempt(ctx context.Context, plan *rollback.Plan) error {
+	k := e.cfg.Kubernetes
+	deadline := e.clock.Now().Add(k.RollbackTimeout)
+	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 30 * time.Second}
+	for n := 1; ; n++ {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if k.RequestTimeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, k.RequestTimeout)
+		}
+		err := e.executor.Rollback(actx, plan)
+		cancel()
+		var retry *rollback.RetryableError
+		if err == nil || !errors.As(err, &retry) || ctx.Err() != nil {
+			return err
+		}
+		pause := backoff.Step()
+		if e.clock.Now().Add(pause).After(deadline) {
+			return fmt.Errorf("gave up after %d attempts in %s: %w", n, k.RollbackTimeout, err)
+		}
+		e.log.Warn("rollback attempt failed; retrying", zap.String("workload", plan.Workload.String()),
+			zap.Int("attempt", n), zap.Duration("in", pause), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-e.clock.After(pause):
+		}
 	}
 }
 

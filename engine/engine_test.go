@@ -80,12 +80,12 @@ func run(t *testing.T, manager string, exec *executor, srcErr func(time.Time) er
 	return runScenario(t, manager, exec, srcErr)
 }
 
-func runWith(t *testing.T, manager string, exec Executor) (*collect, *Engine) {
+func runWith(t *testing.T, manager string, exec Executor, opts ...Option) (*collect, *Engine) {
 	t.Helper()
-	return runScenario(t, manager, exec, nil)
+	return runScenario(t, manager, exec, nil, opts...)
 }
 
-func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.Time) error) (*collect, *Engine) {
+func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.Time) error, opts ...Option) (*collect, *Engine) {
 	t.Helper()
 	out := &collect{}
 	src := script(func(at time.Time) ([]detector.Observation, error) {
@@ -100,7 +100,7 @@ func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.T
 		}
 		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 40 * ratio}}, nil
 	})
-	e := New(config.Default(), src, exec, out, zap.NewNop())
+	e := New(config.Default(), src, exec, out, zap.NewNop(), opts...)
 	d1 := deployment("1", "1", "cart:1", "helm", t0)
 	e.ObserveDeployment(d1, t0)
 	e.ObserveReplicaSet(replicaSet(d1, "cart-1"))

@@ -49,11 +49,12 @@ func NewExecutor(client kubernetes.Interface, clk clock.Clock, log *zap.Logger, 
 // re-decides, so a newer human change is never overwritten. It records
 // annotations and an Event (not in dry-run, where the patch is only
 // validated by the server). Verify confirms the rollout.
-func (e *Executor) Rollback(ctx context.Context, plan *rollback.Plan) error {
+func (e *Executor) Rollback(ctx context.Context, plan *rollback.Plan) (err error) {
+	defer func() { err = retryable(err) }()
 	ns, name := plan.Workload.Namespace, plan.Workload.Name
 	deps := e.client.AppsV1().Deployments(ns)
 	var patched *appsv1.Deployment
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		d, err := deps.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("get deployment %s/%s: %w", ns, name, err)

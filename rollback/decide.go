@@ -154,6 +154,14 @@ func (p *Plan) Recheck(now time.Time, annotations map[string]string, paused bool
 	return nil
 }
 
+// RetryableError wraps an executor error that may pass if the rollback is
+// tried again: a timeout, a lost connection, a 5xx or 429 from the API
+// server. Anything else is final.
+type RetryableError struct{ Err error }
+
+func (e *RetryableError) Error() string { return e.Err.Error() }
+func (e *RetryableError) Unwrap() error { return e.Err }
+
 // StaleError says a plan no longer holds — the Deployment or the target
 // is no longer what the decision saw — so the rollback is not written: a
 // refusal, not a failure. Recheck and the executor both return it.

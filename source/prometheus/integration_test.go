@@ -34,7 +34,7 @@ type testEnv struct {
 // needPrometheus returns the test environment's Prometheus, or skips when
 // run by hand without one. Under scripts/test.sh (SENTINEL_E2E=required)
 // a missing Prometheus fails.
-func needPrometheus(t *testing.T) testEnv {
+func needPrometheus(t testing.TB) testEnv {
 	t.Helper()
 	env := testEnv{url: os.Getenv("SENTINEL_TEST_PROMETHEUS_URL"), data: os.Getenv("SENTINEL_TEST_PROMETHEUS_DATA"),
 		dir: os.Getenv("SENTINEL_TEST_ENV_DIR"), promtool: os.Getenv("PROMTOOL")}
@@ -78,7 +78,7 @@ func (e testEnv) samplesLoaded(ctx context.Context, rec *recording.Metrics) (int
 // and restarts Prometheus (blocks written behind its back are loaded at
 // start-up, else only at its next block reload), unless an earlier run
 // already did.
-func (e testEnv) backfill(t *testing.T, dir string, rec *recording.Metrics) {
+func (e testEnv) backfill(t testing.TB, dir string, rec *recording.Metrics) {
 	t.Helper()
 	ctx := context.Background()
 	if n, err := e.samplesLoaded(ctx, rec); err == nil && n >= rec.Samples {
