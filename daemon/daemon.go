@@ -120,16 +120,38 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("listen on %s: %w", cfg.Run.ListenAddress, err)
 		}
 	}
-	ready := func() error {
-		if !watcher.HasSynced() {
-			return errors.New("kubernetes caches not synced")
+	var engineStarted atomic.Int64 // unix nanoseconds; 0 until the engine loop runs
+	// live fails when the engine loop has run but completed no poll for
+	// several intervals: a poll stuck on a dependency, which a restart may
+	// clear.
+	live := func() error {
+		started := engineStarted.Load()
+		if started == 0 {
+			return nil
 		}
-		if at := src.last(); at.IsZero() || o.Clock.Since(at) > 3*cfg.Detection.PollInterval {
-			return errors.New("the metrics source has not answered recently")
+		last := eng.LastPoll()
+		if s := time.Unix(0, started); last.Before(s) {
+			last = s
+		}
+		limit := 4*cfg.Detection.PollInterval + cfg.Metrics.QueryDelay + sourceTimeout(cfg)
+		if since := o.Clock.Since(last); since > limit {
+			return fmt.Errorf("engine stuck: no poll completed for %s (limit %s)", since.Round(time.Second), limit)
 		}
 		return nil
 	}
-	srv := &http.Server{Handler: handler(o.Registry, ready), ReadHeaderTimeout: 5 * time.Second}
+	ready := func() error {
+		if !watcher.HasSynced() {
+			return errors.New("kubernetes caches not synced: the API server has not answered the Deployment and ReplicaSet lists")
+		}
+		if err := live(); err != nil {
+			return err
+		}
+		if at, err := src.last(); at.IsZero() || o.Clock.Since(at) > 3*cfg.Detection.PollInterval {
+			return fmt.Errorf("the metrics source (%s) has not answered since %s: %v", cfg.Metrics.Source, at.UTC().Format(time.RFC3339), err)
+		}
+		return nil
+	}
+	srv := &http.Server{Handler: handler(o.Registry, live, ready), ReadHeaderTimeout: 5 * time.Second}
 
 	// Three stages, stopped in order: work (engine, watcher), support
 	// (runners such as the pager), presence (lease, HTTP).
@@ -193,6 +215,7 @@ func Run(ctx context.Context, o Options) error {
 			case <-o.Clock.After(100 * time.Millisecond):
 			}
 		}
+		engineStarted.Store(o.Clock.Now().UnixNano())
 		return eng.Run(c, o.Clock)
 	})
 	log.Info("sentinel running", zap.String("identity", o.Identity), zap.String("listen", ln.Addr().String()),
@@ -251,10 +274,22 @@ func elector(c config.LeaderElection, ns string, client kubernetes.Interface, o 
 	})
 }
 
-func handler(reg *prometheus.Registry, ready func() error) http.Handler {
+// sourceTimeout is the configured source's query timeout.
+func sourceTimeout(cfg config.Config) time.Duration {
+	if cfg.Metrics.Source == "datadog" {
+		return cfg.Metrics.Datadog.Timeout
+	}
+	return cfg.Metrics.Prometheus.Timeout
+}
+
+func handler(reg *prometheus.Registry, live, ready func() error) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := live(); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -267,25 +302,29 @@ func handler(reg *prometheus.Registry, ready func() error) http.Handler {
 	return mux
 }
 
-// lastAnswer remembers when the source last answered, for readiness.
+// lastAnswer remembers when the source last answered, and its last
+// error, for readiness.
 type lastAnswer struct {
 	engine.Source
-	mu sync.Mutex
-	at time.Time
+	mu  sync.Mutex
+	at  time.Time
+	err error
 }
 
 func (l *lastAnswer) Observe(ctx context.Context, at time.Time) ([]detector.Observation, error) {
 	obs, err := l.Source.Observe(ctx, at)
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err == nil || errors.Is(err, engine.ErrNoData) {
-		l.mu.Lock()
-		l.at = at
-		l.mu.Unlock()
+		l.at, l.err = at, nil
+	} else {
+		l.err = err
 	}
 	return obs, err
 }
 
-func (l *lastAnswer) last() time.Time {
+func (l *lastAnswer) last() (time.Time, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.at
+	return l.at, l.err
 }

@@ -91,6 +91,7 @@ type Engine struct {
 	background    bool           // rollbacks run off the poll loop
 	// revisionsTold: the first answer was checked for revision labels.
 	revisionsTold bool
+	completed     time.Time // the instant of the last poll completed
 }
 
 // quietResolveHorizon bounds how old a resolve seen while standing by may
@@ -282,6 +283,11 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 		obs = nil
 		srcErr = fmt.Errorf("observe metrics at %s: %w", now.UTC().Format(time.RFC3339), srcErr)
 	}
+	defer func() {
+		e.mu.Lock()
+		e.completed = now
+		e.mu.Unlock()
+	}()
 	for _, st := range e.evaluate(now, obs, srcErr) {
 		e.notify(ctx, st.action)
 		switch {
@@ -615,6 +621,15 @@ func (e *Engine) notify(ctx context.Context, a incident.Action) {
 		e.log.Error("notify failed", zap.String("action", string(a.Kind)),
 			zap.String("incident", a.Incident), zap.Error(err))
 	}
+}
+
+// LastPoll returns the instant of the last poll completed (zero before the
+// first): a liveness signal, since a poll stuck on a dependency never
+// completes.
+func (e *Engine) LastPoll() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.completed
 }
 
 // NotifyErr returns the first error a notifier returned, if any; a replay
