@@ -154,7 +154,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	c.helm(t, append([]string{"install", release, chartDir, "--namespace", ns, "--create-namespace"}, opts...)...)
 	installed := strings.Fields(c.leftovers(t, release))
 	want := []string{"clusterrole.rbac.authorization.k8s.io/sentry-sentinel", "clusterrolebinding.rbac.authorization.k8s.io/sentry-sentinel",
-		"configmap/sentry-sentinel-config", "deployment.apps/sentry-sentinel", "networkpolicy.networking.k8s.io/sentry-sentinel",
+		"configmap/sentry-sentinel-config", "deployment.apps/sentry-sentinel", "lease.coordination.k8s.io/sentinel", "networkpolicy.networking.k8s.io/sentry-sentinel",
 		"poddisruptionbudget.policy/sentry-sentinel", "prometheusrule.monitoring.coreos.com/sentry-sentinel",
 		"role.rbac.authorization.k8s.io/sentry-sentinel-leader-election", "rolebinding.rbac.authorization.k8s.io/sentry-sentinel-leader-election",
 		"secret/sentry-sentinel-pagerduty", "service/sentry-sentinel", "serviceaccount/sentry-sentinel", "servicemonitor.monitoring.coreos.com/sentry-sentinel"}
