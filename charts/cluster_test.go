@@ -181,7 +181,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 			"-o", `jsonpath={.spec.template.metadata.annotations.checksum/config}`)
 	}
 	before := podConfig()
-	c.helm(t, append([]string{"upgrade", release, chartDir, "--namespace", ns, "--set", "config.detection.threshold=0.6"}, opts...)...)
+	c.helm(t, append([]string{"upgrade", release, chartDir, "--namespace", ns, "--set-json", "config.detection.threshold=0.6"}, opts...)...)
 	if got := c.kubectl(t, nil, "-n", ns, "get", "configmap", "sentry-sentinel-config", "-o", `jsonpath={.data.config\.yaml}`); !strings.Contains(got, "threshold: 0.6") {
 		t.Errorf("upgraded ConfigMap lacks threshold: 0.6:\n%s", got)
 	}
