@@ -205,6 +205,7 @@ run:
 	start := time.Now()
 	ctrs.run(t, "podman", "stop", "--time", fmt.Sprint(grace), name)
 	took := time.Since(start)
+	t.Logf("stopped %s after SIGTERM", took)
 	if took >= grace*time.Second {
 		t.Errorf("stopping took %s, not within the %ds grace period", took, grace)
 	}
