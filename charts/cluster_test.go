@@ -151,7 +151,14 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	opts := []string{"--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true",
 		"--set", "networkPolicy.enabled=true", "--set", "config.paging.pagerduty.enabled=true",
 		"--set", "pagerduty.routingKey=" + strings.Repeat("k", 32)}
-	c.helm(t, append([]string{"install", release, chartDir, "--namespace", ns, "--create-namespace"}, opts...)...)
+	notes := c.helm(t, append([]string{"install", release, chartDir, "--namespace", ns, "--create-namespace"}, opts...)...)
+	for _, want := range []string{"kubectl -n chart-e2e rollout status deployment/sentry-sentinel",
+		"kubectl -n chart-e2e get lease sentinel -o jsonpath='{.spec.holderIdentity}",
+		"curl -s localhost:8080/metrics | grep -E '^sentinel_(leader|source_up|blind|workloads_watched) '"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, notes)
+		}
+	}
 	installed := strings.Fields(c.leftovers(t, release))
 	want := []string{"clusterrole.rbac.authorization.k8s.io/sentry-sentinel", "clusterrolebinding.rbac.authorization.k8s.io/sentry-sentinel",
 		"configmap/sentry-sentinel-config", "deployment.apps/sentry-sentinel", "lease.coordination.k8s.io/sentinel", "networkpolicy.networking.k8s.io/sentry-sentinel",
