@@ -144,6 +144,9 @@ func TestSchemaRejectsMistakes(t *testing.T) {
 		{set: "serviceMonitor.enable=true", want: "additional properties 'enable' not allowed"},
 		{set: "config.paging.pagerduty.enabled=true", want: "there is no routing key: set pagerduty.existingSecret"},
 		{set: "config.run.listen_address=localhost", want: `config.run.listen_address: must end in :PORT, got "localhost"`},
+		{set: "config.run.leader_election.enabled=false", want: "replicaCount > 1 needs config.run.leader_election.enabled"},
+		{set: "config.kubernetes.kubeconfig=/root/.kube/config", want: "config.kubernetes.kubeconfig: must be empty in the cluster"},
+		{set: "extraVolumeMounts[0].name=x", want: "at '/extraVolumeMounts/0': missing property 'mountPath'"},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			out, err := helmErr(t, "template", "sentinel", chartDir, "--set", tc.set)
