@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 )
@@ -100,11 +101,13 @@ func (c *containers) buildImage(t *testing.T) string {
 	return image
 }
 
-// The runtime image, built here with buildah and run with podman against
-// the test cluster, a real Prometheus and the fake PagerDuty: it becomes
-// ready, takes the Lease, rolls back a `kubectl set image` as the process
-// does, and on SIGTERM stops within its grace period and releases the
-// Lease.
+// The runtime image, built here with buildah and run with podman as the
+// chart's pod runs it (the chart's ConfigMap, the in-cluster ServiceAccount
+// configuration, a read-only root filesystem, no capabilities, non-root)
+// against the test cluster, a real Prometheus and the fake PagerDuty: it
+// becomes ready, takes the Lease, rolls back a `kubectl set image` as the
+// process does, and on SIGTERM stops within its grace period and releases
+// the Lease.
 func TestContainer(t *testing.T) {
 	c := needCluster(t)
 	ctrs := needContainers(t)
@@ -117,53 +120,38 @@ func TestContainer(t *testing.T) {
 	promURL := startPrometheus(t, strings.TrimPrefix(exp.URL, "http://"))
 	pd := fakepd.New(t)
 
-	// Mounted read-only at /etc/sentinel; readable by the image's user.
-	etc := t.TempDir()
-	if err := os.Chmod(etc, 0o755); err != nil {
-		t.Fatal(err)
+	// The pod's view, read-only and readable by the image's user: the
+	// chart's ConfigMap at /etc/sentinel, and the ServiceAccount's token
+	// and CA where client-go's in-cluster configuration reads them.
+	etc, secrets := t.TempDir(), t.TempDir()
+	for _, d := range []string{etc, secrets} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sa := c.serviceAccount(t, "sentinel")
-	if err := os.WriteFile(filepath.Join(etc, "kubeconfig"), []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: test, cluster: {server: %q, certificate-authority-data: %q}}]
-users: [{name: sentinel, user: {token: %q}}]
-contexts: [{name: test, context: {cluster: test, user: sentinel}}]
-current-context: test
-`, sa.Host, base64.StdEncoding.EncodeToString(caData(t, c)), sa.BearerToken)), 0o644); err != nil {
+	for name, content := range map[string][]byte{"token": []byte(sa.BearerToken), "ca.crt": caData(t, c)} {
+		if err := os.WriteFile(filepath.Join(secrets, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apiserver, err := url.Parse(sa.Host)
+	if err != nil {
 		t.Fatal(err)
 	}
 	port, lease, pod := freePort(t), "sentinel-"+ns, "sentinel-container"
-	if err := os.WriteFile(filepath.Join(etc, "config.yaml"), []byte(fmt.Sprintf(`detection:
-  poll_interval: 1s
-  rate_window: 4s
-  for: 2s
-  resolve_after: 3s
-rollback:
-  healthy:
-    min_duration: 3s
-kubernetes:
-  kubeconfig: /etc/sentinel/kubeconfig
-  namespaces: [%q]
-  verify_timeout: 20s
-metrics:
-  query_delay: 300ms
-  prometheus:
-    url: %q
-    timeout: 2s
-paging:
-  pagerduty:
-    enabled: true
-    url: %q
-    routing_key_env: PAGERDUTY_ROUTING_KEY
-run:
-  listen_address: "127.0.0.1:%d"
-  leader_election:
-    namespace: sentinel
-    lease_name: %q
-    lease_duration: 4s
-    renew_deadline: 3s
-    retry_period: 1s
-`, ns, promURL, pd.EnqueueURL(), port, lease)), 0o644); err != nil {
+	cfg := chartConfig(t, c, fmt.Sprintf(`config:
+  detection: {poll_interval: 1s, rate_window: 4s, for: 2s, resolve_after: 3s}
+  rollback: {healthy: {min_duration: 3s}}
+  kubernetes: {namespaces: [%q], verify_timeout: 20s}
+  metrics: {query_delay: 300ms, prometheus: {url: %q, timeout: 2s}}
+  paging: {pagerduty: {enabled: true, url: %q}}
+  run:
+    listen_address: "127.0.0.1:%d"
+    leader_election: {lease_name: %q, lease_duration: 4s, renew_deadline: 3s, retry_period: 1s}
+pagerduty: {existingSecret: sentinel-pagerduty}
+`, ns, promURL, pd.EnqueueURL(), port, lease))
+	if err := os.WriteFile(filepath.Join(etc, "config.yaml"), cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -171,7 +159,9 @@ run:
 	name := "sentinel-" + ns
 	args := append([]string{"run", "--detach", "--name", name, "--read-only", "--cap-drop", "ALL",
 		"--security-opt", "no-new-privileges", "--stop-timeout", fmt.Sprint(grace),
-		"--volume", etc + ":/etc/sentinel:ro", "--env", "POD_NAME=" + pod,
+		"--volume", etc + ":/etc/sentinel:ro", "--volume", secrets + ":/var/run/secrets/kubernetes.io/serviceaccount:ro",
+		"--env", "KUBERNETES_SERVICE_HOST=" + apiserver.Hostname(), "--env", "KUBERNETES_SERVICE_PORT=" + apiserver.Port(),
+		"--env", "POD_NAME=" + pod, "--env", "POD_NAMESPACE=sentinel",
 		"--env", "PAGERDUTY_ROUTING_KEY=" + strings.Repeat("k", 32)}, podmanFlags...)
 	ctrs.run(t, "podman", append(args, image)...)
 	t.Cleanup(func() {
@@ -215,4 +205,23 @@ run:
 	if h := holder(); h != "" {
 		t.Errorf("Lease still held by %q after the container stopped", h)
 	}
+}
+
+// chartConfig is the configuration the Helm chart renders into its
+// ConfigMap for the given values.
+func chartConfig(t *testing.T, c *cluster, values string) []byte {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(f, []byte(values), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := c.helmCmd(t, "template", "sentinel", filepath.Join("..", "charts", "sentinel"), "--namespace", "sentinel",
+		"-f", f, "--show-only", "templates/configmap.yaml")
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := yaml.Unmarshal([]byte(out), &cm); err != nil || cm.Data["config.yaml"] == "" {
+		t.Fatalf("the chart's ConfigMap (%v):\n%s", err, out)
+	}
+	return []byte(cm.Data["config.yaml"])
 }
