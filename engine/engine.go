@@ -177,6 +177,7 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 	e.log.Info("template changed", zap.String("workload", c.Workload.String()),
 		zap.Int64("revision", c.Revision), zap.String("manager", c.Manager),
 		zap.Bool("image_changed", c.ImageChanged), zap.Strings("fields", c.Fields))
+	e.revertedRollback(d, c, at)
 	if e.cfg.Paging.PagerDuty.DriftNotices && c.ImageChanged && c.Manager != rollback.FieldManager &&
 		!e.cfg.Rollback.Trusted(c.Manager) {
 		// Sent with the next poll, which carries a context.
