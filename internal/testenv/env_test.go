@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -16,7 +17,7 @@ type testLog struct{ t *testing.T }
 
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Helper()
-	l.t.Log(string(p))
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
 
@@ -39,12 +40,16 @@ func needBinaries(t *testing.T) Options {
 	return o
 }
 
-// kubectl runs kubectl as the environment's admin.
+// kubectl runs kubectl as the environment's admin and returns its
+// standard output.
 func kubectl(t *testing.T, e *Env, args ...string) []byte {
 	t.Helper()
-	out, err := exec.Command("kubectl", append([]string{"--kubeconfig", e.path(kubeconfigFile)}, args...)...).CombinedOutput()
+	var stderr strings.Builder
+	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", e.path(kubeconfigFile)}, args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		t.Fatalf("kubectl %v: %v\n%s%s", args, err, out, stderr.String())
 	}
 	return out
 }

@@ -30,13 +30,15 @@ const (
 	envFile        = "env"
 	promConfigFile = "prometheus.yml"
 	socketFile     = "control.sock"
-	logsDir        = "logs"
-	pkiDir         = "pki"
+	// SupervisorPidFile holds the pid of up's background supervisor.
+	SupervisorPidFile = "supervisor.pid"
+	logsDir           = "logs"
+	pkiDir            = "pki"
 )
 
 // runtimeState is what Stop removes from DIR; logs/ stays for post-mortems.
 var runtimeState = []string{"etcd", "prometheus", pkiDir, "apiserver", "kcm", kubeconfigFile, envFile,
-	envFile + ".tmp", promConfigFile, socketFile, marker}
+	envFile + ".tmp", promConfigFile, socketFile, SupervisorPidFile, marker}
 
 // writeKubeconfig writes the admin kubeconfig for the apiserver at url.
 func writeKubeconfig(path, url string, p pki) error {

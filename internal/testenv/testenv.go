@@ -217,6 +217,10 @@ func (e *Env) Stop() error {
 		return nil
 	}
 	e.stopped = true
+	if e.opts.Clock != nil {
+		t0 := e.opts.Clock.Now()
+		defer func() { e.logf("down in %s", since(e.opts.Clock, t0)) }()
+	}
 	var wg sync.WaitGroup
 	for name, p := range e.procs {
 		if name != "etcd" {

@@ -15,10 +15,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 
 	"github.com/sentinel-sre/sentinel/internal/testenv"
@@ -94,19 +97,58 @@ func restart(name, dir string) error {
 func down(dir string) error {
 	ctx, cancel := signalContext()
 	defer cancel()
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", dir, err)
+	}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	t0 := time.Now()
-	if testenv.Running(ctx, dir) {
+	switch pid := supervisor(dir); {
+	case testenv.Running(ctx, dir):
 		if err := testenv.Shutdown(ctx, dir); err != nil {
 			return err
 		}
-	} else if err := cleanStale(dir); err != nil {
-		return err
+	case pid > 0:
+		// Alive but not answering: TERM makes it stop everything too.
+		if err := terminate(ctx, pid); err != nil {
+			return err
+		}
+	default:
+		if err := cleanStale(dir); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(os.Stderr, "testenv: down in %s\n", time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// supervisor is the pid of dir's background supervisor if it runs, else 0.
+func supervisor(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, testenv.SupervisorPidFile))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), "\x00serve\x00"+dir) {
+		return 0 // gone, or the pid was reused
+	}
+	return pid
+}
+
+// terminate sends SIGTERM to pid and waits until it has exited.
+func terminate(ctx context.Context, pid int) error {
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop supervisor %d: %w", pid, err)
+	}
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return syscall.Kill(pid, 0) != nil, nil
+	})
 }
 
 // cleanStale removes what a dead supervisor left in dir; a dir with no

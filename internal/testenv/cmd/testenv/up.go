@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/sentinel-sre/sentinel/internal/testenv"
@@ -91,6 +92,11 @@ func serve(dir string) error {
 	}
 	l, err := env.Listen(ctx)
 	if err != nil {
+		fmt.Fprintln(progress, "testenv: ERROR:", err)
+		return errors.Join(err, env.Stop())
+	}
+	pid := filepath.Join(env.Dir, testenv.SupervisorPidFile)
+	if err := os.WriteFile(pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		fmt.Fprintln(progress, "testenv: ERROR:", err)
 		return errors.Join(err, env.Stop())
 	}
