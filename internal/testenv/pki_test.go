@@ -16,7 +16,7 @@ import (
 
 func TestMakePKI(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
-	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	p, err := makePKI(dir, now)
 	if err != nil {
 		t.Fatal(err)
@@ -25,19 +25,25 @@ func TestMakePKI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cas, err := cert.CertsFromFile(filepath.Join(dir, caCert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The CA's validity starts at the library's own clock.
+	at := cas[0].NotBefore.Add(time.Minute)
 	certs, err := cert.CertsFromFile(filepath.Join(dir, apiserverCert))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The names clients use, in and out of the cluster, all verify.
 	for _, name := range []string{"127.0.0.1", "localhost", "10.0.0.1", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"} {
-		_, err := certs[0].Verify(x509.VerifyOptions{DNSName: name, Roots: roots, CurrentTime: now,
+		_, err := certs[0].Verify(x509.VerifyOptions{DNSName: name, Roots: roots, CurrentTime: at,
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 		if err != nil {
 			t.Errorf("apiserver certificate for %s: %v", name, err)
 		}
 	}
-	if _, err := certs[0].Verify(x509.VerifyOptions{DNSName: "example.com", Roots: roots, CurrentTime: now}); err == nil {
+	if _, err := certs[0].Verify(x509.VerifyOptions{DNSName: "example.com", Roots: roots, CurrentTime: at}); err == nil {
 		t.Error("apiserver certificate verifies for example.com")
 	}
 

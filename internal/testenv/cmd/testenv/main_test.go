@@ -110,6 +110,7 @@ func TestExecStatusAndSignals(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { _ = cmd.Process.Kill() }) // its components die with it
 			lines := bufio.NewScanner(stdout)
 			var dir string
 			var pid int
@@ -147,6 +148,8 @@ func TestExecStatusAndSignals(t *testing.T) {
 func TestSupervisorKilled(t *testing.T) {
 	bin := buildTestenv(t)
 	dir := filepath.Join(t.TempDir(), "env")
+	// Whatever fails below, the background supervisor goes.
+	t.Cleanup(func() { _ = exec.Command(bin, "down", dir).Run() })
 	if out, err := exec.Command(bin, "up", dir).CombinedOutput(); err != nil {
 		t.Fatalf("up: %v\n%s", err, out)
 	}
