@@ -37,8 +37,10 @@ const (
 )
 
 // runtimeState is what Stop removes from DIR; logs/ stays for post-mortems.
-var runtimeState = []string{"etcd", "prometheus", pkiDir, "apiserver", "kcm", kubeconfigFile, envFile,
-	envFile + ".tmp", promConfigFile, socketFile, SupervisorPidFile, marker}
+func runtimeState() []string {
+	return []string{"etcd", "prometheus", pkiDir, "apiserver", "kcm", kubeconfigFile, envFile,
+		envFile + ".tmp", promConfigFile, socketFile, SupervisorPidFile, marker}
+}
 
 // writeKubeconfig writes the admin kubeconfig for the apiserver at url.
 func writeKubeconfig(path, url string, p pki) error {

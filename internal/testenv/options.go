@@ -38,27 +38,49 @@ type Options struct {
 	// read it as SENTINEL_TEST_KUBE_VERSION.
 	KubeVersion string
 	// Timeouts bound each component's readiness wait, by component name;
-	// "serviceaccount" bounds the wait for default/default.
+	// "serviceaccount" bounds the wait for default/default. Unset ones
+	// take their defaults.
 	Timeouts map[string]time.Duration
 	// Retention is Prometheus's --storage.tsdb.retention.time: tests
 	// backfill old blocks, which must not be deleted.
 	Retention string
-	// Log receives one line per step ("testenv: etcd ready (0.5s)").
-	Log   io.Writer
+	// Log receives one line per step ("testenv: etcd ready (0.5s)");
+	// nil for none.
+	Log io.Writer
+	// Clock times the steps for Log; nil for the real one.
 	Clock clock.PassiveClock
 }
 
-// defaultTimeouts are generous: the machine may be loaded by builds.
-var defaultTimeouts = map[string]time.Duration{
-	"etcd": 60 * time.Second, "kube-apiserver": 120 * time.Second, "kube-controller-manager": 60 * time.Second,
-	"prometheus": 60 * time.Second, "serviceaccount": 60 * time.Second,
+// timeoutDefaults are the readiness timeouts by component, with the
+// variables (seconds) that override them; generous, as the machine may be
+// loaded by builds.
+func timeoutDefaults() []struct {
+	name, env string
+	d         time.Duration
+} {
+	return []struct {
+		name, env string
+		d         time.Duration
+	}{
+		{"etcd", "SENTINEL_TESTENV_TIMEOUT_ETCD", 60 * time.Second},
+		{"kube-apiserver", "SENTINEL_TESTENV_TIMEOUT_APISERVER", 120 * time.Second},
+		{"kube-controller-manager", "SENTINEL_TESTENV_TIMEOUT_KCM", 60 * time.Second},
+		{"prometheus", "SENTINEL_TESTENV_TIMEOUT_PROMETHEUS", 60 * time.Second},
+		{"serviceaccount", "SENTINEL_TESTENV_TIMEOUT_SA", 60 * time.Second},
+	}
 }
 
-// timeoutVars name the overrides of defaultTimeouts, in seconds.
-var timeoutVars = map[string]string{
-	"etcd": "SENTINEL_TESTENV_TIMEOUT_ETCD", "kube-apiserver": "SENTINEL_TESTENV_TIMEOUT_APISERVER",
-	"kube-controller-manager": "SENTINEL_TESTENV_TIMEOUT_KCM", "prometheus": "SENTINEL_TESTENV_TIMEOUT_PROMETHEUS",
-	"serviceaccount": "SENTINEL_TESTENV_TIMEOUT_SA",
+// timeout is the readiness timeout for a component, its default if unset.
+func (o Options) timeout(name string) time.Duration {
+	if d := o.Timeouts[name]; d > 0 {
+		return d
+	}
+	for _, td := range timeoutDefaults() {
+		if td.name == name {
+			return td.d
+		}
+	}
+	return time.Minute
 }
 
 // OptionsFromEnv reads Options from the variables scripts/testenv.sh sets
@@ -78,14 +100,14 @@ func OptionsFromEnv(getenv func(string) string, log io.Writer, clk clock.Passive
 	if o.Retention == "" {
 		o.Retention = "3650d"
 	}
-	for name, d := range defaultTimeouts {
-		o.Timeouts[name] = d
-		if s := getenv(timeoutVars[name]); s != "" {
+	for _, td := range timeoutDefaults() {
+		o.Timeouts[td.name] = td.d
+		if s := getenv(td.env); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n <= 0 {
-				return Options{}, fmt.Errorf("%s: want a positive number of seconds, got %q", timeoutVars[name], s)
+				return Options{}, fmt.Errorf("%s: want a positive number of seconds, got %q", td.env, s)
 			}
-			o.Timeouts[name] = time.Duration(n) * time.Second
+			o.Timeouts[td.name] = time.Duration(n) * time.Second
 		}
 	}
 	for _, lp := range []struct {

@@ -31,15 +31,6 @@ const (
 	adminToken    = "admin.token"
 )
 
-// servingIPs and servingDNS are the apiserver certificate's SANs: loopback,
-// and the in-cluster names of the kubernetes Service (10.0.0.1 is the first
-// address of --service-cluster-ip-range).
-var (
-	servingIPs = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 0, 0, 1)}
-	servingDNS = []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-		"kubernetes.default.svc.cluster.local"}
-)
-
 // pki is what makePKI wrote: the CA the kubeconfig trusts and the admin's
 // bearer token (a static token in group system:masters).
 type pki struct {
@@ -84,7 +75,7 @@ func makePKI(dir string, now time.Time) (pki, error) {
 }
 
 // writeServingCert writes apiserver.crt and apiserver.key, a server
-// certificate for servingIPs and servingDNS signed by ca.
+// certificate signed by ca.
 func writeServingCert(dir string, ca *x509.Certificate, caKey crypto.Signer, now time.Time) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -101,8 +92,11 @@ func writeServingCert(dir string, ca *x509.Certificate, caKey crypto.Signer, now
 		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  servingIPs,
-		DNSNames:     servingDNS,
+		// Loopback, and the in-cluster names of the kubernetes Service
+		// (10.0.0.1 is the first address of --service-cluster-ip-range).
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 0, 0, 1)},
+		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc.cluster.local"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {

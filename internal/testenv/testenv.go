@@ -24,6 +24,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 )
 
 // Env is a running environment.
@@ -51,6 +52,9 @@ type Env struct {
 func Start(ctx context.Context, dir string, opts Options) (*Env, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
 	}
 	dir, err := prepareDir(dir)
 	if err != nil {
@@ -87,7 +91,7 @@ func (e *Env) start(ctx context.Context) error {
 	}
 	kcm := e.procs["kube-controller-manager"]
 	sa := component{name: "serviceaccount", ready: serviceAccountReady}
-	if err := e.waitReady(ctx, sa, kcm, e.opts.Timeouts["serviceaccount"]); err != nil {
+	if err := e.waitReady(ctx, sa, kcm, e.opts.timeout("serviceaccount")); err != nil {
 		return fmt.Errorf("controller manager did not create ServiceAccount default/default: %w\n%s",
 			err, logTail(e.Dir, kcm.name, 40))
 	}
@@ -151,7 +155,7 @@ func (e *Env) startComponent(ctx context.Context, c component, pick bool) error 
 			return err
 		}
 		e.procs[c.name] = p
-		err = e.waitReady(ctx, c, p, e.opts.Timeouts[c.name])
+		err = e.waitReady(ctx, c, p, e.opts.timeout(c.name))
 		if err == nil {
 			e.logf("%s ready (%s)", c.name, since(e.opts.Clock, t0))
 			return nil
@@ -217,7 +221,7 @@ func (e *Env) Stop() error {
 		return nil
 	}
 	e.stopped = true
-	if e.opts.Clock != nil {
+	if e.opts.Clock != nil { // nil for Clean's Env
 		t0 := e.opts.Clock.Now()
 		defer func() { e.logf("down in %s", since(e.opts.Clock, t0)) }()
 	}
@@ -239,7 +243,7 @@ func (e *Env) Stop() error {
 // that leaves it empty.
 func (e *Env) removeState() error {
 	var errs []error
-	for _, f := range runtimeState {
+	for _, f := range runtimeState() {
 		if err := os.RemoveAll(e.path(f)); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", e.path(f), err))
 		}
