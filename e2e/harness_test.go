@@ -1,6 +1,7 @@
 // Package e2e runs sentinel's live path against the real test cluster
 // (etcd, kube-apiserver and kube-controller-manager started by
-// scripts/testenv.sh), with the real kubectl and helm.
+// scripts/testenv.sh through internal/testenv), with the real kubectl and
+// helm.
 package e2e
 
 import (
@@ -27,6 +28,7 @@ import (
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/internal/testenv"
 	"github.com/sentinel-sre/sentinel/kube"
 )
 
@@ -36,6 +38,7 @@ type cluster struct {
 	helm       string
 	rest       *rest.Config
 	client     kubernetes.Interface
+	env        testenv.Info
 }
 
 // needCluster returns the cluster scripts/testenv.sh started, or skips
@@ -43,22 +46,32 @@ type cluster struct {
 // (SENTINEL_E2E=required) a missing cluster fails.
 func needCluster(t *testing.T) *cluster {
 	t.Helper()
-	kc := os.Getenv("SENTINEL_TEST_KUBECONFIG")
-	if kc == "" {
+	env, ok := testenv.Lookup(os.Getenv)
+	if !ok {
 		if os.Getenv("SENTINEL_E2E") == "required" {
-			t.Fatal("SENTINEL_TEST_KUBECONFIG is not set: run under scripts/testenv.sh exec")
+			t.Fatal(testenv.VarKubeconfig + " is not set: run under scripts/testenv.sh exec")
 		}
 		t.Skip("no test cluster: run scripts/test.sh, or scripts/testenv.sh exec -- go test ./e2e")
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
 	if err != nil {
-		t.Fatalf("load %s: %v", kc, err)
+		t.Fatalf("load %s: %v", env.Kubeconfig, err)
 	}
-	helm := os.Getenv("HELM")
+	helm := env.Helm
 	if helm == "" {
 		helm = "helm"
 	}
-	return &cluster{kubeconfig: kc, helm: helm, rest: cfg, client: kubernetes.NewForConfigOrDie(cfg)}
+	return &cluster{kubeconfig: env.Kubeconfig, helm: helm, rest: cfg, client: kubernetes.NewForConfigOrDie(cfg), env: env}
+}
+
+// restart restarts one component of the test environment (kube-apiserver,
+// prometheus, etcd, kube-controller-manager) on the same address, through
+// the supervisor that owns it, and returns once it is ready again.
+func (c *cluster) restart(t *testing.T, component string) {
+	t.Helper()
+	if err := testenv.Restart(t.Context(), c.env.Dir, component); err != nil {
+		t.Fatalf("restart %s: %v", component, err)
+	}
 }
 
 func (c *cluster) run(t *testing.T, name string, args ...string) string {
