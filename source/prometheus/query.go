@@ -79,6 +79,18 @@ var funcs = template.FuncMap{
 		return d.NamespaceLabel + ", " + d.WorkloadLabel + ", " + RevisionLabel
 	},
 	"revisions": func(d QueryData, expr string) string {
+		if d.RevisionLabel == "" && d.PodLabel == "" {
+			return expr
+		}
+		// Sum away every other label first, so label_replace runs over one
+		// series per pod rather than per pod, code and caller.
+		keep := []string{d.NamespaceLabel, d.WorkloadLabel}
+		for _, l := range []string{d.RevisionLabel, d.PodLabel} {
+			if l != "" {
+				keep = append(keep, l)
+			}
+		}
+		expr = fmt.Sprintf("sum by (%s) (%s)", strings.Join(keep, ", "), expr)
 		if d.PodLabel != "" {
 			expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.+)-[^-]+")`, expr, RevisionLabel, d.PodLabel)
 		}
