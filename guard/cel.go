@@ -1,8 +1,8 @@
 package guard
 
 import (
+	"encoding/json"
 	"strconv"
-	"strings"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +20,13 @@ import (
 
 // lit quotes s as a CEL string literal (Go's escapes are CEL's).
 func lit(s string) string { return strconv.Quote(s) }
+
+// TrustedList is the trusted field managers as a CEL list literal: their
+// JSON, which Helm's toJson writes the same way.
+func TrustedList(trusted []string) string {
+	b, _ := json.Marshal(trusted) // a []string always marshals
+	return string(b)
+}
 
 // annotation reads an annotation of obj ("object" or "oldObject"),
 // trimmed, or "" when absent.
@@ -43,13 +50,12 @@ func images(obj string) string {
 }
 
 func variables(trusted []string) []admissionv1.Variable {
-	quoted := make([]string, len(trusted))
-	for i, m := range trusted {
-		quoted[i] = lit(m)
-	}
 	return []admissionv1.Variable{
 		{Name: "manager", Expression: "has(request.options) && request.options != null && has(request.options.fieldManager) ? string(request.options.fieldManager) : ''"},
-		{Name: "trusted", Expression: "variables.manager in [" + strings.Join(quoted, ", ") + "]"},
+		// The only expression that depends on the configuration: a JSON
+		// list of strings is a CEL list literal.
+		{Name: "trustedManagers", Expression: TrustedList(trusted)},
+		{Name: "trusted", Expression: "variables.manager in variables.trustedManagers"},
 		{Name: "images", Expression: images("object")},
 		{Name: "oldImages", Expression: images("oldObject")},
 		// A create brings every image in: an untrusted create of a
@@ -69,22 +75,23 @@ func variables(trusted []string) []admissionv1.Variable {
 	}
 }
 
-// breakGlassAudit records who broke glass and why in the audit log.
-const breakGlassAudit = "variables.breakGlass ? variables.by + ': ' + variables.reason : null"
+// breakGlassAudit records who broke glass and why in the audit log; an
+// empty value adds no annotation.
+const breakGlassAudit = "variables.breakGlass ? variables.by + ': ' + variables.reason : ''"
 
-func validations(trusted []string) []admissionv1.Validation {
+func validations() []admissionv1.Validation {
 	forbidden := metav1.StatusReasonForbidden
 	return []admissionv1.Validation{
 		{
 			Expression:        "!variables.imageChanged || variables.trusted || variables.breakGlass",
-			Message:           "sentinel admission guard: image change refused: deploy with a trusted deployer (" + strings.Join(trusted, ", ") + ") or break glass; see " + DocsURL,
-			MessageExpression: refusal(trusted, "image change", true),
+			Message:           "sentinel admission guard: image change by a field manager that is not a trusted deployer (rollback.trusted_managers): deploy with one, or break glass; see " + DocsURL,
+			MessageExpression: refusal("image change", true),
 			Reason:            &forbidden,
 		},
 		{
 			Expression:        "!variables.unguarding || variables.trusted || variables.breakGlass",
-			Message:           "sentinel admission guard: removing the " + Label + " label is refused: change it with a trusted deployer (" + strings.Join(trusted, ", ") + ") or break glass; see " + DocsURL,
-			MessageExpression: refusal(trusted, "removal of the "+Label+" label", false),
+			Message:           "sentinel admission guard: removal of the " + Label + " label by a field manager that is not a trusted deployer (rollback.trusted_managers): change it with one, or break glass; see " + DocsURL,
+			MessageExpression: refusal("removal of the "+Label+" label", false),
 			Reason:            &forbidden,
 		},
 	}
@@ -93,7 +100,7 @@ func validations(trusted []string) []admissionv1.Validation {
 // refusal builds the message kubectl prints: what was refused, how to
 // deploy instead, and how to break glass — for an image change, the exact
 // command that makes this request's change with the annotations.
-func refusal(trusted []string, what string, example bool) string {
+func refusal(what string, example bool) string {
 	patch := lit(`{"metadata":{"annotations":{"`+BreakGlassAnnotation+`":"<reason>","`+BreakGlassByAnnotation+`":"`) +
 		" + request.userInfo.username + " +
 		lit(`"}},"spec":{"template":{"spec":{"containers":[{"name":"`) +
@@ -102,14 +109,15 @@ func refusal(trusted []string, what string, example bool) string {
 		" + (size(variables.changed) > 0 ? variables.changed[0].image : '<image>') + " +
 		lit(`"}]}}}}`)
 	who := "(variables.manager == '' ? 'a client that named no field manager (kubectl rollout undo, curl, client-go)' : 'field manager ' + variables.manager)"
-	msg := lit("sentinel admission guard: "+what+" of Deployment ") + " + request.namespace + '/' + request.name + " +
+	msg := lit("sentinel admission guard: "+what+" of Deployment ") + " + request.namespace + '/' + (has(request.name) ? request.name : '') + " +
 		lit(" by ") + " + " + who + " + " +
-		lit(" refused. Deploy it with a trusted deployer instead ("+strings.Join(trusted, ", ")+"), e.g. helm upgrade, or roll back with helm rollback. "+
+		lit(", not a trusted deployer. Deploy it with a trusted deployer instead (") + " + variables.trustedManagers.join(', ') + " +
+		lit("), e.g. helm upgrade, or roll back with helm rollback. "+
 			"To break glass in an emergency, set the annotations "+BreakGlassAnnotation+"=<reason> (new) and "+BreakGlassByAnnotation+"=") +
 		" + request.userInfo.username + " + lit(" in the same request; sentinel reports it.")
 	if example {
 		msg += " + " + lit(" For example: kubectl -n ") + " + request.namespace + " +
-			lit(" patch deployment ") + " + request.name + " + lit(" -p '") + " + " + patch + " + " + lit("'.")
+			lit(" patch deployment ") + " + (has(request.name) ? request.name : '') + " + lit(" -p '") + " + " + patch + " + " + lit("'.")
 	}
 	return msg + " + " + lit(" See "+DocsURL)
 }

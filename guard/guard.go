@@ -6,10 +6,12 @@
 // breaks glass. It also reads back which guard binding covers the
 // namespaces sentinel watches, for the daemon's start-up report.
 //
-// A Deployment is protected when sentinel watches it (kubernetes.namespaces
-// and kubernetes.label_selector) and it carries the label
-// sentinel.dev/guard=enabled: the team that owns a workload opts it in, and
-// nobody else's kubectl workflow in the same namespace changes.
+// A Deployment is protected when it is in a namespace sentinel watches
+// (kubernetes.namespaces) and carries the label sentinel.dev/guard=enabled:
+// the team that owns a workload opts it in, and nobody else's kubectl
+// workflow in the same namespace changes. The label is the guard's whole
+// object selector (kubernetes.label_selector is not repeated in it), so
+// the Helm chart can render the same binding without parsing selectors.
 //
 // The trust decision is by field manager (request.options.fieldManager),
 // which the client names: the guard stops the accidental out-of-band push
@@ -112,20 +114,7 @@ func Render(cfg config.Config, mode Mode) (*admissionv1.ValidatingAdmissionPolic
 	if _, err := ParseMode(string(mode)); err != nil {
 		return nil, nil, fmt.Errorf("render admission guard: %w", err)
 	}
-	objSel, err := metav1.ParseToLabelSelector(cfg.Kubernetes.LabelSelector)
-	if err != nil {
-		return nil, nil, fmt.Errorf("render admission guard: kubernetes.label_selector: %w", err)
-	}
-	if objSel.MatchLabels == nil {
-		objSel.MatchLabels = map[string]string{}
-	}
-	if len(objSel.MatchExpressions) == 0 {
-		objSel.MatchExpressions = nil
-	}
-	if v, ok := objSel.MatchLabels[Label]; ok && v != LabelValue {
-		return nil, nil, fmt.Errorf("render admission guard: kubernetes.label_selector sets %s=%s; the guard needs %s", Label, v, LabelValue)
-	}
-	objSel.MatchLabels[Label] = LabelValue
+	objSel := &metav1.LabelSelector{MatchLabels: map[string]string{Label: LabelValue}}
 	var nsSel *metav1.LabelSelector
 	if ns := cfg.Kubernetes.Namespaces; len(ns) > 0 {
 		values := slices.Clone(ns)
@@ -151,7 +140,7 @@ func Render(cfg config.Config, mode Mode) (*admissionv1.ValidatingAdmissionPolic
 						Resources: []string{"deployments"}},
 				}}}},
 			Variables:        variables(Trusted(cfg.Rollback)),
-			Validations:      validations(Trusted(cfg.Rollback)),
+			Validations:      validations(),
 			AuditAnnotations: []admissionv1.AuditAnnotation{{Key: "break-glass", ValueExpression: breakGlassAudit}},
 		},
 	}
