@@ -248,7 +248,7 @@ func Default() Config {
 		},
 		Rollback: Rollback{
 			Enabled:         true,
-			TrustedManagers: []string{"helm"},
+			TrustedManagers: []string{"helm", "helm-controller", "kustomize-controller", "argocd-controller", "argocd-application-controller"},
 			Cooldown:        30 * time.Minute,
 			MaxPerIncident:  1,
 			Healthy: Healthy{

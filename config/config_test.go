@@ -55,7 +55,7 @@ func TestDefaults(t *testing.T) {
 		"max per incident": {Default().Rollback.MaxPerIncident, 1},
 		"healthy for":      {Default().Rollback.Healthy.MinDuration, 5 * time.Minute},
 		"healthy ratio":    {Default().Rollback.Healthy.MaxErrorRatio, 0.05},
-		"trusted":          {strings.Join(Default().Rollback.TrustedManagers, ","), "helm"},
+		"trusted":          {strings.Join(Default().Rollback.TrustedManagers, ","), "helm,helm-controller,kustomize-controller,argocd-controller,argocd-application-controller"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", name, tc.got, tc.want)

@@ -156,6 +156,7 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 	e.log.Info("template changed", zap.String("workload", c.Workload.String()),
 		zap.Int64("revision", c.Revision), zap.String("manager", c.Manager),
 		zap.Bool("image_changed", c.ImageChanged), zap.Strings("fields", c.Fields))
+	e.revertedRollback(d, c, at)
 	if n, ok := guard.BreakGlassNotice(reason, d, c, at); ok {
 		e.pending = append(e.pending, n) // instead of a drift notice
 		return

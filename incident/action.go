@@ -76,7 +76,7 @@ func (a Action) Summary() string {
 		case a.Decision.Rollback && a.Decision.Plan != nil:
 			s += "; rolling back to " + ShortImages(a.Decision.Plan.ToImages)
 		default:
-			s += "; not rolled back: " + a.Decision.Reason.Explain()
+			s += "; not rolled back: " + a.Decision.Explain()
 		}
 		return s
 	case Rollback:
@@ -133,8 +133,8 @@ func describeChange(c *history.Change) string {
 }
 
 // ViaHelm reports whether a field manager is Helm itself (Helm 3 writes as
-// "helm"). Flux's helm-controller is not: add it to
-// rollback.trusted_managers to trust it.
+// "helm"). Flux's helm-controller is not: it is a GitOps controller
+// (rollback.GitOpsController).
 func ViaHelm(manager string) bool { return manager == "helm" }
 
 // ShortImages renders images compactly: the last path element, with a

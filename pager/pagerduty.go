@@ -783,7 +783,7 @@ func details(k Kind, a incident.Action) customDetails {
 	case KindPage:
 		dec := a.Decision
 		d.Decision = &decision{Rollback: dec.Rollback, Reason: string(dec.Reason),
-			Explanation: dec.Reason.Explain(), Plan: planOf(dec.Plan)}
+			Explanation: dec.Explain(), Plan: planOf(dec.Plan)}
 		switch {
 		case dec.Rollback && dec.Plan != nil && dec.Plan.DryRun:
 			d.ActionTaken = fmt.Sprintf("would roll back to revision %d (%s); dry-run",
@@ -792,7 +792,7 @@ func details(k Kind, a incident.Action) customDetails {
 			d.ActionTaken = fmt.Sprintf("rolling back to revision %d (%s)",
 				dec.Plan.ToRevision, incident.ShortImages(dec.Plan.ToImages))
 		default:
-			d.ActionTaken = "not rolled back: " + dec.Reason.Explain()
+			d.ActionTaken = "not rolled back: " + dec.Explain()
 		}
 	case KindRollback:
 		pl := a.Plan

@@ -38,6 +38,9 @@ const (
 	ReasonNoLinkedChange  Reason = "no_linked_change"
 	ReasonNotImageChange  Reason = "not_an_image_change"
 	ReasonTrustedDeployer Reason = "trusted_deployer"
+	// ReasonGitOpsManaged: a trusted GitOps controller made the change; a
+	// rollback would be synced straight back, so the fix is a revert in Git.
+	ReasonGitOpsManaged   Reason = "gitops_managed"
 	ReasonOwnRollback     Reason = "own_rollback"
 	ReasonDisabled        Reason = "disabled"
 	ReasonOptedOut        Reason = "opted_out"
@@ -55,7 +58,7 @@ func Reasons() []Reason {
 	return []Reason{ReasonOutOfBandImage, ReasonNoLinkedChange, ReasonNotImageChange,
 		ReasonTrustedDeployer, ReasonOwnRollback, ReasonDisabled, ReasonOptedOut, ReasonCooldown,
 		ReasonIncidentLimit, ReasonPaused, ReasonNoHealthyTarget, ReasonUnknownWorkload,
-		ReasonUnattributed, ReasonChangedSince}
+		ReasonUnattributed, ReasonChangedSince, ReasonGitOpsManaged}
 }
 
 // Explain is a short human phrase for a reason, for pages and logs.
@@ -69,6 +72,8 @@ func (r Reason) Explain() string {
 		return "the linked change did not change an image"
 	case ReasonTrustedDeployer:
 		return "the change was made by a trusted deployer; its release process owns the fix"
+	case ReasonGitOpsManaged:
+		return "managed by a GitOps controller: revert it in Git"
 	case ReasonOwnRollback:
 		return "the change was sentinel's own rollback"
 	case ReasonDisabled:
@@ -91,6 +96,33 @@ func (r Reason) Explain() string {
 		return "the Deployment was changed again since the linked change; a person may be fixing it"
 	}
 	return string(r)
+}
+
+// GitOpsController names the product behind a GitOps controller's field
+// manager ("Argo CD", "Flux"), and reports whether the manager is one. A
+// controller syncs the cluster back to Git: rolling back behind it is
+// undone at its next sync (or fought, with self-heal on). The names are
+// the ones the controllers write as:
+//   - argocd-controller: Argo CD's field manager (common.ArgoCDSSAManager),
+//     for server-side apply syncs and, in newer releases, client-side ones.
+//   - argocd-application-controller: older Argo CD client-side applies
+//     name no field manager, so the API server takes the controller's user
+//     agent, argocd-application-controller/<version>.
+//   - kustomize-controller: Flux's Kustomization applier (server-side
+//     apply, manager set to the controller's name).
+//   - helm-controller: Flux's HelmRelease reconciler (it sets Helm's
+//     kube.ManagedFieldsManager to its name).
+//
+// helm itself is not here: a `helm upgrade` is a person's release, undone
+// with `helm rollback`, not a Git revert.
+func GitOpsController(manager string) (product string, ok bool) {
+	switch manager {
+	case "argocd-controller", "argocd-application-controller":
+		return "Argo CD", true
+	case "kustomize-controller", "helm-controller":
+		return "Flux", true
+	}
+	return "", false
 }
 
 // Plan is a rollback to carry out.
@@ -155,6 +187,18 @@ type Decision struct {
 	Rollback bool
 	Reason   Reason
 	Plan     *Plan
+	// Manager made the linked change; set when the reason names it
+	// (ReasonGitOpsManaged).
+	Manager string
+}
+
+// Explain is the reason's phrase with the decision's particulars, for
+// pages: a GitOps-managed change names its controller.
+func (d Decision) Explain() string {
+	if d.Reason == ReasonGitOpsManaged && d.Manager != "" {
+		return "managed by " + d.Manager + ": revert it in Git"
+	}
+	return d.Reason.Explain()
 }
 
 // Input is everything a decision is made from.
@@ -201,6 +245,9 @@ func (p *Policy) Decide(now time.Time, in Input) Decision {
 	case c.Manager == "":
 		return refuse(ReasonUnattributed)
 	case p.cfg.Trusted(c.Manager):
+		if _, ok := GitOpsController(c.Manager); ok {
+			return Decision{Reason: ReasonGitOpsManaged, Manager: c.Manager}
+		}
 		return refuse(ReasonTrustedDeployer)
 	case c.Fingerprint != "" && c.Fingerprint != in.Deployment.Fingerprint:
 		// Decide against what the change made, never against a newer

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -54,8 +55,15 @@ func TestDecide(t *testing.T) {
 		{name: "out-of-band image change rolls back to the healthy revision", want: ReasonOutOfBandImage, target: 1},
 		{name: "a Helm change pages but never rolls back",
 			in: func(in *Input) { in.Cause.Manager = "helm" }, want: ReasonTrustedDeployer},
-		{name: "any trusted deployer is respected", cfg: func(c *config.Rollback) { c.TrustedManagers = []string{"helm", "argocd-controller"} },
-			in: func(in *Input) { in.Cause.Manager = "argocd-controller" }, want: ReasonTrustedDeployer},
+		{name: "any trusted deployer is respected", cfg: func(c *config.Rollback) { c.TrustedManagers = []string{"helm", "spinnaker"} },
+			in: func(in *Input) { in.Cause.Manager = "spinnaker" }, want: ReasonTrustedDeployer},
+		{name: "an Argo CD sync pages for a revert in Git", in: func(in *Input) { in.Cause.Manager = "argocd-controller" }, want: ReasonGitOpsManaged},
+		{name: "an older Argo CD client-side sync too", in: func(in *Input) { in.Cause.Manager = "argocd-application-controller" }, want: ReasonGitOpsManaged},
+		{name: "a Flux Kustomization", in: func(in *Input) { in.Cause.Manager = "kustomize-controller" }, want: ReasonGitOpsManaged},
+		{name: "a Flux HelmRelease", in: func(in *Input) { in.Cause.Manager = "helm-controller" }, want: ReasonGitOpsManaged},
+		{name: "a GitOps controller taken off the trusted list is rolled back behind",
+			cfg: func(c *config.Rollback) { c.TrustedManagers = []string{"helm"} },
+			in:  func(in *Input) { in.Cause.Manager = "argocd-controller" }, want: ReasonOutOfBandImage, target: 1},
 		{name: "an env-only kubectl change does not roll back",
 			in: func(in *Input) { in.Cause.ImageChanged = false; in.Cause.Fields = []string{"containers[app].env"} }, want: ReasonNotImageChange},
 		{name: "no linked change", in: func(in *Input) { in.Cause = nil }, want: ReasonNoLinkedChange},
@@ -162,6 +170,34 @@ func TestPlanMirrorsRolloutUndo(t *testing.T) {
 	p2.Template.Spec.Containers[0].Image = "changed"
 	if in.Revisions[0].Template.Spec.Containers[0].Image != "model-engine:f395ffa6" {
 		t.Error("plan template aliases the revision's")
+	}
+}
+
+// A page names the controller and where the fix belongs.
+func TestDecisionExplain(t *testing.T) {
+	cases := []struct {
+		manager string
+		want    string
+	}{
+		{manager: "argocd-controller", want: "managed by argocd-controller: revert it in Git"},
+		{manager: "kustomize-controller", want: "managed by kustomize-controller: revert it in Git"},
+		{manager: "helm-controller", want: "managed by helm-controller: revert it in Git"},
+		{manager: "helm", want: ReasonTrustedDeployer.Explain()},
+		{manager: "kubectl-set", want: ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.manager, func(t *testing.T) {
+			in := input()
+			in.Cause.Manager = tc.manager
+			d := NewPolicy(config.Default().Rollback).Decide(now, in)
+			got := ""
+			if !d.Rollback {
+				got = d.Explain()
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("explanation (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

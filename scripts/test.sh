@@ -18,6 +18,25 @@ if [[ -n $unformatted ]]; then
 fi
 echo "== go vet"
 go vet ./...
+echo "== container tools (Debian's buildah, podman, runc) for the image test"
+# e2e/container_test.go builds the runtime image with buildah and runs it
+# with podman (docs/testenv.md). Installed once; a no-op when present.
+container_pkgs=()
+for pkg in buildah podman runc; do
+  if [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) != "install ok installed" ]]; then
+    container_pkgs+=("$pkg")
+  fi
+done
+if ((${#container_pkgs[@]})); then
+  apt_opts=(-y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+  mkdir -p "${HOME:-/root}/.cache/sentinel"
+  apt_log="${HOME:-/root}/.cache/sentinel/apt-containers.log"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "${container_pkgs[@]}" >"$apt_log" 2>&1; then
+    apt-get update -q >>"$apt_log" 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "${container_pkgs[@]}" >>"$apt_log" 2>&1 ||
+      { tail -n 20 "$apt_log" >&2; echo "apt-get install ${container_pkgs[*]} failed (log: $apt_log)" >&2; exit 1; }
+  fi
+fi
 echo "== test environment (real Kubernetes control plane, helm, Prometheus)"
 scripts/testenv.sh build
 echo "== all tests: unit, replay, fuzz seeds, then end-to-end"

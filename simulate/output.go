@@ -52,9 +52,9 @@ func (t TextWriter) Notify(_ context.Context, a incident.Action) error {
 			fmt.Fprintf(&b, "%22s cause: none found in the link window\n", "")
 		}
 		if a.Decision.Rollback {
-			fmt.Fprintf(&b, "%22s decision: roll back (%s)\n", "", a.Decision.Reason.Explain())
+			fmt.Fprintf(&b, "%22s decision: roll back (%s)\n", "", a.Decision.Explain())
 		} else {
-			fmt.Fprintf(&b, "%22s decision: no rollback (%s)\n", "", a.Decision.Reason.Explain())
+			fmt.Fprintf(&b, "%22s decision: no rollback (%s)\n", "", a.Decision.Explain())
 		}
 		if a.RunbookURL != "" {
 			fmt.Fprintf(&b, "%22s runbook: %s\n", "", a.RunbookURL)

@@ -1,0 +1,115 @@
+package charts
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sentinel-sre/sentinel/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the config part of values.schema.json from config.Config")
+
+// durationPattern is what time.ParseDuration accepts, in the units people
+// write ("15s", "1m30s", "0").
+const durationPattern = `^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
+
+// enums are the config keys with a closed set of values.
+func enums() map[string][]string {
+	return map[string][]string{
+		"config.metrics.source":            {"prometheus", "datadog"},
+		"config.paging.pagerduty.severity": {"critical", "error", "warning", "info"},
+	}
+}
+
+// configSchema derives the JSON schema of the values' config section from
+// config.Config's yaml tags and types, so the chart's schema and sentinel's
+// strict decoding reject the same unknown keys and mistyped values.
+func configSchema(t reflect.Type, path string) map[string]any {
+	if e, ok := enums()[path]; ok {
+		return map[string]any{"enum": e}
+	}
+	if t == reflect.TypeOf(time.Duration(0)) {
+		return map[string]any{"type": "string", "pattern": durationPattern}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		props := map[string]any{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			props[name] = configSchema(f.Type, path+"."+name)
+		}
+		return map[string]any{"type": "object", "additionalProperties": false, "properties": props}
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": configSchema(t.Elem(), path+"[]")}
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		return map[string]any{"type": "integer"}
+	case reflect.Float64:
+		return map[string]any{"type": "number"}
+	}
+	panic("configSchema: no schema for " + path + " of type " + t.String())
+}
+
+func readSchema(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("sentinel", "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("values.schema.json: %v", err)
+	}
+	return s
+}
+
+// The schema's config section is config.Config's (run with -update after
+// changing the configuration's keys).
+func TestSchemaCoversConfig(t *testing.T) {
+	s := readSchema(t)
+	props := s["properties"].(map[string]any)
+	want := configSchema(reflect.TypeOf(config.Config{}), "config")
+	want["$comment"] = "generated from config.Config: go test ./charts -run TestSchemaCoversConfig -update"
+	// Through JSON, so both sides have the same types.
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantJSON map[string]any
+	if err := json.Unmarshal(b, &wantJSON); err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		props["config"] = wantJSON
+		var out bytes.Buffer
+		enc := json.NewEncoder(&out)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("sentinel", "values.schema.json"), out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if diff := cmp.Diff(wantJSON, props["config"]); diff != "" {
+		t.Errorf("values.schema.json's config differs from config.Config (go test ./charts -run TestSchemaCoversConfig -update) (-want +got):\n%s", diff)
+	}
+}
