@@ -101,10 +101,13 @@ func (m Mode) actions() []admissionv1.ValidationAction {
 
 // Trusted is the field managers whose image changes the guard lets
 // through: rollback.trusted_managers and sentinel's own, in that order.
+// Each appears once, at its first place (as Helm's uniq keeps it).
 func Trusted(r config.Rollback) []string {
-	out := slices.Clone(r.TrustedManagers)
-	if !slices.Contains(out, rollback.FieldManager) {
-		out = append(out, rollback.FieldManager)
+	var out []string
+	for _, m := range append(slices.Clone(r.TrustedManagers), rollback.FieldManager) {
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
 	}
 	return out
 }
