@@ -67,11 +67,15 @@ func renderGuard(t *testing.T, cfg config.Config, mode guard.Mode) []byte {
 	return b
 }
 
-// deleteGuard removes the guard when the test ends.
-func (c *cluster) deleteGuard(t *testing.T) {
+// deleteGuard removes the guard when the test ends, as the identity of
+// kubeconfig (the installer's, which must be allowed to).
+func (c *cluster) deleteGuard(t *testing.T, kubeconfig string) {
 	t.Cleanup(func() {
-		_ = exec.Command("kubectl", "--kubeconfig", c.kubeconfig, "delete", "--ignore-not-found",
-			"validatingadmissionpolicybinding/"+guard.PolicyName, "validatingadmissionpolicy/"+guard.PolicyName).Run()
+		out, err := exec.Command("kubectl", "--kubeconfig", kubeconfig, "delete", "--ignore-not-found",
+			"validatingadmissionpolicybinding/"+guard.PolicyName, "validatingadmissionpolicy/"+guard.PolicyName).CombinedOutput()
+		if err != nil {
+			t.Errorf("delete the guard: %v\n%s", err, out)
+		}
 	})
 }
 

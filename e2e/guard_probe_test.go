@@ -83,64 +83,9 @@ func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
 func TestGuardProbeFieldManagers(t *testing.T) {
 	c := needCluster(t)
 	ns := c.namespace(t, "e2e-guard-probe")
-	c.applyFile(t, probePolicy(ns))
-	t.Cleanup(func() {
-		_, _ = c.attempt(t, nil, "kubectl", "delete", "--ignore-not-found",
-			"validatingadmissionpolicybinding/sentinel-probe-"+ns, "validatingadmissionpolicy/sentinel-probe-"+ns)
-	})
-	// In force once a dry-run create is warned.
-	eventually(t, 30*time.Second, "the probe in force", func() bool {
-		out, _ := c.attempt(t, nil, "kubectl", "-n", ns, "create", "deployment", "dry", "--image=x", "--dry-run=server")
-		return probeLine.MatchString(out)
-	})
-
-	manifest := `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: demo, namespace: ` + ns + `}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: demo}}
-  template:
-    metadata: {labels: {app: demo}}
-    spec: {containers: [{name: app, image: IMAGE, imagePullPolicy: IfNotPresent}]}
-`
-	apply := func(image string, flags ...string) (string, error) {
-		f := t.TempDir() + "/demo.yaml"
-		if err := writeFile(f, strings.ReplaceAll(manifest, "IMAGE", image)); err != nil {
-			return "", err
-		}
-		return c.attempt(t, nil, "kubectl", append([]string{"apply", "-f", f}, flags...)...)
-	}
-	kubectl := func(args ...string) func() (string, error) {
-		return func() (string, error) { return c.attempt(t, nil, "kubectl", append([]string{"-n", ns}, args...)...) }
-	}
-	helm := func(args ...string) func() (string, error) {
-		return func() (string, error) { return c.attempt(t, nil, c.helm, append(args, "--namespace", ns)...) }
-	}
-	steps := []struct {
-		command string
-		run     func() (string, error)
-	}{
-		{"helm install", helm("install", "demo", chart(), "--set", "image=registry.example/demo:v1")},
-		{"kubectl set image", kubectl("set", "image", "deployment/demo", "app=registry.example/demo:v2")},
-		{"kubectl patch", kubectl("patch", "deployment", "demo", "-p",
-			`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example/demo:v3"}]}}}}`)},
-		{"kubectl edit", func() (string, error) {
-			return c.attempt(t, []string{"KUBE_EDITOR=" + editor(t, "demo:v3", "demo:v4")}, "kubectl", "-n", ns, "edit", "deployment", "demo")
-		}},
-		{"kubectl apply --server-side", func() (string, error) {
-			return apply("registry.example/demo:v5", "--server-side", "--force-conflicts")
-		}},
-		{"kubectl apply", func() (string, error) { return apply("registry.example/demo:v6") }},
-		{"kubectl rollout undo", kubectl("rollout", "undo", "deployment/demo")},
-		{"kubectl scale", kubectl("scale", "deployment/demo", "--replicas=3")},
-		{"helm upgrade", helm("upgrade", "demo", chart(), "--set", "image=registry.example/demo:v7")},
-		{"helm rollback", helm("rollback", "demo", "1")},
-		{"kubectl create", kubectl("create", "deployment", "other", "--image=registry.example/other:v1")},
-		{"sentinel's rollback", func() (string, error) { return sentinelRollback(t, c, ns) }},
-	}
+	c.installProbe(t, ns)
 	var got []probed
-	for _, s := range steps {
+	for _, s := range probeSteps(t, c, ns) {
 		out, err := s.run()
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", s.command, err, out)
@@ -177,6 +122,75 @@ spec:
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("what admission saw (-want +got):\n%s", diff)
+	}
+}
+
+// installProbe installs the probe for ns and waits until it is in force.
+func (c *cluster) installProbe(t *testing.T, ns string) {
+	t.Helper()
+	c.applyFile(t, probePolicy(ns))
+	t.Cleanup(func() {
+		_, _ = c.attempt(t, nil, "kubectl", "delete", "--ignore-not-found",
+			"validatingadmissionpolicybinding/sentinel-probe-"+ns, "validatingadmissionpolicy/sentinel-probe-"+ns)
+	})
+	// In force once a dry-run create is warned.
+	eventually(t, 30*time.Second, "the probe in force", func() bool {
+		out, _ := c.attempt(t, nil, "kubectl", "-n", ns, "create", "deployment", "dry", "--image=x", "--dry-run=server")
+		return probeLine.MatchString(out)
+	})
+}
+
+// step is one way of writing a Deployment.
+type step struct {
+	command string
+	run     func() (string, error)
+}
+
+// probeSteps are the writes the probe watches, in order: each leaves
+// demo where the next expects it.
+func probeSteps(t *testing.T, c *cluster, ns string) []step {
+	t.Helper()
+	manifest := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: demo, namespace: ` + ns + `}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: demo}}
+  template:
+    metadata: {labels: {app: demo}}
+    spec: {containers: [{name: app, image: IMAGE, imagePullPolicy: IfNotPresent}]}
+`
+	apply := func(image string, flags ...string) (string, error) {
+		f := t.TempDir() + "/demo.yaml"
+		if err := writeFile(f, strings.ReplaceAll(manifest, "IMAGE", image)); err != nil {
+			return "", err
+		}
+		return c.attempt(t, nil, "kubectl", append([]string{"apply", "-f", f}, flags...)...)
+	}
+	kubectl := func(args ...string) func() (string, error) {
+		return func() (string, error) { return c.attempt(t, nil, "kubectl", append([]string{"-n", ns}, args...)...) }
+	}
+	helm := func(args ...string) func() (string, error) {
+		return func() (string, error) { return c.attempt(t, nil, c.helm, append(args, "--namespace", ns)...) }
+	}
+	return []step{
+		{"helm install", helm("install", "demo", chart(), "--set", "image=registry.example/demo:v1")},
+		{"kubectl set image", kubectl("set", "image", "deployment/demo", "app=registry.example/demo:v2")},
+		{"kubectl patch", kubectl("patch", "deployment", "demo", "-p",
+			`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example/demo:v3"}]}}}}`)},
+		{"kubectl edit", func() (string, error) {
+			return c.attempt(t, []string{"KUBE_EDITOR=" + editor(t, "demo:v3", "demo:v4")}, "kubectl", "-n", ns, "edit", "deployment", "demo")
+		}},
+		{"kubectl apply --server-side", func() (string, error) {
+			return apply("registry.example/demo:v5", "--server-side", "--force-conflicts")
+		}},
+		{"kubectl apply", func() (string, error) { return apply("registry.example/demo:v6") }},
+		{"kubectl rollout undo", kubectl("rollout", "undo", "deployment/demo")},
+		{"kubectl scale", kubectl("scale", "deployment/demo", "--replicas=3")},
+		{"helm upgrade", helm("upgrade", "demo", chart(), "--set", "image=registry.example/demo:v7")},
+		{"helm rollback", helm("rollback", "demo", "1")},
+		{"kubectl create", kubectl("create", "deployment", "other", "--image=registry.example/other:v1")},
+		{"sentinel's rollback", func() (string, error) { return sentinelRollback(t, c, ns) }},
 	}
 }
 

@@ -3,6 +3,9 @@ package e2e
 import (
 	"cmp"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sentinel-sre/sentinel/daemon"
 	"github.com/sentinel-sre/sentinel/guard"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/kube"
@@ -54,7 +58,7 @@ func arrangeGuard(t *testing.T, name string) *guarded {
 		}
 	}
 	g := &guarded{c: c, ns: ns, installer: c.kubeconfigWithToken(t, installer.BearerToken)}
-	c.deleteGuard(t)
+	c.deleteGuard(t, g.installer)
 	g.install(t, guard.Deny)
 	return g
 }
@@ -264,4 +268,45 @@ func TestGuardWarn(t *testing.T) {
 		t.Errorf("image %s after a warned change", got)
 	}
 	g.report(t, guard.Warn)
+	g.daemonReports(t, guard.Warn)
+}
+
+// daemonReports runs `sentinel run`'s daemon (as the admin, who may read
+// bindings) and reads the guard's mode from its /metrics.
+func (g *guarded) daemonReports(t *testing.T, mode guard.Mode) {
+	t.Helper()
+	cfg := guardConfig(g.ns)
+	cfg.Run.LeaderElection.Enabled = false
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Kube: g.c.rest, Source: scripted{client: g.c.client, ns: g.ns},
+			Notifier: &recorder{}, Registry: prometheus.NewRegistry(), Log: zap.NewNop(), Clock: clockReal(),
+			Identity: "e2e-guard", Listener: ln})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+	}()
+	want := `sentinel_admission_guard_mode{mode="` + string(mode) + `"} 1`
+	var body string
+	eventually(t, 30*time.Second, "the daemon's /metrics", func() bool {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		body = string(b)
+		return err == nil && strings.Contains(body, "sentinel_admission_guard_mode")
+	})
+	if !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %q", want)
+	}
 }
