@@ -167,7 +167,8 @@ func TestRenderedObjects(t *testing.T) {
 			"RoleBinding": 1, "ConfigMap": 1, "Deployment": 1, "PodDisruptionBudget": 1, "Service": 1, "Lease": 1}},
 		{name: "all options", args: []string{"-f", allOptions}, want: map[string]int{"ServiceAccount": 1, "ClusterRole": 1,
 			"ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "ConfigMap": 1, "Deployment": 1, "PodDisruptionBudget": 1,
-			"Service": 1, "Secret": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "NetworkPolicy": 1, "Lease": 1}},
+			"Service": 1, "Secret": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "NetworkPolicy": 1, "Lease": 1,
+			"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.args...)

@@ -29,6 +29,7 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/guard"
 	"github.com/sentinel-sre/sentinel/kube"
 )
 
@@ -88,6 +89,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := kube.CheckAccess(ctx, client, perms); err != nil {
 		return err
 	}
+	// Whether an admission guard covers what sentinel watches; reading it
+	// is not among the permissions above, so Forbidden reports "unknown".
+	guard.Report(ctx, client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings(),
+		cfg.Kubernetes.Namespaces, o.Registry, log)
 
 	var leader atomic.Bool
 	leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sentinel_leader",

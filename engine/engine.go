@@ -25,6 +25,7 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/evidence"
+	"github.com/sentinel-sre/sentinel/guard"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
@@ -169,6 +170,10 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	var reason string // the break-glass reason seen until now
+	if prev, ok := e.history.Deployment(detector.Workload{Namespace: d.Namespace, Name: d.Name}); ok {
+		reason = prev.Annotations[guard.BreakGlassAnnotation]
+	}
 	c, ok := e.history.ObserveDeployment(d, at)
 	e.metrics.workloads.Set(float64(e.history.Len()))
 	if !ok {
@@ -178,6 +183,10 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 		zap.Int64("revision", c.Revision), zap.String("manager", c.Manager),
 		zap.Bool("image_changed", c.ImageChanged), zap.Strings("fields", c.Fields))
 	e.revertedRollback(d, c, at)
+	if n, ok := guard.BreakGlassNotice(reason, d, c, at); ok {
+		e.pending = append(e.pending, n) // instead of a drift notice
+		return
+	}
 	if e.cfg.Paging.PagerDuty.DriftNotices && c.ImageChanged && c.Manager != rollback.FieldManager &&
 		!e.cfg.Rollback.Trusted(c.Manager) {
 		// Sent with the next poll, which carries a context.

@@ -42,7 +42,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRun(), newSimulate(), newCheckConfig(), newVersion())
+	root.AddCommand(newRun(), newSimulate(), newCheckConfig(), newGuard(), newVersion())
 	return root
 }
 
