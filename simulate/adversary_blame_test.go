@@ -17,7 +17,7 @@ import (
 // The errors are plainly on the revision the change created; revision 1
 // was healthy (earned before) and is the target.
 func TestAdversaryOldPodsElevated_Finding3(t *testing.T) {
-	t.Skip("finding: an older revision that merely left the healthy band first is taken for the failing revision, so a bad image is never blamed; see the adversary report")
+	t.Skip("finding 3: an older revision that merely left the healthy band first is taken for the failing revision, so a bad image is never blamed; see the adversary report")
 	cases := []struct {
 		name string
 		old  scenariogen.Failure
@@ -48,7 +48,7 @@ func TestAdversaryOldPodsElevated_Finding3(t *testing.T) {
 // (too short to be a target), and then a bad revision 3 is pushed. The
 // last time revision 1 served it was not healthy: no target.
 func TestAdversaryDegradedIsNotHealthy_Finding4(t *testing.T) {
-	t.Skip("finding: a revision serving between the healthy band and the threshold keeps the health it earned before; see the adversary report")
+	t.Skip("finding 4: a revision serving between the healthy band and the threshold keeps the health it earned before; see the adversary report")
 	for _, noLabels := range []bool{false, true} {
 		name := map[bool]string{false: "labels", true: "no labels"}[noLabels]
 		t.Run(name, func(t *testing.T) {
@@ -77,7 +77,7 @@ func TestAdversaryDegradedIsNotHealthy_Finding4(t *testing.T) {
 // cooldown the second bad image is a new incident and is rolled back; it
 // must not be merged into the first, whose one rollback is spent.
 func TestAdversaryNewChangeAfterResolve_Finding5(t *testing.T) {
-	t.Skip("finding: a failure within reopen_within of a resolve reopens the old incident even when a new change caused it, so the per-incident limit refuses its rollback; see the adversary report")
+	t.Skip("finding 5: a failure within reopen_within of a resolve reopens the old incident even when a new change caused it, so the per-incident limit refuses its rollback; see the adversary report")
 	s, api := advScenario(0)
 	api.Fail(scenariogen.Failure{Revisions: []int64{2, 4}, Code: "500", Ratio: 0.95})
 	api.SetImage(at(10, 0), "kubectl-set", "registry.example/api:2")
