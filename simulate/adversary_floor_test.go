@@ -39,3 +39,22 @@ func TestAdversaryNearTheVolumeFloor(t *testing.T) {
 		})
 	}
 }
+
+// TestAdversaryGapMidIncident: a bad image fails 90%; the scrape of its
+// pods is lost for five minutes mid-incident (longer than resolve_after)
+// and comes back still failing. A gap is no recovery: one incident, one
+// page, one rollback, no resolve before the failure ends.
+func TestAdversaryGapMidIncident(t *testing.T) {
+	s, api := advScenario(0)
+	api.Fail(scenariogen.Failure{Revisions: []int64{2}, To: at(35, 0), Code: "500", Ratio: 0.9})
+	api.SetImage(at(15, 0), "kubectl-set", "registry.example/api:2")
+	dir := advWrite(t, s)
+	withAvailableReplicas(t, dir)
+	rewriteMetrics(t, dir, func(series string, ts time.Time) (string, bool) {
+		return series, !(!ts.Before(at(20, 0)) && ts.Before(at(25, 0)) && seriesOf("api")(series))
+	})
+	want := verdict{Pages: 1, Incidents: 1, Rollbacks: 1, To: 1, Blame: "failing_revision", Blamed: 2}
+	if diff := cmp.Diff(want, advReplay(t, dir, "api")); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
