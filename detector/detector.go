@@ -273,6 +273,22 @@ func (d *Detector) Evaluate(now time.Time, obs []Observation) []Finding {
 	return out
 }
 
+// EndReopen stops a workload's resolved incident from reopening: a
+// template change since the resolve makes any new failure a new incident.
+func (d *Detector) EndReopen(w Workload) {
+	s := d.states[w]
+	if s == nil {
+		return
+	}
+	if s.state == StateResolved {
+		delete(d.states, w)
+		return
+	}
+	if s.state == StatePending {
+		s.prior = nil
+	}
+}
+
 // Forget drops a workload's state (its Deployment is gone).
 func (d *Detector) Forget(w Workload) { delete(d.states, w) }
 

@@ -179,6 +179,9 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 	if !ok {
 		return
 	}
+	if c.Manager != rollback.FieldManager {
+		e.detector.EndReopen(c.Workload) // a new change: a new failure is a new incident
+	}
 	e.log.Info("template changed", zap.String("workload", c.Workload.String()),
 		zap.Int64("revision", c.Revision), zap.String("manager", c.Manager),
 		zap.Bool("image_changed", c.ImageChanged), zap.Strings("fields", c.Fields))

@@ -20,8 +20,12 @@ type Blame struct {
 	// per-revision metrics.
 	Failing    Revision
 	HasFailing bool
-	// Later are changes made after the errors began: reported, never
-	// blamed.
+	// Calm is the last healthy poll before the errors began (without
+	// per-revision metrics); zero when unknown.
+	Calm time.Time
+	// Later are changes made after the errors began (without per-revision
+	// metrics: after the last healthy poll, since the errors may have
+	// started anywhere after it): reported, never blamed.
 	Later []history.Change
 	// Rule says how the cause was chosen (see the Rule constants).
 	Rule Rule
@@ -48,12 +52,15 @@ const (
 // from the link window before the errors began up to now, oldest first —
 // caused the failure ev shows, detected at onset. A change is the cause
 // only if the errors are on the revision it created or, without
-// per-revision metrics, only if it precedes the moment the errors began.
+// per-revision metrics, only if it was made by the last healthy poll
+// before the errors showed (a change after it may have come after the
+// errors: the poll that shows them only says they began since).
 func BlameChange(ev Workload, onset time.Time, changes []history.Change) Blame {
 	b := Blame{Began: ev.Began}
 	if b.Began.IsZero() || b.Began.After(onset) {
 		b.Began = onset
 	}
+	limit := b.Began // changes after it are reported, never blamed
 	if f, ok := ev.FailingRevision(); ok {
 		b.Failing, b.HasFailing = f, true
 		b.Began = f.Began
@@ -66,15 +73,18 @@ func BlameChange(ev Workload, onset time.Time, changes []history.Change) Blame {
 		}
 	} else {
 		b.Rule = RuleNoChange
+		if !ev.Calm.IsZero() && ev.Calm.Before(limit) {
+			b.Calm, limit = ev.Calm, ev.Calm
+		}
 		for i := len(changes) - 1; i >= 0; i-- {
-			if !changes[i].At.After(b.Began) {
+			if !changes[i].At.After(limit) {
 				b.Cause, b.Rule = &changes[i], RuleBeforeErrors
 				break
 			}
 		}
 	}
 	for i, c := range changes {
-		if c.At.After(b.Began) && (b.Cause == nil || &changes[i] != b.Cause) {
+		if c.At.After(limit) && (b.Cause == nil || &changes[i] != b.Cause) {
 			b.Later = append(b.Later, c)
 		}
 	}
@@ -98,7 +108,12 @@ func (b Blame) Explain() string {
 		s = fmt.Sprintf("no change in the link window before the errors began at %s", began)
 	}
 	for _, c := range b.Later {
-		s += fmt.Sprintf("; %s by %s %s after errors began: not blamed", what(c), who(c), ago(c.At.Sub(b.Began)))
+		if c.At.After(b.Began) {
+			s += fmt.Sprintf("; %s by %s %s after errors began: not blamed", what(c), who(c), ago(c.At.Sub(b.Began)))
+		} else {
+			s += fmt.Sprintf("; %s by %s after the last healthy poll (%s), when the errors may already have begun: not blamed",
+				what(c), who(c), b.Calm.UTC().Format("15:04:05"))
+		}
 	}
 	return s
 }

@@ -57,6 +57,9 @@ type Revision struct {
 	Began time.Time
 	// Seen is the last poll at which the revision served.
 	Seen time.Time
+	// Failed is when this revision's pods first failed above the
+	// threshold in the run; zero if they have not.
+	Failed time.Time
 }
 
 // Ratio is the revision's failure ratio.
@@ -77,6 +80,9 @@ type Workload struct {
 	// Began is when the workload's failure ratio left the healthy band in
 	// its current run (zero while healthy): when the errors began.
 	Began time.Time
+	// Calm is the last poll at which the workload served healthily: the
+	// errors began after it.
+	Calm time.Time
 	// Rollout is the Deployment's state at the poll (when known).
 	Rollout history.Rollout
 	// failing is the revision whose pods failed first in the run.
@@ -103,6 +109,7 @@ type Tracker struct {
 
 type run struct {
 	began      time.Time
+	calm       time.Time // last healthy poll
 	servedAt   time.Time // last poll it served above the volume floor
 	servedRate float64
 	revisions  map[string]*Revision // by ReplicaSet name, this run
@@ -168,7 +175,7 @@ func (t *Tracker) Served(requests, failures float64) history.Served {
 	case ratio > t.opts.Threshold:
 		return history.ServedFailing
 	}
-	return history.ServedUnknown
+	return history.ServedDegraded
 }
 
 // observe updates w's run with one observation (empty when the source
@@ -198,7 +205,7 @@ func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployment
 		delete(t.runs, w) // long quiet: nothing worth remembering
 		return o, false
 	}
-	ev.Began = r.began
+	ev.Began, ev.Calm = r.began, r.calm
 	ev.failing = r.failing()
 	r.last = ev
 	t.runs[w] = r
@@ -218,13 +225,9 @@ func (t *Tracker) stopped(r *run, ro history.Rollout) bool {
 func (t *Tracker) track(now time.Time, r *run, o detector.Observation) {
 	switch t.Served(o.Requests, o.Failures) {
 	case history.ServedHealthy:
-		r.began = time.Time{}
+		r.began, r.calm = time.Time{}, now
 		clear(r.revisions) // the run is over
-	case history.ServedUnknown:
-		if o.Requests >= t.opts.MinRequestRate && o.Ratio() > t.opts.HealthyMaxRatio && r.began.IsZero() {
-			r.began = now // above the healthy band, below the threshold
-		}
-	case history.ServedFailing:
+	case history.ServedDegraded, history.ServedFailing:
 		if r.began.IsZero() {
 			r.began = now
 		}
@@ -245,12 +248,8 @@ func (t *Tracker) judgeRevision(o detector.Observation, revs []Revision) detecto
 		switch t.Served(r.Requests, r.Failures) {
 		case history.ServedHealthy:
 			olderServed = true
-		case history.ServedFailing:
+		case history.ServedFailing, history.ServedDegraded:
 			return o // the older pods fail too: judge the workload
-		default:
-			if r.Requests >= t.opts.MinRequestRate && r.Ratio() > t.opts.HealthyMaxRatio {
-				return o
-			}
 		}
 	}
 	if newest == nil || !olderServed || t.Served(newest.Requests, newest.Failures) != history.ServedFailing {
@@ -264,12 +263,25 @@ func (t *Tracker) judgeRevision(o detector.Observation, revs []Revision) detecto
 // run, the newest on a tie.
 func (r *run) failing() *Revision {
 	var first *Revision
+	key := func(rev *Revision) (bool, time.Time) { return !rev.Failed.IsZero(), rev.Began }
 	for _, rev := range r.revisions {
 		if rev.Began.IsZero() {
 			continue
 		}
-		if first == nil || rev.Began.Before(first.Began) ||
-			rev.Began.Equal(first.Began) && rev.Revision > first.Revision {
+		// A revision that failed above the threshold is the failing one
+		// before any that only left the healthy band.
+		if first == nil {
+			first = rev
+			continue
+		}
+		rf, rb := key(rev)
+		ff, fb := key(first)
+		switch {
+		case rf && !ff:
+			first = rev
+		case rf == ff && rf && (rev.Failed.Before(first.Failed) || rev.Failed.Equal(first.Failed) && rev.Revision > first.Revision):
+			first = rev
+		case rf == ff && !rf && (rb.Before(fb) || rb.Equal(fb) && rev.Revision > first.Revision):
 			first = rev
 		}
 	}

@@ -44,13 +44,16 @@ func (t *Tracker) revisions(now time.Time, o detector.Observation, r *run, deps 
 		run.Requests, run.Failures, run.Seen = rev.Requests, rev.Failures, now
 		switch t.Served(rev.Requests, rev.Failures) {
 		case history.ServedHealthy:
-			run.Began = time.Time{}
+			run.Began, run.Failed = time.Time{}, time.Time{}
 		case history.ServedFailing:
 			if run.Began.IsZero() {
 				run.Began = now
 			}
-		default:
-			if rev.Requests >= t.opts.MinRequestRate && rev.Ratio() > t.opts.HealthyMaxRatio && run.Began.IsZero() {
+			if run.Failed.IsZero() {
+				run.Failed = now
+			}
+		case history.ServedDegraded:
+			if run.Began.IsZero() {
 				run.Began = now
 			}
 		}

@@ -22,11 +22,17 @@ const (
 	// ServedElsewhere: the workload is judged per revision this poll
 	// (RecordRevisionHealth); its workload-level record is left alone.
 	ServedElsewhere
+	// ServedDegraded: enough traffic, failing above the healthy ratio but
+	// not above the threshold. The healthy streak restarts, and a template
+	// degraded for as long as it takes to earn health loses it (a drain's
+	// few 503s do not; a revision stuck at 40% does).
+	ServedDegraded
 )
 
 type health struct {
-	since   time.Time // start of the current healthy streak
-	healthy bool      // earned, until the template fails
+	since    time.Time // start of the current healthy streak
+	degraded time.Time // start of the current degraded streak
+	healthy  bool      // earned, until the template fails
 }
 
 // record applies one poll's judgement at now; healthyFor is the streak a
@@ -34,6 +40,7 @@ type health struct {
 func (h *health) record(now time.Time, s Served, healthyFor time.Duration) {
 	switch s {
 	case ServedHealthy:
+		h.degraded = time.Time{}
 		if h.since.IsZero() {
 			h.since = now
 		}
@@ -41,9 +48,17 @@ func (h *health) record(now time.Time, s Served, healthyFor time.Duration) {
 			h.healthy = true
 		}
 	case ServedFailing:
-		h.since, h.healthy = time.Time{}, false
-	case ServedUnknown:
+		h.since, h.degraded, h.healthy = time.Time{}, time.Time{}, false
+	case ServedDegraded:
 		h.since = time.Time{}
+		if h.degraded.IsZero() {
+			h.degraded = now
+		}
+		if now.Sub(h.degraded) >= healthyFor {
+			h.healthy = false
+		}
+	case ServedUnknown:
+		h.since, h.degraded = time.Time{}, time.Time{}
 	}
 }
 

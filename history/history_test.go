@@ -393,3 +393,40 @@ func judge(ok bool) func(detector.Workload) Served {
 		return ServedUnknown
 	}
 }
+
+func TestHealthIsWhatARevisionDidLast(t *testing.T) {
+	const minute = time.Minute
+	type step struct {
+		s    Served
+		for_ time.Duration
+	}
+	cases := []struct {
+		name  string
+		steps []step
+		want  bool
+	}{
+		{"five healthy minutes earn health", []step{{ServedHealthy, 5 * minute}}, true},
+		{"a failing poll after that loses it", []step{{ServedHealthy, 5 * minute}, {ServedFailing, 0}}, false},
+		{"a few degraded minutes (a drain's 503s) keep it", []step{{ServedHealthy, 5 * minute}, {ServedDegraded, 4 * minute}}, true},
+		{"degraded as long as it takes to earn health loses it", []step{{ServedHealthy, 5 * minute}, {ServedDegraded, 5 * minute}}, false},
+		{"degraded streaks broken by healthy polls keep it",
+			[]step{{ServedHealthy, 5 * minute}, {ServedDegraded, 4 * minute}, {ServedHealthy, 0}, {ServedDegraded, 4 * minute}}, true},
+		{"lost health is earned again", []step{{ServedHealthy, 5 * minute}, {ServedFailing, 0}, {ServedHealthy, 5 * minute}}, true},
+		{"unknown polls keep earned health", []step{{ServedHealthy, 5 * minute}, {ServedUnknown, 30 * minute}}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var h health
+			now := at(0)
+			for _, st := range tc.steps {
+				end := now.Add(st.for_)
+				for ; !now.After(end); now = now.Add(15 * time.Second) {
+					h.record(now, st.s, 5*minute)
+				}
+			}
+			if h.healthy != tc.want {
+				t.Errorf("healthy = %v, want %v", h.healthy, tc.want)
+			}
+		})
+	}
+}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/counter"
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // Istio's standard label and metric names.
@@ -329,7 +330,7 @@ func classify(l labels.Labels, codes *regexp.Regexp) *chunkSeries {
 		return nil
 	}
 	w := detector.Workload{Namespace: l.Get(LabelNamespace), Name: l.Get(LabelWorkload)}
-	if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
+	if source.Unattributed(w.Namespace, w.Name) {
 		return &chunkSeries{}
 	}
 	return &chunkSeries{key: l.String(), workload: w, failure: codes.MatchString(l.Get(LabelCode)), revision: revisionOf(l)}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 var errLine = regexp.MustCompile(`^fuzz\.[a-z]+:(\d+): `)
@@ -62,7 +64,7 @@ func FuzzReadMetrics(f *testing.F) {
 		n := 0
 		for i, ws := range m.workloads {
 			w := ws.workload
-			if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
+			if source.Unattributed(w.Namespace, w.Name) {
 				t.Fatalf("workload %q kept", w)
 			}
 			if i > 0 {

@@ -288,7 +288,7 @@ func TestReadMetricsSkipsMalformedSamples(t *testing.T) {
 		good.at(90, 21),                                               // same time again
 		istio{"shop", "", "p", "destination", "200"}.at(60, 1),        // no workload
 		istio{"", "cart", "p", "destination", "200"}.at(60, 1),        // no namespace
-		istio{"shop", "unknown", "p", "destination", "200"}.at(60, 1), // Istio's "unknown"
+		istio{"unknown", "unknown", "p", "destination", "200"}.at(60, 1), // Istio's "unknown"
 		`process_cpu_seconds_total 1 1773133260`,                      // another metric
 		good.at(120, 40),
 	)

@@ -74,6 +74,7 @@ func TestAdversaryRecreateSlowStart(t *testing.T) {
 				down := ts.After(at(15, 20)) && ts.Before(at(15, 0).Add(tc.startup))
 				return series, !(down && seriesOf("api")(series))
 			})
+			withNoReplicaAvailable(t, dir) // the new pods are not ready while down
 			if diff := cmp.Diff(tc.want, advReplay(t, dir, "api")); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}

@@ -124,9 +124,14 @@ func podsAt(t *testing.T, dir, workload string, ts time.Time) map[string]bool {
 }
 
 // withAvailableReplicas writes into every Deployment's status that all its
-// replicas are available, as a healthy Deployment's status says (the
-// generator leaves availableReplicas out, which reads as none).
-func withAvailableReplicas(t *testing.T, dir string) {
+// replicas are available (what the generator writes too).
+func withAvailableReplicas(t *testing.T, dir string) { t.Helper(); setAvailable(t, dir, true) }
+
+// withNoReplicaAvailable writes into every Deployment's status that none
+// of its replicas is available, as while new pods never become ready.
+func withNoReplicaAvailable(t *testing.T, dir string) { t.Helper(); setAvailable(t, dir, false) }
+
+func setAvailable(t *testing.T, dir string, all bool) {
 	t.Helper()
 	path := filepath.Join(dir, scenariogen.ObjectsFile)
 	b, err := os.ReadFile(path)
@@ -134,6 +139,7 @@ func withAvailableReplicas(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	replicas := regexp.MustCompile(`(?m)^  replicas: (\d+)$`)
+	available := regexp.MustCompile(`(?m)^  availableReplicas: \d+\n`)
 	docs := strings.Split(string(b), "\n---\n")
 	for i, d := range docs {
 		if !strings.Contains(d, "\nkind: Deployment\n") && !strings.HasPrefix(d, "apiVersion: apps/v1\nkind: Deployment\n") {
@@ -143,7 +149,12 @@ func withAvailableReplicas(t *testing.T, dir string) {
 		if m == nil {
 			t.Fatalf("deployment without spec.replicas:\n%s", d)
 		}
-		docs[i] = strings.Replace(d, "\nstatus:\n", "\nstatus:\n  availableReplicas: "+m[1]+"\n", 1)
+		n := m[1]
+		if !all {
+			n = "0"
+		}
+		d = available.ReplaceAllString(d, "")
+		docs[i] = strings.Replace(d, "\nstatus:\n", "\nstatus:\n  availableReplicas: "+n+"\n", 1)
 	}
 	if err := os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")), 0o644); err != nil {
 		t.Fatal(err)

@@ -72,7 +72,6 @@ func TestAdversaryBlameTimingWithoutLabels_Finding1(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			t.Skip("finding 1: without revision labels a change up to one poll after the errors began (and at the poll that first sees them) is blamed; see the adversary report")
 			s, api := advScenario(0)
 			began := at(15, 0)
 			api.Fail(scenariogen.Failure{From: began, Code: "500", Ratio: 0.9})

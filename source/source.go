@@ -116,3 +116,10 @@ func SortWorkloads(obs []detector.Observation) {
 			cmp.Compare(a.Workload.Name, b.Workload.Name))
 	})
 }
+
+// Unattributed reports whether Istio could not name the workload of a
+// series: it writes "unknown" for both the workload and its namespace. A
+// Deployment that is itself named "unknown" is a workload like any other.
+func Unattributed(namespace, name string) bool {
+	return namespace == "" || name == "" || namespace == "unknown" && name == "unknown"
+}

@@ -188,7 +188,7 @@ func creatorFields(spec WorkloadSpec) map[string]any {
 // subresource, as in shared/scenarios/kubectl-set-image.
 func deploymentStatusFields() map[string]any {
 	return set("f:metadata|f:annotations|f:"+annRevision, "f:status|f:observedGeneration",
-		"f:status|f:replicas", "f:status|f:updatedReplicas")
+		"f:status|f:replicas", "f:status|f:updatedReplicas", "f:status|f:readyReplicas", "f:status|f:availableReplicas")
 }
 
 func replicaSetFields(spec WorkloadSpec, rs *replicaSet, annotations map[string]string, ownerUID string) map[string]any {
@@ -380,8 +380,10 @@ func (w *Workload) deployment(st *deploymentState, depUID string) *appsv1.Deploy
 			RevisionHistoryLimit:    ptr(int32(10)),
 			ProgressDeadlineSeconds: ptr(int32(600)),
 		},
+		// The generator's pods serve from the moment they exist (no
+		// readiness delay), so every replica is available throughout.
 		Status: appsv1.DeploymentStatus{ObservedGeneration: e.generation, Replicas: spec.Replicas,
-			UpdatedReplicas: st.updated},
+			UpdatedReplicas: st.updated, ReadyReplicas: spec.Replicas, AvailableReplicas: spec.Replicas},
 	}
 }
 

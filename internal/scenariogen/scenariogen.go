@@ -31,7 +31,7 @@ import (
 
 // Version changes whenever the generator's output for an unchanged
 // description changes, so caches keyed by Key are invalidated.
-const Version = 1
+const Version = 2
 
 // Files a scenario directory holds.
 const (

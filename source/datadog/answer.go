@@ -150,7 +150,7 @@ func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time,
 	for _, ser := range resp.Series {
 		tags := tagMap(ser.TagSet)
 		w := detector.Workload{Namespace: tags[s.nsTag], Name: tags[s.wlTag]}
-		if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
+		if source.Unattributed(w.Namespace, w.Name) {
 			// Istio reports requests it cannot attribute as "unknown".
 			skipped[SkipNoWorkload]++
 			continue

@@ -312,7 +312,7 @@ func TestObserveSkipsMalformedSeries(t *testing.T) {
 	fake.Add(every([]string{"reporter:destination", "destination_workload_namespace:shop", "destination_workload:cart"},
 		from, at, 15*time.Second, 30)...)
 	// requests Istio could not attribute
-	fake.Add(every(tags("shop", "unknown", "503"), from, at, 15*time.Second, 30)...)
+	fake.Add(every(tags("unknown", "unknown", "503"), from, at, 15*time.Second, 30)...)
 	// a negative count
 	fake.Add(every(tags("shop", "batch", "200"), from, at, 15*time.Second, -1)...)
 

@@ -378,7 +378,7 @@ func (s *Source) observations(vec model.Vector) ([]detector.Observation, map[str
 	byWorkload := map[detector.Workload]*workloadRates{}
 	for _, smp := range vec {
 		w := detector.Workload{Namespace: string(smp.Metric[s.nsLabel]), Name: string(smp.Metric[s.wlLabel])}
-		if w.Namespace == "" || w.Name == "" || w.Name == "unknown" {
+		if source.Unattributed(w.Namespace, w.Name) {
 			// Istio reports requests it cannot attribute as "unknown".
 			skipped[SkipNoWorkload]++
 			continue

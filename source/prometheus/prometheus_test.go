@@ -206,7 +206,7 @@ func TestObserve(t *testing.T) {
 	}, {
 		name: "missing labels, unknown workload, bad class and duplicates are skipped",
 		body: vector(`{"metric":{"destination_workload":"x","sentinel_class":"total"},"value":[1777074690,"1"]}`,
-			sample("scale-deploy", "unknown", "total", "3"),
+			sample("unknown", "unknown", "total", "3"),
 			sample("scale-deploy", "batch-api", "weird", "3"), sample("scale-deploy", "batch-api", "total", "3"),
 			sample("scale-deploy", "model-engine", "total", "40"), sample("scale-deploy", "model-engine", "total", "41"),
 			sample("scale-deploy", "gateway", "total", "25")),
