@@ -285,11 +285,11 @@ func TestReadMetricsSkipsMalformedSamples(t *testing.T) {
 		good.labels()+" +Inf 1773133285", // infinite counter
 		good.labels()+" 5",               // no timestamp
 		good.at(90, 20),
-		good.at(90, 21),                                               // same time again
-		istio{"shop", "", "p", "destination", "200"}.at(60, 1),        // no workload
-		istio{"", "cart", "p", "destination", "200"}.at(60, 1),        // no namespace
+		good.at(90, 21),                                                  // same time again
+		istio{"shop", "", "p", "destination", "200"}.at(60, 1),           // no workload
+		istio{"", "cart", "p", "destination", "200"}.at(60, 1),           // no namespace
 		istio{"unknown", "unknown", "p", "destination", "200"}.at(60, 1), // Istio's "unknown"
-		`process_cpu_seconds_total 1 1773133260`,                      // another metric
+		`process_cpu_seconds_total 1 1773133260`,                         // another metric
 		good.at(120, 40),
 	)
 	m := read(t, text)
