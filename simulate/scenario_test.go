@@ -81,4 +81,3 @@ func TestSharedScenarios(t *testing.T) {
 func TestExampleScenarios(t *testing.T) {
 	checkScenarios(t, filepath.Join("..", "examples"))
 }
-
