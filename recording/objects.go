@@ -37,6 +37,8 @@ type Object struct {
 	Deleted bool
 	// Line is where the object starts in the file.
 	Line int
+
+	event bool // read from a watch event
 }
 
 // meta is the object's metadata.
@@ -66,7 +68,9 @@ func ReadObjectsFile(path string) ([]Object, error) {
 //   - a stream of JSON documents (`kubectl get deploy -w -o json`);
 //   - watch events (`--output-watch-events`, YAML or JSON): ADDED and
 //     MODIFIED observe the object, DELETED forgets it, BOOKMARK is
-//     skipped, ERROR is an error.
+//     skipped, ERROR is an error. A file of events only, such as the
+//     Deployments' and the ReplicaSets' watches concatenated, is taken in
+//     the order of the objects' resourceVersions.
 //
 // The stream is split by apimachinery's YAML reader (JSON by
 // encoding/json) and each document decoded by apimachinery's
@@ -83,24 +87,50 @@ func ReadObjects(r io.Reader, name string) ([]Object, error) {
 		return nil, fmt.Errorf("%s:%d: %w", name, lineOf(err), err)
 	}
 	d := newDecoder()
-	var (
-		out  []Object
-		last time.Time
-	)
+	var out []Object
 	for _, doc := range docs {
 		objs, err := d.document(doc)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", name, lineOf(err), err)
 		}
-		for _, o := range objs {
-			if o.At.Before(last) {
-				o.At = last
-			}
-			last = o.At
-			out = append(out, o)
+		out = append(out, objs...)
+	}
+	byResourceVersion(out)
+	var last time.Time
+	for i := range out {
+		if out[i].At.Before(last) {
+			out[i].At = last
 		}
+		last = out[i].At
 	}
 	return out, nil
+}
+
+// byResourceVersion puts a file of watch events only in the order of
+// their objects' resourceVersions when every one is a number: kubectl
+// watches one kind at a time, so a history of Deployments and
+// ReplicaSets is two watches concatenated, and the API server (etcd)
+// increases the resourceVersion with every write, across all objects.
+// Anything else stays in file order.
+func byResourceVersion(objs []Object) {
+	rvs := make([]uint64, len(objs))
+	for i, o := range objs {
+		rv, err := strconv.ParseUint(o.meta().ResourceVersion, 10, 64)
+		if !o.event || err != nil {
+			return
+		}
+		rvs[i] = rv
+	}
+	idx := make([]int, len(objs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return rvs[idx[a]] < rvs[idx[b]] })
+	sorted := make([]Object, len(objs))
+	for i, j := range idx {
+		sorted[i] = objs[j]
+	}
+	copy(objs, sorted)
 }
 
 // document is one document of the stream and where it starts: line is
@@ -338,6 +368,7 @@ func (d *decoder) event(env envelope) (Object, bool, error) {
 	if err != nil {
 		return Object{}, false, fmt.Errorf("watch event %s: %w", env.Type, err)
 	}
+	o.event = true
 	if env.Type == "DELETED" {
 		o.Deleted = true
 		if ts := o.meta().DeletionTimestamp; ts != nil && ts.After(o.At) {

@@ -103,6 +103,22 @@ func TestReadObjectsForms(t *testing.T) {
 			{1, "ReplicaSet", "shop/cart-1", "2026-03-09T16:00:00Z", false},
 			{21, "ReplicaSet", "shop/cart-1", "2026-03-09T16:00:00Z", true},
 		}},
+		{"two watches concatenated, by resourceVersion", func(*testing.T) string {
+			ev := func(typ string, o obj, rv string) string {
+				o.extra = "  resourceVersion: '" + rv + "'\n"
+				return "type: " + typ + "\nobject:\n" + indent(o.String(), 2) + "---\n"
+			}
+			dep2 := dep
+			dep2.managed = []string{"2026-03-10T10:00:00Z"}
+			// The Deployments' watch, then the ReplicaSets'.
+			return ev("ADDED", dep, "10") + ev("MODIFIED", dep2, "40") + ev("ADDED", rs, "5") + ev("ADDED", rs2, "12") + ev("DELETED", rs, "41")
+		}, []seen{
+			{43, "ReplicaSet", "shop/cart-1", "2026-03-09T16:00:00Z", false},
+			{1, "Deployment", "shop/cart", "2026-03-10T09:45:00Z", false},
+			{64, "ReplicaSet", "shop/cart-2", "2026-03-10T09:45:00Z", false},
+			{22, "Deployment", "shop/cart", "2026-03-10T10:00:00Z", false},
+			{85, "ReplicaSet", "shop/cart-1", "2026-03-10T10:00:00Z", true},
+		}},
 		{"deletionTimestamp is the time of a deletion", func(*testing.T) string {
 			d := rs
 			d.extra = "  deletionTimestamp: '2026-03-11T00:00:00Z'\n"
