@@ -96,14 +96,6 @@ func WriteSummary(w io.Writer, r Result) error {
 	return err
 }
 
-// count is "1 page", "2 pages".
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
 // PagerDutyWriter prints, per action, the PagerDuty Events API v2 event
 // the daemon would send (one JSON object per line), routing key hidden.
 type PagerDutyWriter struct {

@@ -255,14 +255,22 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func noSamples(path string, m *recording.Metrics, cfg config.Config) error {
 	names, _ := recording.NamesFor(cfg.Metrics.Prometheus) // parsed before reading
 	if n := m.Skipped[recording.SkipNoTimestamp]; n > 0 {
-		return fmt.Errorf("%s: none of the %d samples of %s has a timestamp: a replay places every sample in time, "+
-			"so each line must end in one, in seconds (name{labels} value 1773133200)", path, samplesOf(m), names)
+		return fmt.Errorf("%s: %s of %s and none has a timestamp: a replay places every sample in time, "+
+			"so each line must end in one, in seconds (name{labels} value 1773133200)", path, count(samplesOf(m), "sample"), names)
 	}
 	if m.Ignored > 0 {
 		return fmt.Errorf("%s: no samples of %s (metrics.prometheus: metric, reporter_selector) to replay; "+
-			"the file has %d samples of other series", path, names, m.Ignored)
+			"the file has %s of other series", path, names, count(m.Ignored, "sample"))
 	}
 	return fmt.Errorf("%s: no samples of %s to replay%s", path, names, skippedText(m.Skipped))
+}
+
+// count is "1 page", "2 pages".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func samplesOf(m *recording.Metrics) int {
