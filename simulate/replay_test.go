@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/simulate"
 )
 
@@ -87,4 +88,55 @@ func TestReplayNothingToReplay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReplayHonoursPrometheusNames: a recording of a mesh with other
+// metric and label names, replayed with metrics.prometheus naming them,
+// takes the same actions as the original.
+func TestReplayHonoursPrometheusNames(t *testing.T) {
+	src := filepath.Join("..", "examples", "kubectl-set-image")
+	om, err := os.ReadFile(filepath.Join(src, simulate.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err := os.ReadFile(filepath.Join(src, simulate.ObjectsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := strings.NewReplacer("istio_requests_total{", "mesh_requests_total{",
+		"destination_workload_namespace=", "wns=", "destination_workload=", "wl=", "response_code=", "code=",
+		`reporter="destination"`, `side="server"`, `reporter="source"`, `side="client"`).Replace(string(om))
+	dir := t.TempDir()
+	for name, text := range map[string]string{simulate.MetricsFile: renamed, simulate.ObjectsFile: string(objects)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config.Default()
+	p := &cfg.Metrics.Prometheus
+	p.Metric, p.NamespaceLabel, p.WorkloadLabel, p.CodeLabel, p.ReporterSelector = "mesh_requests_total", "wns", "wl", "code", `side="server"`
+
+	var want, got, defaults simulate.Collect
+	if _, err := simulate.Run(t.Context(), src, config.Default(), &want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := simulate.Run(t.Context(), dir, cfg, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(describe(want.Actions), describe(got.Actions)); diff != "" || len(want.Actions) == 0 {
+		t.Errorf("actions with renamed series (-want +got):\n%s", diff)
+	}
+	// Read with the default names, the renamed recording has nothing.
+	_, err = simulate.Run(t.Context(), dir, config.Default(), &defaults)
+	if err == nil || !strings.Contains(err.Error(), "no samples of istio_requests_total{reporter=\"destination\"}") {
+		t.Errorf("default names on a renamed recording: %v", err)
+	}
+}
+
+func describe(actions []incident.Action) []string {
+	var out []string
+	for _, a := range actions {
+		out = append(out, a.At.UTC().Format("15:04:05")+" "+a.Summary())
+	}
+	return out
 }
