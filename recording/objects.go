@@ -267,8 +267,14 @@ func contentLine(b []byte) int {
 	return 0
 }
 
+// isComments reports whether b holds no content: only blank lines,
+// comments, "---" separators (the reader keeps a leading one) and "..."
+// end markers.
 func isComments(b []byte) bool {
 	for _, l := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte("---")) || bytes.HasPrefix(l, []byte("...")) {
+			continue
+		}
 		l = bytes.TrimSpace(l)
 		if len(l) > 0 && l[0] != '#' {
 			return false

@@ -181,6 +181,11 @@ func TestReadObjects(t *testing.T) {
 			want: []string{"1 2026-03-09T16:00:00Z", "15 2026-03-09T16:00:00Z"},
 		},
 		{
+			name: "separators only, before, between and after",
+			in:   stream("---\n---\n", obj{}, "---\n---\n---\n", obj{name: "web"}, "---\n---\n"),
+			want: []string{"3 2026-03-09T16:00:00Z", "19 2026-03-09T16:00:00Z"},
+		},
+		{
 			name: "empty stream",
 			in:   "",
 			want: nil,
