@@ -38,7 +38,8 @@ type Result struct {
 	Polls    int
 	Samples  int
 	Objects  int
-	// Config names the configuration used: a file, or DefaultConfig.
+	// Config names the configuration used, a file or DefaultConfig, for
+	// WriteSummary; the caller that resolved it (ResolveConfig) sets it.
 	Config string
 	// Skipped counts malformed samples skipped, by reason.
 	Skipped map[string]int
