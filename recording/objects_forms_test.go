@@ -173,8 +173,8 @@ func TestMissingManagedFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "objects.yaml:19: 2 of 3 objects (the first: ReplicaSet shop/cart-1) have no managedFields, so who made a " +
-		"change is unknown and no change of theirs is rolled back; record with kubectl get --show-managed-fields"
+	want := "objects.yaml:33: 1 of 2 Deployment observations (the first: shop/web) have no managedFields, so who made " +
+		"a change is unknown and no change is rolled back; record with kubectl get --show-managed-fields"
 	if diff := cmp.Diff(want, MissingManagedFields("objects.yaml", objs)); diff != "" {
 		t.Errorf("warning (-want +got):\n%s", diff)
 	}

@@ -23,31 +23,32 @@ func ObservedAt(meta *metav1.ObjectMeta) time.Time {
 	return at.UTC()
 }
 
-// MissingManagedFields is a warning when objects read from the file name
-// lack managedFields (kubectl leaves them out unless asked), "" when none
-// does. Without them a replay cannot tell who made a change, so it never
-// rolls one back, and an object's time is its creation.
+// MissingManagedFields is a warning when Deployments read from the file
+// name lack managedFields (kubectl leaves them out unless asked), "" when
+// none does. Without them a replay cannot tell who made a change, so it
+// never rolls one back, and a Deployment's time is its creation.
+// ReplicaSets need none: attribution reads the Deployment's.
 func MissingManagedFields(name string, objs []Object) string {
-	n, first := 0, -1
+	n, all := 0, 0
+	var first *Object
 	for i, o := range objs {
-		if len(o.meta().ManagedFields) == 0 {
+		if o.Deployment == nil {
+			continue
+		}
+		all++
+		if len(o.Deployment.ManagedFields) == 0 {
 			n++
-			if first < 0 {
-				first = i
+			if first == nil {
+				first = &objs[i]
 			}
 		}
 	}
 	if n == 0 {
 		return ""
 	}
-	o := objs[first]
-	kind := "Deployment"
-	if o.ReplicaSet != nil {
-		kind = "ReplicaSet"
-	}
-	return fmt.Sprintf("%s:%d: %d of %d objects (the first: %s %s/%s) have no managedFields, so who made a change is "+
-		"unknown and no change of theirs is rolled back; record with kubectl get --show-managed-fields",
-		name, o.Line, n, len(objs), kind, o.meta().Namespace, o.meta().Name)
+	return fmt.Sprintf("%s:%d: %d of %d Deployment observations (the first: %s/%s) have no managedFields, so who made "+
+		"a change is unknown and no change is rolled back; record with kubectl get --show-managed-fields",
+		name, first.Line, n, all, first.Deployment.Namespace, first.Deployment.Name)
 }
 
 // yamlNode is a parsed document, for the lines of a List's items.
