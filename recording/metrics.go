@@ -156,7 +156,9 @@ func ReadMetrics(r io.Reader, name string, opts Options) (*Metrics, error) {
 	workers := max(1, runtime.GOMAXPROCS(0))
 	free := make(chan []byte, workers+2)
 	for range workers + 2 {
-		free <- make([]byte, 0, size+readBufferSize)
+		// Grown by the first chunks and then reused: a small file never
+		// holds a chunk's worth of memory.
+		free <- make([]byte, 0, readBufferSize)
 	}
 	todo := make(chan *chunk, workers+2)
 	inOrder := make(chan *chunk, workers+2)
