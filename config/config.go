@@ -353,7 +353,7 @@ func Parse(b []byte) (Config, error) {
 		}
 		// Unknown keys and mistyped values: the rest was still decoded,
 		// so validation below can report its problems too.
-		errs = append(errs, decodeErrors(te)...)
+		errs = append(errs, decodeErrors(te, b)...)
 	}
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
@@ -386,12 +386,14 @@ var sectionOf = map[string]string{
 }
 
 // decodeErrors rewrites yaml's messages into one line per problem, naming
-// the key's path.
-func decodeErrors(te *yaml.TypeError) []error {
+// the key's path; src is the document.
+func decodeErrors(te *yaml.TypeError, src []byte) []error {
 	var errs []error
 	for _, m := range te.Errors {
 		if s := notFound.FindStringSubmatch(m); s != nil {
 			m = fmt.Sprintf("%s%s: unknown key (line %s)", sectionOf[s[3]], s[2], s[1])
+		} else {
+			m = typeError(m, src)
 		}
 		errs = append(errs, errors.New(m))
 	}

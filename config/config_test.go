@@ -89,7 +89,14 @@ func TestBrokenConfigs(t *testing.T) {
 		"runbook.bad.yaml":            {"paging.runbook_url: must be an http(s) URL, got \"docs/runbook.md\""},
 		"unknown-key.bad.yaml":        {"detection.treshold: unknown key (line 2)"},
 		"unknown-section.bad.yaml":    {"alerting: unknown key (line 1)"},
-		"wrong-type.bad.yaml":         {"line 2: cannot unmarshal !!str `soon` into time.Duration"},
+		"wrong-type.bad.yaml":         {"detection.for: want a duration such as 15s, 5m or 1h30m, got !!str `soon` (line 2)"},
+		"wrong-type-int.bad.yaml":     {"detection.poll_interval: want a duration such as 15s, 5m or 1h30m, got !!int `15` (line 2)"},
+		"wrong-types.bad.yaml": {
+			"detection.threshold: want a number, got !!str `high` (line 2)",
+			"rollback.trusted_managers: want a list of strings, got !!str `helm` (line 4)",
+			"rollback.opt_out.deployments: want a list of strings, got !!int `3` (line 5)",
+			"run.leader_election.enabled: want true or false, got !!str `maybe` (line 8)",
+		},
 		"kubernetes.bad.yaml": {
 			"kubernetes.namespaces[0]: invalid namespace \"Bad_NS\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
 			"kubernetes.label_selector: unable to parse requirement: found '', expected: ',', ')' or identifier",

@@ -12,8 +12,6 @@
 package recording
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,15 +26,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/model/textparse"
-
 	"github.com/sentinel-sre/sentinel/counter"
 	"github.com/sentinel-sre/sentinel/detector"
-	"github.com/sentinel-sre/sentinel/source"
 )
 
-// Istio's standard label and metric names.
+// Istio's standard label and metric names, the defaults of
+// metrics.prometheus (see Names).
 const (
 	MetricName     = "istio_requests_total"
 	LabelNamespace = "destination_workload_namespace"
@@ -59,7 +54,7 @@ const (
 	SkipNoTimestamp  = "no_timestamp"
 	SkipBadValue     = "bad_value"
 	SkipNoWorkload   = "no_workload"
-	SkipOutOfOrder   = "out_of_order"
+	SkipDuplicate    = "duplicate_timestamp" // a series' second sample at one time; the first is kept
 	SkipNotSupported = "not_a_sample"
 )
 
@@ -69,6 +64,12 @@ type Metrics struct {
 	workloads []workloadSeries
 	// Skipped counts malformed samples that were skipped, by reason.
 	Skipped map[string]int
+	// Reordered counts samples written after a later sample of their
+	// series; they are kept, in time order.
+	Reordered int
+	// Ignored counts samples of series the live query does not select
+	// (another metric or reporter).
+	Ignored int
 	// Samples is the number of samples kept.
 	Samples int
 	// First and Last are the times of the earliest and latest sample kept.
@@ -112,37 +113,63 @@ func (s *series) window(start, end int64) []counter.Sample {
 }
 
 // ReadMetricsFile reads a metrics.om file; see ReadMetrics.
-func ReadMetricsFile(path string, failureCodes *regexp.Regexp, window time.Duration) (*Metrics, error) {
+func ReadMetricsFile(path string, opts Options) (*Metrics, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
 	}
 	defer f.Close()
-	return ReadMetrics(f, path, failureCodes, window)
+	return ReadMetrics(f, path, opts)
 }
 
-// chunkSize bounds how much of the file is held at once: large recordings
-// are parsed a slice of whole lines at a time, several slices in parallel.
-const chunkSize = 8 << 20
+// Options say how a recording is read: which series, what a failure is,
+// the rate window.
+type Options struct {
+	// Names are the live query's metric, selector and label names
+	// (NamesFor); the zero value reads nothing.
+	Names Names
+	// FailureCodes matches a failed request's response code
+	// (config.CompileCodes of detection.failure_codes).
+	FailureCodes *regexp.Regexp
+	// Window is detection.rate_window.
+	Window time.Duration
+	// chunkSize overrides defaultChunkSize, for tests.
+	chunkSize int
+}
 
-// ReadMetrics parses OpenMetrics text. Syntax errors and a missing "# EOF"
-// (a truncated file) are errors naming the file and line; well-formed
-// samples that cannot be used (no timestamp, NaN or negative counter,
-// no workload labels) are skipped and counted in Skipped.
-// Series other than istio_requests_total with reporter="destination" are
-// ignored.
+// defaultChunkSize bounds how much of the file is held at once: large
+// recordings are parsed a slice of whole lines at a time, several slices
+// in parallel.
+const defaultChunkSize = 8 << 20
+
+// ReadMetrics parses OpenMetrics text. Syntax errors, a missing "# EOF"
+// (a truncated file), a timestamp that is no plausible time (milliseconds
+// where seconds belong, say) and samples more than MaxGap apart from the
+// rest of the recording are errors naming the file and line; well-formed
+// samples that cannot be used (no timestamp, NaN or negative counter, no
+// workload labels, a repeated timestamp) are skipped and counted in
+// Skipped. Only the series the live query selects (opts.Names) are read.
 //
 // The text is cut into chunks of whole lines that are parsed in parallel
 // (one parser per core) and merged in file order, so a series' samples
 // keep their order.
-func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window time.Duration) (*Metrics, error) {
-	m := &Metrics{window: window, Skipped: map[string]int{}}
-	b := &builder{m: m, byLabels: map[string]*series{}, byWorkload: map[detector.Workload]int{}}
+func ReadMetrics(r io.Reader, name string, opts Options) (*Metrics, error) {
+	if opts.FailureCodes == nil {
+		return nil, errors.New("read metrics: no failure codes given")
+	}
+	size := opts.chunkSize
+	if size <= 0 {
+		size = defaultChunkSize
+	}
+	m := &Metrics{window: opts.Window, Skipped: map[string]int{}}
+	b := &builder{m: m, byLabels: map[string]*series{}, byWorkload: map[detector.Workload]int{}, spans: spans{}}
 
 	workers := max(1, runtime.GOMAXPROCS(0))
 	free := make(chan []byte, workers+2)
 	for range workers + 2 {
-		free <- make([]byte, 0, chunkSize+64<<10)
+		// Grown by the first chunks and then reused: a small file never
+		// holds a chunk's worth of memory.
+		free <- make([]byte, 0, readBufferSize)
 	}
 	todo := make(chan *chunk, workers+2)
 	inOrder := make(chan *chunk, workers+2)
@@ -158,7 +185,7 @@ func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window t
 		go func() {
 			defer wg.Done()
 			for c := range todo {
-				c.parse(failureCodes)
+				c.parse(opts.Names, opts.FailureCodes)
 				close(c.done)
 			}
 		}()
@@ -167,7 +194,7 @@ func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window t
 	go func() {
 		defer close(inOrder)
 		defer close(todo)
-		readErr <- readChunks(r, free, stop, func(c *chunk) bool {
+		readErr <- readChunks(r, size, free, stop, func(c *chunk) bool {
 			select {
 			case todo <- c:
 			case <-stop:
@@ -187,11 +214,11 @@ func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window t
 	for c := range inOrder {
 		<-c.done
 		if c.err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line+c.lines, c.err)
+			return nil, fmt.Errorf("%s:%d: %w", name, line+c.lines, shortError{c.err})
 		}
+		b.merge(c, line)
 		line += c.lines
 		sawEOF = c.final
-		b.merge(c)
 		free <- c.buf[:0]
 	}
 	if err := <-readErr; err != nil {
@@ -200,167 +227,42 @@ func ReadMetrics(r io.Reader, name string, failureCodes *regexp.Regexp, window t
 	if !sawEOF {
 		return nil, fmt.Errorf("%s:%d: truncated: the file does not end with \"# EOF\"", name, line)
 	}
+	if err := b.spans.check(name); err != nil {
+		return nil, err
+	}
 	b.finish()
 	return m, nil
 }
 
-// readChunks cuts r into chunks of whole lines and hands them to send in
-// order; every chunk but a final one ending in "# EOF" is closed with one,
-// so the parser accepts it.
-func readChunks(r io.Reader, free <-chan []byte, stop <-chan struct{}, send func(*chunk) bool) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for {
-		var buf []byte
-		select {
-		case buf = <-free:
-		case <-stop:
-			return nil
-		}
-		var readErr error
-		for len(buf) < chunkSize {
-			part, err := br.ReadSlice('\n')
-			buf = append(buf, part...)
-			if errors.Is(err, bufio.ErrBufferFull) {
-				continue
-			}
-			if err != nil {
-				readErr = err
-				break
-			}
-		}
-		if readErr != nil && !errors.Is(readErr, io.EOF) {
-			return readErr
-		}
-		if len(buf) == 0 {
-			return nil
-		}
-		last := readErr != nil
-		if !last {
-			if _, err := br.Peek(1); errors.Is(err, io.EOF) {
-				last = true
-			}
-		}
-		c := &chunk{done: make(chan struct{})}
-		if last && bytes.HasSuffix(bytes.TrimRight(buf, "\n"), []byte("# EOF")) {
-			c.final = true
-			c.buf = buf
-		} else {
-			c.buf = append(buf, "# EOF\n"...)
-		}
-		if !send(c) || last {
-			return nil
-		}
+// shortError cuts the parser's message, which quotes the rest of the
+// line (a line may be megabytes long).
+type shortError struct{ error }
+
+func (e shortError) Error() string {
+	const limit = 300
+	if m := e.error.Error(); len(m) > limit {
+		return strings.ToValidUTF8(m[:limit], "") + "…"
 	}
+	return e.error.Error()
 }
 
-// chunk is a slice of whole lines and, once parsed, its series.
-type chunk struct {
-	buf   []byte
-	final bool // ends the file with its own "# EOF"
-	done  chan struct{}
-
-	lines   int // lines parsed; on error, the failing line's index
-	err     error
-	series  []*chunkSeries
-	skipped map[string]int
-}
-
-// chunkSeries is one series' samples within a chunk, classified.
-type chunkSeries struct {
-	key      string // the canonical label set
-	workload detector.Workload
-	failure  bool
-	revision string
-	samples  []counter.Sample
-}
-
-// parse parses the chunk. Classifying a series needs only its labels, so
-// it happens here, in parallel; only the series' identity across chunks
-// is left to the merge.
-func (c *chunk) parse(codes *regexp.Regexp) {
-	p := textparse.NewOpenMetricsParser(c.buf, labels.NewSymbolTable())
-	c.skipped = map[string]int{}
-	local := map[string]*chunkSeries{} // by raw text; nil: ignored
-	var lbls labels.Labels
-	for {
-		e, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			c.err = err
-			return
-		}
-		c.lines++
-		if e != textparse.EntrySeries {
-			if e == textparse.EntryHistogram {
-				c.skipped[SkipNotSupported]++
-			}
-			continue
-		}
-		raw, ts, v := p.Series()
-		s, known := local[string(raw)]
-		if !known {
-			p.Labels(&lbls)
-			s = classify(lbls, codes)
-			if s != nil && s.key != "" {
-				c.series = append(c.series, s)
-			}
-			local[string(raw)] = s
-		}
-		switch {
-		case s == nil:
-		case s.key == "": // no workload labels
-			c.skipped[SkipNoWorkload]++
-		case ts == nil:
-			c.skipped[SkipNoTimestamp]++
-		case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
-			c.skipped[SkipBadValue]++
-		default:
-			s.samples = append(s.samples, counter.Sample{T: *ts, V: v})
-		}
-	}
-}
-
-// classify decides what a series is: nil when it is not sentinel's
-// (another metric or reporter), a series without key when it lacks the
-// workload labels, else a series of a workload.
-func classify(l labels.Labels, codes *regexp.Regexp) *chunkSeries {
-	if l.Get(labels.MetricName) != MetricName || l.Get(LabelReporter) != Reporter {
-		return nil
-	}
-	w := detector.Workload{Namespace: l.Get(LabelNamespace), Name: l.Get(LabelWorkload)}
-	if source.Unattributed(w.Namespace, w.Name) {
-		return &chunkSeries{}
-	}
-	return &chunkSeries{key: l.String(), workload: w, failure: codes.MatchString(l.Get(LabelCode)), revision: revisionOf(l)}
-}
-
-// revisionOf names the revision whose pods served a series, as the live
-// query does: the pod-template-hash, else the ReplicaSet name taken from
-// the pod name (less its last "-suffix"); "" when neither is there.
-func revisionOf(l labels.Labels) string {
-	if h := l.Get(LabelRevision); h != "" {
-		return h
-	}
-	pod := l.Get(LabelPod)
-	if i := strings.LastIndexByte(pod, '-'); i > 0 {
-		return pod[:i]
-	}
-	return ""
-}
+func (e shortError) Unwrap() error { return e.error }
 
 type builder struct {
 	m          *Metrics
 	byLabels   map[string]*series // canonical label set → series
 	byWorkload map[detector.Workload]int
+	spans      spans
 }
 
-// merge adds a parsed chunk's series, in file order.
-func (b *builder) merge(c *chunk) {
+// merge adds a parsed chunk's series, in file order; the chunk's lines
+// start at line.
+func (b *builder) merge(c *chunk, line int) {
 	for k, n := range c.skipped {
 		b.m.Skipped[k] += n
 	}
+	b.m.Ignored += c.ignored
+	b.spans.merge(c.spans, line)
 	for _, cs := range c.series {
 		s, ok := b.byLabels[cs.key]
 		if !ok {
@@ -389,7 +291,7 @@ func (b *builder) finish() {
 	var first, last int64 = math.MaxInt64, math.MinInt64
 	for _, ws := range m.workloads {
 		for _, s := range ws.series {
-			s.samples = dedupe(s.samples, m.Skipped)
+			s.samples = m.sortSamples(s.samples)
 			m.Samples += len(s.samples)
 			if len(s.samples) > 0 {
 				first = min(first, s.samples[0].T)
@@ -412,6 +314,39 @@ func (b *builder) finish() {
 	}
 }
 
+// sortSamples puts a series' samples (in file order) in time order,
+// counting in Reordered those written after a later one, and keeps the
+// first of samples with the same time, counting the others as
+// SkipDuplicate.
+func (m *Metrics) sortSamples(s []counter.Sample) []counter.Sample {
+	sorted := true
+	for i := 1; i < len(s); i++ {
+		if s[i].T < s[i-1].T {
+			sorted = false
+			break
+		}
+	}
+	if !sorted {
+		var latest int64 = math.MinInt64
+		for _, x := range s {
+			if x.T < latest {
+				m.Reordered++
+			}
+			latest = max(latest, x.T)
+		}
+		sort.SliceStable(s, func(i, j int) bool { return s[i].T < s[j].T })
+	}
+	out := s[:0]
+	for i, x := range s {
+		if i > 0 && x.T == out[len(out)-1].T {
+			m.Skipped[SkipDuplicate]++
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
 // indexRevisions numbers the distinct revisions of a workload's series,
 // in name order.
 func (ws *workloadSeries) indexRevisions() {
@@ -426,23 +361,6 @@ func (ws *workloadSeries) indexRevisions() {
 	}
 }
 
-// dedupe sorts samples by time and drops repeated timestamps (a series
-// written twice), counting them as out of order.
-func dedupe(s []counter.Sample, skipped map[string]int) []counter.Sample {
-	if !sort.SliceIsSorted(s, func(i, j int) bool { return s[i].T < s[j].T }) {
-		sort.SliceStable(s, func(i, j int) bool { return s[i].T < s[j].T })
-	}
-	out := s[:0]
-	for i, x := range s {
-		if i > 0 && x.T == out[len(out)-1].T {
-			skipped[SkipOutOfOrder]++
-			continue
-		}
-		out = append(out, x)
-	}
-	return out
-}
-
 // Workloads lists the workloads in the recording, sorted.
 func (m *Metrics) Workloads() []detector.Workload {
 	out := make([]detector.Workload, len(m.workloads))
@@ -453,7 +371,8 @@ func (m *Metrics) Workloads() []detector.Workload {
 }
 
 // Observe returns each workload's request and failure rates over the rate
-// window ending at at, like
+// window ending at at, as the live query does with the same names; by
+// default
 //
 //	sum by (ns, workload) (rate(istio_requests_total{reporter="destination", response_code=~"5.."}[1m]))
 //	/ sum by (ns, workload) (rate(istio_requests_total{reporter="destination"}[1m]))

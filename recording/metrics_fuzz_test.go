@@ -35,7 +35,7 @@ func checkErrLine(t *testing.T, err error, data []byte, yamlLines bool) {
 	}
 }
 
-var skipReasons = []string{SkipNoTimestamp, SkipBadValue, SkipNoWorkload, SkipOutOfOrder, SkipNotSupported}
+var skipReasons = []string{SkipNoTimestamp, SkipBadValue, SkipNoWorkload, SkipDuplicate, SkipNotSupported}
 
 // FuzzReadMetrics: any input is either read or rejected with an error
 // naming file:line, never a panic; what is read is consistent, and
@@ -43,9 +43,9 @@ var skipReasons = []string{SkipNoTimestamp, SkipBadValue, SkipNoWorkload, SkipOu
 func FuzzReadMetrics(f *testing.F) {
 	// More seeds live in testdata/fuzz/FuzzReadMetrics.
 	f.Add([]byte(om(dst("cart", "cart-a", "200").run(0, 120, 0, 10), dst("cart", "cart-a", "500").run(0, 120, 0, 1))))
-	codes := defaultCodes(f)
+	opts := options(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := ReadMetrics(bytes.NewReader(data), "fuzz.om", codes, time.Minute)
+		m, err := ReadMetrics(bytes.NewReader(data), "fuzz.om", opts)
 		if err != nil {
 			if m != nil {
 				t.Fatalf("metrics returned with error %v", err)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -82,18 +81,20 @@ func om(parts ...any) string {
 	return b.String()
 }
 
-func defaultCodes(t testing.TB) *regexp.Regexp {
+// options reads with the default configuration's names, failure codes
+// and window.
+func options(t testing.TB) Options {
 	t.Helper()
 	re, err := config.CompileCodes("5..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return re
+	return Options{Names: DefaultNames(), FailureCodes: re, Window: time.Minute}
 }
 
 func read(t testing.TB, text string) *Metrics {
 	t.Helper()
-	m, err := ReadMetrics(strings.NewReader(text), "test.om", defaultCodes(t), time.Minute)
+	m, err := ReadMetrics(strings.NewReader(text), "test.om", options(t))
 	if err != nil {
 		t.Fatalf("ReadMetrics: %v", err)
 	}
@@ -293,7 +294,7 @@ func TestReadMetricsSkipsMalformedSamples(t *testing.T) {
 		good.at(120, 40),
 	)
 	m := read(t, text)
-	want := map[string]int{SkipBadValue: 3, SkipNoTimestamp: 1, SkipNoWorkload: 3, SkipOutOfOrder: 1}
+	want := map[string]int{SkipBadValue: 3, SkipNoTimestamp: 1, SkipNoWorkload: 3, SkipDuplicate: 1}
 	if fmt.Sprint(m.Skipped) != fmt.Sprint(want) {
 		t.Errorf("Skipped = %v, want %v", m.Skipped, want)
 	}
@@ -403,7 +404,7 @@ func TestReadMetricsErrors(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := ReadMetrics(strings.NewReader(tc.text), "test.om", defaultCodes(t), time.Minute)
+			m, err := ReadMetrics(strings.NewReader(tc.text), "test.om", options(t))
 			if err == nil {
 				t.Fatalf("no error, read %d samples", m.Samples)
 			}
@@ -434,7 +435,7 @@ func (f failingReader) Read(p []byte) (int, error) {
 }
 
 func TestReadMetricsReadError(t *testing.T) {
-	_, err := ReadMetrics(failingReader{strings.NewReader(header)}, "test.om", defaultCodes(t), time.Minute)
+	_, err := ReadMetrics(failingReader{strings.NewReader(header)}, "test.om", options(t))
 	if !errors.Is(err, errDisk) || !strings.HasPrefix(err.Error(), "test.om: ") {
 		t.Errorf("error %v, want test.om: …: %v", err, errDisk)
 	}
@@ -464,10 +465,10 @@ func TestReadMetricsLargerThanAChunk(t *testing.T) {
 	b := bigRecording(n)
 	body := b.Len()
 	b.WriteString("# EOF\n")
-	if body < 2*chunkSize {
-		t.Fatalf("test input is %d bytes, want more than two chunks (%d)", body, 2*chunkSize)
+	if body < 2*defaultChunkSize {
+		t.Fatalf("test input is %d bytes, want more than two chunks (%d)", body, 2*defaultChunkSize)
 	}
-	m, err := ReadMetrics(bytes.NewReader(b.Bytes()), "big.om", defaultCodes(t), time.Minute)
+	m, err := ReadMetrics(bytes.NewReader(b.Bytes()), "big.om", options(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,14 +493,14 @@ func TestReadMetricsLargerThanAChunk(t *testing.T) {
 		lineNo := sample + 3
 		lines[lineNo-1] = []byte("istio_requests_total{reporter=destination} 1 2\n")
 		text := append(bytes.Join(lines, nil), "# EOF\n"...)
-		_, err = ReadMetrics(bytes.NewReader(text), "big.om", defaultCodes(t), time.Minute)
+		_, err = ReadMetrics(bytes.NewReader(text), "big.om", options(t))
 		if want := fmt.Sprintf("big.om:%d: ", lineNo); err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("error at line %d: got %v, want prefix %q", lineNo, err, want)
 		}
 	}
 
 	// Truncated after the first chunk.
-	_, err = ReadMetrics(bytes.NewReader(bigRecording(n).Bytes()), "big.om", defaultCodes(t), time.Minute)
+	_, err = ReadMetrics(bytes.NewReader(bigRecording(n).Bytes()), "big.om", options(t))
 	if want := fmt.Sprintf("big.om:%d: truncated", n+3); err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("truncated: got %v, want prefix %q", err, want)
 	}
@@ -512,16 +513,16 @@ func TestReadMetricsLargerThanAChunk(t *testing.T) {
 func TestReadMetricsEOFAtChunkBoundary(t *testing.T) {
 	line := dst("cart", "cart-b", "200").at(0, 1) + "\n"
 	// The first chunk of a long file ends after the line that reaches
-	// chunkSize.
-	firstChunk := len(header) + (chunkSize-len(header)+len(line)-1)/len(line)*len(line)
+	// defaultChunkSize.
+	firstChunk := len(header) + (defaultChunkSize-len(header)+len(line)-1)/len(line)*len(line)
 	for _, tc := range []struct {
 		name string
 		size int
 	}{
-		{"one chunk, exactly chunkSize", chunkSize},
-		{"one chunk, EOF line crosses chunkSize", chunkSize + 3},
-		{"second chunk, exactly chunkSize", firstChunk + chunkSize},
-		{"second chunk, EOF line crosses chunkSize", firstChunk + chunkSize + 5},
+		{"one chunk, exactly defaultChunkSize", defaultChunkSize},
+		{"one chunk, EOF line crosses defaultChunkSize", defaultChunkSize + 3},
+		{"second chunk, exactly defaultChunkSize", firstChunk + defaultChunkSize},
+		{"second chunk, EOF line crosses defaultChunkSize", firstChunk + defaultChunkSize + 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
@@ -537,7 +538,7 @@ func TestReadMetricsEOFAtChunkBoundary(t *testing.T) {
 			if b.Len() != tc.size {
 				t.Fatalf("built %d bytes, want %d", b.Len(), tc.size)
 			}
-			if _, err := ReadMetrics(bytes.NewReader(b.Bytes()), "edge.om", defaultCodes(t), time.Minute); err != nil {
+			if _, err := ReadMetrics(bytes.NewReader(b.Bytes()), "edge.om", options(t)); err != nil {
 				t.Errorf("valid %d-byte file: %v", tc.size, err)
 			}
 		})
@@ -545,11 +546,11 @@ func TestReadMetricsEOFAtChunkBoundary(t *testing.T) {
 	// Control: one byte shorter, the same files are read.
 	var b bytes.Buffer
 	b.WriteString(header)
-	for b.Len() < chunkSize-6-2*len(line) {
+	for b.Len() < defaultChunkSize-6-2*len(line) {
 		b.WriteString(line)
 	}
-	b.WriteString("# HELP pad " + strings.Repeat("x", chunkSize-7-b.Len()-len("# HELP pad \n")) + "\n# EOF\n")
-	if _, err := ReadMetrics(bytes.NewReader(b.Bytes()), "edge.om", defaultCodes(t), time.Minute); err != nil {
+	b.WriteString("# HELP pad " + strings.Repeat("x", defaultChunkSize-7-b.Len()-len("# HELP pad \n")) + "\n# EOF\n")
+	if _, err := ReadMetrics(bytes.NewReader(b.Bytes()), "edge.om", options(t)); err != nil {
 		t.Errorf("valid %d-byte file: %v", b.Len(), err)
 	}
 }
@@ -561,7 +562,7 @@ func TestReadMetricsScenario(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("worked example absent: %v", err)
 	}
-	m, err := ReadMetricsFile(path, defaultCodes(t), time.Minute)
+	m, err := ReadMetricsFile(path, options(t))
 	if err != nil {
 		t.Fatal(err)
 	}

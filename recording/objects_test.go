@@ -164,10 +164,11 @@ func TestReadObjects(t *testing.T) {
 			want: []string{"1 2026-03-10T09:45:00Z", "19 2026-03-10T09:45:00Z", "33 2026-03-10T09:46:00Z"},
 		},
 		{
+			// An object's line is that of its first content.
 			name: "leading ---, comment-only and empty documents",
 			in: stream("---\n# watching deployments\n", obj{}, "---\n# just a comment\n  # indented comment\n---\n---\n\n",
 				obj{kind: "ReplicaSet", name: "cart-1"}, "---\n"),
-			want: []string{"2 2026-03-09T16:00:00Z", "21 2026-03-09T16:00:00Z"},
+			want: []string{"3 2026-03-09T16:00:00Z", "22 2026-03-09T16:00:00Z"},
 		},
 		{
 			name: "CRLF line endings",
@@ -178,6 +179,11 @@ func TestReadObjects(t *testing.T) {
 			name: "separator with trailing spaces",
 			in:   stream(obj{}, "---  \n", obj{name: "web"}),
 			want: []string{"1 2026-03-09T16:00:00Z", "15 2026-03-09T16:00:00Z"},
+		},
+		{
+			name: "separators only, before, between and after",
+			in:   stream("---\n---\n", obj{}, "---\n---\n---\n", obj{name: "web"}, "---\n---\n"),
+			want: []string{"3 2026-03-09T16:00:00Z", "19 2026-03-09T16:00:00Z"},
 		},
 		{
 			name: "empty stream",

@@ -73,11 +73,17 @@ func (t TextWriter) Notify(_ context.Context, a incident.Action) error {
 	return err
 }
 
-// WriteSummary prints the replay's totals after a text timeline.
+// WriteSummary prints the replay's totals after a text timeline, and the
+// configuration used.
 func WriteSummary(w io.Writer, r Result) error {
-	_, err := fmt.Fprintf(w, "\nreplayed %s to %s: %d polls, %d samples, %d objects; %d pages, %d rollbacks, %d resolves\n",
-		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Polls, r.Samples, r.Objects,
-		r.Stats.Pages, r.Stats.Rollbacks, r.Stats.Resolves)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nreplayed %s to %s: %s, %s, %s; %s, %s, %s\n",
+		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), count(r.Polls, "poll"),
+		count(r.Samples, "sample"), count(r.Objects, "object"),
+		count(r.Stats.Pages, "page"), count(r.Stats.Rollbacks, "rollback"), count(r.Stats.Resolves, "resolve"))
+	if r.Config != "" {
+		fmt.Fprintf(&b, "configuration: %s\n", r.Config)
+	}
 	if len(r.Skipped) > 0 {
 		keys := make([]string, 0, len(r.Skipped))
 		for k := range r.Skipped {
@@ -88,10 +94,12 @@ func WriteSummary(w io.Writer, r Result) error {
 		for i, k := range keys {
 			parts[i] = fmt.Sprintf("%s=%d", k, r.Skipped[k])
 		}
-		if _, err := fmt.Fprintf(w, "skipped malformed samples: %s\n", strings.Join(parts, " ")); err != nil {
-			return err
-		}
+		fmt.Fprintf(&b, "skipped malformed samples: %s\n", strings.Join(parts, " "))
 	}
+	if r.Reordered > 0 {
+		fmt.Fprintf(&b, "%s out of time order in the file, replayed in order\n", count(r.Reordered, "sample"))
+	}
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 

@@ -16,8 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sentinel-sre/sentinel/config"
-	"github.com/sentinel-sre/sentinel/engine"
-	"github.com/sentinel-sre/sentinel/simulate"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -44,53 +42,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newRun(), newSimulate(), newCheckConfig(), newGuard(), newVersion())
 	return root
-}
-
-func newSimulate() *cobra.Command {
-	var (
-		cfgPath string
-		output  string
-	)
-	cmd := &cobra.Command{
-		Use:   "simulate [--config FILE] [-o text|json|pagerduty] DIR",
-		Short: "Replay a recorded incident and show what sentinel would have done",
-		Long: `Replays a scenario directory (metrics.om, objects.yaml, optional config.yaml)
-through the same detector, attribution and rollback decision the daemon runs.`,
-		Example: "  sentinel simulate examples/mli-6574\n  sentinel simulate -o json examples/mli-6574",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
-			cfg, err := simulate.LoadConfig(dir, cfgPath)
-			if err != nil {
-				return err
-			}
-			var n engine.Notifier
-			out := cmd.OutOrStdout()
-			switch output {
-			case "text":
-				n = simulate.TextWriter{W: out}
-			case "json":
-				n = simulate.JSONWriter{W: out}
-			case "pagerduty":
-				n = simulate.PagerDutyWriter{W: out, Paging: cfg.Paging}
-			default:
-				return fmt.Errorf("-o %q: want text, json or pagerduty", output)
-			}
-			res, err := simulate.Run(cmd.Context(), dir, cfg, n)
-			if err != nil {
-				return err
-			}
-			if output == "text" {
-				if err := simulate.WriteSummary(out, res); err != nil {
-					return fmt.Errorf("write summary: %w", err)
-				}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (default: DIR/config.yaml, else built-in defaults)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json (one action per line) or pagerduty (the Events API v2 payloads the daemon would send)")
-	return cmd
 }
 
 func newCheckConfig() *cobra.Command {

@@ -107,7 +107,8 @@ func TestReadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := recording.ReadMetricsFile(filepath.Join(dir, MetricsFile), regexp.MustCompile(`^5..$`), time.Minute)
+	m, err := recording.ReadMetricsFile(filepath.Join(dir, MetricsFile),
+		recording.Options{Names: recording.DefaultNames(), FailureCodes: regexp.MustCompile(`^5..$`), Window: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

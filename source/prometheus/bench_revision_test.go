@@ -38,8 +38,11 @@ func BenchmarkRevisionQuery(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg := config.Default()
-	codes, _ := config.CompileCodes(cfg.Detection.FailureCodes)
-	rec, err := recording.ReadMetricsFile(filepath.Join(dir, scenariogen.MetricsFile), codes, cfg.Detection.RateWindow)
+	ropts, err := recording.OptionsFor(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec, err := recording.ReadMetricsFile(filepath.Join(dir, scenariogen.MetricsFile), ropts)
 	if err != nil {
 		b.Fatal(err)
 	}

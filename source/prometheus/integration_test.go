@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/internal/replaytest"
@@ -129,11 +128,11 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			codes, err := config.CompileCodes(cfg.Detection.FailureCodes)
+			opts, err := recording.OptionsFor(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec, err := recording.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), codes, cfg.Detection.RateWindow)
+			rec, err := recording.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
