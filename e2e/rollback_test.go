@@ -184,7 +184,7 @@ func TestConcurrentChangeIsNotClobbered(t *testing.T) {
 		return ix
 	}})
 	c.setImage(t, ns, "v2")
-	eventually(t, 30*time.Second, "the failed rollback notice", func() bool { return len(s.out.of(incident.Notice)) == 1 })
+	eventually(t, 30*time.Second, "the failed rollback notice", func() bool { return len(s.out.of(incident.RollbackFailed)) == 1 })
 	var stale *rollback.StaleError
 	if !errors.As(ix.err, &stale) || stale.Reason != rollback.ReasonChangedSince {
 		t.Errorf("executor error %v, want a changed-since refusal", ix.err)
@@ -254,7 +254,7 @@ func TestWriteRaceIsRetried(t *testing.T) {
 	}})
 	c.setImage(t, ns, "v2")
 	eventually(t, 60*time.Second, "a rollback", func() bool {
-		for _, n := range s.out.of(incident.Notice) {
+		for _, n := range s.out.of(incident.RollbackFailed) {
 			t.Fatalf("notice: %s", n.Message)
 		}
 		return len(s.out.of(incident.Rollback)) == 1

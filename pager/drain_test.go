@@ -5,30 +5,30 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 )
 
-// kindsOf names the accepted events by the action in their details; a
+// kindsOf names the accepted events by the kind in their details; a
 // resolve has none.
-func kindsOf(t *testing.T, evs []fakepd.Event) []Kind {
+func kindsOf(t *testing.T, evs []fakepd.Event) []string {
 	t.Helper()
-	var out []Kind
+	var out []string
 	for _, ev := range evs {
 		if ev.Payload == nil {
-			out = append(out, KindResolve)
+			out = append(out, "resolve")
 			continue
 		}
-		var d struct{ Action Kind }
+		var d struct{ Kind string }
 		if err := json.Unmarshal(ev.Payload.CustomDetails, &d); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, d.Action)
+		out = append(out, d.Kind)
 	}
 	return out
 }
@@ -36,7 +36,7 @@ func kindsOf(t *testing.T, evs []fakepd.Event) []Kind {
 // waitRequests waits for the fake to have received n requests.
 func waitRequests(t *testing.T, fake *fakepd.Server, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := fake.WaitRequests(ctx, n); err != nil {
 		t.Fatal(err)
@@ -44,8 +44,9 @@ func waitRequests(t *testing.T, fake *fakepd.Server, n int) {
 }
 
 func TestDrain(t *testing.T) {
-	actions := []incident.Action{pageRollback(), rolledBack(), resolved()}
-	inOrder := []Kind{KindPage, KindRollback, KindResolve}
+	// Three triggers: a resolve would replace the queued ones (coalescing).
+	actions := []incident.Action{pageRollback(), rolledBack(), rollbackFailed()}
+	inOrder := []incident.Kind{incident.Page, incident.Rollback, incident.RollbackFailed}
 	tests := []struct {
 		name string
 		// fault is set on the fake before anything is sent.
@@ -78,7 +79,7 @@ func TestDrain(t *testing.T) {
 				h.stop() // abandons the page's attempt
 			}
 
-			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+			ctx, cancel := context.WithTimeout(t.Context(), tt.deadline)
 			defer cancel()
 			start := time.Now()
 			err := h.p.Drain(ctx)
@@ -100,8 +101,8 @@ func TestDrain(t *testing.T) {
 				if err != nil {
 					t.Errorf("Drain = %v, want nil", err)
 				}
-				if got := kindsOf(t, fake.Events()); !slices.Equal(got, inOrder) {
-					t.Errorf("accepted %v, want %v", got, inOrder)
+				if diff := cmp.Diff([]string{"page", "rollback", "rollback_failed"}, kindsOf(t, fake.Events())); diff != "" {
+					t.Errorf("accepted (-want +got):\n%s", diff)
 				}
 				if len(stopLines) != 0 {
 					t.Errorf("undelivered events logged: %v", stopLines[0].ContextMap())
@@ -137,7 +138,7 @@ func TestDrain(t *testing.T) {
 			if h.queued() != 0 {
 				t.Errorf("queue length %g after Drain, want 0", h.queued())
 			}
-			if err := h.p.Notify(context.Background(), resolved()); !errors.Is(err, ErrStopped) {
+			if err := h.p.Notify(t.Context(), resolved()); !errors.Is(err, ErrStopped) {
 				t.Errorf("Notify after Drain = %v, want ErrStopped", err)
 			}
 		})
@@ -151,14 +152,14 @@ func TestDrainKeepsQueueingAfterRun(t *testing.T) {
 	h := newHarness(t, fake.EnqueueURL(), nil)
 	h.start()
 	h.stop()
-	h.notify(pageRollback(), resolved())
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	h.notify(pageRollback(), rolledBack())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	if err := h.p.Drain(ctx); err != nil {
 		t.Fatalf("Drain = %v", err)
 	}
-	if got := kindsOf(t, fake.Events()); !slices.Equal(got, []Kind{KindPage, KindResolve}) {
-		t.Errorf("accepted %v, want the page and the resolve", got)
+	if diff := cmp.Diff([]string{"page", "rollback"}, kindsOf(t, fake.Events())); diff != "" {
+		t.Errorf("accepted (-want +got):\n%s", diff)
 	}
 }
 
@@ -167,7 +168,7 @@ func TestDrainWithoutRun(t *testing.T) {
 	fake.FailNext(1, http.StatusServiceUnavailable)
 	h := newHarness(t, fake.EnqueueURL(), nil)
 	h.notify(pageRollback())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	drained := make(chan error, 1)
 	go func() { drained <- h.p.Drain(ctx) }()
@@ -176,7 +177,7 @@ func TestDrainWithoutRun(t *testing.T) {
 	if err := <-drained; err != nil {
 		t.Fatalf("Drain = %v", err)
 	}
-	if err := h.p.Run(context.Background()); !errors.Is(err, ErrStopped) {
+	if err := h.p.Run(t.Context()); !errors.Is(err, ErrStopped) {
 		t.Errorf("Run after Drain = %v, want ErrStopped", err)
 	}
 }

@@ -38,17 +38,17 @@ type expectation struct {
 // once when Count is 0), each at or before By when given, and for a
 // rollback, to a set of images that includes ToImage when given.
 type must struct {
-	Action   incident.Kind `json:"action"`
-	Workload string        `json:"workload"`
-	By       *time.Time    `json:"by"`
-	Count    int           `json:"count"`
-	ToImage  string        `json:"to_image"`
+	Action   string     `json:"action"`
+	Workload string     `json:"workload"`
+	By       *time.Time `json:"by"`
+	Count    int        `json:"count"`
+	ToImage  string     `json:"to_image"`
 }
 
 // never is an action that must not happen at all.
 type never struct {
-	Action   incident.Kind `json:"action"`
-	Workload string        `json:"workload"`
+	Action   string `json:"action"`
+	Workload string `json:"workload"`
 }
 
 func readExpectation(path string) (expectation, error) {
@@ -63,8 +63,9 @@ func readExpectation(path string) (expectation, error) {
 		return expectation{}, fmt.Errorf("%s: %w", path, err)
 	}
 	var errs []error
-	kinds := []incident.Kind{incident.Page, incident.Rollback, incident.Resolve, incident.Notice}
-	check := func(where string, k incident.Kind, w string) {
+	// The documented actions (incident.Kind.Action).
+	kinds := []string{"page", "rollback", "resolve", "notice"}
+	check := func(where string, k string, w string) {
 		if !slices.Contains(kinds, k) {
 			errs = append(errs, fmt.Errorf("%s: action %q: want one of %v", where, k, kinds))
 		}
@@ -78,7 +79,7 @@ func readExpectation(path string) (expectation, error) {
 		if m.Count < 0 {
 			errs = append(errs, fmt.Errorf("%s: count %d: must not be negative", where, m.Count))
 		}
-		if m.ToImage != "" && m.Action != incident.Rollback {
+		if m.ToImage != "" && m.Action != incident.Rollback.Action() {
 			errs = append(errs, fmt.Errorf("%s: to_image applies to rollbacks only", where))
 		}
 	}
@@ -97,7 +98,7 @@ func violations(e expectation, actions []incident.Action) []string {
 	for i, m := range e.Must {
 		var matched []incident.Action
 		for _, a := range actions {
-			if a.Kind != m.Action || a.Workload.String() != m.Workload {
+			if a.Kind.Action() != m.Action || a.Workload.String() != m.Workload {
 				continue
 			}
 			if m.ToImage != "" && !rollsBackTo(a, m.ToImage) {
@@ -126,7 +127,7 @@ func violations(e expectation, actions []incident.Action) []string {
 	}
 	for i, n := range e.Never {
 		for _, a := range actions {
-			if a.Kind == n.Action && a.Workload.String() == n.Workload {
+			if a.Kind.Action() == n.Action && a.Workload.String() == n.Workload {
 				out = append(out, fmt.Sprintf("never[%d]: %s %s happened at %s: %s", i, n.Action, n.Workload,
 					a.At.UTC().Format(time.RFC3339), a.Summary()))
 			}
@@ -244,23 +245,23 @@ func TestViolations(t *testing.T) {
 		actions []incident.Action
 		want    []string // substrings, one per violation
 	}{
-		{"met", expectation{Must: []must{{Action: incident.Page, Workload: "shop/cart", By: &by, Count: 1}}},
+		{"met", expectation{Must: []must{{Action: "page", Workload: "shop/cart", By: &by, Count: 1}}},
 			[]incident.Action{page}, nil},
-		{"missing", expectation{Must: []must{{Action: incident.Page, Workload: "shop/cart"}}},
+		{"missing", expectation{Must: []must{{Action: "page", Workload: "shop/cart"}}},
 			nil, []string{"never happened"}},
-		{"twice", expectation{Must: []must{{Action: incident.Page, Workload: "shop/cart", Count: 1}}},
+		{"twice", expectation{Must: []must{{Action: "page", Workload: "shop/cart", Count: 1}}},
 			[]incident.Action{page, page}, []string{"happened 2 times, want 1"}},
-		{"late", expectation{Must: []must{{Action: incident.Page, Workload: "shop/cart", By: &by, Count: 1}}},
+		{"late", expectation{Must: []must{{Action: "page", Workload: "shop/cart", By: &by, Count: 1}}},
 			[]incident.Action{late}, []string{"after the deadline"}},
-		{"other workload", expectation{Must: []must{{Action: incident.Page, Workload: "shop/web", Count: 1}}},
+		{"other workload", expectation{Must: []must{{Action: "page", Workload: "shop/web", Count: 1}}},
 			[]incident.Action{page}, []string{"happened 0 times"}},
-		{"rollback target", expectation{Must: []must{{Action: incident.Rollback, Workload: "shop/cart", Count: 1,
+		{"rollback target", expectation{Must: []must{{Action: "rollback", Workload: "shop/cart", Count: 1,
 			ToImage: "registry.example/cart:2.3.0"}}}, []incident.Action{rb}, nil},
-		{"wrong rollback target", expectation{Must: []must{{Action: incident.Rollback, Workload: "shop/cart", Count: 1,
+		{"wrong rollback target", expectation{Must: []must{{Action: "rollback", Workload: "shop/cart", Count: 1,
 			ToImage: "registry.example/cart:2.2.0"}}}, []incident.Action{rb}, []string{"happened 0 times"}},
-		{"never", expectation{Never: []never{{Action: incident.Page, Workload: "shop/cart"}}},
+		{"never", expectation{Never: []never{{Action: "page", Workload: "shop/cart"}}},
 			[]incident.Action{page}, []string{"never[0]: page shop/cart happened"}},
-		{"never other kind", expectation{Never: []never{{Action: incident.Rollback, Workload: "shop/cart"}}},
+		{"never other kind", expectation{Never: []never{{Action: "rollback", Workload: "shop/cart"}}},
 			[]incident.Action{page}, nil},
 	}
 	for _, tt := range tests {
