@@ -188,12 +188,23 @@ func (h *harness) stop() {
 // pager waits on.
 func (h *harness) until(what string, cond func() bool) {
 	h.t.Helper()
+	h.wait(what, true, cond)
+}
+
+// waitFor waits for cond without moving the fake clock.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	h.wait(what, false, cond)
+}
+
+func (h *harness) wait(what string, step bool, cond func() bool) {
+	h.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s", what)
 		}
-		if h.clock.HasWaiters() {
+		if step && h.clock.HasWaiters() {
 			h.clock.Step(2 * time.Minute)
 		}
 		time.Sleep(time.Millisecond)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const key = "0123456789abcdef0123456789abcdef"
@@ -278,5 +280,43 @@ func TestSlowNext(t *testing.T) {
 	}
 	if got := s.Requests(); got != 3 {
 		t.Errorf("Requests() = %d, want 3", got)
+	}
+}
+
+// TestThrottleAndRefuse: a throttled request carries Retry-After; a
+// refused dedup key is answered with its status until accepted, others
+// are not.
+func TestThrottleAndRefuse(t *testing.T) {
+	s := New(t)
+	s.ThrottleNext(1, 30*time.Second)
+	s.Refuse("stuck", http.StatusInternalServerError)
+	event := func(dedup string) string {
+		return `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"` + dedup + `"}`
+	}
+	type answer struct {
+		Status     int
+		RetryAfter string
+	}
+	send := func(dedup string) answer {
+		resp, err := http.Post(s.EnqueueURL(), "application/json", strings.NewReader(event(dedup)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return answer{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
+	}
+	got := []answer{send("other"), send("stuck"), send("other")}
+	s.Accept("stuck")
+	got = append(got, send("stuck"))
+	want := []answer{{Status: 429, RetryAfter: "30"}, {Status: 500}, {Status: 202}, {Status: 202}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	var keys []string
+	for _, ev := range s.Events() {
+		keys = append(keys, ev.DedupKey)
+	}
+	if diff := cmp.Diff([]string{"other", "stuck"}, keys); diff != "" {
+		t.Errorf("accepted (-want +got):\n%s", diff)
 	}
 }
