@@ -10,7 +10,7 @@ import (
 )
 
 // maxImages bounds each image list of a rendering.
-const maxImages = 10
+const maxImages = 5
 
 // Details is the one rendering of an action, as Alertmanager's template
 // data is of an alert: `sentinel simulate -o json` prints it, PagerDuty
