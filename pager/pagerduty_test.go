@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 )
@@ -795,5 +796,32 @@ func TestRejectedDriftIsNotResolved(t *testing.T) {
 	}
 	if got := h.sent(incident.Resolve); got != 0 {
 		t.Errorf("sent{resolve} = %g, want 0: no resolve after a rejected drift", got)
+	}
+}
+
+// TestWideChangePageIsSmall: a change of fifty containers once made a
+// 13 KB page listing every image; the page names the changed containers
+// and stays small.
+func TestWideChangePageIsSmall(t *testing.T) {
+	wide := func(tag string) []history.Image {
+		out := make([]history.Image, 50)
+		for i := range out {
+			out[i] = history.Image{Container: fmt.Sprintf("c%02d", i), Image: fmt.Sprintf("registry.example.com/shop/c%02d:%s", i, tag)}
+		}
+		return out
+	}
+	a := pageRollback()
+	a.Cause.ImagesBefore, a.Cause.ImagesAfter = wide("v1"), wide("v2")
+	a.Decision.Plan.FromImages, a.Decision.Plan.ToImages = wide("v2"), wide("v1")
+	ev, ok, err := Preview(config.Default().Paging, a)
+	if err != nil || !ok {
+		t.Fatalf("Preview: %v %v", ok, err)
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 4096 || !strings.Contains(ev.Payload.Summary, "c00 from c00:v1 to c00:v2") {
+		t.Errorf("event of %d bytes, summary %q; want at most 4096 bytes naming the changed containers", len(b), ev.Payload.Summary)
 	}
 }
