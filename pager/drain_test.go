@@ -43,6 +43,18 @@ func waitRequests(t *testing.T, fake *fakepd.Server, n int) {
 	}
 }
 
+// checkStopped asserts that a drained pager holds nothing and queues
+// nothing more.
+func checkStopped(t *testing.T, h *harness) {
+	t.Helper()
+	if h.queued() != 0 {
+		t.Errorf("queue length %g after Drain, want 0", h.queued())
+	}
+	if err := h.p.Notify(t.Context(), resolved()); !errors.Is(err, ErrStopped) {
+		t.Errorf("Notify after Drain = %v, want ErrStopped", err)
+	}
+}
+
 func TestDrain(t *testing.T) {
 	// Three triggers: a resolve would replace the queued ones (coalescing).
 	actions := []incident.Action{pageRollback(), rolledBack(), rollbackFailed()}
@@ -135,12 +147,7 @@ func TestDrain(t *testing.T) {
 					}
 				}
 			}
-			if h.queued() != 0 {
-				t.Errorf("queue length %g after Drain, want 0", h.queued())
-			}
-			if err := h.p.Notify(t.Context(), resolved()); !errors.Is(err, ErrStopped) {
-				t.Errorf("Notify after Drain = %v, want ErrStopped", err)
-			}
+			checkStopped(t, h)
 		})
 	}
 }

@@ -300,12 +300,7 @@ func TestDrainReportsUndelivered(t *testing.T) {
 			t.Errorf("failed{%s} = %g, want 1", k, h.failed(k))
 		}
 	}
-	if h.queued() != 0 {
-		t.Errorf("queue length %g after Drain, want 0", h.queued())
-	}
-	if err := h.p.Notify(t.Context(), resolved()); !errors.Is(err, ErrStopped) {
-		t.Errorf("Notify after Drain returned = %v, want ErrStopped", err)
-	}
+	checkStopped(t, h)
 	if err := h.p.Drain(t.Context()); err != nil {
 		t.Errorf("second Drain = %v, want nil", err)
 	}
