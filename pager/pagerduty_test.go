@@ -394,23 +394,54 @@ func TestLowUrgencyNotices(t *testing.T) {
 // TestRoutingKeyNeverLeaks makes every kind of failure happen, against
 // servers that echo the key back, and looks for the key in every error
 // and log line.
-func TestRoutingKeyNeverLeaks(t *testing.T) {
-	echo := func(status int, contentType string, body func(key string) string) func(t *testing.T) string {
-		return func(t *testing.T) string {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				b, _ := io.ReadAll(r.Body)
-				var ev struct {
-					RoutingKey string `json:"routing_key"`
-				}
-				_ = json.Unmarshal(b, &ev)
-				w.Header().Set("Content-Type", contentType)
-				w.WriteHeader(status)
-				_, _ = io.WriteString(w, body(ev.RoutingKey))
-			}))
-			t.Cleanup(srv.Close)
-			return srv.URL + "/v2/enqueue"
-		}
+// echo is a server answering status with body, given the routing key of
+// the request.
+func echo(status int, contentType string, body func(key string) string) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			var ev struct {
+				RoutingKey string `json:"routing_key"`
+			}
+			_ = json.Unmarshal(b, &ev)
+			w.Header().Set("Content-Type", contentType)
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body(ev.RoutingKey))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/v2/enqueue"
 	}
+}
+
+// deliveryTexts runs a page through Run and Drain against a failing
+// server and returns every log line, error and rendering of the pager.
+func deliveryTexts(t *testing.T, h *harness) []string {
+	t.Helper()
+	h.notify(pageRollback())
+	h.start()
+	h.until("a delivery attempt logged", func() bool {
+		return h.logs.FilterMessage("pagerduty delivery failed; retrying").Len() > 0 ||
+			h.logs.FilterMessage("pagerduty rejected event; dropped").Len() > 0 ||
+			h.logs.FilterMessage("pagerduty accepted event with an unreadable answer; counted as delivered").Len() > 0
+	})
+	h.stop()
+	h.notify(pageRollback())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var texts []string
+	if err := h.p.Drain(ctx); err != nil {
+		texts = append(texts, err.Error())
+	}
+	for _, l := range h.logs.All() {
+		texts = append(texts, l.Message, fmt.Sprint(l.ContextMap()))
+	}
+	if err := h.p.Notify(t.Context(), pageRollback()); err != nil {
+		texts = append(texts, err.Error())
+	}
+	return append(texts, fmt.Sprintf("%+v", h.p), fmt.Sprintf("%#v", h.p))
+}
+
+func TestRoutingKeyNeverLeaks(t *testing.T) {
 	invalid := func(key string) string {
 		return `{"status":"invalid event","message":"Event object is invalid: ` + key + `","errors":["unknown routing_key ` + key + `"]}`
 	}
@@ -451,27 +482,7 @@ func TestRoutingKeyNeverLeaks(t *testing.T) {
 			}
 
 			// Through Run too (the server fails again): every log line.
-			h.notify(pageRollback())
-			h.start()
-			h.until("a delivery attempt logged", func() bool {
-				return h.logs.FilterMessage("pagerduty delivery failed; retrying").Len() > 0 ||
-					h.logs.FilterMessage("pagerduty rejected event; dropped").Len() > 0 ||
-					h.logs.FilterMessage("pagerduty accepted event with an unreadable answer; counted as delivered").Len() > 0
-			})
-			h.stop()
-			h.notify(pageRollback())
-			ctx, cancel := context.WithCancel(t.Context())
-			cancel()
-			if err := h.p.Drain(ctx); err != nil {
-				texts = append(texts, err.Error())
-			}
-			for _, l := range h.logs.All() {
-				texts = append(texts, l.Message, fmt.Sprint(l.ContextMap()))
-			}
-			if err := h.p.Notify(t.Context(), pageRollback()); err != nil {
-				texts = append(texts, err.Error())
-			}
-			texts = append(texts, fmt.Sprintf("%+v", h.p), fmt.Sprintf("%#v", h.p))
+			texts = append(texts, deliveryTexts(t, h)...)
 			for _, s := range texts {
 				if strings.Contains(s, testKey) {
 					t.Errorf("routing key leaked: %s", s)
