@@ -279,27 +279,80 @@ func conflictOnce(client *fake.Clientset, change func(*appsv1.Deployment)) {
 	})
 }
 
-func TestRollback(t *testing.T) {
-	happy := []string{"get deployments", "get replicasets", "patch deployments", "create events"}
-	for _, tc := range []struct {
-		name string
-		// deployment edits the Deployment as the executor first reads it,
-		// target the target ReplicaSet; noTarget leaves the target out.
-		deployment func(*appsv1.Deployment)
-		target     func(*appsv1.ReplicaSet)
-		noTarget   bool
-		plan       func(*rollback.Plan)
-		// react injects the API server's answers.
-		react func(*fake.Clientset)
-		// verbs are the API actions sent, in order.
-		verbs []string
-		// err checks the error; nil wants none.
-		err func(t *testing.T, err error)
-		// check checks the patches sent, as many as verbs has.
-		check func(t *testing.T, p *rollback.Plan, sent []k8stesting.PatchActionImpl)
-		// event wants the rollback's Event recorded.
-		event bool
-	}{{
+// rollbackCase is one rollback against a fake API server.
+type rollbackCase struct {
+	name string
+	// deployment edits the Deployment as the executor first reads it,
+	// target the target ReplicaSet; noTarget leaves the target out.
+	deployment func(*appsv1.Deployment)
+	target     func(*appsv1.ReplicaSet)
+	noTarget   bool
+	plan       func(*rollback.Plan)
+	// react injects the API server's answers.
+	react func(*fake.Clientset)
+	// verbs are the API actions sent, in order.
+	verbs []string
+	// err checks the error; nil wants none.
+	err func(t *testing.T, err error)
+	// check checks the patches sent, as many as verbs has.
+	check func(t *testing.T, p *rollback.Plan, sent []k8stesting.PatchActionImpl)
+	// event wants the rollback's Event recorded.
+	event bool
+}
+
+// happyVerbs is what a written rollback sends.
+func happyVerbs() []string {
+	return []string{"get deployments", "get replicasets", "patch deployments", "create events"}
+}
+
+func (tc rollbackCase) run(t *testing.T) {
+	t.Helper()
+	d := deployment()
+	if tc.deployment != nil {
+		tc.deployment(d)
+	}
+	objs := []runtime.Object{d, replicaSet("web-v2", "2", "v2")}
+	if !tc.noTarget {
+		rs := replicaSet("web-v1", "1", "v1")
+		if tc.target != nil {
+			tc.target(rs)
+		}
+		objs = append(objs, rs)
+	}
+	client := fake.NewClientset(objs...)
+	if tc.react != nil {
+		tc.react(client)
+	}
+	p := plan()
+	if tc.plan != nil {
+		tc.plan(p)
+	}
+	exec := newExecutor(t, client, clocktesting.NewFakeClock(now))
+
+	err := exec.Rollback(t.Context(), p)
+
+	if tc.err == nil && err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if tc.err != nil {
+		tc.err(t, err)
+	}
+	if diff := cmp.Diff(tc.verbs, verbs(settle(t, client, exec))); diff != "" {
+		t.Fatalf("API actions (-want +got):\n%s", diff)
+	}
+	if tc.check != nil {
+		tc.check(t, p, patches(client.Actions()))
+	}
+	if tc.event {
+		checkEvent(t, client, p)
+	}
+}
+
+// TestRollbackWritten: rollbacks that are written, re-checked on a fresh
+// read.
+func TestRollbackWritten(t *testing.T) {
+	happy := happyVerbs()
+	for _, tc := range []rollbackCase{{
 		name:  "happy path",
 		verbs: happy,
 		check: func(t *testing.T, p *rollback.Plan, sent []k8stesting.PatchActionImpl) {
@@ -338,7 +391,15 @@ func TestRollback(t *testing.T) {
 			checkPatch(t, sent[1], "101", p, wantAnnotations(p, map[string]string{"touched": "yes"}))
 		},
 		event: true,
-	}, {
+	}} {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// TestRollbackRefused: rollbacks the executor does not write, or the API
+// server refuses.
+func TestRollbackRefused(t *testing.T) {
+	for _, tc := range []rollbackCase{{
 		name: "conflict, and the re-read shows a new template: not overwritten",
 		react: func(c *fake.Clientset) {
 			conflictOnce(c, func(d *appsv1.Deployment) {
@@ -391,47 +452,7 @@ func TestRollback(t *testing.T) {
 		verbs: []string{"get deployments"},
 		err:   wantStale(rollback.ReasonIncidentLimit),
 	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			d := deployment()
-			if tc.deployment != nil {
-				tc.deployment(d)
-			}
-			objs := []runtime.Object{d, replicaSet("web-v2", "2", "v2")}
-			if !tc.noTarget {
-				rs := replicaSet("web-v1", "1", "v1")
-				if tc.target != nil {
-					tc.target(rs)
-				}
-				objs = append(objs, rs)
-			}
-			client := fake.NewClientset(objs...)
-			if tc.react != nil {
-				tc.react(client)
-			}
-			p := plan()
-			if tc.plan != nil {
-				tc.plan(p)
-			}
-			exec := newExecutor(t, client, clocktesting.NewFakeClock(now))
-
-			err := exec.Rollback(t.Context(), p)
-
-			if tc.err == nil && err != nil {
-				t.Fatalf("rollback: %v", err)
-			}
-			if tc.err != nil {
-				tc.err(t, err)
-			}
-			if diff := cmp.Diff(tc.verbs, verbs(settle(t, client, exec))); diff != "" {
-				t.Fatalf("API actions (-want +got):\n%s", diff)
-			}
-			if tc.check != nil {
-				tc.check(t, p, patches(client.Actions()))
-			}
-			if tc.event {
-				checkEvent(t, client, p)
-			}
-		})
+		t.Run(tc.name, tc.run)
 	}
 }
 
