@@ -522,42 +522,44 @@ func rolledBack(observed int64) *appsv1.Deployment {
 	return d
 }
 
-func TestVerify(t *testing.T) {
-	t.Run("rolled out after the controller catches up", func(t *testing.T) {
-		// The controller has not observed generation 3 yet, then has but
-		// has not made revision 3's ReplicaSet, then has.
-		client := fake.NewClientset(rolledBack(2), replicaSet("web-v2", "2", "v2"))
-		waited, steps, err := verifyRun(t, client, func(step int) {
-			tr := client.Tracker()
-			switch step {
-			case 0:
-				if err := tr.Update(deploymentsResource, rolledBack(3), ns); err != nil {
-					t.Error(err)
-				}
-			case 1:
-				// The controller adopts web-v1's template as revision 3.
-				if err := tr.Add(replicaSet("web-v1", "3", "v1")); err != nil {
-					t.Error(err)
-				}
+// TestVerifyCatchesUp: the controller has not observed generation 3 yet,
+// then has but has not made revision 3's ReplicaSet, then has.
+func TestVerifyCatchesUp(t *testing.T) {
+	// The controller has not observed generation 3 yet, then has but
+	// has not made revision 3's ReplicaSet, then has.
+	client := fake.NewClientset(rolledBack(2), replicaSet("web-v2", "2", "v2"))
+	waited, steps, err := verifyRun(t, client, func(step int) {
+		tr := client.Tracker()
+		switch step {
+		case 0:
+			if err := tr.Update(deploymentsResource, rolledBack(3), ns); err != nil {
+				t.Error(err)
 			}
-		})
-		if err != nil {
-			t.Fatalf("verify: %v", err)
-		}
-		if steps != 2 || waited != time.Minute {
-			t.Errorf("verified after %d waits (%s), want 2 (1m0s)", steps, waited)
-		}
-		want := []string{"get deployments", "get deployments", "list replicasets", "get deployments", "list replicasets"}
-		if got := verbs(client.Actions()); !reflect.DeepEqual(got, want) {
-			t.Errorf("API actions %q, want %q", got, want)
-		}
-		for _, a := range client.Actions() {
-			if l, ok := a.(k8stesting.ListActionImpl); ok && l.ListOptions.LabelSelector != "app=web" {
-				t.Errorf("listed replicasets with selector %q, want the Deployment's app=web", l.ListOptions.LabelSelector)
+		case 1:
+			// The controller adopts web-v1's template as revision 3.
+			if err := tr.Add(replicaSet("web-v1", "3", "v1")); err != nil {
+				t.Error(err)
 			}
 		}
 	})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if steps != 2 || waited != time.Minute {
+		t.Errorf("verified after %d waits (%s), want 2 (1m0s)", steps, waited)
+	}
+	want := []string{"get deployments", "get deployments", "list replicasets", "get deployments", "list replicasets"}
+	if diff := cmp.Diff(want, verbs(client.Actions())); diff != "" {
+		t.Errorf("API actions (-want +got):\n%s", diff)
+	}
+	for _, a := range client.Actions() {
+		if l, ok := a.(k8stesting.ListActionImpl); ok && l.ListOptions.LabelSelector != "app=web" {
+			t.Errorf("listed replicasets with selector %q, want the Deployment's app=web", l.ListOptions.LabelSelector)
+		}
+	}
+}
 
+func TestVerify(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		objs       []runtime.Object
