@@ -525,8 +525,6 @@ func rolledBack(observed int64) *appsv1.Deployment {
 // TestVerifyCatchesUp: the controller has not observed generation 3 yet,
 // then has but has not made revision 3's ReplicaSet, then has.
 func TestVerifyCatchesUp(t *testing.T) {
-	// The controller has not observed generation 3 yet, then has but
-	// has not made revision 3's ReplicaSet, then has.
 	client := fake.NewClientset(rolledBack(2), replicaSet("web-v2", "2", "v2"))
 	waited, steps, err := verifyRun(t, client, func(step int) {
 		tr := client.Tracker()

@@ -35,14 +35,17 @@ func post(t *testing.T, c *http.Client, url, contentType, body string) (int, Res
 	return resp.StatusCode, r, nil
 }
 
-func TestValidate(t *testing.T) {
+// validateCase is one request to Validate.
+type validateCase struct {
+	name        string
+	contentType string
+	body        string
+	wantErrors  []string // substrings, one per expected error
+}
+
+func validateCases() []validateCase {
 	long := strings.Repeat("é", MaxSummary+1)
-	tests := []struct {
-		name        string
-		contentType string
-		body        string
-		wantErrors  []string // substrings, one per expected error
-	}{
+	return []validateCase{
 		{name: "trigger", body: `{"routing_key":"` + key + `","event_action":"trigger","dedup_key":"k",
 			"payload":{"summary":"s","source":"sentinel","severity":"critical","timestamp":"2025-03-04T10:00:00Z",
 			"component":"c","group":"g","class":"x","custom_details":{"a":1}},
@@ -106,6 +109,10 @@ func TestValidate(t *testing.T) {
 			"payload":{"summary":"s","source":"s","severity":"info"},"images":[{"href":"h"}]}`,
 			wantErrors: []string{"'images[0].src' is missing"}},
 	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := validateCases()
 	s := New(t)
 	c := &http.Client{Timeout: 5 * time.Second}
 	for _, tt := range tests {
