@@ -3,6 +3,7 @@ package pager
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -15,6 +16,10 @@ const (
 	dropped                    // it can never be delivered
 	interrupted                // ctx ended first; it stays queued
 )
+
+// maxRetryAfter bounds the wait a Retry-After can ask for: a proxy that
+// answers a day must not silence an incident for a day.
+const maxRetryAfter = 15 * time.Minute
 
 // lane delivers the events of one dedup key in order until its lane is
 // empty or ctx ends; it runs in its own goroutine (queue.activate).
@@ -38,7 +43,7 @@ func (p *PagerDuty) lane(ctx context.Context, key string) {
 
 // deliver sends e until it is accepted or rejected for good, or ctx ends.
 // Between attempts it waits what PagerDuty asked for (Retry-After on a
-// 429), else the next step of the backoff.
+// 429, at most maxRetryAfter), else the next step of the backoff.
 func (p *PagerDuty) deliver(ctx context.Context, e queuedEvent) outcome {
 	b := p.backoff
 	fields := []zap.Field{zap.Stringer("kind", e.kind), zap.String("event_action", e.event.Action),
@@ -62,7 +67,7 @@ func (p *PagerDuty) deliver(ctx context.Context, e queuedEvent) outcome {
 		}
 		delay := b.Step()
 		if de.RetryAfter > 0 {
-			delay = de.RetryAfter
+			delay = min(de.RetryAfter, maxRetryAfter)
 		}
 		p.log.Warn("pagerduty delivery failed; retrying", append(fields, zap.Int("attempt", attempt),
 			zap.Int("status", de.Status), zap.Duration("retry_in", delay), zap.Error(de))...)
