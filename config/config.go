@@ -238,7 +238,8 @@ type PagerDuty struct {
 	RoutingKeyEnv  string        `yaml:"routing_key_env"`
 	Severity       string        `yaml:"severity"`
 	Timeout        time.Duration `yaml:"timeout"`
-	// QueueSize bounds the events waiting to be delivered.
+	// QueueSize bounds the incidents (dedup keys) with events waiting to
+	// be delivered; resolves are always queued.
 	QueueSize int `yaml:"queue_size"`
 	// DriftNotices sends a low-urgency event when a watched Deployment's
 	// image is changed outside the trusted deployers, even without errors.

@@ -105,6 +105,7 @@ func Run(ctx context.Context, o Options) error {
 
 	src := &lastAnswer{Source: o.Source}
 	exec := kube.NewExecutor(client, o.Clock, log, cfg.Kubernetes.VerifyTimeout)
+	defer exec.Close() // flushes the Events still being written
 	eng := engine.New(cfg, src, exec, o.Notifier, log, engine.WithMetrics(o.Registry), engine.WithActive(leader.Load),
 		engine.WithBackgroundRollbacks(), engine.WithClock(o.Clock))
 	watcher, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces,

@@ -2,45 +2,57 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/incident"
 )
 
-// LogNotifier writes every action as one structured log line with stable
-// keys; it is the record of what sentinel did even without a pager.
+// LogNotifier writes every action as one structured log line whose keys
+// are those of incident.Details (as `sentinel simulate -o json` prints
+// and PagerDuty receives them); it is the record of what sentinel did even
+// without a pager.
 type LogNotifier struct{ Log *zap.Logger }
 
 // Notify logs a.
 func (l LogNotifier) Notify(_ context.Context, a incident.Action) error {
-	fields := []zap.Field{
-		zap.String("action", string(a.Kind)),
-		zap.String("namespace", a.Workload.Namespace),
-		zap.String("workload", a.Workload.Name),
-		zap.String("incident", a.Incident),
-		zap.Time("at", a.At),
-		zap.String("summary", a.Summary()),
+	fields, err := detailFields(a.Details())
+	if err != nil {
+		return fmt.Errorf("log %s action: %w", a.Kind, err)
 	}
-	if a.Kind == incident.Page || a.Kind == incident.Resolve {
-		fields = append(fields, zap.Float64("error_ratio", a.Ratio), zap.Float64("request_rate", a.Requests),
-			zap.Time("onset", a.Onset))
-	}
-	if a.Kind == incident.Page {
-		fields = append(fields, zap.Bool("rollback", a.Decision.Rollback), zap.String("reason", string(a.Decision.Reason)))
-		if c := a.Cause; c != nil {
-			fields = append(fields, zap.Int64("cause_revision", c.Revision), zap.String("cause_manager", c.Manager),
-				zap.Bool("cause_image_changed", c.ImageChanged))
-		}
-	}
-	if p := a.Plan; p != nil {
-		fields = append(fields, zap.Int64("from_revision", p.FromRevision), zap.Int64("to_revision", p.ToRevision),
-			zap.Bool("dry_run", p.DryRun))
-	}
-	l.Log.Info("action", fields...)
+	l.Log.Info("action", zap.Inline(fields))
 	return nil
+}
+
+// detailFields are d's top-level JSON fields, in key order.
+func detailFields(d incident.Details) (zapcore.ObjectMarshalerFunc, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return func(enc zapcore.ObjectEncoder) error {
+		for _, k := range keys {
+			if err := enc.AddReflected(k, m[k]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
 }
 
 // Tee reports each action to every notifier, and returns their errors

@@ -60,9 +60,9 @@ func TestRevertedRollbackIsReported(t *testing.T) {
 	eventually(t, 60*time.Second, "the rollback", func() bool { return len(s.out.of(incident.Rollback)) > 0 })
 	c.waitRevision(t, ns, "3")
 	c.syncImage(t, ns, "v2")
-	eventually(t, 30*time.Second, "the notice", func() bool { return len(s.out.of(incident.Notice)) > 0 })
+	eventually(t, 30*time.Second, "the notice", func() bool { return len(s.out.of(incident.RollbackReverted)) > 0 })
 
-	n, page := s.out.of(incident.Notice)[0], s.out.of(incident.Page)[0]
+	n, page := s.out.of(incident.RollbackReverted)[0], s.out.of(incident.Page)[0]
 	if n.Incident != page.Incident {
 		t.Errorf("notice on incident %q, want the page's %q", n.Incident, page.Incident)
 	}

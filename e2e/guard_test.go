@@ -190,7 +190,7 @@ func (g *guarded) breakGlass(t *testing.T) {
 	})
 	var got string
 	eventually(t, 30*time.Second, "the break-glass notice", func() bool {
-		for _, a := range s.out.of(incident.Notice) {
+		for _, a := range s.out.of(incident.BreakGlass) {
 			if strings.HasPrefix(a.Message, "break glass:") {
 				got = a.Message
 				return true

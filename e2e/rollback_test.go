@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sentinel-sre/sentinel/config"
@@ -98,10 +99,16 @@ func TestSetImageIsRolledBack(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339, d.Annotations[rollback.AnnotationRolledBackAt]); err != nil {
 		t.Errorf("annotation %s: %v", rollback.AnnotationRolledBackAt, err)
 	}
-	evs, err := c.client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
-	if err != nil || len(evs.Items) != 1 || evs.Items[0].InvolvedObject.Name != "demo" ||
+	// Events are written by client-go's broadcaster, a moment later.
+	var evs *corev1.EventList
+	eventually(t, 30*time.Second, "the rollback Event", func() bool {
+		var err error
+		evs, err = c.client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
+		return err == nil && len(evs.Items) > 0
+	})
+	if len(evs.Items) != 1 || evs.Items[0].InvolvedObject.Name != "demo" ||
 		!strings.Contains(evs.Items[0].Message, "revision 2 to revision 1") {
-		t.Errorf("events %+v, %v", evs, err)
+		t.Errorf("events %+v", evs.Items)
 	}
 	// The errors stop with v1 back: the incident resolves, and nothing
 	// else happens (no second rollback of sentinel's own change).
@@ -186,7 +193,7 @@ func TestConcurrentChangeIsNotClobbered(t *testing.T) {
 		return ix
 	}})
 	c.setImage(t, ns, "v2")
-	eventually(t, 30*time.Second, "the failed rollback notice", func() bool { return len(s.out.of(incident.Notice)) == 1 })
+	eventually(t, 30*time.Second, "the failed rollback notice", func() bool { return len(s.out.of(incident.RollbackFailed)) == 1 })
 	var stale *rollback.StaleError
 	if !errors.As(ix.err, &stale) || stale.Reason != rollback.ReasonChangedSince {
 		t.Errorf("executor error %v, want a changed-since refusal", ix.err)
@@ -256,7 +263,7 @@ func TestWriteRaceIsRetried(t *testing.T) {
 	}})
 	c.setImage(t, ns, "v2")
 	eventually(t, 60*time.Second, "a rollback", func() bool {
-		for _, n := range s.out.of(incident.Notice) {
+		for _, n := range s.out.of(incident.RollbackFailed) {
 			t.Fatalf("notice: %s", n.Message)
 		}
 		return len(s.out.of(incident.Rollback)) == 1

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestBreakGlassNotice(t *testing.T) {
 			_ = e.Poll(t.Context(), t0.Add(5*time.Minute))
 			var got []string
 			for _, a := range out.actions {
-				got = append(got, string(a.Kind)+": "+a.Message)
+				got = append(got, a.Kind.Action()+": "+strings.TrimPrefix(a.Summary(), a.Workload.String()+": "))
 			}
 			var want []string
 			for _, m := range tt.want {

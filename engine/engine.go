@@ -193,17 +193,8 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 	if e.cfg.Paging.PagerDuty.DriftNotices && c.ImageChanged && c.Manager != rollback.FieldManager &&
 		!e.cfg.Rollback.Trusted(c.Manager) {
 		// Sent with the next poll, which carries a context.
-		e.pending = append(e.pending, incident.Action{At: at, Kind: incident.Notice, Workload: c.Workload, Cause: &c,
-			Message: fmt.Sprintf("drift: image changed outside the trusted deployers by %s to %s",
-				managerOrUnknown(c.Manager), incident.ShortImages(c.ImagesAfter))})
+		e.pending = append(e.pending, incident.Action{At: at, Kind: incident.Drift, Workload: c.Workload, Cause: &c})
 	}
-}
-
-func managerOrUnknown(m string) string {
-	if m == "" {
-		return "an unknown manager"
-	}
-	return m
 }
 
 // ObserveReplicaSet feeds a ReplicaSet.
@@ -478,7 +469,7 @@ func (e *Engine) sourceHealth(now time.Time, err error, active bool) (incident.A
 		e.log.Info("metrics source answers again: no longer blind")
 		e.metrics.blind.Set(0)
 		if b.resolve() && notify {
-			return incident.Action{At: now, Kind: incident.Resolve, Onset: b.since,
+			return incident.Action{At: now, Kind: incident.Sighted, Onset: b.since,
 				Message: "the metrics source answers again"}, true
 		}
 		return incident.Action{}, false
@@ -490,7 +481,7 @@ func (e *Engine) sourceHealth(now time.Time, err error, active bool) (incident.A
 	if !notify || !b.tell() {
 		return incident.Action{}, false
 	}
-	return incident.Action{At: now, Kind: incident.Notice, Onset: b.since,
+	return incident.Action{At: now, Kind: incident.Blind, Onset: b.since,
 		Message: fmt.Sprintf("blind: the metrics source has not answered for %d polls: %v", b.down, err)}, true
 }
 
@@ -560,7 +551,7 @@ func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Acti
 	if err != nil {
 		e.log.Error("rollback not done", zap.String("workload", page.Workload.String()),
 			zap.String("incident", page.Incident), zap.Error(err))
-		e.notify(ctx, e.notice(page, plan, fmt.Sprintf("rollback to revision %d not done: %v", plan.ToRevision, err)))
+		e.notify(ctx, e.notice(incident.RollbackFailed, page, plan, fmt.Sprintf("rollback to revision %d not done: %v", plan.ToRevision, err)))
 		return
 	}
 	rb := page
@@ -574,7 +565,7 @@ func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Acti
 			if err := e.executor.Verify(ctx, plan); err != nil && ctx.Err() == nil {
 				e.metrics.rollbacks.WithLabelValues(resultUnverified).Inc()
 				e.log.Error("rollback unverified", zap.String("workload", page.Workload.String()), zap.Error(err))
-				e.notify(ctx, e.notice(page, plan, fmt.Sprintf("rollback to revision %d written but not verified: %v", plan.ToRevision, err)))
+				e.notify(ctx, e.notice(incident.RollbackUnverified, page, plan, fmt.Sprintf("rollback to revision %d written but not verified: %v", plan.ToRevision, err)))
 			}
 		}()
 	}
@@ -614,9 +605,9 @@ func (e *Engine) attempt(ctx context.Context, plan *rollback.Plan) error {
 	}
 }
 
-func (e *Engine) notice(page incident.Action, plan *rollback.Plan, msg string) incident.Action {
+func (e *Engine) notice(k incident.Kind, page incident.Action, plan *rollback.Plan, msg string) incident.Action {
 	n := page
-	n.Kind = incident.Notice
+	n.Kind = k
 	n.Plan = plan
 	n.Message = msg
 	return n
@@ -631,7 +622,7 @@ func (e *Engine) notify(ctx context.Context, a incident.Action) {
 			e.notifyErr = err
 		}
 		e.mu.Unlock()
-		e.log.Error("notify failed", zap.String("action", string(a.Kind)),
+		e.log.Error("notify failed", zap.Stringer("action", a.Kind),
 			zap.String("incident", a.Incident), zap.Error(err))
 	}
 }

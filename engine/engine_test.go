@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,7 +165,7 @@ func TestFailedRollbackIsReported(t *testing.T) {
 	exec := &executor{err: errors.New("conflict")}
 	out, e := run(t, "kubectl-set", exec, nil)
 	got := kinds(out.actions)
-	if len(got) != 3 || got[1] != incident.Notice {
+	if len(got) != 3 || got[1] != incident.RollbackFailed {
 		t.Fatalf("actions %v, want page, notice, resolve", got)
 	}
 	if out.actions[1].Message != "rollback to revision 1 not done: conflict" {
@@ -249,7 +250,7 @@ func TestBlindAfterPollsWithoutAnswer(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
 	}
-	if len(out.actions) != 1 || out.actions[0].Kind != incident.Notice || out.actions[0].Incident != "" ||
+	if len(out.actions) != 1 || out.actions[0].Kind != incident.Blind || out.actions[0].Incident != "" ||
 		out.actions[0].Message != "blind: the metrics source has not answered for 4 polls: observe metrics at 2026-03-10T09:00:45Z: connection refused" {
 		t.Fatalf("actions %+v, want one blind notice", out.actions)
 	}
@@ -275,8 +276,9 @@ func TestDriftNoticeOnlyWhenEnabled(t *testing.T) {
 		if len(out.actions) != want {
 			t.Fatalf("drift_notices=%v: actions %+v", enabled, out.actions)
 		}
-		if enabled && out.actions[0].Message != "drift: image changed outside the trusted deployers by kubectl-set to cart:3" {
-			t.Errorf("notice %q", out.actions[0].Message)
+		if a := out.actions; enabled && (a[0].Kind != incident.Drift ||
+			!strings.HasSuffix(a[0].Summary(), "/cart: drift: image changed outside the trusted deployers by kubectl-set to cart:3")) {
+			t.Errorf("drift notice %s %q", a[0].Kind, a[0].Summary())
 		}
 	}
 }
@@ -358,7 +360,7 @@ func TestStalePlanIsARefusalNotAFailure(t *testing.T) {
 	if s := e.Stats(); s.RollbackErrors != 0 || s.Rollbacks != 0 {
 		t.Errorf("stats %+v", s)
 	}
-	if got := kinds(out.actions); len(got) != 3 || got[1] != incident.Notice ||
+	if got := kinds(out.actions); len(got) != 3 || got[1] != incident.RollbackFailed ||
 		out.actions[1].Message != "rollback to revision 1 not done: rollback not written: the Deployment is paused" {
 		t.Errorf("actions %v %q", got, out.actions[1].Message)
 	}

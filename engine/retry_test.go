@@ -57,12 +57,12 @@ func TestRollbackAttempts(t *testing.T) {
 		wantAttempts: 4, wantKinds: []incident.Kind{incident.Page, incident.Rollback, incident.Resolve},
 	}, {
 		name: "a final error is reported at once", fails: 1, err: errors.New("forbidden"),
-		wantAttempts: 1, wantKinds: []incident.Kind{incident.Page, incident.Notice, incident.Resolve},
+		wantAttempts: 1, wantKinds: []incident.Kind{incident.Page, incident.RollbackFailed, incident.Resolve},
 		wantNotice: "rollback to revision 1 not done: forbidden",
 	}, {
 		name: "transient errors past rollback_timeout are reported as not done", fails: 1000, err: transient,
 		// Backoff 1s, 2s, … capped at 30s, with jitter: about 13 attempts.
-		wantAttempts: -1, wantKinds: []incident.Kind{incident.Page, incident.Notice, incident.Resolve},
+		wantAttempts: -1, wantKinds: []incident.Kind{incident.Page, incident.RollbackFailed, incident.Resolve},
 		wantNotice: "rollback to revision 1 not done: gave up after %d attempts in 5m0s: http2: client connection lost",
 	}}
 	for _, tc := range cases {

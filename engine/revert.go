@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -30,11 +31,11 @@ func (e *Engine) revertedRollback(d *appsv1.Deployment, c history.Change, at tim
 		return
 	}
 	msg := fmt.Sprintf("%s changed the image to %s after sentinel's rollback at %s; not rolling back again",
-		managerOrUnknown(c.Manager), incident.ShortImages(c.ImagesAfter), rolledBack.UTC().Format("15:04:05"))
+		cmp.Or(c.Manager, "an unknown manager"), incident.ShortImages(c.ImagesAfter), rolledBack.UTC().Format("15:04:05"))
 	if _, gitops := rollback.GitOpsController(c.Manager); gitops {
 		msg += ": managed by " + c.Manager + ": revert it in Git"
 	}
-	n := e.action(incident.Notice, oi.firing)
+	n := e.action(incident.RollbackReverted, oi.firing)
 	n.At, n.Cause, n.Message = at, &c, msg
 	e.pending = append(e.pending, n)
 }

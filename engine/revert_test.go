@@ -71,7 +71,7 @@ func TestRevertedRollbackIsReportedNeverFought(t *testing.T) {
 			}
 			var notices []string
 			for _, a := range out.actions {
-				if a.Kind == incident.Notice {
+				if a.Kind == incident.RollbackReverted {
 					notices = append(notices, a.Message)
 					if a.Incident != out.actions[0].Incident {
 						t.Errorf("notice on incident %q, want the page's %q", a.Incident, out.actions[0].Incident)

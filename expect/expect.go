@@ -34,17 +34,17 @@ type Expectation struct {
 // once when Count is 0), each at or before By when given, and for a
 // rollback, to a set of images that includes ToImage when given.
 type Must struct {
-	Action   incident.Kind `json:"action"`
-	Workload string        `json:"workload"`
-	By       *time.Time    `json:"by,omitempty"`
-	Count    int           `json:"count,omitempty"`
-	ToImage  string        `json:"to_image,omitempty"`
+	Action   string     `json:"action"`
+	Workload string     `json:"workload"`
+	By       *time.Time `json:"by,omitempty"`
+	Count    int        `json:"count,omitempty"`
+	ToImage  string     `json:"to_image,omitempty"`
 }
 
 // Never is an action that must not happen at all.
 type Never struct {
-	Action   incident.Kind `json:"action"`
-	Workload string        `json:"workload"`
+	Action   string `json:"action"`
+	Workload string `json:"workload"`
 }
 
 // ReadFile reads and checks an expected.json. Unknown keys are errors, so
@@ -70,8 +70,8 @@ func ReadFile(path string) (Expectation, error) {
 // Validate reports every invalid rule with its path.
 func (e Expectation) Validate() error {
 	var errs []error
-	kinds := []incident.Kind{incident.Page, incident.Rollback, incident.Resolve, incident.Notice}
-	check := func(where string, k incident.Kind, w string) {
+	kinds := []string{incident.Page.Action(), incident.Rollback.Action(), incident.Resolve.Action(), incident.Drift.Action()}
+	check := func(where string, k string, w string) {
 		if !slices.Contains(kinds, k) {
 			errs = append(errs, fmt.Errorf("%s: action %q: want one of %v", where, k, kinds))
 		}
@@ -85,7 +85,7 @@ func (e Expectation) Validate() error {
 		if m.Count < 0 {
 			errs = append(errs, fmt.Errorf("%s: count %d: must not be negative", where, m.Count))
 		}
-		if m.ToImage != "" && m.Action != incident.Rollback {
+		if m.ToImage != "" && m.Action != incident.Rollback.Action() {
 			errs = append(errs, fmt.Errorf("%s: to_image applies to rollbacks only", where))
 		}
 	}
@@ -102,7 +102,7 @@ func (e Expectation) Violations(actions []incident.Action) []string {
 	for i, m := range e.Must {
 		var matched []incident.Action
 		for _, a := range actions {
-			if a.Kind != m.Action || a.Workload.String() != m.Workload {
+			if a.Kind.Action() != m.Action || a.Workload.String() != m.Workload {
 				continue
 			}
 			if m.ToImage != "" && !rollsBackTo(a, m.ToImage) {
@@ -131,7 +131,7 @@ func (e Expectation) Violations(actions []incident.Action) []string {
 	}
 	for i, n := range e.Never {
 		for _, a := range actions {
-			if a.Kind == n.Action && a.Workload.String() == n.Workload {
+			if a.Kind.Action() == n.Action && a.Workload.String() == n.Workload {
 				out = append(out, fmt.Sprintf("never[%d]: %s %s happened at %s: %s", i, n.Action, n.Workload,
 					a.At.UTC().Format(time.RFC3339), a.Summary()))
 			}

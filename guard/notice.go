@@ -31,7 +31,7 @@ func BreakGlassNotice(before string, d *appsv1.Deployment, c history.Change, at 
 	if manager == "" {
 		manager = "an unknown manager"
 	}
-	return incident.Action{At: at, Kind: incident.Notice, Workload: c.Workload, Cause: &c,
+	return incident.Action{At: at, Kind: incident.BreakGlass, Workload: c.Workload, Cause: &c,
 		Message: fmt.Sprintf("break glass: image changed to %s past the admission guard by %s (user %s): %s",
 			incident.ShortImages(c.ImagesAfter), manager, by, reason)}, true
 }

@@ -2,9 +2,12 @@ package incident
 
 import (
 	"encoding/json"
-	"strings"
+	"fmt"
+	"math"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
@@ -23,16 +26,38 @@ func page(decision rollback.Decision, cause *history.Change) Action {
 		Requests: 40, FailureCodes: "5..", Cause: cause, Decision: decision}
 }
 
+// pod is an app with a log sidecar.
+func pod(app, sidecar string) []history.Image {
+	return []history.Image{{Container: "app", Image: "registry.example/app:" + app},
+		{Container: "fluentbit", Image: "fluent/fluent-bit:" + sidecar}}
+}
+
+// wide is a Deployment of n containers, each image tagged tag.
+func wide(n int, tag string) []history.Image {
+	out := make([]history.Image, n)
+	for i := range out {
+		out[i] = history.Image{Container: fmt.Sprintf("c%02d", i), Image: fmt.Sprintf("registry.example/team/c%02d:%s", i, tag)}
+	}
+	return out
+}
+
 func TestSummaries(t *testing.T) {
 	setImage := &history.Change{Revision: 2, Manager: "kubectl-set", ImageChanged: true, ImagesBefore: good, ImagesAfter: bad}
 	plan := &rollback.Plan{Workload: me, FromRevision: 2, ToRevision: 1, FromImages: bad, ToImages: good}
-	cases := []struct {
+	sidecar := &history.Change{Revision: 5, Manager: "kubectl-set", ImageChanged: true,
+		ImagesBefore: pod("v1", "3.0"), ImagesAfter: pod("v1", "3.1")}
+	sidecarPlan := &rollback.Plan{Workload: me, FromRevision: 5, ToRevision: 4, FromImages: pod("v1", "3.1"), ToImages: pod("v1", "3.0")}
+	dryRun := *plan
+	dryRun.DryRun = true
+	tests := []struct {
 		name string
 		a    Action
 		want string
 	}{
 		{"page and rollback", page(rollback.Decision{Rollback: true, Plan: plan}, setImage),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set image (kubectl-set) to model-engine:04729cef…; rolling back to model-engine:f395ffa6…"},
+		{"page, dry run", page(rollback.Decision{Rollback: true, Plan: &dryRun}, setImage),
+			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set image (kubectl-set) to model-engine:04729cef…; would roll back to model-engine:f395ffa6… (dry-run)"},
 		{"helm release, no rollback", page(rollback.Decision{Reason: rollback.ReasonTrustedDeployer},
 			&history.Change{Revision: 2, Manager: "helm", ImageChanged: true, ImagesAfter: bad}),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after a Helm release (helm) to model-engine:04729cef…; not rolled back: the change was made by a trusted deployer; its release process owns the fix"},
@@ -41,15 +66,33 @@ func TestSummaries(t *testing.T) {
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set (kubectl-set) of containers[app].env; not rolled back: the linked change did not change an image"},
 		{"no cause", page(rollback.Decision{Reason: rollback.ReasonNoLinkedChange}, nil),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20; not rolled back: no change of this Deployment in the link window before onset"},
+		{"sidecar-only change", page(rollback.Decision{Rollback: true, Plan: sidecarPlan}, sidecar),
+			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set image (kubectl-set) of container fluentbit from fluent-bit:3.0 to fluent-bit:3.1; rolling back to revision 4 of container fluentbit from fluent-bit:3.1 to fluent-bit:3.0"},
 		{"rollback", Action{Kind: Rollback, Workload: me, Plan: plan},
 			"scale-deploy/model-engine: rolled back from revision 2 (model-engine:04729cef…) to revision 1 (model-engine:f395ffa6…)"},
+		{"dry-run rollback", Action{Kind: Rollback, Workload: me, Plan: &dryRun},
+			"scale-deploy/model-engine: would roll back (dry-run) from revision 2 (model-engine:04729cef…) to revision 1 (model-engine:f395ffa6…)"},
+		{"sidecar rollback", Action{Kind: Rollback, Workload: me, Plan: sidecarPlan},
+			"scale-deploy/model-engine: rolled back from revision 5 to revision 4 of container fluentbit from fluent-bit:3.1 to fluent-bit:3.0"},
+		{"rollback without a plan", Action{Kind: Rollback, Workload: me}, "scale-deploy/model-engine: rolled back"},
 		{"resolve", Action{Kind: Resolve, Workload: me, Ratio: 0.004, Requests: 39.5, FailureCodes: "5.."},
 			"scale-deploy/model-engine: resolved, 0.4% of requests failing (5xx) at 39.5 req/s"},
+		{"resolve of a deleted Deployment", Action{Kind: Resolve, Workload: me, Ratio: 0.9, Message: "the Deployment was deleted"},
+			"scale-deploy/model-engine: resolved: the Deployment was deleted"},
+		{"drift", Action{Kind: Drift, Workload: me, Cause: sidecar},
+			"scale-deploy/model-engine: drift: image changed outside the trusted deployers by kubectl-set of container fluentbit from fluent-bit:3.0 to fluent-bit:3.1"},
+		{"drift, 50 containers", Action{Kind: Drift, Workload: me, Cause: &history.Change{ImageChanged: true,
+			ImagesBefore: wide(50, "v1"), ImagesAfter: wide(50, "v2")}},
+			"scale-deploy/model-engine: drift: image changed outside the trusted deployers by an unknown manager of containers c00 from c00:v1 to c00:v2, c01 from c01:v1 to c01:v2, c02 from c02:v1 to c02:v2 and 47 more"},
+		{"blind", Action{Kind: Blind, Message: "blind: the metrics source has not answered for 4 polls"},
+			"sentinel: blind: the metrics source has not answered for 4 polls"},
+		{"sighted", Action{Kind: Sighted, Message: "the metrics source answers again"},
+			"sentinel: resolved: the metrics source answers again"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.a.Summary(); got != tc.want {
-				t.Errorf("summary\n got %s\nwant %s", got, tc.want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.a.Summary()); diff != "" {
+				t.Errorf("summary (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -68,23 +111,77 @@ func TestShortImage(t *testing.T) {
 	}
 }
 
-func TestJSONShape(t *testing.T) {
-	b, err := json.Marshal(page(rollback.Decision{Reason: rollback.ReasonNoLinkedChange}, nil))
+// render is a's JSON as a generic map.
+func render(t *testing.T, a Action) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(a)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("marshal %s: %v", a.Kind, err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := m["cause"]; !ok || v != nil {
-		t.Errorf("a page without cause must carry \"cause\": null, got %s", b)
+	return m
+}
+
+func TestJSONShape(t *testing.T) {
+	sidecar := &history.Change{Manager: "kubectl-set", ImageChanged: true, At: onset,
+		ImagesBefore: pod("v1", "3.0"), ImagesAfter: pod("v1", "3.1"), Fields: []string{"containers[fluentbit].image"}}
+	tests := []struct {
+		name string
+		a    Action
+		want map[string]any // the fields checked
+	}{
+		{"page without cause", page(rollback.Decision{Reason: rollback.ReasonNoLinkedChange}, nil),
+			map[string]any{"at": "2026-04-24T23:51:15Z", "action": "page", "kind": "page", "error_ratio": 0.97, "cause": nil}},
+		{"resolve has no cause", Action{Kind: Resolve, Workload: me, At: onset},
+			map[string]any{"action": "resolve", "kind": "resolve", "cause": "<absent>"}},
+		{"drift: changed container only, revision unknown left out", Action{Kind: Drift, Workload: me, At: onset, Cause: sidecar},
+			map[string]any{"action": "notice", "kind": "drift", "error_ratio": "<absent>", "cause": map[string]any{
+				"at": "2026-04-24T23:50:20Z", "manager": "kubectl-set", "via_helm": false, "image_changed": true,
+				"images": []any{"fluent/fluent-bit:3.1"}, "previous_images": []any{"fluent/fluent-bit:3.0"},
+				"image_changes": []any{map[string]any{"container": "fluentbit", "from": "fluent/fluent-bit:3.0", "to": "fluent/fluent-bit:3.1"}},
+				"changed":       []any{"containers[fluentbit].image"}}}},
+		{"not a number left out", Action{Kind: Page, Workload: me, Incident: "i", Ratio: math.NaN(), Requests: math.Inf(1)},
+			map[string]any{"error_ratio": "<absent>", "request_rate": "<absent>"}},
+		{"failed rollback", Action{Kind: RollbackFailed, Workload: me, Incident: "i", Message: "conflict",
+			Plan: &rollback.Plan{FromRevision: 2, ToRevision: 1, FromImages: bad, ToImages: good}},
+			map[string]any{"action": "notice", "kind": "rollback_failed", "from_revision": 2.0, "to_revision": 1.0,
+				"to_images": []any{good[0].Image}, "from_images": []any{bad[0].Image}, "message": "conflict"}},
 	}
-	if m["at"] != "2026-04-24T23:51:15Z" || m["action"] != "page" || m["error_ratio"] != 0.97 {
-		t.Errorf("page json %s", b)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := render(t, tt.a)
+			got := map[string]any{}
+			for k := range tt.want {
+				v, ok := m[k]
+				if !ok {
+					v = "<absent>"
+				}
+				got[k] = v
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("json fields (-want +got):\n%s", diff)
+			}
+		})
 	}
-	b, _ = json.Marshal(Action{Kind: Resolve, Workload: me, At: onset})
-	if strings.Contains(string(b), `"cause"`) {
-		t.Errorf("a resolve carries cause: %s", b)
+}
+
+// TestWideChangeIsBounded: a change of fifty containers renders in a
+// bounded size, naming the containers that changed.
+func TestWideChangeIsBounded(t *testing.T) {
+	change := &history.Change{Revision: 3, Manager: "kubectl-set", ImageChanged: true,
+		ImagesBefore: wide(50, "v1"), ImagesAfter: wide(50, "v2")}
+	plan := &rollback.Plan{FromRevision: 3, ToRevision: 2, FromImages: wide(50, "v2"), ToImages: wide(50, "v1")}
+	for _, a := range []Action{page(rollback.Decision{Rollback: true, Plan: plan}, change),
+		{Kind: Rollback, Workload: me, Incident: "i", Plan: plan}, {Kind: Drift, Workload: me, Cause: change}} {
+		b, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Summary()) > 400 || len(b) > 3072 {
+			t.Errorf("%s: summary of %d bytes, JSON of %d bytes; want at most 400 and 3072", a.Kind, len(a.Summary()), len(b))
+		}
 	}
 }

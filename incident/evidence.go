@@ -2,6 +2,7 @@ package incident
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -37,12 +38,13 @@ type Evidence struct {
 	ResolvedAt time.Time
 }
 
-// RevisionRatio is one revision's traffic at the page.
+// RevisionRatio is one revision's traffic at the page; a ratio or rate
+// that is not a finite number is left out.
 type RevisionRatio struct {
-	Revision   int64   `json:"revision"`
-	ReplicaSet string  `json:"replicaset"`
-	ErrorRatio float64 `json:"error_ratio"`
-	Requests   float64 `json:"request_rate"`
+	Revision   int64    `json:"revision"`
+	ReplicaSet string   `json:"replicaset"`
+	ErrorRatio *float64 `json:"error_ratio,omitempty"`
+	Requests   *float64 `json:"request_rate,omitempty"`
 }
 
 // NewEvidence gathers a page's evidence from its finding, the workload's
@@ -76,7 +78,8 @@ func (e *Evidence) What() string {
 	case e.PerRevision:
 		var parts []string
 		for _, r := range e.Revisions {
-			parts = append(parts, fmt.Sprintf("revision %d %.0f%% at %.1f req/s", r.Revision, r.ErrorRatio*100, r.Requests))
+			parts = append(parts, fmt.Sprintf("revision %d %.0f%% at %.1f req/s", r.Revision,
+				deref(r.ErrorRatio)*100, deref(r.Requests)))
 		}
 		s := fmt.Sprintf("revision %d failed first", e.FailingRevision)
 		if e.Basis == detector.BasisRevision {
@@ -89,14 +92,21 @@ func (e *Evidence) What() string {
 	return "the workload as a whole (no per-revision metrics)"
 }
 
-// jsonEvidence is the documented shape of a page's evidence.
-type jsonEvidence struct {
+func deref(v *float64) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return *v
+}
+
+// EvidenceDetails is the rendering of a page's evidence (Details).
+type EvidenceDetails struct {
 	Basis           string          `json:"basis"`
 	ErrorsBegan     time.Time       `json:"errors_began"`
 	FailingRevision int64           `json:"failing_revision,omitempty"`
 	PerRevision     bool            `json:"per_revision"`
 	Revisions       []RevisionRatio `json:"revisions,omitempty"`
-	WorkloadRatio   float64         `json:"workload_error_ratio"`
+	WorkloadRatio   *float64        `json:"workload_error_ratio,omitempty"`
 	Blame           string          `json:"blame"`
 	Why             string          `json:"why"`
 	Later           []jsonLater     `json:"changes_after_errors_began,omitempty"`
@@ -111,7 +121,7 @@ type jsonLater struct {
 	At           time.Time `json:"at"`
 }
 
-func (e *Evidence) json() *jsonEvidence {
+func (e *Evidence) details() *EvidenceDetails {
 	if e == nil {
 		return nil
 	}
@@ -119,7 +129,7 @@ func (e *Evidence) json() *jsonEvidence {
 	if basis == "" {
 		basis = "workload"
 	}
-	j := &jsonEvidence{Basis: basis, ErrorsBegan: e.Began.UTC(), FailingRevision: e.FailingRevision,
+	j := &EvidenceDetails{Basis: basis, ErrorsBegan: e.Began.UTC(), FailingRevision: e.FailingRevision,
 		PerRevision: e.PerRevision, Revisions: e.Revisions, WorkloadRatio: round(e.WorkloadRatio, 4),
 		Blame: string(e.Blame), Why: e.Why, Reopened: e.Reopened}
 	for _, c := range e.Later {
@@ -130,4 +140,32 @@ func (e *Evidence) json() *jsonEvidence {
 		j.ResolvedAt = &r
 	}
 	return j
+}
+
+// failing says what fails, since when and after what, for a page's
+// summary: "96% of revision 2's requests failing (5xx) since 10:20:45
+// after kubectl set image …". "Since" is when the errors began (the
+// detector's onset without evidence); a reopened incident says so.
+func (e *Evidence) failing(a Action) string {
+	what, since := "requests", a.Onset
+	if e != nil {
+		if !e.Began.IsZero() {
+			since = e.Began
+		}
+		if e.Basis == detector.BasisRevision && e.FailingRevision != 0 {
+			what = fmt.Sprintf("revision %d's requests", e.FailingRevision)
+		}
+	}
+	s := fmt.Sprintf("%.0f%% of %s failing (%s) since %s", a.Ratio*100, what, codesWord(a.FailureCodes),
+		since.UTC().Format("15:04:05"))
+	if e != nil && e.Basis == detector.BasisStopped {
+		s = "stopped serving (no replica available) since " + since.UTC().Format("15:04:05")
+	}
+	if c := a.Cause; c != nil {
+		s += " after " + describeChange(c)
+	}
+	if e != nil && e.Reopened {
+		s += ", failing again since the incident resolved at " + e.ResolvedAt.UTC().Format("15:04:05")
+	}
+	return s
 }

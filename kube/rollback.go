@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,6 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 
@@ -36,6 +40,34 @@ type Executor struct {
 	// VerifyTimeout bounds the wait for the controller to roll out the
 	// target; VerifyInterval is how often it looks.
 	VerifyTimeout, VerifyInterval time.Duration
+	// Events records each rollback's Event. When nil, the first rollback
+	// starts a recorder writing through the client (NewEventRecorder),
+	// which Close stops.
+	Events     record.EventRecorder
+	eventsOnce sync.Once
+	stopEvents func()
+}
+
+// EventReason is the reason of the Event recorded on a rolled-back
+// Deployment.
+const EventReason = "SentinelRollback"
+
+// NewEventRecorder returns a recorder of Events from sentinel, written
+// through client by a client-go event broadcaster (as sample-controller
+// does), and the function that stops the broadcaster.
+func NewEventRecorder(client kubernetes.Interface) (record.EventRecorder, func()) {
+	b := record.NewBroadcaster()
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	return b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: rollback.FieldManager}), b.Shutdown
+}
+
+// Close stops the Event recorder NewExecutor's executor started, if any.
+// Events not yet written are lost.
+func (e *Executor) Close() {
+	e.eventsOnce.Do(func() {}) // no recorder starts after Close
+	if e.stopEvents != nil {
+		e.stopEvents()
+	}
 }
 
 // NewExecutor returns an executor writing through client.
@@ -89,10 +121,9 @@ func (e *Executor) Rollback(ctx context.Context, plan *rollback.Plan) (err error
 	}
 	e.log.Info("rolled back", zap.String("workload", plan.Workload.String()), zap.String("incident", plan.Incident),
 		zap.Int64("from_revision", plan.FromRevision), zap.Int64("to_revision", plan.ToRevision))
-	if err := e.event(ctx, patched, plan); err != nil {
-		// The rollback itself is done; a missing Event must not undo that.
-		e.log.Error("record rollback event", zap.Error(err))
-	}
+	// Recorded in the background: a missing Event must not undo the
+	// rollback.
+	e.event(patched, plan)
 	return nil
 }
 
@@ -146,28 +177,16 @@ func rollbackPatch(d *appsv1.Deployment, plan *rollback.Plan, now time.Time) ([]
 	return b, nil
 }
 
-func (e *Executor) event(ctx context.Context, d *appsv1.Deployment, plan *rollback.Plan) error {
-	now := metav1.NewTime(e.clock.Now())
-	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: d.Name + ".sentinel-", Namespace: d.Namespace},
-		InvolvedObject: corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: d.Namespace,
-			Name: d.Name, UID: d.UID, ResourceVersion: d.ResourceVersion},
-		Reason: "SentinelRollback",
-		Message: fmt.Sprintf("sentinel rolled back from revision %d to revision %d (%s) in incident %s: %s",
-			plan.FromRevision, plan.ToRevision, strings.Join(history.Names(plan.ToImages), ", "), plan.Incident, plan.Reason.Explain()),
-		Type:                corev1.EventTypeWarning,
-		Source:              corev1.EventSource{Component: rollback.FieldManager},
-		ReportingController: "sentinel.dev/sentinel",
-		ReportingInstance:   rollback.FieldManager,
-		Action:              "Rollback",
-		FirstTimestamp:      now,
-		LastTimestamp:       now,
-		Count:               1,
-	}
-	if _, err := e.client.CoreV1().Events(d.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create event in %s: %w", d.Namespace, err)
-	}
-	return nil
+// event records the rollback as a Warning Event on the Deployment.
+func (e *Executor) event(d *appsv1.Deployment, plan *rollback.Plan) {
+	e.eventsOnce.Do(func() {
+		if e.Events == nil {
+			e.Events, e.stopEvents = NewEventRecorder(e.client)
+		}
+	})
+	e.Events.Eventf(d, corev1.EventTypeWarning, EventReason,
+		"sentinel rolled back from revision %d to revision %d (%s) in incident %s: %s",
+		plan.FromRevision, plan.ToRevision, strings.Join(history.Names(plan.ToImages), ", "), plan.Incident, plan.Reason.Explain())
 }
 
 // Verify waits until the Deployment controller has observed the rollback

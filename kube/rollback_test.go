@@ -24,6 +24,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
@@ -99,7 +100,36 @@ func plan() *rollback.Plan {
 }
 
 func newExecutor(t *testing.T, client *fake.Clientset, clk *clocktesting.FakeClock) *kube.Executor {
-	return kube.NewExecutor(client, clk, zaptest.NewLogger(t), 2*time.Minute)
+	exec := kube.NewExecutor(client, clk, zaptest.NewLogger(t), 2*time.Minute)
+	rec, stop := kube.NewEventRecorder(client)
+	t.Cleanup(stop)
+	exec.Events = rec
+	return exec
+}
+
+// endReason marks the end of what an executor recorded.
+const endReason = "TestEnd"
+
+// settle records an end marker through exec's recorder and waits for it
+// to reach the API: the recorder writes in order, so every Event the
+// executor recorded before is then written too. It returns the actions
+// sent before the marker.
+func settle(t *testing.T, client *fake.Clientset, exec *kube.Executor) []k8stesting.Action {
+	t.Helper()
+	exec.Events.Event(deployment(), corev1.EventTypeNormal, endReason, "end of test")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, a := range client.Actions() {
+			if c, ok := a.(k8stesting.CreateActionImpl); ok {
+				if ev, ok := c.GetObject().(*corev1.Event); ok && ev.Reason == endReason {
+					return client.Actions()[:i]
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("the end marker Event was never written")
+	return nil
 }
 
 // verbs are the API actions sent, as "verb resource".
@@ -199,18 +229,26 @@ func checkPatch(t *testing.T, a k8stesting.PatchActionImpl, resourceVersion stri
 // checkEvent asserts the one Event sentinel records for a rollback.
 func checkEvent(t *testing.T, client *fake.Clientset, p *rollback.Plan) {
 	t.Helper()
-	evs, err := client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil || len(evs.Items) != 1 {
-		t.Fatalf("events %+v, %v; want one", evs, err)
+	evs, err := client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	ev := evs.Items[0]
-	want := fmt.Sprintf("sentinel rolled back from revision 2 to revision 1 (registry.example/web:v1) in incident %s: %s",
-		p.Incident, rollback.ReasonOutOfBandImage.Explain())
-	if ev.Reason != "SentinelRollback" || ev.Type != corev1.EventTypeWarning || ev.Message != want ||
-		ev.InvolvedObject.Kind != "Deployment" || ev.InvolvedObject.Name != "web" || ev.InvolvedObject.UID != "uid-web" ||
-		ev.Source.Component != rollback.FieldManager || ev.ReportingInstance != rollback.FieldManager ||
-		!ev.FirstTimestamp.Time.Equal(now) || ev.GenerateName != "web.sentinel-" {
-		t.Errorf("event %+v\nwant reason SentinelRollback, message %q", ev, want)
+	type event struct {
+		Reason, Type, Message, Kind, Name, UID, Component string
+	}
+	var got []event
+	for _, ev := range evs.Items {
+		if ev.Reason != endReason {
+			got = append(got, event{ev.Reason, ev.Type, ev.Message, ev.InvolvedObject.Kind, ev.InvolvedObject.Name,
+				string(ev.InvolvedObject.UID), ev.Source.Component})
+		}
+	}
+	want := []event{{Reason: "SentinelRollback", Type: corev1.EventTypeWarning,
+		Message: fmt.Sprintf("sentinel rolled back from revision 2 to revision 1 (registry.example/web:v1) in incident %s: %s",
+			p.Incident, rollback.ReasonOutOfBandImage.Explain()),
+		Kind: "Deployment", Name: "web", UID: "uid-web", Component: rollback.FieldManager}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
 
@@ -241,27 +279,80 @@ func conflictOnce(client *fake.Clientset, change func(*appsv1.Deployment)) {
 	})
 }
 
-func TestRollback(t *testing.T) {
-	happy := []string{"get deployments", "get replicasets", "patch deployments", "create events"}
-	for _, tc := range []struct {
-		name string
-		// deployment edits the Deployment as the executor first reads it,
-		// target the target ReplicaSet; noTarget leaves the target out.
-		deployment func(*appsv1.Deployment)
-		target     func(*appsv1.ReplicaSet)
-		noTarget   bool
-		plan       func(*rollback.Plan)
-		// react injects the API server's answers.
-		react func(*fake.Clientset)
-		// verbs are the API actions sent, in order.
-		verbs []string
-		// err checks the error; nil wants none.
-		err func(t *testing.T, err error)
-		// check checks the patches sent, as many as verbs has.
-		check func(t *testing.T, p *rollback.Plan, sent []k8stesting.PatchActionImpl)
-		// event wants the rollback's Event recorded.
-		event bool
-	}{{
+// rollbackCase is one rollback against a fake API server.
+type rollbackCase struct {
+	name string
+	// deployment edits the Deployment as the executor first reads it,
+	// target the target ReplicaSet; noTarget leaves the target out.
+	deployment func(*appsv1.Deployment)
+	target     func(*appsv1.ReplicaSet)
+	noTarget   bool
+	plan       func(*rollback.Plan)
+	// react injects the API server's answers.
+	react func(*fake.Clientset)
+	// verbs are the API actions sent, in order.
+	verbs []string
+	// err checks the error; nil wants none.
+	err func(t *testing.T, err error)
+	// check checks the patches sent, as many as verbs has.
+	check func(t *testing.T, p *rollback.Plan, sent []k8stesting.PatchActionImpl)
+	// event wants the rollback's Event recorded.
+	event bool
+}
+
+// happyVerbs is what a written rollback sends.
+func happyVerbs() []string {
+	return []string{"get deployments", "get replicasets", "patch deployments", "create events"}
+}
+
+func (tc rollbackCase) run(t *testing.T) {
+	t.Helper()
+	d := deployment()
+	if tc.deployment != nil {
+		tc.deployment(d)
+	}
+	objs := []runtime.Object{d, replicaSet("web-v2", "2", "v2")}
+	if !tc.noTarget {
+		rs := replicaSet("web-v1", "1", "v1")
+		if tc.target != nil {
+			tc.target(rs)
+		}
+		objs = append(objs, rs)
+	}
+	client := fake.NewClientset(objs...)
+	if tc.react != nil {
+		tc.react(client)
+	}
+	p := plan()
+	if tc.plan != nil {
+		tc.plan(p)
+	}
+	exec := newExecutor(t, client, clocktesting.NewFakeClock(now))
+
+	err := exec.Rollback(t.Context(), p)
+
+	if tc.err == nil && err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if tc.err != nil {
+		tc.err(t, err)
+	}
+	if diff := cmp.Diff(tc.verbs, verbs(settle(t, client, exec))); diff != "" {
+		t.Fatalf("API actions (-want +got):\n%s", diff)
+	}
+	if tc.check != nil {
+		tc.check(t, p, patches(client.Actions()))
+	}
+	if tc.event {
+		checkEvent(t, client, p)
+	}
+}
+
+// TestRollbackWritten: rollbacks that are written, re-checked on a fresh
+// read.
+func TestRollbackWritten(t *testing.T) {
+	happy := happyVerbs()
+	for _, tc := range []rollbackCase{{
 		name:  "happy path",
 		verbs: happy,
 		check: func(t *testing.T, p *rollback.Plan, sent []k8stesting.PatchActionImpl) {
@@ -300,7 +391,15 @@ func TestRollback(t *testing.T) {
 			checkPatch(t, sent[1], "101", p, wantAnnotations(p, map[string]string{"touched": "yes"}))
 		},
 		event: true,
-	}, {
+	}} {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// TestRollbackRefused: rollbacks the executor does not write, or the API
+// server refuses.
+func TestRollbackRefused(t *testing.T) {
+	for _, tc := range []rollbackCase{{
 		name: "conflict, and the re-read shows a new template: not overwritten",
 		react: func(c *fake.Clientset) {
 			conflictOnce(c, func(d *appsv1.Deployment) {
@@ -353,50 +452,7 @@ func TestRollback(t *testing.T) {
 		verbs: []string{"get deployments"},
 		err:   wantStale(rollback.ReasonIncidentLimit),
 	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			d := deployment()
-			if tc.deployment != nil {
-				tc.deployment(d)
-			}
-			objs := []runtime.Object{d, replicaSet("web-v2", "2", "v2")}
-			if !tc.noTarget {
-				rs := replicaSet("web-v1", "1", "v1")
-				if tc.target != nil {
-					tc.target(rs)
-				}
-				objs = append(objs, rs)
-			}
-			client := fake.NewClientset(objs...)
-			if tc.react != nil {
-				tc.react(client)
-			}
-			p := plan()
-			if tc.plan != nil {
-				tc.plan(p)
-			}
-			exec := newExecutor(t, client, clocktesting.NewFakeClock(now))
-
-			err := exec.Rollback(context.Background(), p)
-
-			if tc.err == nil && err != nil {
-				t.Fatalf("rollback: %v", err)
-			}
-			if tc.err != nil {
-				tc.err(t, err)
-			}
-			got := verbs(client.Actions())
-			if !reflect.DeepEqual(got, tc.verbs) {
-				t.Fatalf("API actions\n%q\nwant\n%q", got, tc.verbs)
-			}
-			if tc.check != nil {
-				tc.check(t, p, patches(client.Actions()))
-			}
-			if tc.event {
-				checkEvent(t, client, p)
-			} else if evs, _ := client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{}); len(evs.Items) != 0 {
-				t.Errorf("recorded %d events, want none", len(evs.Items))
-			}
-		})
+		t.Run(tc.name, tc.run)
 	}
 }
 
@@ -432,7 +488,7 @@ func verifyRun(t *testing.T, client *fake.Clientset, between func(step int)) (wa
 	exec := newExecutor(t, client, clk)
 	exec.VerifyInterval = 30 * time.Second
 	done := make(chan error, 1)
-	go func() { done <- exec.Verify(context.Background(), plan()) }()
+	go func() { done <- exec.Verify(t.Context(), plan()) }()
 	for step := 0; ; {
 		select {
 		case err := <-done:
@@ -468,42 +524,42 @@ func rolledBack(observed int64) *appsv1.Deployment {
 	return d
 }
 
-func TestVerify(t *testing.T) {
-	t.Run("rolled out after the controller catches up", func(t *testing.T) {
-		// The controller has not observed generation 3 yet, then has but
-		// has not made revision 3's ReplicaSet, then has.
-		client := fake.NewClientset(rolledBack(2), replicaSet("web-v2", "2", "v2"))
-		waited, steps, err := verifyRun(t, client, func(step int) {
-			tr := client.Tracker()
-			switch step {
-			case 0:
-				if err := tr.Update(deploymentsResource, rolledBack(3), ns); err != nil {
-					t.Error(err)
-				}
-			case 1:
-				// The controller adopts web-v1's template as revision 3.
-				if err := tr.Add(replicaSet("web-v1", "3", "v1")); err != nil {
-					t.Error(err)
-				}
+// TestVerifyCatchesUp: the controller has not observed generation 3 yet,
+// then has but has not made revision 3's ReplicaSet, then has.
+func TestVerifyCatchesUp(t *testing.T) {
+	client := fake.NewClientset(rolledBack(2), replicaSet("web-v2", "2", "v2"))
+	waited, steps, err := verifyRun(t, client, func(step int) {
+		tr := client.Tracker()
+		switch step {
+		case 0:
+			if err := tr.Update(deploymentsResource, rolledBack(3), ns); err != nil {
+				t.Error(err)
 			}
-		})
-		if err != nil {
-			t.Fatalf("verify: %v", err)
-		}
-		if steps != 2 || waited != time.Minute {
-			t.Errorf("verified after %d waits (%s), want 2 (1m0s)", steps, waited)
-		}
-		want := []string{"get deployments", "get deployments", "list replicasets", "get deployments", "list replicasets"}
-		if got := verbs(client.Actions()); !reflect.DeepEqual(got, want) {
-			t.Errorf("API actions %q, want %q", got, want)
-		}
-		for _, a := range client.Actions() {
-			if l, ok := a.(k8stesting.ListActionImpl); ok && l.ListOptions.LabelSelector != "app=web" {
-				t.Errorf("listed replicasets with selector %q, want the Deployment's app=web", l.ListOptions.LabelSelector)
+		case 1:
+			// The controller adopts web-v1's template as revision 3.
+			if err := tr.Add(replicaSet("web-v1", "3", "v1")); err != nil {
+				t.Error(err)
 			}
 		}
 	})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if steps != 2 || waited != time.Minute {
+		t.Errorf("verified after %d waits (%s), want 2 (1m0s)", steps, waited)
+	}
+	want := []string{"get deployments", "get deployments", "list replicasets", "get deployments", "list replicasets"}
+	if diff := cmp.Diff(want, verbs(client.Actions())); diff != "" {
+		t.Errorf("API actions (-want +got):\n%s", diff)
+	}
+	for _, a := range client.Actions() {
+		if l, ok := a.(k8stesting.ListActionImpl); ok && l.ListOptions.LabelSelector != "app=web" {
+			t.Errorf("listed replicasets with selector %q, want the Deployment's app=web", l.ListOptions.LabelSelector)
+		}
+	}
+}
 
+func TestVerify(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		objs       []runtime.Object
@@ -538,7 +594,7 @@ func TestVerify(t *testing.T) {
 	t.Run("stopped", func(t *testing.T) {
 		client := fake.NewClientset(rolledBack(2))
 		exec := newExecutor(t, client, clocktesting.NewFakeClock(now))
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		var ue *kube.UnverifiedError
 		if err := exec.Verify(ctx, plan()); !errors.As(err, &ue) || !strings.HasPrefix(ue.Reason, "stopped while verifying") {

@@ -4,31 +4,32 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 )
 
-// kindsOf names the accepted events by the action in their details; a
+// kindsOf names the accepted events by the kind in their details; a
 // resolve has none.
-func kindsOf(t *testing.T, evs []fakepd.Event) []Kind {
+func kindsOf(t *testing.T, evs []fakepd.Event) []string {
 	t.Helper()
-	var out []Kind
+	var out []string
 	for _, ev := range evs {
 		if ev.Payload == nil {
-			out = append(out, KindResolve)
+			out = append(out, "resolve")
 			continue
 		}
-		var d struct{ Action Kind }
+		var d struct{ Kind string }
 		if err := json.Unmarshal(ev.Payload.CustomDetails, &d); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, d.Action)
+		out = append(out, d.Kind)
 	}
 	return out
 }
@@ -36,16 +37,51 @@ func kindsOf(t *testing.T, evs []fakepd.Event) []Kind {
 // waitRequests waits for the fake to have received n requests.
 func waitRequests(t *testing.T, fake *fakepd.Server, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := fake.WaitRequests(ctx, n); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// checkStopped asserts that a drained pager holds nothing and queues
+// nothing more.
+func checkStopped(t *testing.T, h *harness) {
+	t.Helper()
+	if h.queued() != 0 {
+		t.Errorf("queue length %g after Drain, want 0", h.queued())
+	}
+	if err := h.p.Notify(t.Context(), resolved()); !errors.Is(err, ErrStopped) {
+		t.Errorf("Notify after Drain = %v, want ErrStopped", err)
+	}
+}
+
+// drained is what a drained pager delivered and reported.
+type drained struct {
+	// Left is the count in the log line of undelivered events; 0 when
+	// there is none.
+	Left         int64
+	Accepted     []string
+	Sent, Failed map[string]float64
+}
+
+func drainedOf(t *testing.T, h *harness, fake *fakepd.Server, kinds []incident.Kind) drained {
+	t.Helper()
+	d := drained{Accepted: kindsOf(t, fake.Events()), Sent: map[string]float64{}, Failed: map[string]float64{}}
+	for _, k := range kinds {
+		d.Sent[k.String()], d.Failed[k.String()] = h.sent(k), h.failed(k)
+	}
+	for _, l := range h.logs.FilterMessage("pagerduty delivery stopped with undelivered events").All() {
+		left, _ := l.ContextMap()["undelivered"].(int64)
+		d.Left += left
+	}
+	return d
+}
+
 func TestDrain(t *testing.T) {
-	actions := []incident.Action{pageRollback(), rolledBack(), resolved()}
-	inOrder := []Kind{KindPage, KindRollback, KindResolve}
+	// Three triggers: a resolve would replace the queued ones (coalescing).
+	actions := []incident.Action{pageRollback(), rolledBack(), rollbackFailed()}
+	inOrder := []incident.Kind{incident.Page, incident.Rollback, incident.RollbackFailed}
 	tests := []struct {
 		name string
 		// fault is set on the fake before anything is sent.
@@ -78,7 +114,7 @@ func TestDrain(t *testing.T) {
 				h.stop() // abandons the page's attempt
 			}
 
-			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+			ctx, cancel := context.WithTimeout(t.Context(), tt.deadline)
 			defer cancel()
 			start := time.Now()
 			err := h.p.Drain(ctx)
@@ -95,51 +131,29 @@ func TestDrain(t *testing.T) {
 					t.Fatal("Run still going after Drain returned")
 				}
 			}
-			stopLines := h.logs.FilterMessage("pagerduty delivery stopped with undelivered events").All()
-			if tt.wantLeft == 0 {
-				if err != nil {
-					t.Errorf("Drain = %v, want nil", err)
-				}
-				if got := kindsOf(t, fake.Events()); !slices.Equal(got, inOrder) {
-					t.Errorf("accepted %v, want %v", got, inOrder)
-				}
-				if len(stopLines) != 0 {
-					t.Errorf("undelivered events logged: %v", stopLines[0].ContextMap())
-				}
-				for _, k := range inOrder {
-					if h.sent(k) != 1 || h.failed(k) != 0 {
-						t.Errorf("%s: sent %g failed %g, want 1 and 0", k, h.sent(k), h.failed(k))
-					}
-				}
-				if took >= tt.deadline {
-					t.Errorf("Drain took %s, the whole deadline", took)
-				}
-			} else {
-				if err == nil || !errors.Is(err, context.DeadlineExceeded) ||
-					!strings.Contains(err.Error(), "3 events undelivered") {
-					t.Errorf("Drain = %v, want 3 events undelivered: context deadline exceeded", err)
-				}
-				if took < tt.deadline || took > tt.deadline+2*time.Second {
-					t.Errorf("Drain returned after %s, want just after its %s deadline", took, tt.deadline)
-				}
-				if len(stopLines) != 1 || stopLines[0].ContextMap()["undelivered"] != int64(tt.wantLeft) {
-					t.Errorf("stop log lines %v, want one with undelivered=%d", stopLines, tt.wantLeft)
-				}
-				if n := len(fake.Events()); n != 0 {
-					t.Errorf("a hanging PagerDuty accepted %d events", n)
-				}
-				for _, k := range inOrder {
-					if h.failed(k) != 1 {
-						t.Errorf("failed{%s} = %g, want 1", k, h.failed(k))
-					}
-				}
+			want := drained{Accepted: []string{"page", "rollback", "rollback_failed"},
+				Sent:   map[string]float64{"page": 1, "rollback": 1, "rollback_failed": 1},
+				Failed: map[string]float64{"page": 0, "rollback": 0, "rollback_failed": 0}}
+			if tt.wantLeft > 0 {
+				want = drained{Left: int64(tt.wantLeft),
+					Sent:   map[string]float64{"page": 0, "rollback": 0, "rollback_failed": 0},
+					Failed: map[string]float64{"page": 1, "rollback": 1, "rollback_failed": 1}}
 			}
-			if h.queued() != 0 {
-				t.Errorf("queue length %g after Drain, want 0", h.queued())
+			if diff := cmp.Diff(want, drainedOf(t, h, fake, inOrder)); diff != "" {
+				t.Errorf("after Drain (-want +got):\n%s", diff)
 			}
-			if err := h.p.Notify(context.Background(), resolved()); !errors.Is(err, ErrStopped) {
-				t.Errorf("Notify after Drain = %v, want ErrStopped", err)
+			switch {
+			case tt.wantLeft == 0 && err != nil:
+				t.Errorf("Drain = %v, want nil", err)
+			case tt.wantLeft == 0 && took >= tt.deadline:
+				t.Errorf("Drain took %s, the whole deadline", took)
+			case tt.wantLeft > 0 && (!errors.Is(err, context.DeadlineExceeded) ||
+				!strings.Contains(err.Error(), fmt.Sprintf("%d events undelivered", tt.wantLeft))):
+				t.Errorf("Drain = %v, want %d events undelivered: context deadline exceeded", err, tt.wantLeft)
+			case tt.wantLeft > 0 && (took < tt.deadline || took > tt.deadline+2*time.Second):
+				t.Errorf("Drain returned after %s, want just after its %s deadline", took, tt.deadline)
 			}
+			checkStopped(t, h)
 		})
 	}
 }
@@ -151,14 +165,14 @@ func TestDrainKeepsQueueingAfterRun(t *testing.T) {
 	h := newHarness(t, fake.EnqueueURL(), nil)
 	h.start()
 	h.stop()
-	h.notify(pageRollback(), resolved())
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	h.notify(pageRollback(), rolledBack())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	if err := h.p.Drain(ctx); err != nil {
 		t.Fatalf("Drain = %v", err)
 	}
-	if got := kindsOf(t, fake.Events()); !slices.Equal(got, []Kind{KindPage, KindResolve}) {
-		t.Errorf("accepted %v, want the page and the resolve", got)
+	if diff := cmp.Diff([]string{"page", "rollback"}, kindsOf(t, fake.Events())); diff != "" {
+		t.Errorf("accepted (-want +got):\n%s", diff)
 	}
 }
 
@@ -167,7 +181,7 @@ func TestDrainWithoutRun(t *testing.T) {
 	fake.FailNext(1, http.StatusServiceUnavailable)
 	h := newHarness(t, fake.EnqueueURL(), nil)
 	h.notify(pageRollback())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	drained := make(chan error, 1)
 	go func() { drained <- h.p.Drain(ctx) }()
@@ -176,7 +190,7 @@ func TestDrainWithoutRun(t *testing.T) {
 	if err := <-drained; err != nil {
 		t.Fatalf("Drain = %v", err)
 	}
-	if err := h.p.Run(context.Background()); !errors.Is(err, ErrStopped) {
+	if err := h.p.Run(t.Context()); !errors.Is(err, ErrStopped) {
 		t.Errorf("Run after Drain = %v, want ErrStopped", err)
 	}
 }

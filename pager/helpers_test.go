@@ -77,7 +77,7 @@ func rolledBack() incident.Action {
 }
 
 func rollbackFailed() incident.Action {
-	a := base(incident.Notice)
+	a := base(incident.RollbackFailed)
 	a.Plan = rollbackPlan()
 	a.Message = "rollback to revision 6 failed: update deployment: conflict"
 	return a
@@ -93,22 +93,28 @@ func resolved() incident.Action {
 // drift is what the engine should send for an out-of-band image change
 // (proposed): a notice without an incident, with the change as Cause.
 func drift() incident.Action {
-	return incident.Action{At: onset().Add(-2 * time.Minute), Kind: incident.Notice, Workload: checkout(),
-		Cause: linkedChange("kubectl-set"), RunbookURL: config.DefaultRunbookURL,
-		Message: "image changed outside the trusted deployers by kubectl-set: checkout:v1.5.0"}
+	return incident.Action{At: onset().Add(-2 * time.Minute), Kind: incident.Drift, Workload: checkout(),
+		Cause: linkedChange("kubectl-set"), RunbookURL: config.DefaultRunbookURL}
 }
 
 // blind is what the engine should send when the source stops answering
 // (proposed): a notice with neither incident nor workload, Onset the
 // first poll without an answer.
 func blind() incident.Action {
-	return incident.Action{At: onset().Add(time.Minute), Kind: incident.Notice, Onset: onset(),
+	return incident.Action{At: onset().Add(time.Minute), Kind: incident.Blind, Onset: onset(),
 		RunbookURL: config.DefaultRunbookURL,
 		Message:    "metrics source has not answered for 4 polls; every workload is unknown"}
 }
 
 func blindOver() incident.Action {
-	return incident.Action{At: onset().Add(5 * time.Minute), Kind: incident.Resolve, Onset: onset()}
+	return incident.Action{At: onset().Add(5 * time.Minute), Kind: incident.Sighted, Onset: onset()}
+}
+
+// otherIncident is a moved to another workload's incident.
+func otherIncident(a incident.Action) incident.Action {
+	a.Workload = detector.Workload{Namespace: "shop", Name: "cart"}
+	a.Incident = detector.IncidentID(a.Workload, a.Onset)
+	return a
 }
 
 // harness runs a PagerDuty against a server on a fake clock.
@@ -149,14 +155,14 @@ func newHarness(t *testing.T, url string, edit func(*Options)) *harness {
 func (h *harness) notify(as ...incident.Action) {
 	h.t.Helper()
 	for _, a := range as {
-		if err := h.p.Notify(context.Background(), a); err != nil {
+		if err := h.p.Notify(h.t.Context(), a); err != nil {
 			h.t.Fatalf("Notify(%s): %v", a.Kind, err)
 		}
 	}
 }
 
 func (h *harness) start() {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(h.t.Context())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.p.Run(ctx) }()
 }
@@ -182,12 +188,23 @@ func (h *harness) stop() {
 // pager waits on.
 func (h *harness) until(what string, cond func() bool) {
 	h.t.Helper()
+	h.wait(what, true, cond)
+}
+
+// waitFor waits for cond without moving the fake clock.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	h.wait(what, false, cond)
+}
+
+func (h *harness) wait(what string, step bool, cond func() bool) {
+	h.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s", what)
 		}
-		if h.clock.HasWaiters() {
+		if step && h.clock.HasWaiters() {
 			h.clock.Step(2 * time.Minute)
 		}
 		time.Sleep(time.Millisecond)
@@ -201,9 +218,11 @@ func (h *harness) events(fake *fakepd.Server, n int) []fakepd.Event {
 	return fake.Events()
 }
 
-func (h *harness) sent(k Kind) float64   { return h.value(h.p.sent.WithLabelValues(string(k))) }
-func (h *harness) failed(k Kind) float64 { return h.value(h.p.failed.WithLabelValues(string(k))) }
-func (h *harness) queued() float64       { return h.value(h.p.queueLength) }
+func (h *harness) sent(k incident.Kind) float64 { return h.value(h.p.sent.WithLabelValues(k.String())) }
+func (h *harness) failed(k incident.Kind) float64 {
+	return h.value(h.p.failed.WithLabelValues(k.String()))
+}
+func (h *harness) queued() float64 { return h.value(h.p.queueLength) }
 
 func (h *harness) value(m prometheus.Metric) float64 {
 	h.t.Helper()

@@ -20,42 +20,51 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
+// TestIncidentSequenceSharesOneDedupKey: every event of an incident
+// addresses one alert.
 func TestIncidentSequenceSharesOneDedupKey(t *testing.T) {
 	wantKey := "sentinel/shop/checkout@2025-03-04T10:00:00Z"
 	tests := []struct {
 		name        string
 		actions     []incident.Action
 		wantActions []string
-		wantSent    map[Kind]float64
+		wantSent    map[incident.Kind]float64
 	}{
 		{name: "page, rollback, resolve",
 			actions:     []incident.Action{pageRollback(), rolledBack(), resolved()},
 			wantActions: []string{"trigger", "trigger", "resolve"},
-			wantSent:    map[Kind]float64{KindPage: 1, KindRollback: 1, KindResolve: 1}},
+			wantSent:    map[incident.Kind]float64{incident.Page: 1, incident.Rollback: 1, incident.Resolve: 1}},
 		{name: "page refused, resolve",
 			actions:     []incident.Action{pageRefusedHelm(), resolved()},
 			wantActions: []string{"trigger", "resolve"},
-			wantSent:    map[Kind]float64{KindPage: 1, KindResolve: 1}},
+			wantSent:    map[incident.Kind]float64{incident.Page: 1, incident.Resolve: 1}},
 		{name: "page, failed rollback, resolve",
 			actions:     []incident.Action{pageRollback(), rollbackFailed(), resolved()},
 			wantActions: []string{"trigger", "trigger", "resolve"},
-			wantSent:    map[Kind]float64{KindPage: 1, KindNotice: 1, KindResolve: 1}},
+			wantSent:    map[incident.Kind]float64{incident.Page: 1, incident.RollbackFailed: 1, incident.Resolve: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := fakepd.New(t)
 			h := newHarness(t, fake.EnqueueURL(), nil)
-			h.notify(tt.actions...)
 			h.start()
-			evs := h.events(fake, len(tt.actions))
+			// One at a time, as an incident unfolds: a resolve queued
+			// behind its triggers would replace them (coalescing).
+			var evs []fakepd.Event
+			for i, a := range tt.actions {
+				h.notify(a)
+				evs = h.events(fake, i+1)
+			}
 			h.until("queue drained", func() bool { return h.queued() == 0 })
 			if len(evs) != len(tt.actions) {
 				t.Fatalf("got %d events, want %d", len(evs), len(tt.actions))
@@ -68,7 +77,7 @@ func TestIncidentSequenceSharesOneDedupKey(t *testing.T) {
 					t.Errorf("event %d: summary %q, want Action.Summary() %q", i, ev.Payload.Summary, tt.actions[i].Summary())
 				}
 			}
-			for _, k := range Kinds() {
+			for _, k := range incident.Kinds() {
 				if got := h.sent(k); got != tt.wantSent[k] {
 					t.Errorf("sentinel_pages_sent_total{kind=%q} = %g, want %g", k, got, tt.wantSent[k])
 				}
@@ -160,7 +169,8 @@ func TestRetriesInOrderUntilDelivered(t *testing.T) {
 			s.FailNext(1, http.StatusTooManyRequests)
 		}, n: 3},
 	}
-	actions := []incident.Action{pageRollback(), rolledBack(), resolved()}
+	// Three triggers: a resolve would replace the queued ones (coalescing).
+	actions := []incident.Action{pageRollback(), rolledBack(), rollbackFailed()}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := fakepd.New(t)
@@ -172,17 +182,9 @@ func TestRetriesInOrderUntilDelivered(t *testing.T) {
 			}
 			h.start()
 			evs := h.events(fake, len(actions))
-			want := []Kind{KindPage, KindRollback, KindResolve}
-			for i, ev := range evs {
-				var d struct{ Action Kind }
-				if ev.Payload != nil {
-					_ = json.Unmarshal(ev.Payload.CustomDetails, &d)
-				} else {
-					d.Action = KindResolve
-				}
-				if d.Action != want[i] {
-					t.Errorf("event %d is a %s, want %s (in order)", i, d.Action, want[i])
-				}
+			want := []incident.Kind{incident.Page, incident.Rollback, incident.RollbackFailed}
+			if diff := cmp.Diff([]string{"page", "rollback", "rollback_failed"}, kindsOf(t, evs)); diff != "" {
+				t.Errorf("events in order (-want +got):\n%s", diff)
 			}
 			if got := fake.Requests(); got != len(actions)+tt.n {
 				t.Errorf("%d requests, want %d events + %d failed attempts", got, len(actions), tt.n)
@@ -210,15 +212,15 @@ func TestNoRetryOn4xx(t *testing.T) {
 			h.start()
 			evs := h.events(fake, 1)
 			h.until("queue drained", func() bool { return h.queued() == 0 })
-			if len(evs) != 1 || evs[0].Payload == nil || !strings.Contains(evs[0].Payload.Summary, "rolled back from revision 7") {
-				t.Fatalf("accepted %+v, want only the rollback", evs)
+			if diff := cmp.Diff([]string{"rollback"}, kindsOf(t, evs)); diff != "" {
+				t.Fatalf("accepted (-want +got):\n%s", diff)
 			}
 			if got := fake.Requests(); got != 2 {
 				t.Errorf("%d requests, want 2 (the rejected page is not retried)", got)
 			}
-			if h.failed(KindPage) != 1 || h.sent(KindPage) != 0 || h.sent(KindRollback) != 1 {
+			if h.failed(incident.Page) != 1 || h.sent(incident.Page) != 0 || h.sent(incident.Rollback) != 1 {
 				t.Errorf("page failed %g sent %g, rollback sent %g; want 1, 0, 1",
-					h.failed(KindPage), h.sent(KindPage), h.sent(KindRollback))
+					h.failed(incident.Page), h.sent(incident.Page), h.sent(incident.Rollback))
 			}
 			rejected := h.logs.FilterMessage("pagerduty rejected event; dropped").All()
 			if len(rejected) != 1 {
@@ -237,23 +239,32 @@ func TestNoRetryOn4xx(t *testing.T) {
 	}
 }
 
-func TestQueueFull(t *testing.T) {
+// TestQueueBoundInIncidents: the bound counts incidents, not events; a
+// new incident beyond it is refused, a resolve never is.
+func TestQueueBoundInIncidents(t *testing.T) {
 	fake := fakepd.New(t)
-	h := newHarness(t, fake.EnqueueURL(), func(o *Options) { o.Paging.PagerDuty.QueueSize = 2 })
-	h.notify(pageRollback(), rolledBack())
-	err := h.p.Notify(context.Background(), resolved())
-	if !errors.Is(err, ErrQueueFull) {
-		t.Fatalf("Notify on a full queue = %v, want ErrQueueFull", err)
+	h := newHarness(t, fake.EnqueueURL(), func(o *Options) { o.Paging.PagerDuty.QueueSize = 1 })
+	h.notify(pageRollback(), rolledBack()) // one incident, two events
+	other := otherIncident(pageRollback())
+	if err := h.p.Notify(t.Context(), other); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Notify of a second incident on a full queue = %v, want ErrQueueFull", err)
 	}
-	if h.failed(KindResolve) != 1 || h.queued() != 2 {
-		t.Errorf("failed{resolve} = %g, queue length %g; want 1 and 2", h.failed(KindResolve), h.queued())
+	h.notify(otherIncident(resolved())) // over the bound: a resolve is never dropped
+	if diff := cmp.Diff([]float64{1, 3}, []float64{h.failed(incident.Page), h.queued()}); diff != "" {
+		t.Errorf("failed{page}, queue length (-want +got):\n%s", diff)
 	}
 	h.start()
-	h.events(fake, 2)
-	h.until("queue drained", func() bool { return h.queued() == 0 })
-	h.notify(resolved())
-	if evs := h.events(fake, 3); evs[2].Action != "resolve" {
-		t.Errorf("after draining, got %s, want the resolve", evs[2].Action)
+	evs := h.events(fake, 3)
+	got := map[string][]string{}
+	for _, ev := range evs {
+		got[ev.DedupKey] = append(got[ev.DedupKey], ev.Action)
+	}
+	want := map[string][]string{
+		IncidentDedupKey(incidentID()):   {"trigger", "trigger"},
+		IncidentDedupKey(other.Incident): {"resolve"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events by dedup key (-want +got):\n%s", diff)
 	}
 }
 
@@ -261,7 +272,7 @@ func TestDrainReportsUndelivered(t *testing.T) {
 	fake := fakepd.New(t)
 	fake.FailNext(100, http.StatusServiceUnavailable)
 	h := newHarness(t, fake.EnqueueURL(), nil)
-	h.notify(pageRollback(), rolledBack(), resolved())
+	h.notify(pageRollback(), rolledBack(), rollbackFailed())
 	h.start()
 	h.until("retries", func() bool { return fake.Requests() >= 3 })
 	h.stop()
@@ -271,7 +282,7 @@ func TestDrainReportsUndelivered(t *testing.T) {
 	if got := h.queued(); got != 3 {
 		t.Errorf("after Run, queue length %g, want 3 (kept for Drain)", got)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	err := h.p.Drain(ctx)
 	if err == nil || !strings.Contains(err.Error(), "3 events undelivered") || !errors.Is(err, context.Canceled) {
@@ -284,21 +295,16 @@ func TestDrainReportsUndelivered(t *testing.T) {
 	if len(fake.Events()) != 0 {
 		t.Errorf("events accepted while PagerDuty was failing")
 	}
-	for _, k := range []Kind{KindPage, KindRollback, KindResolve} {
+	for _, k := range []incident.Kind{incident.Page, incident.Rollback, incident.RollbackFailed} {
 		if h.failed(k) != 1 {
 			t.Errorf("failed{%s} = %g, want 1", k, h.failed(k))
 		}
 	}
-	if h.queued() != 0 {
-		t.Errorf("queue length %g after Drain, want 0", h.queued())
-	}
-	if err := h.p.Notify(context.Background(), resolved()); !errors.Is(err, ErrStopped) {
-		t.Errorf("Notify after Drain returned = %v, want ErrStopped", err)
-	}
-	if err := h.p.Drain(context.Background()); err != nil {
+	checkStopped(t, h)
+	if err := h.p.Drain(t.Context()); err != nil {
 		t.Errorf("second Drain = %v, want nil", err)
 	}
-	if err := h.p.Run(context.Background()); err == nil {
+	if err := h.p.Run(t.Context()); err == nil {
 		t.Error("second Run returned no error")
 	}
 	if got := h.logs.FilterMessage("pagerduty delivery stopped with undelivered events").Len(); got != 1 {
@@ -314,17 +320,17 @@ func TestLowUrgencyNotices(t *testing.T) {
 		wantSent      bool
 		wantKey       string
 		wantSeverity  string
-		wantEventKind Kind
+		wantEventKind incident.Kind
 		wantResolved  bool // the event is resolved right after its trigger
 	}{
 		{name: "drift off by default", action: drift()},
 		{name: "blind off by default", action: blind()},
 		{name: "blind resolve off by default", action: blindOver()},
-		{name: "drift on", drift: true, action: drift(), wantSent: true, wantEventKind: KindDrift,
+		{name: "drift on", drift: true, action: drift(), wantSent: true, wantEventKind: incident.Drift,
 			wantKey: "sentinel/drift/shop/checkout@r7", wantSeverity: "info", wantResolved: true},
-		{name: "blind on", blind: true, action: blind(), wantSent: true, wantEventKind: KindBlind,
+		{name: "blind on", blind: true, action: blind(), wantSent: true, wantEventKind: incident.Blind,
 			wantKey: "sentinel/blind@2025-03-04T10:00:00Z", wantSeverity: "warning"},
-		{name: "blind resolve on", blind: true, action: blindOver(), wantSent: true, wantEventKind: KindResolve,
+		{name: "blind resolve on", blind: true, action: blindOver(), wantSent: true, wantEventKind: incident.Sighted,
 			wantKey: "sentinel/blind@2025-03-04T10:00:00Z"},
 		{name: "blind on does not send drift", blind: true, action: drift()},
 		{name: "drift on does not send blind", drift: true, action: blind()},
@@ -339,12 +345,16 @@ func TestLowUrgencyNotices(t *testing.T) {
 				edit = nil // config defaults
 			}
 			h := newHarness(t, fake.EnqueueURL(), edit)
-			h.notify(tt.action, resolved()) // the resolve marks the end
+			h.notify(tt.action)
+			if !tt.wantSent {
+				if diff := cmp.Diff([]float64{1, 0}, []float64{
+					float64(h.logs.FilterMessage("pagerduty event not sent: off in paging.pagerduty").Len()), h.queued()}); diff != "" {
+					t.Errorf("not-sent log lines, queue length (-want +got):\n%s", diff)
+				}
+				return
+			}
 			h.start()
 			n := 1
-			if tt.wantSent {
-				n++
-			}
 			if tt.wantResolved {
 				n++
 			}
@@ -353,15 +363,18 @@ func TestLowUrgencyNotices(t *testing.T) {
 			if got := fake.Requests(); got != n {
 				t.Fatalf("%d requests, want %d", got, n)
 			}
-			if !tt.wantSent {
-				return
-			}
 			ev := evs[0]
 			if ev.DedupKey != tt.wantKey {
 				t.Errorf("dedup_key %q, want %q", ev.DedupKey, tt.wantKey)
 			}
-			if tt.wantSeverity != "" && (ev.Payload == nil || ev.Payload.Severity != tt.wantSeverity) {
-				t.Errorf("payload %+v, want severity %s", ev.Payload, tt.wantSeverity)
+			if tt.wantSeverity != "" {
+				var got string
+				if ev.Payload != nil {
+					got = ev.Payload.Severity
+				}
+				if got != tt.wantSeverity {
+					t.Errorf("severity %q, want %q", got, tt.wantSeverity)
+				}
 			}
 			if h.sent(tt.wantEventKind) < 1 {
 				t.Errorf("sent{%s} not counted", tt.wantEventKind)
@@ -370,8 +383,8 @@ func TestLowUrgencyNotices(t *testing.T) {
 				if r := evs[1]; r.Action != "resolve" || r.DedupKey != tt.wantKey || r.Payload != nil {
 					t.Errorf("after the trigger: %s %q payload %v, want a resolve of %q", r.Action, r.DedupKey, r.Payload, tt.wantKey)
 				}
-				if got := h.sent(KindResolve); got != 2 {
-					t.Errorf("sent{resolve} = %g, want 2 (the notice's and the incident's)", got)
+				if got := h.sent(incident.Resolve); got != 1 {
+					t.Errorf("sent{resolve} = %g, want 1 (the notice's)", got)
 				}
 			}
 		})
@@ -381,23 +394,54 @@ func TestLowUrgencyNotices(t *testing.T) {
 // TestRoutingKeyNeverLeaks makes every kind of failure happen, against
 // servers that echo the key back, and looks for the key in every error
 // and log line.
-func TestRoutingKeyNeverLeaks(t *testing.T) {
-	echo := func(status int, contentType string, body func(key string) string) func(t *testing.T) string {
-		return func(t *testing.T) string {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				b, _ := io.ReadAll(r.Body)
-				var ev struct {
-					RoutingKey string `json:"routing_key"`
-				}
-				_ = json.Unmarshal(b, &ev)
-				w.Header().Set("Content-Type", contentType)
-				w.WriteHeader(status)
-				_, _ = io.WriteString(w, body(ev.RoutingKey))
-			}))
-			t.Cleanup(srv.Close)
-			return srv.URL + "/v2/enqueue"
-		}
+// echo is a server answering status with body, given the routing key of
+// the request.
+func echo(status int, contentType string, body func(key string) string) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			var ev struct {
+				RoutingKey string `json:"routing_key"`
+			}
+			_ = json.Unmarshal(b, &ev)
+			w.Header().Set("Content-Type", contentType)
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body(ev.RoutingKey))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/v2/enqueue"
 	}
+}
+
+// deliveryTexts runs a page through Run and Drain against a failing
+// server and returns every log line, error and rendering of the pager.
+func deliveryTexts(t *testing.T, h *harness) []string {
+	t.Helper()
+	h.notify(pageRollback())
+	h.start()
+	h.until("a delivery attempt logged", func() bool {
+		return h.logs.FilterMessage("pagerduty delivery failed; retrying").Len() > 0 ||
+			h.logs.FilterMessage("pagerduty rejected event; dropped").Len() > 0 ||
+			h.logs.FilterMessage("pagerduty accepted event with an unreadable answer; counted as delivered").Len() > 0
+	})
+	h.stop()
+	h.notify(pageRollback())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var texts []string
+	if err := h.p.Drain(ctx); err != nil {
+		texts = append(texts, err.Error())
+	}
+	for _, l := range h.logs.All() {
+		texts = append(texts, l.Message, fmt.Sprint(l.ContextMap()))
+	}
+	if err := h.p.Notify(t.Context(), pageRollback()); err != nil {
+		texts = append(texts, err.Error())
+	}
+	return append(texts, fmt.Sprintf("%+v", h.p), fmt.Sprintf("%#v", h.p))
+}
+
+func TestRoutingKeyNeverLeaks(t *testing.T) {
 	invalid := func(key string) string {
 		return `{"status":"invalid event","message":"Event object is invalid: ` + key + `","errors":["unknown routing_key ` + key + `"]}`
 	}
@@ -426,7 +470,7 @@ func TestRoutingKeyNeverLeaks(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("event: %v %v", ok, err)
 			}
-			retry, err := h.p.send(context.Background(), e)
+			retry, err := h.p.client.send(t.Context(), e.event)
 			if err == nil {
 				t.Fatal("send succeeded")
 			}
@@ -438,27 +482,7 @@ func TestRoutingKeyNeverLeaks(t *testing.T) {
 			}
 
 			// Through Run too (the server fails again): every log line.
-			h.notify(pageRollback())
-			h.start()
-			h.until("a delivery attempt logged", func() bool {
-				return h.logs.FilterMessage("pagerduty delivery failed; retrying").Len() > 0 ||
-					h.logs.FilterMessage("pagerduty rejected event; dropped").Len() > 0 ||
-					h.logs.FilterMessage("pagerduty accepted event with an unreadable answer; counted as delivered").Len() > 0
-			})
-			h.stop()
-			h.notify(pageRollback())
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			if err := h.p.Drain(ctx); err != nil {
-				texts = append(texts, err.Error())
-			}
-			for _, l := range h.logs.All() {
-				texts = append(texts, l.Message, fmt.Sprint(l.ContextMap()))
-			}
-			if err := h.p.Notify(context.Background(), pageRollback()); err != nil {
-				texts = append(texts, err.Error())
-			}
-			texts = append(texts, fmt.Sprintf("%+v", h.p), fmt.Sprintf("%#v", h.p))
+			texts = append(texts, deliveryTexts(t, h)...)
 			for _, s := range texts {
 				if strings.Contains(s, testKey) {
 					t.Errorf("routing key leaked: %s", s)
@@ -480,18 +504,12 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		{name: "valid"},
 		{name: "short key", edit: func(o *Options) { o.RoutingKey = "abc" },
 			want: []string{"routing key: must be 32 characters, got 3"}},
-		{name: "url without the enqueue path", edit: func(o *Options) { o.Paging.PagerDuty.URL = "https://events.pagerduty.com" },
-			want: []string{"paging.pagerduty.url: must be the Events API v2 endpoint ending in /v2/enqueue"}},
 		{name: "bad dashboard template", edit: func(o *Options) { o.Paging.DashboardURL = "https://g/{{.Deployment}}" },
 			want: []string{"paging.dashboard_url:"}},
 		{name: "everything", edit: func(o *Options) {
 			o.RoutingKey = ""
-			o.Paging.PagerDuty.Severity = "high"
-			o.Paging.PagerDuty.Timeout = 0
-			o.Paging.PagerDuty.QueueSize = 0
 			o.Paging.DashboardURL = "https://g/{{"
-		}, want: []string{"routing key: must be 32 characters, got 0", "paging.pagerduty.severity:",
-			"paging.pagerduty.timeout:", "paging.pagerduty.queue_size:", "paging.dashboard_url:"}},
+		}, want: []string{"routing key: must be 32 characters, got 0", "paging.dashboard_url:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -537,7 +555,7 @@ func TestMetricsPreCreated(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"sentinel_pages_sent_total": len(Kinds()), "sentinel_pages_failed_total": len(Kinds()),
+	want := map[string]int{"sentinel_pages_sent_total": len(incident.Kinds()), "sentinel_pages_failed_total": len(incident.Kinds()),
 		"sentinel_pager_queue_length": 1}
 	for name, n := range want {
 		if series[name] != n {
@@ -600,7 +618,7 @@ func TestNotifyRejectsIncompleteActions(t *testing.T) {
 	}{
 		{name: "page without incident", a: pageRollback(), edit: func(a *incident.Action) { a.Incident = "" }},
 		{name: "rollback without plan", a: rolledBack(), edit: func(a *incident.Action) { a.Plan = nil }},
-		{name: "unknown kind", a: pageRollback(), edit: func(a *incident.Action) { a.Kind = "escalate" }},
+		{name: "unknown kind", a: pageRollback(), edit: func(a *incident.Action) { a.Kind = incident.Kind(99) }},
 		{name: "blind resolve without onset", a: blindOver(), edit: func(a *incident.Action) { a.Onset = time.Time{} }},
 	}
 	for _, tt := range tests {
@@ -608,7 +626,7 @@ func TestNotifyRejectsIncompleteActions(t *testing.T) {
 			h := newHarness(t, "http://127.0.0.1:1/v2/enqueue", func(o *Options) { o.Paging.PagerDuty.PageWhenBlind = true })
 			a := tt.a
 			tt.edit(&a)
-			if err := h.p.Notify(context.Background(), a); err == nil {
+			if err := h.p.Notify(t.Context(), a); err == nil {
 				t.Error("Notify returned no error")
 			}
 			if h.queued() != 0 {
@@ -718,7 +736,7 @@ func TestUnreadableSuccessIsDelivered(t *testing.T) {
 			if got := requests.Load(); got != 2 {
 				t.Errorf("%d requests, want 2 (no retries)", got)
 			}
-			for _, k := range []Kind{KindPage, KindRollback} {
+			for _, k := range []incident.Kind{incident.Page, incident.Rollback} {
 				if h.sent(k) != 1 || h.failed(k) != 0 {
 					t.Errorf("%s: sent %g failed %g, want 1 and 0", k, h.sent(k), h.failed(k))
 				}
@@ -738,11 +756,11 @@ func TestUnreadableSuccessIsDelivered(t *testing.T) {
 // attempt would fail the same way.
 func TestNotSentIsNotRetried(t *testing.T) {
 	h := newHarness(t, "http://[::1/v2/enqueue", nil) // unparseable host
-	h.notify(pageRollback(), resolved())
+	h.notify(pageRollback(), rolledBack())
 	h.start()
 	h.until("queue drained", func() bool { return h.queued() == 0 })
-	if h.failed(KindPage) != 1 || h.failed(KindResolve) != 1 {
-		t.Errorf("failed page %g resolve %g, want 1 and 1", h.failed(KindPage), h.failed(KindResolve))
+	if h.failed(incident.Page) != 1 || h.failed(incident.Rollback) != 1 {
+		t.Errorf("failed page %g rollback %g, want 1 and 1", h.failed(incident.Page), h.failed(incident.Rollback))
 	}
 	if n := h.logs.FilterMessage("pagerduty event could not be sent; dropped").Len(); n != 2 {
 		t.Errorf("%d drop log lines, want 2", n)
@@ -772,7 +790,7 @@ func TestNonFiniteRatioStillPages(t *testing.T) {
 	if _, ok := d["request_rate"]; ok {
 		t.Errorf("request_rate = %v, want it left out", d["request_rate"])
 	}
-	h.until("the page counted as sent", func() bool { return h.sent(KindPage) == 1 })
+	h.until("the page counted as sent", func() bool { return h.sent(incident.Page) == 1 })
 }
 
 // TestRejectedDriftIsNotResolved: the resolve follows only a trigger
@@ -781,25 +799,41 @@ func TestRejectedDriftIsNotResolved(t *testing.T) {
 	fake := fakepd.New(t)
 	fake.FailNext(1, http.StatusBadRequest)
 	h := newHarness(t, fake.EnqueueURL(), func(o *Options) { o.Paging.PagerDuty.DriftNotices = true })
-	h.notify(drift(), resolved())
+	h.notify(drift())
 	h.start()
-	evs := h.events(fake, 1)
+	h.until("the drift rejected", func() bool { return h.failed(incident.Drift) == 1 })
 	h.until("queue drained", func() bool { return h.queued() == 0 })
-	if got := fake.Requests(); got != 2 {
-		t.Errorf("%d requests, want 2: the rejected drift and the incident's resolve", got)
+	if diff := cmp.Diff([]int{1, 0}, []int{fake.Requests(), len(fake.Events())}); diff != "" {
+		t.Errorf("requests, accepted events (-want +got):\n%s", diff)
 	}
-	if evs[0].DedupKey != IncidentDedupKey(incidentID()) {
-		t.Errorf("accepted %s %q, want only the incident's resolve", evs[0].Action, evs[0].DedupKey)
-	}
-	if h.failed(KindDrift) != 1 || h.sent(KindResolve) != 1 {
-		t.Errorf("failed{drift} %g sent{resolve} %g, want 1 and 1", h.failed(KindDrift), h.sent(KindResolve))
+	if got := h.sent(incident.Resolve); got != 0 {
+		t.Errorf("sent{resolve} = %g, want 0: no resolve after a rejected drift", got)
 	}
 }
 
-func TestKindsIsACopy(t *testing.T) {
-	k := Kinds()
-	k[0] = "changed"
-	if got := Kinds(); got[0] != KindPage || len(got) != 6 {
-		t.Errorf("Kinds() = %v after changing a returned slice", got)
+// TestWideChangePageIsSmall: a change of fifty containers once made a
+// 13 KB page listing every image; the page names the changed containers
+// and stays small.
+func TestWideChangePageIsSmall(t *testing.T) {
+	wide := func(tag string) []history.Image {
+		out := make([]history.Image, 50)
+		for i := range out {
+			out[i] = history.Image{Container: fmt.Sprintf("c%02d", i), Image: fmt.Sprintf("registry.example.com/shop/c%02d:%s", i, tag)}
+		}
+		return out
+	}
+	a := pageRollback()
+	a.Cause.ImagesBefore, a.Cause.ImagesAfter = wide("v1"), wide("v2")
+	a.Decision.Plan.FromImages, a.Decision.Plan.ToImages = wide("v2"), wide("v1")
+	ev, ok, err := Preview(config.Default().Paging, a)
+	if err != nil || !ok {
+		t.Fatalf("Preview: %v %v", ok, err)
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 4096 || !strings.Contains(ev.Payload.Summary, "c00 from c00:v1 to c00:v2") {
+		t.Errorf("event of %d bytes, summary %q; want at most 4096 bytes naming the changed containers", len(b), ev.Payload.Summary)
 	}
 }

@@ -1,91 +1,208 @@
 package pager
 
 import (
+	"cmp"
+	"context"
 	"errors"
+	"slices"
 	"sync"
 )
 
 var (
 	// ErrQueueFull is returned by Notify when paging.pagerduty.queue_size
-	// events already wait for delivery. The event is not queued.
+	// incidents already have events waiting for delivery and the event
+	// would open another. The event is not queued. A resolve is never
+	// refused.
 	ErrQueueFull = errors.New("pagerduty queue is full")
 	// ErrStopped is returned by Notify once Drain has stopped the pager,
 	// and by Run when called after Drain.
 	ErrStopped = errors.New("pagerduty delivery has stopped")
 )
 
-// queue is a bounded FIFO of events. The head stays in the queue while it
-// is being delivered, so it counts against the bound and is reported if
-// delivery stops before it succeeds.
+// queue holds the events waiting for delivery in one lane per dedup key:
+// one incident, one drift notice, one blind spell. Each lane is delivered
+// in order by its own goroutine while delivery runs, so an event
+// PagerDuty keeps refusing holds up only its own incident, as
+// Alertmanager runs one aggregation group per goroutine.
+//
+// It coalesces by dedup key: a resolve replaces the triggers of its lane
+// that are not yet being sent (the alert is over before they could
+// tell of it). Its bound is in lanes, so in incidents, not events; a
+// resolve is queued even beyond the bound, since dropping it would leave
+// an alert open for good.
 type queue struct {
+	max int
+	// deliver delivers one lane, from its goroutine.
+	deliver func(ctx context.Context, key string)
+
 	mu     sync.Mutex
-	items  []pending
-	max    int
+	lanes  map[string]*lane
+	events int
+	seq    uint64
 	closed bool
-	// ready has a token whenever an event was pushed since the consumer
-	// last looked.
-	ready chan struct{}
+	// ctx is what lanes are delivered under while delivery runs; nil
+	// when it does not.
+	ctx context.Context
+	// running counts the lanes' goroutines; idle is closed (and
+	// replaced) whenever one returns.
+	running int
+	idle    chan struct{}
 }
 
-func newQueue(max int) *queue {
-	return &queue{max: max, ready: make(chan struct{}, 1)}
+// lane is the queued events of one dedup key, oldest first. While active,
+// its goroutine is sending the head.
+type lane struct {
+	events []queuedEvent
+	active bool
 }
 
-// push appends e and returns the new length.
-func (q *queue) push(e pending) (int, error) {
+func newQueue(max int, deliver func(ctx context.Context, key string)) *queue {
+	return &queue{max: max, deliver: deliver, lanes: map[string]*lane{}, idle: make(chan struct{})}
+}
+
+// push queues e in its lane and returns how many events are queued.
+func (q *queue) push(e queuedEvent) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	switch {
-	case q.closed:
-		return len(q.items), ErrStopped
-	case len(q.items) >= q.max:
-		return len(q.items), ErrQueueFull
+	if q.closed {
+		return q.events, ErrStopped
 	}
-	q.items = append(q.items, e)
-	select {
-	case q.ready <- struct{}{}:
-	default:
+	key := e.event.DedupKey
+	l := q.lanes[key]
+	if l == nil {
+		if len(q.lanes) >= q.max && !e.resolves() {
+			return q.events, ErrQueueFull
+		}
+		l = &lane{}
+		q.lanes[key] = l
 	}
-	return len(q.items), nil
+	if e.resolves() {
+		keep := 0
+		if l.active {
+			keep = 1 // the head is being sent
+		}
+		l.events = append(l.events[:keep], slices.DeleteFunc(l.events[keep:], func(x queuedEvent) bool { return !x.resolves() })...)
+	}
+	q.seq++
+	e.seq = q.seq
+	l.events = append(l.events, e)
+	q.count()
+	if q.ctx != nil && !l.active {
+		q.activate(key, l)
+	}
+	return q.events, nil
 }
 
-// head returns the oldest event without removing it.
-func (q *queue) head() (pending, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.items) == 0 {
-		return pending{}, false
-	}
-	return q.items[0], true
-}
-
-// replaceHead puts e in the head's place, so it is delivered next and
-// keeps the head's place against the bound.
-func (q *queue) replaceHead(e pending) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.items) > 0 {
-		q.items[0] = e
+// count recounts the queued events; q.mu is held.
+func (q *queue) count() {
+	q.events = 0
+	for _, l := range q.lanes {
+		q.events += len(l.events)
 	}
 }
 
-// pop removes the head and returns the new length.
-func (q *queue) pop() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.items) > 0 {
-		q.items[0] = pending{}
-		q.items = q.items[1:]
-	}
-	return len(q.items)
+// activate starts l's goroutine; q.mu is held and q.ctx set.
+func (q *queue) activate(key string, l *lane) {
+	l.active = true
+	q.running++
+	go q.deliver(q.ctx, key)
 }
 
-// close refuses further pushes and returns what was left undelivered.
-func (q *queue) close() []pending {
+// start delivers every lane under ctx until stop or close.
+func (q *queue) start(ctx context.Context) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.closed = true
-	left := q.items
-	q.items = nil
+	q.ctx = ctx
+	for key, l := range q.lanes {
+		if !l.active {
+			q.activate(key, l)
+		}
+	}
+}
+
+// stop ends delivery: it waits for the lanes' goroutines, which return
+// once the context given to start ends or their lane is empty.
+func (q *queue) stop() {
+	q.mu.Lock()
+	q.ctx = nil
+	q.mu.Unlock()
+	q.wait()
+}
+
+// wait waits until no lane's goroutine runs.
+func (q *queue) wait() {
+	for {
+		q.mu.Lock()
+		n, idle := q.running, q.idle
+		q.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		<-idle
+	}
+}
+
+// head returns the event key's goroutine sends next. When the lane is
+// empty it is removed and the goroutine must return (ok is false).
+func (q *queue) head(key string) (e queuedEvent, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l := q.lanes[key]
+	if len(l.events) > 0 {
+		return l.events[0], true
+	}
+	delete(q.lanes, key)
+	q.releaseLocked(l)
+	return e, false
+}
+
+// release ends key's goroutine, leaving its events queued.
+func (q *queue) release(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.releaseLocked(q.lanes[key])
+}
+
+func (q *queue) releaseLocked(l *lane) {
+	l.active = false
+	q.running--
+	close(q.idle)
+	q.idle = make(chan struct{})
+}
+
+// advance moves key's lane past its head: to the head's follow-up when
+// it was delivered and has one, else to the next event. It returns how
+// many events are queued.
+func (q *queue) advance(key string, delivered bool) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l := q.lanes[key]
+	if then := l.events[0].then; delivered && then != nil {
+		next := *then
+		next.seq = l.events[0].seq
+		l.events[0] = next
+		return q.events
+	}
+	l.events[0] = queuedEvent{}
+	l.events = l.events[1:]
+	q.count()
+	return q.events
+}
+
+// close refuses further events, waits for the lanes' goroutines, and
+// returns what was left undelivered, oldest first.
+func (q *queue) close() []queuedEvent {
+	q.mu.Lock()
+	q.closed, q.ctx = true, nil
+	q.mu.Unlock()
+	q.wait()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var left []queuedEvent
+	for _, l := range q.lanes {
+		left = append(left, l.events...)
+	}
+	slices.SortFunc(left, func(a, b queuedEvent) int { return cmp.Compare(a.seq, b.seq) })
+	q.lanes, q.events = map[string]*lane{}, 0
 	return left
 }

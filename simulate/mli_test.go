@@ -127,7 +127,7 @@ func TestMLI6574JSON(t *testing.T) {
 		{incident.Resolve, []string{"at", "action", "namespace", "workload"}},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.kind), func(t *testing.T) {
+		t.Run(tt.kind.String(), func(t *testing.T) {
 			as := ofKind(actions, tt.kind, "model-engine")
 			if len(as) == 0 {
 				t.Fatalf("no %s", tt.kind)
@@ -150,7 +150,7 @@ func TestMLI6574JSON(t *testing.T) {
 			if ts, err := time.Parse(time.RFC3339, at); err != nil || !strings.HasSuffix(at, "Z") || !ts.Equal(a.At) {
 				t.Errorf("at = %q, want %s in RFC 3339 UTC", at, a.At.UTC().Format(time.RFC3339))
 			}
-			if m["action"] != string(tt.kind) || m["namespace"] != "scale-deploy" || m["workload"] != "model-engine" {
+			if m["action"] != tt.kind.String() || m["namespace"] != "scale-deploy" || m["workload"] != "model-engine" {
 				t.Errorf("action, namespace, workload = %v, %v, %v", m["action"], m["namespace"], m["workload"])
 			}
 			switch tt.kind {

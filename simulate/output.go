@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,20 +34,17 @@ type TextWriter struct{ W io.Writer }
 // Notify prints a.
 func (t TextWriter) Notify(_ context.Context, a incident.Action) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %-8s  %s\n", a.At.UTC().Format(time.RFC3339), strings.ToUpper(string(a.Kind)), a.Summary())
+	fmt.Fprintf(&b, "%s  %-8s  %s\n", a.At.UTC().Format(time.RFC3339), strings.ToUpper(a.Kind.String()), a.Summary())
+	d := a.Details()
 	switch a.Kind {
 	case incident.Page:
 		fmt.Fprintf(&b, "%22s error ratio %.1f%% at %.1f req/s, onset %s\n", "", a.Ratio*100, a.Requests,
 			a.Onset.UTC().Format(time.RFC3339))
-		if c := a.Cause; c != nil {
-			who := c.Manager
-			if who == "" {
-				who = "unknown"
-			}
+		if c := d.Cause; c != nil {
 			fmt.Fprintf(&b, "%22s cause: revision %d at %s by %s (via Helm: %t), changed %s\n", "",
-				c.Revision, c.At.UTC().Format(time.RFC3339), who, incident.ViaHelm(c.Manager), strings.Join(c.Fields, ", "))
+				c.Revision, c.At.Format(time.RFC3339), cmp.Or(c.Manager, "unknown"), c.ViaHelm, strings.Join(c.Fields, ", "))
 			if c.ImageChanged {
-				fmt.Fprintf(&b, "%22s images: %s -> %s\n", "", incident.ShortImages(c.ImagesBefore), incident.ShortImages(c.ImagesAfter))
+				fmt.Fprintf(&b, "%22s images: %s -> %s\n", "", shortImages(c.Previous), shortImages(c.Images))
 			}
 		} else {
 			fmt.Fprintf(&b, "%22s cause: none blamed\n", "")
@@ -58,19 +56,31 @@ func (t TextWriter) Notify(_ context.Context, a incident.Action) error {
 				fmt.Fprintf(&b, "%22s reopened: failing again after the incident resolved at %s\n", "", ev.ResolvedAt.UTC().Format(time.RFC3339))
 			}
 		}
-		if a.Decision.Rollback {
-			fmt.Fprintf(&b, "%22s decision: roll back (%s)\n", "", a.Decision.Explain())
-		} else {
-			fmt.Fprintf(&b, "%22s decision: no rollback (%s)\n", "", a.Decision.Explain())
+		verdict := "no rollback"
+		if d.Decision.Rollback {
+			verdict = "roll back"
 		}
-		if a.RunbookURL != "" {
-			fmt.Fprintf(&b, "%22s runbook: %s\n", "", a.RunbookURL)
+		fmt.Fprintf(&b, "%22s decision: %s (%s)\n", "", verdict, d.Decision.Explanation)
+		if d.RunbookURL != "" {
+			fmt.Fprintf(&b, "%22s runbook: %s\n", "", d.RunbookURL)
 		}
 	case incident.Rollback:
-		fmt.Fprintf(&b, "%22s target ReplicaSet %s, images %s\n", "", a.Plan.ReplicaSet, incident.ShortImages(a.Plan.ToImages))
+		if a.Plan == nil || d.Plan == nil {
+			break
+		}
+		fmt.Fprintf(&b, "%22s target ReplicaSet %s, images %s\n", "", a.Plan.ReplicaSet, shortImages(d.ToImages))
 	}
 	_, err := io.WriteString(t.W, b.String())
 	return err
+}
+
+// shortImages lists images as incident.ShortImage renders them.
+func shortImages(imgs []string) string {
+	parts := make([]string, len(imgs))
+	for i, img := range imgs {
+		parts[i] = incident.ShortImage(img)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // WriteSummary prints the replay's totals after a text timeline, and the

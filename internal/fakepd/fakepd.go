@@ -2,8 +2,10 @@
 // It serves POST /v2/enqueue, checks every request against the documented
 // event schema (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/),
 // answers the way PagerDuty does (202 with the dedup key, 400 "invalid
-// event" with the errors, 429 when throttled), can be told to fail, hang
-// or answer slowly the next requests, and records the events it accepted.
+// event" with the errors, 429 with Retry-After when throttled), can be
+// told to fail, throttle, hang or answer slowly the next requests, or to
+// refuse every event of one dedup key, and records the events it
+// accepted.
 //
 // PagerDuty cannot run here, so this is the one place its behaviour is
 // written down for sentinel's tests; keep it to what the documentation
@@ -21,6 +23,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -98,9 +101,10 @@ type Response struct {
 // fault is what happens to one request instead of the usual: a forced
 // status, a hang, or the usual handling after a delay.
 type fault struct {
-	status int
-	hang   bool
-	delay  time.Duration
+	status     int
+	hang       bool
+	delay      time.Duration
+	retryAfter time.Duration
 }
 
 // Server is a fake Events API v2. Its methods are safe for concurrent use.
@@ -111,6 +115,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	faults   []fault
+	refused  map[string]int // dedup key → status answered
 	requests int
 	events   []Event
 	rejected []Rejection
@@ -120,7 +125,7 @@ type Server struct {
 // New starts a server and closes it when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{closing: make(chan struct{}), changed: make(chan struct{})}
+	s := &Server{closing: make(chan struct{}), changed: make(chan struct{}), refused: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, s.enqueue)
 	s.srv = httptest.NewServer(mux)
@@ -153,6 +158,33 @@ func (s *Server) FailNext(n, status int) {
 	for range n {
 		s.faults = append(s.faults, fault{status: status, hang: status == 0})
 	}
+}
+
+// ThrottleNext answers the next n requests 429 with a Retry-After header
+// of after (whole seconds), as PagerDuty does when a service's events
+// arrive too quickly.
+func (s *Server) ThrottleNext(n int, after time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, fault{status: http.StatusTooManyRequests, retryAfter: after})
+	}
+}
+
+// Refuse answers every event with dedup key key with status (500, 429…)
+// until Accept; other events are handled as usual. Faults of FailNext,
+// HangNext and SlowNext come first.
+func (s *Server) Refuse(key string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused[key] = status
+}
+
+// Accept ends Refuse for key.
+func (s *Server) Accept(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.refused, key)
 }
 
 // HangNext makes the next n requests hang until the client gives up (its
@@ -270,7 +302,14 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 	default:
+		if f.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter/time.Second)))
+		}
 		answer(w, f.status, forced(f.status))
+		return
+	}
+	if status, ok := s.refusal(body); ok {
+		answer(w, status, forced(status))
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -296,6 +335,21 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 	s.notifyLocked()
 	s.mu.Unlock()
 	answer(w, http.StatusAccepted, Response{Status: "success", Message: "Event processed", DedupKey: ev.Assigned})
+}
+
+// refusal is the status to answer body with when its dedup key is
+// refused.
+func (s *Server) refusal(body []byte) (int, bool) {
+	var ev struct {
+		DedupKey string `json:"dedup_key"`
+	}
+	if json.Unmarshal(body, &ev) != nil {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	status, ok := s.refused[ev.DedupKey]
+	return status, ok
 }
 
 // forced is PagerDuty's body for a forced status.

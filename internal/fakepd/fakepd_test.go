@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const key = "0123456789abcdef0123456789abcdef"
@@ -33,14 +35,17 @@ func post(t *testing.T, c *http.Client, url, contentType, body string) (int, Res
 	return resp.StatusCode, r, nil
 }
 
-func TestValidate(t *testing.T) {
+// validateCase is one request to Validate.
+type validateCase struct {
+	name        string
+	contentType string
+	body        string
+	wantErrors  []string // substrings, one per expected error
+}
+
+func validateCases() []validateCase {
 	long := strings.Repeat("é", MaxSummary+1)
-	tests := []struct {
-		name        string
-		contentType string
-		body        string
-		wantErrors  []string // substrings, one per expected error
-	}{
+	return []validateCase{
 		{name: "trigger", body: `{"routing_key":"` + key + `","event_action":"trigger","dedup_key":"k",
 			"payload":{"summary":"s","source":"sentinel","severity":"critical","timestamp":"2025-03-04T10:00:00Z",
 			"component":"c","group":"g","class":"x","custom_details":{"a":1}},
@@ -104,6 +109,10 @@ func TestValidate(t *testing.T) {
 			"payload":{"summary":"s","source":"s","severity":"info"},"images":[{"href":"h"}]}`,
 			wantErrors: []string{"'images[0].src' is missing"}},
 	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := validateCases()
 	s := New(t)
 	c := &http.Client{Timeout: 5 * time.Second}
 	for _, tt := range tests {
@@ -118,17 +127,22 @@ func TestValidate(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(tt.wantErrors) == 0 {
-				if status != http.StatusAccepted || r.Status != "success" || r.Message != "Event processed" || r.DedupKey == "" {
-					t.Fatalf("answer %d %+v, want 202 success with a dedup key", status, r)
+				if r.DedupKey == "" {
+					t.Fatalf("answer %d without a dedup key", status)
+				}
+				assigned := r.DedupKey
+				r.DedupKey = "<assigned>"
+				if diff := cmp.Diff(Response{Status: "success", Message: "Event processed", DedupKey: "<assigned>"}, r); status != http.StatusAccepted || diff != "" {
+					t.Fatalf("answer %d, want 202 (-want +got):\n%s", status, diff)
 				}
 				evs := s.Events()
-				if len(evs) != before+1 || evs[len(evs)-1].Assigned != r.DedupKey {
-					t.Fatalf("accepted event not recorded with dedup key %q: %+v", r.DedupKey, evs)
+				if len(evs) != before+1 || evs[len(evs)-1].Assigned != assigned {
+					t.Fatalf("accepted event not recorded with dedup key %q", assigned)
 				}
 				return
 			}
 			if status != http.StatusBadRequest || r.Status != "invalid event" || r.Message != "Event object is invalid" {
-				t.Fatalf("answer %d %+v, want 400 invalid event", status, r)
+				t.Fatalf("answer %d %q %q, want 400 invalid event", status, r.Status, r.Message)
 			}
 			if len(r.Errors) != len(tt.wantErrors) {
 				t.Fatalf("errors %q, want %d matching %q", r.Errors, len(tt.wantErrors), tt.wantErrors)
@@ -180,7 +194,7 @@ func TestFaults(t *testing.T) {
 				case err != nil:
 					t.Fatalf("request %d: %v", i, err)
 				case status != want:
-					t.Fatalf("request %d answered %d %+v, want %d", i, status, r, want)
+					t.Fatalf("request %d answered %d %q, want %d", i, status, r.Status, want)
 				case status != http.StatusAccepted && r.Status == "":
 					t.Errorf("request %d: %d without a status in the body", i, status)
 				}
@@ -197,7 +211,7 @@ func TestFaults(t *testing.T) {
 
 func TestWaitEvents(t *testing.T) {
 	s := New(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := s.WaitEvents(ctx, 1); err == nil {
 		t.Fatal("WaitEvents without events returned no error")
@@ -209,11 +223,18 @@ func TestWaitEvents(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel = context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	evs, err := s.WaitEvents(ctx, 1)
-	if err != nil || len(evs) != 1 || evs[0].DedupKey != "k" {
-		t.Fatalf("WaitEvents = %+v, %v", evs, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, ev := range evs {
+		keys = append(keys, ev.DedupKey)
+	}
+	if diff := cmp.Diff([]string{"k"}, keys); diff != "" {
+		t.Errorf("WaitEvents (-want +got):\n%s", diff)
 	}
 }
 
@@ -228,7 +249,7 @@ func TestCloseReleasesHangingRequests(t *testing.T) {
 		}
 		done <- err
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.WaitRequests(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -278,5 +299,43 @@ func TestSlowNext(t *testing.T) {
 	}
 	if got := s.Requests(); got != 3 {
 		t.Errorf("Requests() = %d, want 3", got)
+	}
+}
+
+// TestThrottleAndRefuse: a throttled request carries Retry-After; a
+// refused dedup key is answered with its status until accepted, others
+// are not.
+func TestThrottleAndRefuse(t *testing.T) {
+	s := New(t)
+	s.ThrottleNext(1, 30*time.Second)
+	s.Refuse("stuck", http.StatusInternalServerError)
+	event := func(dedup string) string {
+		return `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"` + dedup + `"}`
+	}
+	type answer struct {
+		Status     int
+		RetryAfter string
+	}
+	send := func(dedup string) answer {
+		resp, err := http.Post(s.EnqueueURL(), "application/json", strings.NewReader(event(dedup)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return answer{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
+	}
+	got := []answer{send("other"), send("stuck"), send("other")}
+	s.Accept("stuck")
+	got = append(got, send("stuck"))
+	want := []answer{{Status: 429, RetryAfter: "30"}, {Status: 500}, {Status: 202}, {Status: 202}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	var keys []string
+	for _, ev := range s.Events() {
+		keys = append(keys, ev.DedupKey)
+	}
+	if diff := cmp.Diff([]string{"other", "stuck"}, keys); diff != "" {
+		t.Errorf("accepted (-want +got):\n%s", diff)
 	}
 }

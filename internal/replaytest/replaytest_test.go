@@ -94,8 +94,8 @@ func TestCompare(t *testing.T) {
 			live:  func(a []incident.Action) []incident.Action { a[0].At = t0.Add(-time.Second); return a },
 			fails: "action 0 (page) at"},
 		{name: "other kind", m: Match{Source: "X"},
-			live:  func(a []incident.Action) []incident.Action { a[1].Kind = incident.Notice; return a },
-			fails: "action 1: notice shop/web, replay rollback shop/web"},
+			live:  func(a []incident.Action) []incident.Action { a[1].Kind = incident.RollbackFailed; return a },
+			fails: "action 1: rollback_failed shop/web, replay rollback shop/web"},
 		{name: "other cause", m: Match{Source: "X"},
 			live: func(a []incident.Action) []incident.Action {
 				a[0].Cause = &history.Change{Revision: 2, Manager: "helm"}
