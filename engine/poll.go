@@ -1,0 +1,231 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/history"
+	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/rollback"
+)
+
+// One poll: observe, judge, announce — under the engine's lock — then
+// tell and act outside it.
+
+// Poll evaluates every workload at now. A source error makes every
+// workload unknown for this poll (never healthy, never failing) and is
+// returned after the evaluation.
+//
+// Deciding happens under the engine's lock; paging and writing to the
+// cluster happen outside it, so informer events keep flowing while a
+// rollback is written, and its verification runs in the background.
+func (e *Engine) Poll(ctx context.Context, now time.Time) error {
+	obs, srcErr := e.source.Observe(ctx, now)
+	if srcErr != nil {
+		obs = nil
+		srcErr = fmt.Errorf("observe metrics at %s: %w", now.UTC().Format(time.RFC3339), srcErr)
+	}
+	defer func() {
+		e.mu.Lock()
+		e.completed = now
+		e.mu.Unlock()
+	}()
+	for _, st := range e.evaluate(now, obs, srcErr) {
+		e.notify(ctx, st.action)
+		switch {
+		case st.plan == nil:
+		case e.background: // a page, then its rollback
+			e.inFlight.Add(1)
+			go func() {
+				defer e.inFlight.Done()
+				e.rollback(ctx, now, st.action, st.plan)
+			}()
+		default:
+			e.rollback(ctx, now, st.action, st.plan)
+		}
+	}
+	return srcErr
+}
+
+// step is something to tell, and for a page with a plan, to do.
+type step struct {
+	action incident.Action
+	plan   *rollback.Plan
+}
+
+// evaluate judges the poll and decides, under the lock, returning what to
+// report and do, in order.
+func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr error) []step {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stats.Polls++
+	e.metrics.polls.Inc()
+	e.lastPoll = now
+	active := e.active()
+	var steps []step
+	tell := func(a incident.Action) { steps = append(steps, step{action: a}) }
+	// A resolve is sent by the leader. A standby keeps it: if the leader
+	// died first, the standby sends it when it takes over (a leader that
+	// paged and died leaves its incident open otherwise).
+	resolve := func(a incident.Action) {
+		if active {
+			tell(a)
+		} else {
+			e.quietResolves = append(e.quietResolves, a)
+		}
+	}
+
+	pending := e.pending
+	e.pending = nil
+	for _, a := range pending {
+		switch {
+		case a.Kind == incident.Resolve:
+			resolve(a)
+		case active:
+			tell(a)
+		}
+	}
+	if a, ok := e.sourceHealth(now, srcErr, active); ok {
+		tell(a)
+	}
+
+	e.tellRevisions(obs)
+	judged := e.evidence.Poll(now, obs, e.history)
+	e.recordHealth(now, judged)
+	for _, f := range e.detector.Evaluate(now, judged) {
+		switch f.Kind {
+		case detector.Firing:
+			if !f.Reopened {
+				e.stats.Incidents++
+				e.metrics.incidentsTotal.Inc()
+			}
+			e.open[f.Workload] = &openIncident{firing: f}
+		case detector.Resolved:
+			delete(e.open, f.Workload)
+			e.stats.Resolves++
+			resolve(e.action(incident.Resolve, f))
+		}
+	}
+	if active {
+		// Resolves of incidents that ended while this replica stood by,
+		// recent enough that a leader which died may not have sent them.
+		// Resolving twice is harmless: the dedup key makes it a no-op.
+		for _, a := range e.quietResolves {
+			if now.Sub(a.At) <= quietResolveHorizon {
+				tell(a)
+			}
+		}
+		e.quietResolves = nil
+		// New incidents, and those a previous leader may have left
+		// unannounced, in workload order.
+		for _, w := range e.unannounced() {
+			oi := e.open[w]
+			oi.announced = true
+			steps = append(steps, e.decide(oi.firing, now))
+		}
+	} else {
+		e.quietResolves = slices.DeleteFunc(e.quietResolves, func(a incident.Action) bool {
+			return now.Sub(a.At) > quietResolveHorizon
+		})
+	}
+	e.metrics.incidentsOpen.Set(float64(len(e.open)))
+	return steps
+}
+
+// tellRevisions says once, at the first answer, whether the metrics split
+// workloads by revision: without it a bad rollout is judged only once the
+// workload as a whole fails.
+func (e *Engine) tellRevisions(obs []detector.Observation) {
+	if e.revisionsTold || len(obs) == 0 {
+		return
+	}
+	e.revisionsTold = true
+	for _, o := range obs {
+		if len(o.Revisions) > 0 {
+			e.log.Info("the metrics say which revision's pods served: judging revisions by their own pods")
+			return
+		}
+	}
+	e.log.Warn("the metrics carry no revision or pod label (metrics.prometheus.revision_label, pod_label): " +
+		"judging every workload as a whole; see docs/metrics.md#revisions")
+}
+
+// recordHealth records how every workload's templates served this poll:
+// per revision, by each revision's own pods, where the metrics say which
+// pods served; else the workload as a whole (for its current template,
+// once rolled out).
+func (e *Engine) recordHealth(now time.Time, judged []detector.Observation) {
+	served := e.served
+	clear(served)
+	for _, o := range judged {
+		ev, ok := e.evidence.Evidence(o.Workload)
+		if !ok || len(ev.Revisions) == 0 {
+			served[o.Workload] = e.evidence.Served(o.Requests, o.Failures)
+			continue
+		}
+		served[o.Workload] = history.ServedUnknown // the current template's pods did not serve
+		for _, r := range ev.Revisions {
+			e.history.RecordRevisionHealth(now, o.Workload, r.Name, e.evidence.Served(r.Requests, r.Failures))
+			if r.Current {
+				served[o.Workload] = history.ServedElsewhere
+			}
+		}
+	}
+	e.history.RecordHealth(now, func(w detector.Workload) history.Served { return served[w] })
+}
+
+func (e *Engine) unannounced() []detector.Workload {
+	var ws []detector.Workload
+	for w, oi := range e.open {
+		if !oi.announced {
+			ws = append(ws, w)
+		}
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].String() < ws[j].String() })
+	return ws
+}
+
+// sourceHealth feeds the poll's answer to the blindness tracker and
+// turns its steps into metrics, logs and notices. The blind notice and its
+// resolve carry no workload and no incident, and share the first
+// unanswered poll as their onset; a replica that takes over while blind
+// sends the notice too.
+func (e *Engine) sourceHealth(now time.Time, err error, active bool) (incident.Action, bool) {
+	notify := active && e.cfg.Paging.PagerDuty.PageWhenBlind
+	b := &e.blindness
+	answered := err == nil || errors.Is(err, ErrNoData)
+	step := b.poll(now, answered)
+	if answered {
+		e.metrics.sourceUp.Set(1)
+		e.metrics.lastPoll.Set(float64(now.Unix()))
+	} else {
+		e.stats.SourceErrors++
+		e.metrics.sourceUp.Set(0)
+	}
+	switch step {
+	case blindEnded:
+		e.log.Info("metrics source answers again: no longer blind")
+		e.metrics.blind.Set(0)
+		if b.resolve() && notify {
+			return incident.Action{At: now, Kind: incident.Sighted, Onset: b.since,
+				Message: "the metrics source answers again"}, true
+		}
+		return incident.Action{}, false
+	case blindBecame:
+		e.metrics.blind.Set(1)
+		e.log.Error("blind: the metrics source has not answered; no workload can be judged",
+			zap.Int("polls", b.down), zap.Error(err))
+	}
+	if !notify || !b.tell() {
+		return incident.Action{}, false
+	}
+	return incident.Action{At: now, Kind: incident.Blind, Onset: b.since,
+		Message: fmt.Sprintf("blind: the metrics source has not answered for %d polls: %v", b.down, err)}, true
+}
