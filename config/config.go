@@ -12,18 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"go.yaml.in/yaml/v3"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Config is the whole configuration file.
@@ -304,14 +300,14 @@ func Default() Config {
 		Metrics: Metrics{
 			Source: "prometheus",
 			Prometheus: Prometheus{
-				URL: "http://prometheus.istio-system:9090", Timeout: 10 * time.Second,
+				URL: "http://prometheus.istio-system:9090", Timeout: 9 * time.Second,
 				Metric: "istio_requests_total", NamespaceLabel: "destination_workload_namespace",
 				WorkloadLabel: "destination_workload", CodeLabel: "response_code",
 				ReporterSelector: `reporter="destination"`,
 				RevisionLabel:    "pod_template_hash", PodLabel: "pod",
 			},
 			Datadog: Datadog{
-				Site: "datadoghq.com", Timeout: 10 * time.Second, Metric: "istio.mesh.request.count.total",
+				Site: "datadoghq.com", Timeout: 9 * time.Second, Metric: "istio.mesh.request.count.total",
 				NamespaceTag: "destination_workload_namespace", WorkloadTag: "destination_workload",
 				CodeTag: "response_code", ReporterFilter: "reporter:destination",
 				RevisionTag: "kube_replica_set",
@@ -407,200 +403,6 @@ func prefixLines(path string, err error) error {
 		lines[i] = path + ": " + l
 	}
 	return errors.New(strings.Join(lines, "\n"))
-}
-
-// Validate reports every invalid value with its path.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
-	}
-	positive := func(path string, d time.Duration) {
-		if d <= 0 {
-			bad(path, "must be positive, got %s", d)
-		}
-	}
-	ratio := func(path string, v float64, allowZero bool) {
-		if v > 1 || v < 0 || (v == 0 && !allowZero) || v != v {
-			if allowZero {
-				bad(path, "must be in [0,1], got %g", v)
-			} else {
-				bad(path, "must be in (0,1], got %g", v)
-			}
-		}
-	}
-
-	d := c.Detection
-	positive("detection.poll_interval", d.PollInterval)
-	positive("detection.rate_window", d.RateWindow)
-	if d.RateWindow > 0 && d.PollInterval > 0 && d.RateWindow < 2*d.PollInterval {
-		bad("detection.rate_window", "must be at least twice detection.poll_interval (%s), got %s", d.PollInterval, d.RateWindow)
-	}
-	// A ratio is never above 1, so a threshold of 1 could never page.
-	if !(d.Threshold > 0 && d.Threshold < 1) {
-		bad("detection.threshold", "must be in (0,1) (a ratio is never above 1), got %g", d.Threshold)
-	}
-	if d.For < 0 {
-		bad("detection.for", "must not be negative, got %s", d.For)
-	}
-	if d.MinRequestRate <= 0 || d.MinRequestRate != d.MinRequestRate {
-		bad("detection.min_request_rate", "must be positive (requests per second), got %g", d.MinRequestRate)
-	}
-	if _, err := CompileCodes(d.FailureCodes); err != nil {
-		bad("detection.failure_codes", "%v", err)
-	}
-	positive("detection.resolve_after", d.ResolveAfter)
-	positive("detection.link_window", d.LinkWindow)
-	if d.ReopenWithin < 0 {
-		bad("detection.reopen_within", "must not be negative (0 never reopens), got %s", d.ReopenWithin)
-	}
-
-	r := c.Rollback
-	for i, m := range r.TrustedManagers {
-		if strings.TrimSpace(m) == "" {
-			bad(fmt.Sprintf("rollback.trusted_managers[%d]", i), "must not be empty")
-		}
-	}
-	if r.Cooldown < 0 {
-		bad("rollback.cooldown", "must not be negative, got %s", r.Cooldown)
-	}
-	// One rollback per incident is what the Deployment's annotation can
-	// enforce across replicas and restarts; more is not supported.
-	if r.MaxPerIncident < 0 || r.MaxPerIncident > 1 {
-		bad("rollback.max_per_incident", "must be 0 or 1, got %d", r.MaxPerIncident)
-	}
-	positive("rollback.healthy.min_duration", r.Healthy.MinDuration)
-	ratio("rollback.healthy.max_error_ratio", r.Healthy.MaxErrorRatio, true)
-	if r.Healthy.MaxErrorRatio >= d.Threshold && d.Threshold > 0 && d.Threshold <= 1 {
-		bad("rollback.healthy.max_error_ratio", "must be below detection.threshold (%g), got %g", d.Threshold, r.Healthy.MaxErrorRatio)
-	}
-	for i, ns := range r.OptOut.Namespaces {
-		if strings.TrimSpace(ns) == "" || strings.Contains(ns, "/") {
-			bad(fmt.Sprintf("rollback.opt_out.namespaces[%d]", i), "must be a namespace name, got %q", ns)
-		}
-	}
-	for i, dep := range r.OptOut.Deployments {
-		ns, name, ok := strings.Cut(dep, "/")
-		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-			bad(fmt.Sprintf("rollback.opt_out.deployments[%d]", i), "must be namespace/name, got %q", dep)
-		}
-	}
-	if c.Paging.RunbookURL != "" {
-		httpURL("paging.runbook_url", c.Paging.RunbookURL, false, bad)
-	}
-	k := c.Kubernetes
-	for i, ns := range k.Namespaces {
-		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			bad(fmt.Sprintf("kubernetes.namespaces[%d]", i), "invalid namespace %q: %s", ns, strings.Join(errs, "; "))
-		}
-	}
-	if _, err := labels.Parse(k.LabelSelector); err != nil {
-		bad("kubernetes.label_selector", "%v", err)
-	}
-	positive("kubernetes.verify_timeout", k.VerifyTimeout)
-	positive("kubernetes.request_timeout", k.RequestTimeout)
-	if k.RollbackTimeout < k.RequestTimeout {
-		bad("kubernetes.rollback_timeout", "must be at least kubernetes.request_timeout (%s), got %s", k.RequestTimeout, k.RollbackTimeout)
-	}
-
-	m := c.Metrics
-	switch m.Source {
-	case "prometheus":
-		p := m.Prometheus
-		httpURL("metrics.prometheus.url", p.URL, true, bad)
-		positive("metrics.prometheus.timeout", p.Timeout)
-		for path, v := range map[string]string{"metrics.prometheus.metric": p.Metric,
-			"metrics.prometheus.namespace_label": p.NamespaceLabel, "metrics.prometheus.workload_label": p.WorkloadLabel,
-			"metrics.prometheus.code_label": p.CodeLabel} {
-			if !promName.MatchString(v) {
-				bad(path, "must be a Prometheus name, got %q", v)
-			}
-		}
-		for _, l := range []struct{ path, v string }{
-			{"metrics.prometheus.revision_label", p.RevisionLabel}, {"metrics.prometheus.pod_label", p.PodLabel}} {
-			if l.v != "" && !promName.MatchString(l.v) {
-				bad(l.path, "must be a Prometheus name or empty, got %q", l.v)
-			}
-		}
-		if p.BearerTokenFile != "" && p.BasicAuth.Username != "" {
-			bad("metrics.prometheus.bearer_token_file", "cannot be used with basic_auth")
-		}
-		if (p.TLS.CertFile == "") != (p.TLS.KeyFile == "") {
-			bad("metrics.prometheus.tls", "cert_file and key_file go together")
-		}
-	case "datadog":
-		d := m.Datadog
-		if d.URL != "" {
-			httpURL("metrics.datadog.url", d.URL, true, bad)
-		} else if d.Site == "" {
-			bad("metrics.datadog.site", "must be set when metrics.datadog.url is not")
-		}
-		positive("metrics.datadog.timeout", d.Timeout)
-		for path, v := range map[string]string{"metrics.datadog.metric": d.Metric,
-			"metrics.datadog.namespace_tag": d.NamespaceTag, "metrics.datadog.workload_tag": d.WorkloadTag,
-			"metrics.datadog.code_tag": d.CodeTag} {
-			if strings.TrimSpace(v) == "" || strings.ContainsAny(v, " {},") {
-				bad(path, "must be a metric or tag name, got %q", v)
-			}
-		}
-		for _, t := range []struct{ path, v string }{
-			{"metrics.datadog.revision_tag", d.RevisionTag}, {"metrics.datadog.pod_tag", d.PodTag}} {
-			if strings.ContainsAny(t.v, " {},") {
-				bad(t.path, "must be a tag name or empty, got %q", t.v)
-			}
-		}
-	default:
-		bad("metrics.source", "must be prometheus or datadog, got %q", m.Source)
-	}
-	if m.QueryDelay < 0 || (d.PollInterval > 0 && m.QueryDelay >= d.PollInterval) {
-		bad("metrics.query_delay", "must be at least 0 and shorter than detection.poll_interval (%s), got %s", d.PollInterval, m.QueryDelay)
-	}
-	if m.BlindAfter < 1 {
-		bad("metrics.blind_after", "must be at least 1, got %d", m.BlindAfter)
-	}
-
-	pd := c.Paging.PagerDuty
-	httpURL("paging.pagerduty.url", pd.URL, true, bad)
-	if !strings.HasSuffix(pd.URL, "/v2/enqueue") {
-		bad("paging.pagerduty.url", "must be the Events API v2 endpoint ending in /v2/enqueue, got %q", pd.URL)
-	}
-	if pd.Enabled && pd.RoutingKeyFile == "" && pd.RoutingKeyEnv == "" {
-		bad("paging.pagerduty", "routing_key_file or routing_key_env must be set")
-	}
-	switch pd.Severity {
-	case "critical", "error", "warning", "info":
-	default:
-		bad("paging.pagerduty.severity", "must be critical, error, warning or info, got %q", pd.Severity)
-	}
-	positive("paging.pagerduty.timeout", pd.Timeout)
-	if pd.QueueSize < 1 {
-		bad("paging.pagerduty.queue_size", "must be at least 1, got %d", pd.QueueSize)
-	}
-	if _, _, err := net.SplitHostPort(c.Run.ListenAddress); err != nil {
-		bad("run.listen_address", "must be host:port, got %q", c.Run.ListenAddress)
-	}
-	le := c.Run.LeaderElection
-	if le.Enabled {
-		if errs := validation.IsDNS1123Subdomain(le.LeaseName); len(errs) > 0 {
-			bad("run.leader_election.lease_name", "invalid name %q", le.LeaseName)
-		}
-		positive("run.leader_election.lease_duration", le.LeaseDuration)
-		positive("run.leader_election.renew_deadline", le.RenewDeadline)
-		positive("run.leader_election.retry_period", le.RetryPeriod)
-		if le.RenewDeadline >= le.LeaseDuration {
-			bad("run.leader_election.renew_deadline", "must be shorter than lease_duration (%s), got %s", le.LeaseDuration, le.RenewDeadline)
-		}
-		if le.RetryPeriod >= le.RenewDeadline {
-			bad("run.leader_election.retry_period", "must be shorter than renew_deadline (%s), got %s", le.RenewDeadline, le.RetryPeriod)
-		}
-	}
-	if c.Paging.DashboardURL != "" {
-		httpURL("paging.dashboard_url", c.Paging.DashboardURL, false, bad)
-		if _, err := template.New("dashboard_url").Option("missingkey=error").Parse(c.Paging.DashboardURL); err != nil {
-			bad("paging.dashboard_url", "%v", err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 var promName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)

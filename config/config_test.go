@@ -117,7 +117,8 @@ func TestBrokenConfigs(t *testing.T) {
 			"paging.pagerduty.url: must be the Events API v2 endpoint ending in /v2/enqueue, got \"https://events.pagerduty.com/v1/enqueue\"",
 			"paging.dashboard_url: template: dashboard_url:1: unclosed action",
 		},
-		"query-delay.bad.yaml": {"metrics.query_delay: must be at least 0 and shorter than detection.poll_interval (15s), got 20s"},
+		"query-delay.bad.yaml":  {"metrics.query_delay: must be at least 0 and shorter than detection.poll_interval (15s), got 20s"},
+		"timeout-poll.bad.yaml": {"metrics.prometheus.timeout: with metrics.query_delay (5s) must be shorter than detection.poll_interval (15s), or a slow answer makes sentinel skip polls; got 14m0s"},
 		// Every problem at once, unknown keys and invalid values together.
 		"many.bad.yaml": {
 			"detection.tresh: unknown key (line 3)",

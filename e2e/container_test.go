@@ -144,7 +144,7 @@ func TestContainer(t *testing.T) {
   detection: {poll_interval: 1s, rate_window: 4s, for: 2s, resolve_after: 3s}
   rollback: {healthy: {min_duration: 3s}}
   kubernetes: {namespaces: [%q], verify_timeout: 20s}
-  metrics: {query_delay: 300ms, prometheus: {url: %q, timeout: 2s}}
+  metrics: {query_delay: 300ms, prometheus: {url: %q, timeout: 650ms}}
   paging: {pagerduty: {enabled: true, url: %q}}
   run:
     listen_address: "127.0.0.1:%d"

@@ -211,7 +211,7 @@ metrics:
   query_delay: 300ms
   prometheus:
     url: %q
-    timeout: 2s
+    timeout: 650ms
 paging:
   pagerduty:
     enabled: true

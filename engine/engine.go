@@ -246,17 +246,25 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	// Rollbacks and verifications in flight end with ctx; wait for them.
 	defer e.inFlight.Wait()
 	step := e.cfg.Detection.PollInterval
+	var last time.Time
 	for {
 		now := clk.Now()
 		next := PollAt(now, step)
+		// A poll that ran into the next one's slot (a slow source) does
+		// not skip it: the next instant is polled at once, late. The
+		// source answers for past instants.
+		if !last.IsZero() && last.Add(step).Before(next) {
+			next = last.Add(step)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-clk.After(next.Sub(now) + e.cfg.Metrics.QueryDelay):
+		case <-clk.After(max(0, next.Sub(now)+e.cfg.Metrics.QueryDelay)):
 		}
 		if err := e.Poll(ctx, next); err != nil {
 			e.log.Warn("poll without metrics: every workload unknown", zap.Error(err))
 		}
+		last = next
 	}
 }
 
