@@ -124,17 +124,38 @@ func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time,
 		return nil, skipped, ReasonBadResponse, fmt.Errorf("window starts at %d, before the answer's %d", lo, fromMs)
 	}
 
-	// Every point must lie on the grid; a point in the newest complete
-	// bucket, of any series, shows ingestion has caught up with it.
+	if reason, err := onGrid(resp.Series, anchor, interval, newest, hi); err != nil {
+		return nil, skipped, reason, err
+	}
+
+	byWorkload := s.sum(resp.Series, lo, hi, skipped)
+	secs := float64(hi-lo) / 1000
+	out := make([]detector.Observation, 0, len(byWorkload))
+	for w, c := range byWorkload {
+		if c.known && !c.bad {
+			out = append(out, c.observation(w, secs))
+		}
+	}
+	if len(out) == 0 {
+		return nil, skipped, ReasonInvalid, fmt.Errorf("none of %d series was usable (skipped: %v): %w", len(resp.Series), skipped, ErrNoData)
+	}
+	source.SortWorkloads(out)
+	return out, skipped, "", nil
+}
+
+// onGrid checks that every point lies on the bucket grid, and that a
+// point in the newest complete bucket, of any series, shows ingestion has
+// caught up with it.
+func onGrid(series []datadogV1.MetricsQueryMetadata, anchor, interval, newest, hi int64) (string, error) {
 	fresh := false
-	for i, ser := range resp.Series {
+	for i, ser := range series {
 		for _, p := range ser.Pointlist {
 			if len(p) != 2 || p[0] == nil {
-				return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: malformed point %v", i, p)
+				return ReasonBadResponse, fmt.Errorf("series %d: malformed point %v", i, p)
 			}
 			t := int64(*p[0])
 			if (t-anchor)%interval != 0 {
-				return nil, skipped, ReasonBadResponse, fmt.Errorf("series %d: point at %d is off the %ds bucket grid", i, t, interval/1000)
+				return ReasonBadResponse, fmt.Errorf("series %d: point at %d is off the %ds bucket grid", i, t, interval/1000)
 			}
 			if t == newest && p[1] != nil {
 				fresh = true
@@ -142,12 +163,17 @@ func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time,
 		}
 	}
 	if !fresh {
-		return nil, skipped, ReasonNoData, fmt.Errorf("no series has a point in the newest complete bucket, %s to %s: ingestion is behind: %w",
+		return ReasonNoData, fmt.Errorf("no series has a point in the newest complete bucket, %s to %s: ingestion is behind: %w",
 			time.UnixMilli(newest).UTC().Format(time.RFC3339), time.UnixMilli(hi).UTC().Format(time.RFC3339), ErrNoData)
 	}
+	return "", nil
+}
 
+// sum adds up each workload's series over the window's buckets [lo, hi),
+// counting the series skipped by reason.
+func (s *Source) sum(series []datadogV1.MetricsQueryMetadata, lo, hi int64, skipped map[string]int) map[detector.Workload]*counts {
 	byWorkload := map[detector.Workload]*counts{}
-	for _, ser := range resp.Series {
+	for _, ser := range series {
 		tags := tagMap(ser.TagSet)
 		w := detector.Workload{Namespace: tags[s.nsTag], Name: tags[s.wlTag]}
 		if source.Unattributed(w.Namespace, w.Name) {
@@ -166,43 +192,37 @@ func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time,
 			c.bad = true
 			continue
 		}
-		failed := s.codes.MatchString(code)
-		var sum float64
-		var bad, known bool
-		for _, p := range ser.Pointlist {
-			t := int64(*p[0])
-			if t < lo || t >= hi || p[1] == nil {
-				continue // outside the window, or an empty bucket
-			}
-			v := *p[1]
-			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-				bad = true
-				continue
-			}
-			sum += v
-			known = true
-		}
-		if bad {
+		total, known, ok := windowSum(ser.Pointlist, lo, hi)
+		if !ok {
 			skipped[SkipBadValue]++
 			c.bad = true
 			continue
 		}
 		if known {
-			c.add(sum, failed, s.revisionOf(tags))
+			c.add(total, s.codes.MatchString(code), s.revisionOf(tags))
 		}
 	}
-	secs := float64(hi-lo) / 1000
-	out := make([]detector.Observation, 0, len(byWorkload))
-	for w, c := range byWorkload {
-		if c.known && !c.bad {
-			out = append(out, c.observation(w, secs))
+	return byWorkload
+}
+
+// windowSum adds a series' points in [lo, hi); known is false when none
+// has a value, ok false when one is not a count.
+func windowSum(points [][]*float64, lo, hi int64) (sum float64, known, ok bool) {
+	ok = true
+	for _, p := range points {
+		t := int64(*p[0])
+		if t < lo || t >= hi || p[1] == nil {
+			continue // outside the window, or an empty bucket
 		}
+		v := *p[1]
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			ok = false
+			continue
+		}
+		sum += v
+		known = true
 	}
-	if len(out) == 0 {
-		return nil, skipped, ReasonInvalid, fmt.Errorf("none of %d series was usable (skipped: %v): %w", len(resp.Series), skipped, ErrNoData)
-	}
-	source.SortWorkloads(out)
-	return out, skipped, "", nil
+	return sum, known, ok
 }
 
 // tagMap reads "key:value" tags; Datadog writes a missing group-by tag as
