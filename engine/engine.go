@@ -63,6 +63,8 @@ type Engine struct {
 	metrics *metrics
 	active  func() bool
 
+	pollHook func(PollRecord) // WithPollHook; nil: none
+
 	mu       sync.Mutex
 	detector *detector.Detector
 	history  *history.Tracker
@@ -352,6 +354,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		})
 	}
 	e.metrics.incidentsOpen.Set(float64(len(e.open)))
+	e.tellHook(now, obs, srcErr)
 	return steps
 }
 

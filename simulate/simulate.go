@@ -67,8 +67,9 @@ func Run(ctx context.Context, dir string, cfg config.Config, notifier engine.Not
 // recording's metrics.om (nil: the recording), e.g. a Prometheus the
 // recording was backfilled into. The recording still sets the clock. A
 // source error leaves that poll's workloads unknown, as in the daemon, and
-// is counted in Result.Stats.SourceErrors; the replay goes on.
-func RunWith(ctx context.Context, dir string, cfg config.Config, notifier engine.Notifier, source engine.Source) (Result, error) {
+// is counted in Result.Stats.SourceErrors; the replay goes on. opts are
+// passed to the engine (a poll hook for --trace and --report).
+func RunWith(ctx context.Context, dir string, cfg config.Config, notifier engine.Notifier, source engine.Source, opts ...engine.Option) (Result, error) {
 	codes, err := config.CompileCodes(cfg.Detection.FailureCodes)
 	if err != nil {
 		return Result{}, fmt.Errorf("detection.failure_codes: %w", err)
@@ -101,7 +102,7 @@ func RunWith(ctx context.Context, dir string, cfg config.Config, notifier engine
 	if source != nil {
 		src = source
 	}
-	eng := engine.New(cfg, src, recorded{}, notifier, zap.NewNop())
+	eng := engine.New(cfg, src, recorded{}, notifier, zap.NewNop(), opts...)
 	step := cfg.Detection.PollInterval
 	// Polls fall on multiples of the interval, as the daemon's do, so a
 	// replay and a live run evaluate at the same instants.

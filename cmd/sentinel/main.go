@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -42,7 +43,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRun(), newSimulate(), newCheckConfig(), newVersion())
+	root.AddCommand(newRun(), newSimulate(), newCheckConfig(), newVersion(), newBacktest(time.Now), newRecord(time.Now))
 	return root
 }
 
@@ -50,6 +51,7 @@ func newSimulate() *cobra.Command {
 	var (
 		cfgPath string
 		output  string
+		ex      explainFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate [--config FILE] [-o text|json|pagerduty] DIR",
@@ -76,7 +78,7 @@ through the same detector, attribution and rollback decision the daemon runs.`,
 			default:
 				return fmt.Errorf("-o %q: want text, json or pagerduty", output)
 			}
-			res, err := simulate.Run(cmd.Context(), dir, cfg, n)
+			res, err := runSimulate(cmd.Context(), dir, cfg, n, &ex, out)
 			if err != nil {
 				return err
 			}
@@ -90,6 +92,7 @@ through the same detector, attribution and rollback decision the daemon runs.`,
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (default: DIR/config.yaml, else built-in defaults)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json (one action per line) or pagerduty (the Events API v2 payloads the daemon would send)")
+	ex.add(cmd)
 	return cmd
 }
 
