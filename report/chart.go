@@ -61,20 +61,24 @@ func (c *Collector) chart(wl detector.Workload, d config.Detection, acts []incid
 	for _, p := range []*plot.Plot{ratio, requests} {
 		p.X.Min, p.X.Max = float64(lo), float64(hi)
 		for _, ch := range changes {
-			if err := addMark(p, ch.At, ColorChange); err != nil {
+			if err := addMark(p, ch.At, ColorChange, markWidth); err != nil {
 				return "", err
 			}
 		}
-		for _, a := range acts {
-			col, ok := map[incident.Kind]color.RGBA{incident.Page: ColorPage, incident.Rollback: ColorRollback,
-				incident.Resolve: ColorResolve}[a.Kind]
-			if !ok {
-				continue
-			}
-			if err := addMark(p, a.At, col); err != nil {
-				return "", err
+		// Rollbacks first and wider: a rollback decided with its page
+		// shows as an orange band around the page's crimson line.
+		for _, k := range []incident.Kind{incident.Resolve, incident.Rollback, incident.Page} {
+			for _, a := range acts {
+				if a.Kind == k {
+					if err := addMark(p, a.At, markStyle[k].color, markStyle[k].width); err != nil {
+						return "", err
+					}
+				}
 			}
 		}
+	}
+	if err := addManagers(ratio, changes); err != nil {
+		return "", err
 	}
 	canvas := vgsvg.NewWith(vgsvg.UseWH(vg.Points(chartWidth), vg.Points(chartHeight)), vgsvg.EmbedFonts(true))
 	dc := draw.New(canvas)
@@ -136,14 +140,47 @@ func addLine(p *plot.Plot, pts []point, y func(point) float64, col color.Color, 
 	return nil
 }
 
+// markStyle is how each action is marked.
+var markStyle = map[incident.Kind]struct {
+	color color.RGBA
+	width float64
+}{
+	incident.Page:     {ColorPage, markWidth},
+	incident.Rollback: {ColorRollback, 3 * markWidth},
+	incident.Resolve:  {ColorResolve, markWidth},
+}
+
+// addManagers writes each change's manager beside its mark, at the top
+// of the panel.
+func addManagers(p *plot.Plot, changes []Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	xyl := plotter.XYLabels{XYs: make(plotter.XYs, len(changes)), Labels: make([]string, len(changes))}
+	for i, ch := range changes {
+		xyl.XYs[i] = plotter.XY{X: float64(ch.At.Unix()), Y: p.Y.Max * 0.93}
+		xyl.Labels[i] = " " + ch.Manager
+	}
+	l, err := plotter.NewLabels(xyl)
+	if err != nil {
+		return fmt.Errorf("manager labels: %w", err)
+	}
+	for i := range l.TextStyle {
+		l.TextStyle[i].Color = ColorChange
+		l.TextStyle[i].Rotation = -math.Pi / 2
+	}
+	p.Add(l)
+	return nil
+}
+
 // addMark draws a vertical line across the panel at t.
-func addMark(p *plot.Plot, t time.Time, col color.Color) error {
+func addMark(p *plot.Plot, t time.Time, col color.Color, width float64) error {
 	x := float64(t.Unix())
 	l, err := plotter.NewLine(plotter.XYs{{X: x, Y: p.Y.Min}, {X: x, Y: p.Y.Max}})
 	if err != nil {
 		return fmt.Errorf("mark: %w", err)
 	}
-	l.Color, l.Width = col, vg.Points(markWidth)
+	l.Color, l.Width = col, vg.Points(width)
 	p.Add(l)
 	return nil
 }

@@ -226,7 +226,11 @@ func progress(w io.Writer, total int) func(done, total int) {
 	bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("polls"),
 		progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionClearOnFinish(), progressbar.OptionSetPredictTime(true))
-	return func(done, _ int) {
-		_ = bar.Set(done) // drawing on stderr; a failed draw is no reason to stop
+	// Drawing on stderr: a failed draw is no reason to stop.
+	return func(done, total int) {
+		_ = bar.Set(done)
+		if done == total {
+			_ = bar.Finish()
+		}
 	}
 }
