@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,11 +18,13 @@ import (
 	"github.com/sentinel-sre/sentinel/recording"
 )
 
-// Scope selects the Deployments whose history is read: a namespace (all
-// when empty) and a name within it (all when empty).
+// Scope selects the Deployments whose history is read: namespaces (all
+// when empty), a name within them (all when empty) and, as the daemon
+// watches, kubernetes.label_selector on Deployments.
 type Scope struct {
-	Namespaces []string
-	Workload   string
+	Namespaces    []string
+	Workload      string
+	LabelSelector string
 }
 
 // FromCluster reads the change history of the Deployments in scope from
@@ -39,9 +42,11 @@ type Scope struct {
 //     creationTimestamp is the ReplicaSet's, the time the revision
 //     appeared). A rollback never acts on an unattributed change.
 //
-// ReplicaSets keep their present replica counts. A revision reused by
-// `kubectl rollout undo` keeps only its newest number; the times of the
-// numbers it had before are not known.
+// ReplicaSets keep their present replica counts. A ReplicaSet reused by
+// `kubectl rollout undo` appears at its creation under its first revision
+// number (deployment.kubernetes.io/revision-history) and, when it runs
+// now, again at the undo; when a reuse in between happened is not known,
+// so it is left out.
 func FromCluster(ctx context.Context, c kubernetes.Interface, scope Scope) ([]byte, error) {
 	nss := scope.Namespaces
 	if len(nss) == 0 {
@@ -49,7 +54,7 @@ func FromCluster(ctx context.Context, c kubernetes.Interface, scope Scope) ([]by
 	}
 	var buf bytes.Buffer
 	for _, ns := range nss {
-		deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: scope.LabelSelector})
 		if err != nil {
 			return nil, fmt.Errorf("list deployments in %q: %w", ns, err)
 		}
@@ -85,54 +90,79 @@ type snapshot struct {
 	why string
 }
 
-// writeTimeline appends one Deployment's reconstructed history.
-func writeTimeline(buf *bytes.Buffer, d *appsv1.Deployment, rss []appsv1.ReplicaSet) error {
-	type rev struct {
-		n  int64
-		rs *appsv1.ReplicaSet
-	}
-	var revs []rev
+// revision is one ReplicaSet and the revision number it first had.
+type revision struct {
+	first, now int64
+	rs         *appsv1.ReplicaSet
+}
+
+// revisions lists the revisions of a Deployment's ReplicaSets in the
+// order they first appeared.
+func revisions(rss []appsv1.ReplicaSet) []revision {
+	var revs []revision
 	for i := range rss {
 		n, err := strconv.ParseInt(rss[i].Annotations[history.RevisionAnnotation], 10, 64)
-		if err == nil {
-			revs = append(revs, rev{n, &rss[i]})
+		if err != nil {
+			continue
 		}
+		first := n
+		if h, _, _ := strings.Cut(rss[i].Annotations[revisionHistory], ","); h != "" {
+			if f, err := strconv.ParseInt(h, 10, 64); err == nil && f < n {
+				first = f
+			}
+		}
+		revs = append(revs, revision{first: first, now: n, rs: &rss[i]})
 	}
-	sort.Slice(revs, func(i, j int) bool { return revs[i].n < revs[j].n })
+	sort.Slice(revs, func(i, j int) bool { return revs[i].first < revs[j].first })
+	return revs
+}
+
+// revisionHistory lists the earlier revision numbers of a reused
+// ReplicaSet.
+const revisionHistory = "deployment.kubernetes.io/revision-history"
+
+// writeTimeline appends one Deployment's reconstructed history.
+func writeTimeline(buf *bytes.Buffer, d *appsv1.Deployment, rss []appsv1.ReplicaSet) error {
 	current := history.Fingerprint(&d.Spec.Template)
 	var snaps []snapshot
-	for i, r := range revs {
+	for _, r := range revisions(rss) {
 		created := r.rs.CreationTimestamp.Time.UTC()
 		rs := r.rs.DeepCopy()
 		rs.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"}
 		rs.ManagedFields = upTo(rs.ManagedFields, created)
 		rs.Status = appsv1.ReplicaSetStatus{}
 		snaps = append(snaps, snapshot{at: created, obj: rs,
-			why: fmt.Sprintf("ReplicaSet %s: revision %d, created %s", rs.Name, r.n, created.Format(time.RFC3339))})
+			why: fmt.Sprintf("ReplicaSet %s: revision %d, created %s", rs.Name, r.now, created.Format(time.RFC3339))})
 
 		tmpl := *r.rs.Spec.Template.DeepCopy()
 		delete(tmpl.Labels, history.PodTemplateHash)
 		if len(tmpl.Labels) == 0 {
 			tmpl.Labels = nil
 		}
-		dep := d.DeepCopy()
-		dep.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
-		dep.Spec.Template = tmpl
-		dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation}
-		dep.Annotations = withRevision(dep.Annotations, r.n)
-		dep.ResourceVersion = fmt.Sprintf("%s-revision-%d", d.ResourceVersion, r.n)
-		newest := i == len(revs)-1 && history.Fingerprint(&tmpl) == current
-		if newest {
-			at := changedAt(d, created)
-			dep.ManagedFields = upTo(d.ManagedFields, at)
-			snaps = append(snaps, snapshot{at: at, obj: dep,
-				why: fmt.Sprintf("Deployment %s/%s at revision %d: managedFields up to %s name who changed it", d.Namespace, d.Name, r.n, at.Format(time.RFC3339))})
-			continue
+		at := func(n int64) *appsv1.Deployment {
+			dep := d.DeepCopy()
+			dep.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
+			dep.Spec.Template = tmpl
+			dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation}
+			dep.Annotations = withRevision(dep.Annotations, n)
+			dep.ResourceVersion = fmt.Sprintf("%s-revision-%d", d.ResourceVersion, n)
+			return dep
 		}
-		dep.ManagedFields = nil
-		dep.CreationTimestamp = metav1.NewTime(created)
-		snaps = append(snaps, snapshot{at: created, obj: dep,
-			why: fmt.Sprintf("Deployment %s/%s at revision %d: reconstructed from ReplicaSet %s; who made this change is unknown", d.Namespace, d.Name, r.n, rs.Name)})
+		runs := history.Fingerprint(&tmpl) == current
+		if !runs || r.first != r.now {
+			dep := at(r.first)
+			dep.ManagedFields = nil
+			dep.CreationTimestamp = metav1.NewTime(created)
+			snaps = append(snaps, snapshot{at: created, obj: dep,
+				why: fmt.Sprintf("Deployment %s/%s at revision %d: reconstructed from ReplicaSet %s; who made this change is unknown", d.Namespace, d.Name, r.first, rs.Name)})
+		}
+		if runs {
+			when := changedAt(d, created)
+			dep := at(r.now)
+			dep.ManagedFields = upTo(d.ManagedFields, when)
+			snaps = append(snaps, snapshot{at: when, obj: dep,
+				why: fmt.Sprintf("Deployment %s/%s at revision %d: managedFields up to %s name who changed it", d.Namespace, d.Name, r.now, when.Format(time.RFC3339))})
+		}
 	}
 	// Observed order: by time, a ReplicaSet before the Deployment that
 	// moved to it (stable sort keeps that order on ties).

@@ -55,7 +55,8 @@ func (h *historyFlags) stream(ctx context.Context, cfg config.Config, to time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", h.kubeconfig, err)
 	}
-	scope := backtest.Scope{Namespaces: cfg.Kubernetes.Namespaces, Workload: h.workload}
+	scope := backtest.Scope{Namespaces: cfg.Kubernetes.Namespaces, Workload: h.workload,
+		LabelSelector: cfg.Kubernetes.LabelSelector}
 	if h.namespace != "" {
 		scope.Namespaces = []string{h.namespace}
 	}
@@ -118,7 +119,7 @@ poll to page, and the workloads that would have paged more than once a day.`,
 			if (promURL == "") == !useDatadog {
 				return errors.New("want exactly one of --prometheus URL and --datadog")
 			}
-			cfg, err := simulate.LoadConfig("", cfgPath)
+			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -177,6 +178,15 @@ poll to page, and the workloads that would have paged more than once a day.`,
 	hist.add(cmd)
 	ex.add(cmd)
 	return cmd
+}
+
+// loadConfig reads --config, or returns the built-in defaults without it
+// (never a config.yaml that happens to be in the working directory).
+func loadConfig(path string) (config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
 }
 
 // rangeSource is the metrics source answering the polls from start to to.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/sentinel-sre/sentinel/record"
 	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/simulate"
 	"github.com/sentinel-sre/sentinel/source/prometheus"
 )
 
@@ -39,7 +38,7 @@ and DIR/config.yaml (the configuration used).`,
 			if promURL == "" {
 				return errors.New("--prometheus URL is required")
 			}
-			cfg, err := simulate.LoadConfig("", cfgPath)
+			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
 			}

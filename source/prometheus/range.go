@@ -147,13 +147,13 @@ func (r *Range) chunk(ctx context.Context, n int) (*chunk, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.pending, n) // a failed chunk is asked again if asked for again
 	if res.err != nil {
 		return nil, res.err
 	}
-	r.mu.Lock()
-	delete(r.pending, n)
 	r.cur = res.c
-	r.mu.Unlock()
 	return res.c, nil
 }
 
