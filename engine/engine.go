@@ -258,7 +258,9 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 		obs = nil
 		srcErr = fmt.Errorf("observe metrics at %s: %w", now.UTC().Format(time.RFC3339), srcErr)
 	}
-	for _, st := range e.evaluate(now, obs, srcErr) {
+	steps := e.evaluate(now, obs, srcErr)
+	e.tellHook(now, obs, srcErr)
+	for _, st := range steps {
 		e.notify(ctx, st.action)
 		if st.plan != nil { // a page, then its rollback
 			e.rollback(ctx, now, st.action, st.plan)
@@ -354,7 +356,6 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		})
 	}
 	e.metrics.incidentsOpen.Set(float64(len(e.open)))
-	e.tellHook(now, obs, srcErr)
 	return steps
 }
 

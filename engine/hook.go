@@ -26,10 +26,13 @@ func WithPollHook(hook func(PollRecord)) Option {
 	return func(e *Engine) { e.pollHook = hook }
 }
 
-// tellHook hands the poll to the hook, if there is one. Called with the
-// lock held.
+// tellHook hands the poll just evaluated to the hook, if there is one,
+// under the lock.
 func (e *Engine) tellHook(now time.Time, obs []detector.Observation, srcErr error) {
-	if e.pollHook != nil {
-		e.pollHook(PollRecord{At: now, Observations: obs, SourceErr: srcErr, State: e.detector.State})
+	if e.pollHook == nil {
+		return
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pollHook(PollRecord{At: now, Observations: obs, SourceErr: srcErr, State: e.detector.State})
 }

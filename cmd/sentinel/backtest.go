@@ -94,14 +94,17 @@ func (r *rangeFlags) parse(now time.Time, delay time.Duration, stderr io.Writer)
 	return from.UTC(), to.UTC(), nil
 }
 
+// backtestFlags are backtest's flags.
+type backtestFlags struct {
+	cfgPath, promURL, output string
+	useDatadog               bool
+	rng                      rangeFlags
+	hist                     historyFlags
+	ex                       explainFlags
+}
+
 func newBacktest(now func() time.Time) *cobra.Command {
-	var (
-		cfgPath, promURL, output string
-		useDatadog               bool
-		rng                      rangeFlags
-		hist                     historyFlags
-		ex                       explainFlags
-	)
+	var f backtestFlags
 	cmd := &cobra.Command{
 		Use:   "backtest (--prometheus URL | --datadog) --from RFC3339 --to RFC3339 (--objects FILE | --kubeconfig FILE)",
 		Short: "Replay a past range of live metrics and the change history: what sentinel would have done",
@@ -114,70 +117,73 @@ poll to page, and the workloads that would have paged more than once a day.`,
 		Example: "  sentinel backtest --prometheus http://prometheus:9090 --from 2026-04-24T22:00:00Z --to 2026-04-25T02:00:00Z --kubeconfig ~/.kube/config\n" +
 			"  sentinel backtest --prometheus http://localhost:9090 --from 2026-04-24T22:00:00Z --to 2026-04-25T02:00:00Z --objects examples/mli-6574/objects.yaml --report mli.html",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if (promURL == "") == !useDatadog {
-				return errors.New("want exactly one of --prometheus URL and --datadog")
-			}
-			cfg, err := loadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			if promURL != "" {
-				cfg.Metrics.Source, cfg.Metrics.Prometheus.URL = "prometheus", promURL
-			} else {
-				cfg.Metrics.Source = "datadog"
-			}
-			from, to, err := rng.parse(now(), cfg.Metrics.QueryDelay, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			stream, err := hist.stream(ctx, cfg, to)
-			if err != nil {
-				return err
-			}
-			objects, err := backtest.ReadHistory(stream, "change history")
-			if err != nil {
-				return err
-			}
-			start := engine.PollAt(from, cfg.Detection.PollInterval)
-			src, query, err := rangeSource(ctx, cfg, start, to)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "sentinel: backtest query: %s\n", query)
-			out := cmd.OutOrStdout()
-			n, err := writer(output, out, cfg)
-			if err != nil {
-				return err
-			}
-			tee := &backtest.Tee{Next: n}
-			x, err := ex.start(cfg, out, fmt.Sprintf("sentinel backtest %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
-			if err != nil {
-				return err
-			}
-			bar := progress(cmd.ErrOrStderr(), int(to.Sub(start)/cfg.Detection.PollInterval)+1)
-			res, err := backtest.Run(ctx, backtest.Options{Config: cfg, Source: src, Start: start, End: to,
-				Objects: objects, Notifier: tee, EngineOptions: x.options, Progress: bar})
-			if err != nil {
-				return err
-			}
-			if output == "text" {
-				if err := backtest.WriteSummary(out, res, tee.Actions); err != nil {
-					return fmt.Errorf("write summary: %w", err)
-				}
-			}
-			return x.finish(objects, tee.Actions)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd, now()) },
 	}
-	cmd.Flags().StringVar(&promURL, "prometheus", "", "Prometheus base URL (overrides metrics.prometheus.url)")
-	cmd.Flags().BoolVar(&useDatadog, "datadog", false, "ask Datadog (metrics.datadog in the config; keys from DD_API_KEY and DD_APP_KEY)")
-	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (default: built-in defaults)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or pagerduty")
-	rng.add(cmd)
-	hist.add(cmd)
-	ex.add(cmd)
+	cmd.Flags().StringVar(&f.promURL, "prometheus", "", "Prometheus base URL (overrides metrics.prometheus.url)")
+	cmd.Flags().BoolVar(&f.useDatadog, "datadog", false, "ask Datadog (metrics.datadog in the config; keys from DD_API_KEY and DD_APP_KEY)")
+	cmd.Flags().StringVar(&f.cfgPath, "config", "", "configuration file (default: built-in defaults)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text, json or pagerduty")
+	f.rng.add(cmd)
+	f.hist.add(cmd)
+	f.ex.add(cmd)
 	return cmd
+}
+
+// run backtests the range the flags name.
+func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
+	ctx := cmd.Context()
+	if (f.promURL == "") == !f.useDatadog {
+		return errors.New("want exactly one of --prometheus URL and --datadog")
+	}
+	cfg, err := loadConfig(f.cfgPath)
+	if err != nil {
+		return err
+	}
+	if f.promURL != "" {
+		cfg.Metrics.Source, cfg.Metrics.Prometheus.URL = "prometheus", f.promURL
+	} else {
+		cfg.Metrics.Source = "datadog"
+	}
+	from, to, err := f.rng.parse(now, cfg.Metrics.QueryDelay, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	stream, err := f.hist.stream(ctx, cfg, to)
+	if err != nil {
+		return err
+	}
+	objects, err := backtest.ReadHistory(stream, "change history")
+	if err != nil {
+		return err
+	}
+	start := engine.PollAt(from, cfg.Detection.PollInterval)
+	src, query, err := rangeSource(ctx, cfg, start, to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "sentinel: backtest query: %s\n", query)
+	out := cmd.OutOrStdout()
+	n, err := writer(f.output, out, cfg)
+	if err != nil {
+		return err
+	}
+	tee := &backtest.Tee{Next: n}
+	x, err := f.ex.start(cfg, out, fmt.Sprintf("sentinel backtest %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
+	if err != nil {
+		return err
+	}
+	bar := progress(cmd.ErrOrStderr(), int(to.Sub(start)/cfg.Detection.PollInterval)+1)
+	res, err := backtest.Run(ctx, backtest.Options{Config: cfg, Source: src, Start: start, End: to,
+		Objects: objects, Notifier: tee, EngineOptions: x.options, Progress: bar})
+	if err != nil {
+		return err
+	}
+	if f.output == "text" {
+		if err := backtest.WriteSummary(out, res, tee.Actions); err != nil {
+			return fmt.Errorf("write summary: %w", err)
+		}
+	}
+	return x.finish(objects, tee.Actions)
 }
 
 // loadConfig reads --config, or returns the built-in defaults without it
