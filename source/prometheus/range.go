@@ -94,7 +94,8 @@ func (s *Source) NewRange(ctx context.Context, start, to time.Time, step time.Du
 		return nil, err
 	}
 	if s.Ranges() == RangesAuto {
-		return nil, errors.New("ask prometheus its version: no answer, so 2.x and 3.x range selection cannot be told apart")
+		_, err := s.buildinfo.Buildinfo(ctx)
+		return nil, fmt.Errorf("ask prometheus its version (without it 2.x and 3.x range selection cannot be told apart): %w", err)
 	}
 	return &Range{src: s, query: s.Query(ranges), start: start.UTC(), end: end.UTC(), step: step, chunkSteps: chunkSteps,
 		pending: map[int]chan chunkResult{}}, nil
