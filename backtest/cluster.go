@@ -42,7 +42,9 @@ type Scope struct {
 //     creationTimestamp is the ReplicaSet's, the time the revision
 //     appeared). A rollback never acts on an unattributed change.
 //
-// ReplicaSets keep their present replica counts. A ReplicaSet reused by
+// ReplicaSets keep their present replica counts and status, as does the
+// newest Deployment snapshot; older snapshots have no status but their
+// observed generation. A ReplicaSet reused by
 // `kubectl rollout undo` appears at its creation under its first revision
 // number (deployment.kubernetes.io/revision-history) and, when it runs
 // now, again at the undo; when a reuse in between happened is not known,
@@ -130,7 +132,6 @@ func writeTimeline(buf *bytes.Buffer, d *appsv1.Deployment, rss []appsv1.Replica
 		rs := r.rs.DeepCopy()
 		rs.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"}
 		rs.ManagedFields = upTo(rs.ManagedFields, created)
-		rs.Status = appsv1.ReplicaSetStatus{}
 		snaps = append(snaps, snapshot{at: created, obj: rs,
 			why: fmt.Sprintf("ReplicaSet %s: revision %d, created %s", rs.Name, r.now, created.Format(time.RFC3339))})
 
@@ -159,6 +160,7 @@ func writeTimeline(buf *bytes.Buffer, d *appsv1.Deployment, rss []appsv1.Replica
 		if runs {
 			when := changedAt(d, created)
 			dep := at(r.now)
+			dep.Status = *d.Status.DeepCopy()
 			dep.ManagedFields = upTo(d.ManagedFields, when)
 			snaps = append(snaps, snapshot{at: when, obj: dep,
 				why: fmt.Sprintf("Deployment %s/%s at revision %d: managedFields up to %s name who changed it", d.Namespace, d.Name, r.now, when.Format(time.RFC3339))})
