@@ -168,7 +168,7 @@ func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
 		return err
 	}
 	tee := &backtest.Tee{Next: n}
-	x, err := f.ex.start(cfg, out, fmt.Sprintf("sentinel backtest %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
+	x, err := f.ex.start(cfg, traceTo(f.output, cmd), fmt.Sprintf("sentinel backtest %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
 	if err != nil {
 		return err
 	}

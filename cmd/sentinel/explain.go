@@ -39,6 +39,15 @@ type explain struct {
 	title     string
 }
 
+// traceTo is where --trace writes: beside a text timeline, else on
+// stderr, so JSON output stays one object per line.
+func traceTo(output string, cmd *cobra.Command) io.Writer {
+	if output == "text" {
+		return cmd.OutOrStdout()
+	}
+	return cmd.ErrOrStderr()
+}
+
 // start prepares the poll hook for the flags; out receives the trace.
 func (f *explainFlags) start(cfg config.Config, out io.Writer, title string) (*explain, error) {
 	x := &explain{path: f.report, cfg: cfg, title: title}

@@ -78,7 +78,7 @@ through the same detector, attribution and rollback decision the daemon runs.`,
 			default:
 				return fmt.Errorf("-o %q: want text, json or pagerduty", output)
 			}
-			res, err := runSimulate(cmd.Context(), dir, cfg, n, &ex, out)
+			res, err := runSimulate(cmd.Context(), dir, cfg, n, &ex, traceTo(output, cmd))
 			if err != nil {
 				return err
 			}
