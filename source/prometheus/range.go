@@ -20,6 +20,12 @@ import (
 // per timeseries"): a longer range is asked for in chunks.
 const MaxPointsPerSeries = 11000
 
+// rangeTimeout bounds one query_range request of a backtest: Prometheus's
+// own default query timeout (--query.timeout), so a chunk of thousands of
+// series is answered or refused by the server rather than abandoned after
+// metrics.prometheus.timeout, which is meant for one poll.
+const rangeTimeout = 2 * time.Minute
+
 // DefaultChunkSteps is how many polls one query_range asks for unless told
 // otherwise: two hours at a 15 s poll, small enough that an answer for a
 // thousand workloads stays a few MiB, large enough that a day is a dozen
@@ -185,11 +191,12 @@ func (r *Range) fetch(ctx context.Context, n int, first time.Time) (*chunk, erro
 	}
 	steps := int(last.Sub(first)/r.step) + 1
 	s := r.src
-	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	timeout := max(s.timeout, rangeTimeout)
+	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	began := s.clock.Now()
 	val, warnings, err := s.api.QueryRange(qctx, r.query, v1.Range{Start: first, End: last, Step: r.step},
-		v1.WithTimeout(s.timeout))
+		v1.WithTimeout(timeout))
 	s.m.ObserveDuration(s.clock.Since(began))
 	span := first.Format(time.RFC3339) + " to " + last.Format(time.RFC3339)
 	if err != nil {

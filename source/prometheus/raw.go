@@ -71,8 +71,9 @@ func (s *Source) WriteRawSamples(ctx context.Context, w io.Writer, p config.Prom
 			window -= time.Millisecond // [t-w+1ms, t] is (t-w, t]
 		}
 		q := fmt.Sprintf("%s[%s]", selector, promDuration(window))
-		qctx, cancel := context.WithTimeout(ctx, s.timeout)
-		val, warnings, err := s.api.Query(qctx, q, end, v1.WithTimeout(s.timeout))
+		timeout := max(s.timeout, rangeTimeout)
+		qctx, cancel := context.WithTimeout(ctx, timeout)
+		val, warnings, err := s.api.Query(qctx, q, end, v1.WithTimeout(timeout))
 		cancel()
 		if err != nil {
 			return n, fmt.Errorf("query prometheus %s at %s: %w", q, end.UTC().Format(time.RFC3339), err)
