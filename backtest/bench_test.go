@@ -138,6 +138,7 @@ func BenchmarkBacktest24h1000Workloads(b *testing.B) {
 			}
 		}
 		bare += time.Since(began)
+		b.Logf("bare query_range of the day: %s", time.Since(began).Round(time.Millisecond))
 		began = time.Now()
 		var c simulate.Collect
 		if res, err = backtest.Run(ctx, backtest.Options{Config: cfg, Source: rng, Start: start, End: rec.Last,
@@ -145,6 +146,7 @@ func BenchmarkBacktest24h1000Workloads(b *testing.B) {
 			b.Fatal(err)
 		}
 		run += time.Since(began)
+		b.Logf("backtest of the day: %s", time.Since(began).Round(time.Millisecond))
 	}
 	n := float64(b.N)
 	b.ReportMetric(bare.Seconds()/n, "bare-query_range-s/op")
