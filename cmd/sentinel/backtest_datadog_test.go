@@ -59,6 +59,10 @@ func TestBacktestDatadog(t *testing.T) {
 	out := sentinel(t, "backtest", "--datadog", "--config", cfg, "--from", "2026-04-24T23:20:00Z", "--to", "2026-04-25T01:00:00Z",
 		"--objects", filepath.Join(dir, simulate.ObjectsFile))
 	want := kinds(timeline(sentinel(t, "simulate", dir)))
+	if diff := cmp.Diff([]string{"PAGE scale-deploy/model-engine", "ROLLBACK scale-deploy/model-engine",
+		"RESOLVE scale-deploy/model-engine"}, want); diff != "" {
+		t.Fatalf("simulate's actions (-want +got):\n%s", diff)
+	}
 	if diff := cmp.Diff(want, kinds(timeline(out))); diff != "" {
 		t.Errorf("backtest --datadog actions (-simulate +backtest):\n%s\n%s", diff, out)
 	}
