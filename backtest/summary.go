@@ -100,6 +100,9 @@ func WriteSummary(w io.Writer, r Result, actions []incident.Action) error {
 		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), plural(r.Polls, "poll"), r.NoData,
 		plural(r.Objects, "object"), plural(r.Stats.Pages, "page"), plural(r.Stats.Rollbacks, "rollback"),
 		plural(r.Stats.Resolves, "resolve"))
+	if r.Polls > 0 && r.NoData == r.Polls {
+		b.WriteString("the source had no data for any poll: is the range within its retention, and the metric and labels those of the config?\n")
+	}
 	sums := Summarize(actions)
 	if len(sums) == 0 {
 		b.WriteString("no workload would have paged\n")
