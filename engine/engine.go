@@ -65,6 +65,8 @@ type Engine struct {
 	metrics *metrics
 	active  func() bool
 
+	pollHook func(PollRecord) // WithPollHook; nil: none
+
 	mu       sync.Mutex
 	detector *detector.Detector
 	evidence *evidence.Tracker

@@ -37,7 +37,9 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 		e.completed = now
 		e.mu.Unlock()
 	}()
-	for _, st := range e.evaluate(now, obs, srcErr) {
+	steps := e.evaluate(now, obs, srcErr)
+	e.tellHook(now, obs, srcErr)
+	for _, st := range steps {
 		e.notify(ctx, st.action)
 		switch {
 		case st.plan == nil:

@@ -39,6 +39,10 @@ if ((${#container_pkgs[@]})); then
 fi
 echo "== test environment (real Kubernetes control plane, helm, Prometheus)"
 scripts/testenv.sh build
+echo "== chromium (report's test renders the HTML timeline headless)"
+if ! command -v chromium >/dev/null 2>&1; then
+  { apt-get install -y -q --no-install-recommends chromium || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }; } >/dev/null
+fi
 echo "== all tests: unit, replay, fuzz seeds, then end-to-end"
 # e2e runs after the rest: it restarts the API server, which the other
 # packages' cluster tests must not see.

@@ -118,6 +118,9 @@ type Options struct {
 	// Progress, when set, is told how far the replay has come: the bytes
 	// of metrics.om read, then the polls done.
 	Progress func(Progress)
+	// Engine are options of the replay's engine, e.g. a poll hook that
+	// traces or draws the replay.
+	Engine []engine.Option
 }
 
 // Progress is how far one phase of a replay has come.
@@ -139,9 +142,11 @@ func Run(ctx context.Context, dir string, cfg config.Config, notifier engine.Not
 	return Replay(ctx, dir, cfg, notifier, Options{})
 }
 
-// RunWith is Run with the metrics answered by source (see Options.Source).
-func RunWith(ctx context.Context, dir string, cfg config.Config, notifier engine.Notifier, source engine.Source) (Result, error) {
-	return Replay(ctx, dir, cfg, notifier, Options{Source: source})
+// RunWith is Run with the metrics answered by source (see Options.Source)
+// and the engine built with opts.
+func RunWith(ctx context.Context, dir string, cfg config.Config, notifier engine.Notifier, source engine.Source,
+	opts ...engine.Option) (Result, error) {
+	return Replay(ctx, dir, cfg, notifier, Options{Source: source, Engine: opts})
 }
 
 // Replay replays the scenario in dir under cfg, reporting every action to
@@ -164,7 +169,7 @@ func Replay(ctx context.Context, dir string, cfg config.Config, notifier engine.
 	if opts.Source != nil {
 		src = opts.Source
 	}
-	eng := engine.New(cfg, src, recorded{}, notifier, zap.NewNop())
+	eng := engine.New(cfg, src, recorded{}, notifier, zap.NewNop(), opts.Engine...)
 	step := cfg.Detection.PollInterval
 	// Polls fall on multiples of the interval, as the daemon's do, so a
 	// replay and a live run evaluate at the same instants.

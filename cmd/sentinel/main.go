@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,7 +41,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRun(), newSimulate(), newCheckConfig(), newGuard(), newVersion())
+	root.AddCommand(newRun(), newSimulate(), newBacktest(time.Now), newRecord(time.Now), newCheckConfig(), newGuard(), newVersion())
 	return root
 }
 

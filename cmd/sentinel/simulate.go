@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/expect"
 	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/recording"
 	"github.com/sentinel-sre/sentinel/simulate"
 )
 
@@ -25,6 +27,7 @@ type simulateFlags struct {
 	output   string
 	expect   string
 	progress bool
+	ex       explainFlags
 }
 
 func newSimulate() *cobra.Command {
@@ -52,6 +55,7 @@ decision the daemon runs.`,
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text, json (one action per line) or pagerduty (the Events API v2 payloads the daemon would send)")
 	cmd.Flags().StringVar(&f.expect, "expect", "", "compare the actions with this expected.json and exit non-zero on a difference")
 	cmd.Flags().BoolVar(&f.progress, "progress", false, "show progress on stderr even when it is not a terminal")
+	f.ex.add(cmd)
 	return cmd
 }
 
@@ -76,8 +80,12 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 	if err != nil {
 		return err
 	}
+	x, err := f.ex.start(cfg, traceTo(f.output, cmd), "sentinel simulate "+dir)
+	if err != nil {
+		return err
+	}
 	var got simulate.Collect
-	opts := simulate.Options{}
+	opts := simulate.Options{Engine: x.options}
 	if f.progress || isTerminal(stderr) {
 		bars := &progressBars{w: stderr}
 		defer bars.finish()
@@ -100,6 +108,15 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 		}
 	} else {
 		fmt.Fprintf(stderr, "sentinel: configuration: %s\n", cfgFrom)
+	}
+	var objects []recording.Object
+	if x.collector != nil {
+		if objects, err = recording.ReadObjectsFile(filepath.Join(dir, simulate.ObjectsFile)); err != nil {
+			return err
+		}
+	}
+	if err := x.finish(objects, got.Actions); err != nil {
+		return err
 	}
 	if want != nil {
 		return compare(stderr, f.expect, *want, got.Actions)

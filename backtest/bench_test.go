@@ -1,0 +1,160 @@
+package backtest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/sentinel-sre/sentinel/backtest"
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/internal/promenv"
+	"github.com/sentinel-sre/sentinel/internal/scenariogen"
+	"github.com/sentinel-sre/sentinel/recording"
+	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/source/prometheus"
+)
+
+// fleet is simulate's benchmark day (simulate/bench_test.go), described
+// identically so both benchmarks share the cached recording: a day of a
+// 1,000-Deployment mesh at 15 s, five `kubectl set image` spikes.
+func fleet() *scenariogen.Scenario {
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	s := scenariogen.New(scenariogen.Options{Start: start, End: start.Add(24 * time.Hour), Step: 15 * time.Second,
+		Seed: 1000, Reporters: []string{scenariogen.ReporterDestination}, MinimalLabels: true})
+	for i := range 1000 {
+		name := fmt.Sprintf("svc-%04d", i)
+		w := s.AddWorkload(scenariogen.WorkloadSpec{
+			Namespace: fmt.Sprintf("team-%02d", i%20), Name: name,
+			Image:    fmt.Sprintf("registry.example/fleet/%s:1.0.%d", name, i%7),
+			Replicas: 1, RequestRate: float64(1 + i*37%20), Created: start.Add(-time.Hour), Manager: "helm",
+		})
+		w.Fail(scenariogen.Failure{Code: "500", Ratio: 0.002})
+		if k := i / 200; i%200 == 17+k {
+			at := start.Add(2*time.Hour + time.Duration(k)*4*time.Hour)
+			w.SetImage(at, "kubectl-set", fmt.Sprintf("registry.example/fleet/%s:1.1.0", name))
+			w.Fail(scenariogen.Failure{Revisions: []int64{2}, From: at, To: at.Add(20 * time.Minute), Code: "500", Ratio: 0.8})
+		}
+	}
+	return s
+}
+
+// recordingDir writes s once into os.TempDir()/sentinel-bench-KEY, as
+// simulate's benchmark does, and reuses it.
+func recordingDir(b *testing.B, s *scenariogen.Scenario) string {
+	b.Helper()
+	dir := filepath.Join(os.TempDir(), "sentinel-bench-"+s.Key())
+	done := filepath.Join(dir, "complete")
+	if _, err := os.Stat(done); err == nil {
+		return dir
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		b.Fatal(err)
+	}
+	tmp, err := os.MkdirTemp(os.TempDir(), "sentinel-bench-partial-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum, err := s.Write(tmp)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, "complete"), fmt.Appendf(nil, "%+v\n", sum), 0o644)
+	}
+	if err == nil {
+		os.RemoveAll(dir)
+		err = os.Rename(tmp, dir)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		b.Fatal(err)
+	}
+	return dir
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkBacktest24h1000Workloads backfills simulate's benchmark day
+// into the test Prometheus (promtool, not timed; about 90 s the first
+// time) and measures, side by side, Prometheus alone answering the
+// backtest's query_range requests one after another (bare-s) and the
+// whole backtest (query_range, decoding, every decision). Not in CI; run:
+//
+//	scripts/testenv.sh exec -- go test ./backtest -run '^$' -bench Backtest24h -benchtime 1x -timeout 30m
+func BenchmarkBacktest24h1000Workloads(b *testing.B) {
+	env := promenv.Need(b)
+	ctx := context.Background()
+	dir := recordingDir(b, fleet())
+	cfg := config.Default()
+	cfg.Metrics.Prometheus.URL = env.URL
+	codes, err := config.CompileCodes(cfg.Detection.FailureCodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec, err := recording.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), recording.Options{Names: recording.DefaultNames(), FailureCodes: codes, Window: cfg.Detection.RateWindow})
+	if err != nil {
+		b.Fatal(err)
+	}
+	env.Backfill(b, filepath.Join(dir, simulate.MetricsFile), `istio_requests_total{reporter="destination"}`, rec.First, rec.Last, rec.Samples)
+	objects, err := recording.ReadObjectsFile(filepath.Join(dir, simulate.ObjectsFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	src, err := prometheus.New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	step := cfg.Detection.PollInterval
+	start := engine.PollAt(rec.First, step)
+
+	var bare, run time.Duration
+	var res backtest.Result
+	cpu0 := cpuTime()
+	for b.Loop() {
+		rng, err := src.NewRange(ctx, start, rec.Last, step, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		began := time.Now()
+		chunk := time.Duration(prometheus.DefaultChunkSteps) * step
+		for lo := start; !lo.After(rng.End()); lo = lo.Add(chunk) {
+			hi := lo.Add(chunk - step)
+			if hi.After(rng.End()) {
+				hi = rng.End()
+			}
+			if _, _, err := env.API.QueryRange(ctx, rng.Query(), v1.Range{Start: lo, End: hi, Step: step}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		bare += time.Since(began)
+		b.Logf("bare query_range of the day: %s", time.Since(began).Round(time.Millisecond))
+		began = time.Now()
+		var c simulate.Collect
+		if res, err = backtest.Run(ctx, backtest.Options{Config: cfg, Source: rng, Start: start, End: rec.Last,
+			Objects: objects, Notifier: &c}); err != nil {
+			b.Fatal(err)
+		}
+		run += time.Since(began)
+		b.Logf("backtest of the day: %s", time.Since(began).Round(time.Millisecond))
+	}
+	n := float64(b.N)
+	b.ReportMetric(bare.Seconds()/n, "bare-query_range-s/op")
+	b.ReportMetric(run.Seconds()/n, "backtest-s/op")
+	b.ReportMetric(run.Seconds()/bare.Seconds(), "backtest/bare")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/n, "sentinel-cpu-s/op")
+	b.ReportMetric(float64(res.Polls), "polls")
+	if res.Stats.Pages != 5 || res.Stats.Rollbacks != 5 {
+		b.Fatalf("%d pages, %d rollbacks; want 5 of each", res.Stats.Pages, res.Stats.Rollbacks)
+	}
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sentinel-sre/sentinel/backtest"
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/recording"
+	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/source/datadog"
+	"github.com/sentinel-sre/sentinel/source/prometheus"
+)
+
+// progressAfter is the number of polls above which a progress bar is
+// shown: longer than an hour at the default poll interval.
+const progressAfter = 240
+
+// historyFlags say where the change history comes from.
+type historyFlags struct {
+	objects, kubeconfig string
+	namespace, workload string
+}
+
+func (h *historyFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&h.objects, "objects", "", "change history from this objects.yaml (the recording format)")
+	cmd.Flags().StringVar(&h.kubeconfig, "kubeconfig", "", "change history from the cluster of this kubeconfig (ReplicaSets and managedFields)")
+	cmd.MarkFlagsMutuallyExclusive("objects", "kubeconfig")
+	cmd.MarkFlagsOneRequired("objects", "kubeconfig")
+}
+
+// stream returns the change history as an objects.yaml stream.
+func (h *historyFlags) stream(ctx context.Context, cfg config.Config, to time.Time) ([]byte, error) {
+	if h.objects != "" {
+		objs, err := recording.ReadObjectsFile(h.objects)
+		if err != nil {
+			return nil, err
+		}
+		return selectObjects(objs, h.namespace, h.workload, to)
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", h.kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", h.kubeconfig, err)
+	}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", h.kubeconfig, err)
+	}
+	scope := backtest.Scope{Namespaces: cfg.Kubernetes.Namespaces, Workload: h.workload,
+		LabelSelector: cfg.Kubernetes.LabelSelector}
+	if h.namespace != "" {
+		scope.Namespaces = []string{h.namespace}
+	}
+	return backtest.FromCluster(ctx, c, scope)
+}
+
+// rangeFlags are --from and --to.
+type rangeFlags struct{ from, to string }
+
+func (r *rangeFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&r.from, "from", "", "start of the range (RFC 3339, e.g. 2026-04-24T22:00:00Z)")
+	cmd.Flags().StringVar(&r.to, "to", "", "end of the range (RFC 3339); at most now minus metrics.query_delay")
+	cmd.MarkFlagRequired("from")
+	cmd.MarkFlagRequired("to")
+}
+
+// parse returns the range, the end capped at now minus the query delay:
+// later instants had not all been scraped when the daemon would have
+// asked.
+func (r *rangeFlags) parse(now time.Time, delay time.Duration, stderr io.Writer) (from, to time.Time, err error) {
+	if from, err = time.Parse(time.RFC3339, r.from); err != nil {
+		return from, to, fmt.Errorf("--from %q: want RFC 3339 such as 2026-04-24T22:00:00Z", r.from)
+	}
+	if to, err = time.Parse(time.RFC3339, r.to); err != nil {
+		return from, to, fmt.Errorf("--to %q: want RFC 3339 such as 2026-04-25T01:00:00Z", r.to)
+	}
+	if latest := now.Add(-delay); to.After(latest) {
+		fmt.Fprintf(stderr, "sentinel: --to %s is later than now minus metrics.query_delay; ending at %s\n",
+			to.UTC().Format(time.RFC3339), latest.UTC().Format(time.RFC3339))
+		to = latest
+	}
+	if !from.Before(to) {
+		return from, to, fmt.Errorf("--from %s must be before --to %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	}
+	return from.UTC(), to.UTC(), nil
+}
+
+// backtestFlags are backtest's flags.
+type backtestFlags struct {
+	cfgPath, promURL, output string
+	useDatadog               bool
+	rng                      rangeFlags
+	hist                     historyFlags
+	ex                       explainFlags
+}
+
+func newBacktest(now func() time.Time) *cobra.Command {
+	var f backtestFlags
+	cmd := &cobra.Command{
+		Use:   "backtest (--prometheus URL | --datadog) --from RFC3339 --to RFC3339 (--objects FILE | --kubeconfig FILE)",
+		Short: "Replay a past range of live metrics and the change history: what sentinel would have done",
+		Long: `Runs the daemon's exact query over a past range (Prometheus query_range at
+step = detection.poll_interval on the daemon's poll grid, or Datadog's
+timeseries API), with the change history from a recording's objects.yaml or
+from the cluster, through the same engine as simulate. Prints the actions,
+then per workload the pages, would-be rollbacks and time from first failing
+poll to page, and the workloads that would have paged more than once a day.`,
+		Example: "  sentinel backtest --prometheus http://prometheus:9090 --from 2026-04-24T22:00:00Z --to 2026-04-25T02:00:00Z --kubeconfig ~/.kube/config\n" +
+			"  sentinel backtest --prometheus http://localhost:9090 --from 2026-04-24T22:00:00Z --to 2026-04-25T02:00:00Z --objects examples/mli-6574/objects.yaml --report mli.html",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd, now()) },
+	}
+	cmd.Flags().StringVar(&f.promURL, "prometheus", "", "Prometheus base URL (overrides metrics.prometheus.url)")
+	cmd.Flags().BoolVar(&f.useDatadog, "datadog", false, "ask Datadog (metrics.datadog in the config; keys from DD_API_KEY and DD_APP_KEY)")
+	cmd.Flags().StringVar(&f.cfgPath, "config", "", "configuration file (default: built-in defaults)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text, json or pagerduty")
+	f.rng.add(cmd)
+	f.hist.add(cmd)
+	f.ex.add(cmd)
+	return cmd
+}
+
+// run backtests the range the flags name.
+func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
+	ctx := cmd.Context()
+	if (f.promURL == "") == !f.useDatadog {
+		return errors.New("want exactly one of --prometheus URL and --datadog")
+	}
+	cfg, err := loadConfig(f.cfgPath)
+	if err != nil {
+		return err
+	}
+	if f.promURL != "" {
+		cfg.Metrics.Source, cfg.Metrics.Prometheus.URL = "prometheus", f.promURL
+	} else {
+		cfg.Metrics.Source = "datadog"
+	}
+	from, to, err := f.rng.parse(now, cfg.Metrics.QueryDelay, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	stream, err := f.hist.stream(ctx, cfg, to)
+	if err != nil {
+		return err
+	}
+	objects, err := backtest.ReadHistory(stream, "change history")
+	if err != nil {
+		return err
+	}
+	start := engine.PollAt(from, cfg.Detection.PollInterval)
+	src, query, err := rangeSource(ctx, cfg, start, to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "sentinel: backtest query: %s\n", query)
+	out := cmd.OutOrStdout()
+	n, err := writer(f.output, out, cfg)
+	if err != nil {
+		return err
+	}
+	tee := &backtest.Tee{Next: n}
+	x, err := f.ex.start(cfg, traceTo(f.output, cmd), fmt.Sprintf("sentinel backtest %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
+	if err != nil {
+		return err
+	}
+	bar := progress(cmd.ErrOrStderr(), int(to.Sub(start)/cfg.Detection.PollInterval)+1)
+	res, err := backtest.Run(ctx, backtest.Options{Config: cfg, Source: src, Start: start, End: to,
+		Objects: objects, Notifier: tee, EngineOptions: x.options, Progress: bar})
+	if err != nil {
+		return err
+	}
+	if f.output == "text" {
+		if err := backtest.WriteSummary(out, res, tee.Actions); err != nil {
+			return fmt.Errorf("write summary: %w", err)
+		}
+	}
+	return x.finish(objects, tee.Actions)
+}
+
+// loadConfig reads --config, or returns the built-in defaults without it
+// (never a config.yaml that happens to be in the working directory).
+func loadConfig(path string) (config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+// rangeSource is the metrics source answering the polls from start to to.
+func rangeSource(ctx context.Context, cfg config.Config, start, to time.Time) (engine.Source, string, error) {
+	step := cfg.Detection.PollInterval
+	if cfg.Metrics.Source == "datadog" {
+		s, err := datadog.New(cfg, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		r, err := s.NewRange(start, to, step, 0)
+		if err != nil {
+			return nil, "", err
+		}
+		return r, s.Query(), nil
+	}
+	s, err := prometheus.New(cfg, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := s.NewRange(ctx, start, to, step, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	return r, r.Query(), nil
+}
+
+// writer is the notifier printing actions in the -o format.
+func writer(output string, out io.Writer, cfg config.Config) (engine.Notifier, error) {
+	switch output {
+	case "text":
+		return simulate.TextWriter{W: out}, nil
+	case "json":
+		return simulate.JSONWriter{W: out}, nil
+	case "pagerduty":
+		return simulate.PagerDutyWriter{W: out, Paging: cfg.Paging}, nil
+	}
+	return nil, fmt.Errorf("-o %q: want text, json or pagerduty", output)
+}
+
+// progress returns a progress callback drawing a bar on w for long
+// ranges, nil for short ones.
+func progress(w io.Writer, total int) func(done, total int) {
+	if total <= progressAfter {
+		return nil
+	}
+	bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("polls"),
+		progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish(), progressbar.OptionSetPredictTime(true))
+	// Drawing on stderr: a failed draw is no reason to stop.
+	return func(done, total int) {
+		_ = bar.Set(done)
+		if done == total {
+			_ = bar.Finish()
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sentinel-sre/sentinel/backtest"
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/internal/promenv"
+	"github.com/sentinel-sre/sentinel/internal/replaytest"
+	"github.com/sentinel-sre/sentinel/recording"
+	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/source/prometheus"
+)
+
+// destination selects the samples a recording's replay reads.
+const destination = `istio_requests_total{reporter="destination"}`
+
+// sentinel runs the CLI with args and returns its standard output.
+func sentinelOut(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRoot(&out, &errOut)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Fatalf("sentinel %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String()
+}
+
+// timeline is the text output's actions: the lines before the summary.
+func timeline(out string) []string {
+	before, _, _ := strings.Cut(out, "\n\n")
+	return strings.Split(before, "\n")
+}
+
+// TestIntegrationBacktestEqualsSimulate backfills every bundled example
+// into the real Prometheus and checks that a backtest over the
+// recording's range takes the same actions at the same times as
+// simulate: the package with small chunks (several query_range requests,
+// boundaries inside the incident), the CLI with its defaults; and that
+// `record` of the same range, replayed by `simulate`, gives them again.
+func TestIntegrationBacktestEqualsSimulate(t *testing.T) {
+	env := promenv.Need(t)
+	root := promenv.RepoRoot(t)
+	for _, name := range []string{"mli-6574", "kubectl-set-image"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(root, "examples", name)
+			cfg, err := simulate.LoadConfig(dir, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			codes, err := config.CompileCodes(cfg.Detection.FailureCodes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := recording.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), recording.Options{Names: recording.DefaultNames(), FailureCodes: codes, Window: cfg.Detection.RateWindow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.Backfill(t, filepath.Join(dir, simulate.MetricsFile), destination, rec.First, rec.Last, rec.Samples)
+			var want simulate.Collect
+			if _, err := simulate.Run(t.Context(), dir, cfg, &want); err != nil {
+				t.Fatal(err)
+			}
+
+			live := cfg
+			live.Metrics.Prometheus.URL = env.URL
+			src, err := prometheus.New(live, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			step := cfg.Detection.PollInterval
+			start := engine.PollAt(rec.First, step)
+			rng, err := src.NewRange(t.Context(), start, rec.Last, step, 37)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objects, err := recording.ReadObjectsFile(filepath.Join(dir, simulate.ObjectsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got simulate.Collect
+			res, err := backtest.Run(t.Context(), backtest.Options{Config: cfg, Source: rng, Start: start, End: rec.Last,
+				Objects: objects, Notifier: &got})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d polls in %d query_range requests, %d without data; query: %s", res.Polls,
+				(res.Polls+36)/37, res.NoData, rng.Query())
+			replaytest.Compare(t, want.Actions, got.Actions, replaytest.Match{Source: "backtest", Exact: true})
+
+			from, to := rec.First.Format(time.RFC3339), rec.Last.Format(time.RFC3339)
+			objFile := filepath.Join(dir, simulate.ObjectsFile)
+			simulated := timeline(sentinelOut(t, "simulate", dir))
+			backtested := timeline(sentinelOut(t, "backtest", "--prometheus", env.URL, "--from", from, "--to", to, "--objects", objFile))
+			if diff := cmp.Diff(simulated, backtested); diff != "" {
+				t.Errorf("sentinel backtest's actions differ from sentinel simulate's (-simulate +backtest):\n%s", diff)
+			}
+
+			recorded := filepath.Join(t.TempDir(), name)
+			t.Log(sentinelOut(t, "record", "--prometheus", env.URL, "--from", from, "--to", to, "--objects", objFile, recorded))
+			replayed := timeline(sentinelOut(t, "simulate", recorded))
+			if diff := cmp.Diff(simulated, replayed); diff != "" {
+				t.Errorf("simulate of the recording made by sentinel record differs (-example +recorded):\n%s", diff)
+			}
+		})
+	}
+}

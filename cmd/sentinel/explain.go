@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/recording"
+	"github.com/sentinel-sre/sentinel/report"
+	"github.com/sentinel-sre/sentinel/trace"
+)
+
+// explainFlags are --trace and --report, shared by simulate and backtest.
+type explainFlags struct {
+	trace, report, title string
+}
+
+func (f *explainFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.trace, "trace", "", "print one line per poll for NAMESPACE/NAME: rates, ratio, detector state and why nothing happened")
+	cmd.Flags().StringVar(&f.report, "report", "", "write a self-contained HTML timeline of every workload that paged or changed to this file")
+}
+
+// explain is what the flags set up for one replay.
+type explain struct {
+	options   []engine.Option
+	collector *report.Collector
+	tracer    *trace.Tracer
+	path      string
+	cfg       config.Config
+	title     string
+}
+
+// traceTo is where --trace writes: beside a text timeline, else on
+// stderr, so JSON output stays one object per line.
+func traceTo(output string, cmd *cobra.Command) io.Writer {
+	if output == "text" {
+		return cmd.OutOrStdout()
+	}
+	return cmd.ErrOrStderr()
+}
+
+// start prepares the poll hook for the flags; out receives the trace.
+func (f *explainFlags) start(cfg config.Config, out io.Writer, title string) (*explain, error) {
+	x := &explain{path: f.report, cfg: cfg, title: title}
+	var hooks []func(engine.PollRecord)
+	if f.trace != "" {
+		wl, err := trace.ParseWorkload(f.trace)
+		if err != nil {
+			return nil, err
+		}
+		x.tracer = trace.New(out, wl, cfg)
+		hooks = append(hooks, x.tracer.Hook)
+	}
+	if f.report != "" {
+		x.collector = report.NewCollector()
+		hooks = append(hooks, x.collector.Hook)
+	}
+	if len(hooks) > 0 {
+		x.options = append(x.options, engine.WithPollHook(func(r engine.PollRecord) {
+			for _, h := range hooks {
+				h(r)
+			}
+		}))
+	}
+	return x, nil
+}
+
+// finish reports a trace write error and writes the report.
+func (x *explain) finish(objects []recording.Object, actions []incident.Action) error {
+	if x.tracer != nil && x.tracer.Err() != nil {
+		return fmt.Errorf("write trace: %w", x.tracer.Err())
+	}
+	if x.collector == nil {
+		return nil
+	}
+	f, err := os.Create(x.path)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	err = x.collector.Write(f, report.Input{Title: x.title, Config: x.cfg, Actions: actions,
+		Changes: report.Changes(objects, x.cfg.Rollback.Healthy.MinDuration)})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write report %s: %w", x.path, err)
+	}
+	return nil
+}
