@@ -16,8 +16,8 @@ func (t *Tracker) Changes(w detector.Workload, from, to time.Time) []Change {
 	}
 	var out []Change
 	for _, c := range d.changes {
-		if !c.settled {
-			d.settleFirstSight(c)
+		if !c.attributed {
+			d.attributeFirstSight(c)
 		}
 		if c.At.Before(from) || c.At.After(to) {
 			continue

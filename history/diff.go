@@ -11,10 +11,10 @@ import (
 // Attribution: what a template change changed, and which field manager
 // made it.
 
-// settleFirstSight attributes the template a Deployment had when first
+// attributeFirstSight attributes the template a Deployment had when first
 // seen, by comparing it with the newest older revision whose template
 // differs.
-func (d *deployment) settleFirstSight(c *change) {
+func (d *deployment) attributeFirstSight(c *change) {
 	var prev *replicaSet
 	for _, r := range d.older(c.Fingerprint) {
 		if prev == nil || r.rev.Revision > prev.rev.Revision {
@@ -24,12 +24,12 @@ func (d *deployment) settleFirstSight(c *change) {
 	if prev != nil {
 		c.before = &prev.rev.Template
 	}
-	c.settle()
+	c.attribute()
 }
 
-// settle works out what changed and who changed it.
-func (c *change) settle() {
-	c.settled = true
+// attribute works out what changed and who changed it.
+func (c *change) attribute() {
+	c.attributed = true
 	if c.before == nil {
 		// No earlier template known: the newest writer of the template
 		// made it, but what it changed cannot be told.

@@ -122,7 +122,7 @@ type change struct {
 	before  *corev1.PodTemplateSpec // nil: first sight, compared lazily
 	after   *corev1.PodTemplateSpec
 	owners  []owner
-	settled bool // attribution computed
+	attributed bool // attribution computed
 }
 
 // New returns an empty tracker.
@@ -166,7 +166,7 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	d.fp = c.Fingerprint
 	if prev != nil {
 		c.before = &prev.Spec.Template
-		c.settle()
+		c.attribute()
 	}
 	d.changes = append(d.changes, c)
 	if len(d.changes) > t.opts.MaxChanges {

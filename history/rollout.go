@@ -66,8 +66,8 @@ func (t *Tracker) Rollout(w detector.Workload) (Rollout, bool) {
 	// an older revision shows what it replaced.
 	if n := len(d.changes); n > 0 {
 		c := d.changes[n-1]
-		if !c.settled {
-			d.settleFirstSight(c)
+		if !c.attributed {
+			d.attributeFirstSight(c)
 		}
 		if c.before != nil {
 			r.ChangedAt = c.At

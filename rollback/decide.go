@@ -170,18 +170,49 @@ type Plan struct {
 // a pause, a newer template) is checked again. It returns nil when the
 // plan still holds.
 func (p *Plan) Recheck(now time.Time, annotations map[string]string, paused bool, fingerprint string) error {
-	switch {
-	case annotations[AnnotationIncident] == p.Incident:
-		return &StaleError{Reason: ReasonIncidentLimit, Detail: "already rolled back in incident " + p.Incident}
-	case optedOut(annotations):
-		return &StaleError{Reason: ReasonOptedOut, Detail: "the Deployment was opted out since the decision"}
-	case paused:
-		return &StaleError{Reason: ReasonPaused, Detail: "the Deployment is paused"}
-	case fingerprint != p.FromFingerprint:
-		return &StaleError{Reason: ReasonChangedSince, Detail: "the Deployment's template changed since the decision; not overwriting a newer change"}
+	st := deploymentState{incident: p.Incident, incidentDone: annotations[AnnotationIncident] == p.Incident,
+		annotations: annotations, paused: paused, fingerprint: fingerprint, fromFingerprint: p.FromFingerprint,
+		cooldown: p.Cooldown}
+	if t, err := time.Parse(time.RFC3339, annotations[AnnotationRolledBackAt]); err == nil {
+		st.lastRollback = t
 	}
-	if t, err := time.Parse(time.RFC3339, annotations[AnnotationRolledBackAt]); err == nil && now.Sub(t) < p.Cooldown {
-		return &StaleError{Reason: ReasonCooldown, Detail: "rolled back at " + t.UTC().Format(time.RFC3339) + ", within the cooldown"}
+	if err := st.refused(now); err != nil {
+		return err
+	}
+	return nil
+}
+
+// deploymentState is what the rules on a Deployment's own state read:
+// Decide fills it from what it knows (the watched object and its own
+// memory), Recheck from a fresh read just before writing. Both apply the
+// same rules (refused), so the two cannot drift apart.
+type deploymentState struct {
+	incident     string
+	incidentDone bool // a rollback was already done in this incident
+	annotations  map[string]string
+	paused       bool
+	// fingerprint is the Deployment's template now; fromFingerprint the
+	// one the failing change made.
+	fingerprint, fromFingerprint string
+	lastRollback                 time.Time
+	cooldown                     time.Duration
+}
+
+// refused applies the rules on the Deployment's own state, in order.
+func (s deploymentState) refused(now time.Time) *StaleError {
+	switch {
+	case s.fromFingerprint != "" && s.fingerprint != s.fromFingerprint:
+		// Decide against what the change made, never against a newer
+		// template (a human's fix, another rollout).
+		return &StaleError{Reason: ReasonChangedSince, Detail: "the Deployment's template changed since the failing change; not overwriting a newer change"}
+	case optedOut(s.annotations):
+		return &StaleError{Reason: ReasonOptedOut, Detail: "the Deployment is opted out by its " + config.OptOutAnnotation + " annotation"}
+	case s.incidentDone:
+		return &StaleError{Reason: ReasonIncidentLimit, Detail: "already rolled back in incident " + s.incident}
+	case !s.lastRollback.IsZero() && now.Sub(s.lastRollback) < s.cooldown:
+		return &StaleError{Reason: ReasonCooldown, Detail: "rolled back at " + s.lastRollback.UTC().Format(time.RFC3339) + ", within the cooldown"}
+	case s.paused:
+		return &StaleError{Reason: ReasonPaused, Detail: "the Deployment is paused"}
 	}
 	return nil
 }
@@ -271,25 +302,19 @@ func (p *Policy) Decide(now time.Time, in Input) Decision {
 			return Decision{Reason: ReasonGitOpsManaged, Manager: c.Manager}
 		}
 		return refuse(ReasonTrustedDeployer)
-	case c.Fingerprint != "" && c.Fingerprint != in.Deployment.Fingerprint:
-		// Decide against what the change made, never against a newer
-		// template (a human's fix, another rollout).
-		return refuse(ReasonChangedSince)
 	case !p.cfg.Enabled:
 		return refuse(ReasonDisabled)
-	case p.cfg.OptedOut(in.Workload.Namespace, in.Workload.Name) || optedOut(in.Deployment.Annotations):
+	case p.cfg.OptedOut(in.Workload.Namespace, in.Workload.Name):
 		return refuse(ReasonOptedOut)
 	case p.cfg.MaxPerIncident == 0:
 		return refuse(ReasonPageOnly)
 	}
-	if n := p.rollbacksIn(in.Incident, in.Deployment); n >= p.cfg.MaxPerIncident {
-		return refuse(ReasonIncidentLimit)
-	}
-	if last := p.lastRollback(in.Workload, in.Deployment); !last.IsZero() && now.Sub(last) < p.cfg.Cooldown {
-		return refuse(ReasonCooldown)
-	}
-	if in.Deployment.Paused {
-		return refuse(ReasonPaused)
+	st := deploymentState{incident: in.Incident, annotations: in.Deployment.Annotations, paused: in.Deployment.Paused,
+		fingerprint: in.Deployment.Fingerprint, fromFingerprint: c.Fingerprint, cooldown: p.cfg.Cooldown,
+		incidentDone: p.rollbacksIn(in.Incident, in.Deployment) >= p.cfg.MaxPerIncident,
+		lastRollback: p.lastRollback(in.Workload, in.Deployment)}
+	if err := st.refused(now); err != nil {
+		return refuse(err.Reason)
 	}
 	for _, r := range in.Revisions {
 		if !r.Healthy || history.SameImages(r.Images, in.Deployment.Images) {
