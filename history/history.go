@@ -119,9 +119,9 @@ type replicaSet struct {
 
 type change struct {
 	Change
-	before  *corev1.PodTemplateSpec // nil: first sight, compared lazily
-	after   *corev1.PodTemplateSpec
-	owners  []owner
+	before     *corev1.PodTemplateSpec // nil: first sight, compared lazily
+	after      *corev1.PodTemplateSpec
+	owners     []owner
 	attributed bool // attribution computed
 }
 
