@@ -74,25 +74,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
-	// Refuse to start without the permissions sentinel needs, naming them.
-	perms := kube.Needed(cfg.Kubernetes.Namespaces)
-	leaseNS := cfg.Run.LeaderElection.Namespace
-	if leaseNS == "" {
-		leaseNS = o.LeaseNamespace
-	}
-	if cfg.Run.LeaderElection.Enabled {
-		if leaseNS == "" {
-			return errors.New("run.leader_election.namespace is empty and POD_NAMESPACE is not set")
-		}
-		perms = append(perms, kube.LeasePermissions(leaseNS)...)
-	}
-	if err := kube.CheckAccess(ctx, client, perms); err != nil {
+	leaseNS, err := preflight(ctx, o, client)
+	if err != nil {
 		return err
 	}
-	// Whether an admission guard covers what sentinel watches; reading it
-	// is not among the permissions above, so Forbidden reports "unknown".
-	guard.Report(ctx, client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings(),
-		cfg.Kubernetes.Namespaces, o.Registry, log)
 
 	var leader atomic.Bool
 	leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sentinel_leader",
@@ -119,75 +104,156 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-
 	ln := o.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Run.ListenAddress); err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Run.ListenAddress, err)
 		}
 	}
-	var engineStarted atomic.Int64 // unix nanoseconds; 0 until the engine loop runs
-	// live fails when the engine loop has run but completed no poll for
-	// several intervals: a poll stuck on a dependency, which a restart may
-	// clear.
-	live := func() error {
-		started := engineStarted.Load()
-		if started == 0 {
-			return nil
-		}
-		last := eng.LastPoll()
-		if s := time.Unix(0, started); last.Before(s) {
-			last = s
-		}
-		limit := 4*cfg.Detection.PollInterval + cfg.Metrics.QueryDelay + sourceTimeout(cfg)
-		if since := o.Clock.Since(last); since > limit {
-			return fmt.Errorf("engine stuck: no poll completed for %s (limit %s)", since.Round(time.Second), limit)
-		}
-		return nil
-	}
-	ready := func() error {
-		if !watcher.HasSynced() {
-			return errors.New("kubernetes caches not synced: the API server has not answered the Deployment and ReplicaSet lists")
-		}
-		if err := live(); err != nil {
-			return err
-		}
-		if at, err := src.last(); at.IsZero() || o.Clock.Since(at) > 3*cfg.Detection.PollInterval {
-			return fmt.Errorf("the metrics source (%s) has not answered since %s: %v", cfg.Metrics.Source, at.UTC().Format(time.RFC3339), err)
-		}
-		return nil
-	}
-	srv := &http.Server{Handler: handler(o.Registry, live, ready), ReadHeaderTimeout: 5 * time.Second}
+	pr := &probes{cfg: cfg, clock: o.Clock, engine: eng, synced: watcher.HasSynced, source: src}
+	srv := &http.Server{Handler: handler(o.Registry, pr.live, pr.ready), ReadHeaderTimeout: 5 * time.Second}
 
-	// Three stages, stopped in order: work (engine, watcher), support
-	// (runners such as the pager), presence (lease, HTTP).
-	workCtx, stopWork := context.WithCancel(ctx)
-	supportCtx, stopSupport := context.WithCancel(context.WithoutCancel(ctx))
-	presenceCtx, stopPresence := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWork()
-	defer stopSupport()
-	defer stopPresence()
-	var (
-		work, support, presence sync.WaitGroup
-		once                    sync.Once
-		fail                    error
-	)
-	// Any component that stops on its own stops the daemon.
-	goRun := func(wg *sync.WaitGroup, c context.Context, name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := f(c)
-			if c.Err() == nil {
-				if err == nil {
-					err = errors.New("stopped unexpectedly")
-				}
-				once.Do(func() { fail = fmt.Errorf("%s: %w", name, err) })
-				stopWork()
+	st := newStages(ctx)
+	defer st.stop()
+	st.serve(srv, ln)
+	if le != nil {
+		st.run(&st.presence, st.presenceCtx, "leader election", func(c context.Context) error {
+			// Run returns when leadership is lost; stand by and try again.
+			for c.Err() == nil {
+				le.Run(c)
 			}
-		}()
+			return nil
+		})
 	}
-	goRun(&presence, presenceCtx, "http server", func(c context.Context) error {
+	for _, r := range o.Runners {
+		st.run(&st.support, st.supportCtx, "runner", r)
+	}
+	st.run(&st.work, st.workCtx, "watcher", watcher.Run)
+	st.run(&st.work, st.workCtx, "engine", func(c context.Context) error {
+		// Evaluate only once the history is known.
+		for !watcher.HasSynced() {
+			select {
+			case <-c.Done():
+				return nil
+			case <-o.Clock.After(100 * time.Millisecond):
+			}
+		}
+		pr.started.Store(o.Clock.Now().UnixNano())
+		return eng.Run(c, o.Clock)
+	})
+	log.Info("sentinel running", zap.String("identity", o.Identity), zap.String("listen", ln.Addr().String()),
+		zap.Bool("leader_election", le != nil), zap.Bool("dry_run", cfg.Rollback.DryRun))
+	return st.wait(ctx, o.Drains, log)
+}
+
+// preflight refuses to start without the permissions sentinel needs,
+// naming them, and reports whether an admission guard covers what it
+// watches. It returns the Lease's namespace.
+func preflight(ctx context.Context, o Options, client kubernetes.Interface) (string, error) {
+	cfg := o.Config
+	perms := kube.Needed(cfg.Kubernetes.Namespaces)
+	leaseNS := cfg.Run.LeaderElection.Namespace
+	if leaseNS == "" {
+		leaseNS = o.LeaseNamespace
+	}
+	if cfg.Run.LeaderElection.Enabled {
+		if leaseNS == "" {
+			return "", errors.New("run.leader_election.namespace is empty and POD_NAMESPACE is not set")
+		}
+		perms = append(perms, kube.LeasePermissions(leaseNS)...)
+	}
+	if err := kube.CheckAccess(ctx, client, perms); err != nil {
+		return "", err
+	}
+	// Reading bindings is not among the permissions above, so Forbidden
+	// reports "unknown".
+	guard.Report(ctx, client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings(),
+		cfg.Kubernetes.Namespaces, o.Registry, o.Log)
+	return leaseNS, nil
+}
+
+// probes answer /healthz and /readyz.
+type probes struct {
+	cfg     config.Config
+	clock   clock.PassiveClock
+	engine  *engine.Engine
+	synced  func() bool
+	source  *lastAnswer
+	started atomic.Int64 // unix nanoseconds the engine loop started; 0 before
+}
+
+// live fails when the engine loop has run but completed no poll for
+// several intervals: a poll stuck on a dependency, which a restart may
+// clear.
+func (p *probes) live() error {
+	started := p.started.Load()
+	if started == 0 {
+		return nil
+	}
+	last := p.engine.LastPoll()
+	if s := time.Unix(0, started); last.Before(s) {
+		last = s
+	}
+	limit := 4*p.cfg.Detection.PollInterval + p.cfg.Metrics.QueryDelay + sourceTimeout(p.cfg)
+	if since := p.clock.Since(last); since > limit {
+		return fmt.Errorf("engine stuck: no poll completed for %s (limit %s)", since.Round(time.Second), limit)
+	}
+	return nil
+}
+
+// ready names the first thing that keeps this replica from judging.
+func (p *probes) ready() error {
+	if !p.synced() {
+		return errors.New("kubernetes caches not synced: the API server has not answered the Deployment and ReplicaSet lists")
+	}
+	if err := p.live(); err != nil {
+		return err
+	}
+	if at, err := p.source.last(); at.IsZero() || p.clock.Since(at) > 3*p.cfg.Detection.PollInterval {
+		return fmt.Errorf("the metrics source (%s) has not answered since %s: %v", p.cfg.Metrics.Source, at.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// stages run the daemon's components in three stages, stopped in order:
+// work (engine, watcher), support (runners such as the pager), presence
+// (lease, HTTP). Any component that stops on its own stops the daemon.
+type stages struct {
+	workCtx, supportCtx, presenceCtx    context.Context
+	stopWork, stopSupport, stopPresence context.CancelFunc
+	work, support, presence             sync.WaitGroup
+	once                                sync.Once
+	fail                                error
+}
+
+func newStages(ctx context.Context) *stages {
+	st := &stages{}
+	st.workCtx, st.stopWork = context.WithCancel(ctx)
+	st.supportCtx, st.stopSupport = context.WithCancel(context.WithoutCancel(ctx))
+	st.presenceCtx, st.stopPresence = context.WithCancel(context.WithoutCancel(ctx))
+	return st
+}
+
+func (st *stages) stop() { st.stopWork(); st.stopSupport(); st.stopPresence() }
+
+func (st *stages) run(wg *sync.WaitGroup, c context.Context, name string, f func(context.Context) error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := f(c)
+		if c.Err() == nil {
+			if err == nil {
+				err = errors.New("stopped unexpectedly")
+			}
+			st.once.Do(func() { st.fail = fmt.Errorf("%s: %w", name, err) })
+			st.stopWork()
+		}
+	}()
+}
+
+// serve runs the HTTP server in the presence stage.
+func (st *stages) serve(srv *http.Server, ln net.Listener) {
+	st.run(&st.presence, st.presenceCtx, "http server", func(c context.Context) error {
 		go func() {
 			<-c.Done()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(c), 5*time.Second)
@@ -199,50 +265,27 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	})
-	if le != nil {
-		goRun(&presence, presenceCtx, "leader election", func(c context.Context) error {
-			// Run returns when leadership is lost; stand by and try again.
-			for c.Err() == nil {
-				le.Run(c)
-			}
-			return nil
-		})
-	}
-	for _, r := range o.Runners {
-		goRun(&support, supportCtx, "runner", r)
-	}
-	goRun(&work, workCtx, "watcher", watcher.Run)
-	goRun(&work, workCtx, "engine", func(c context.Context) error {
-		// Evaluate only once the history is known.
-		for !watcher.HasSynced() {
-			select {
-			case <-c.Done():
-				return nil
-			case <-o.Clock.After(100 * time.Millisecond):
-			}
-		}
-		engineStarted.Store(o.Clock.Now().UnixNano())
-		return eng.Run(c, o.Clock)
-	})
-	log.Info("sentinel running", zap.String("identity", o.Identity), zap.String("listen", ln.Addr().String()),
-		zap.Bool("leader_election", le != nil), zap.Bool("dry_run", cfg.Rollback.DryRun))
+}
 
-	<-workCtx.Done()
+// wait blocks until the work stage ends, then stops the stages in order,
+// running the drains between support and presence.
+func (st *stages) wait(ctx context.Context, drains []func(context.Context) error, log *zap.Logger) error {
+	<-st.workCtx.Done()
 	log.Info("stopping")
-	work.Wait()
-	stopSupport()
-	support.Wait()
-	for _, d := range o.Drains {
+	st.work.Wait()
+	st.stopSupport()
+	st.support.Wait()
+	for _, d := range drains {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 		if err := d(dctx); err != nil {
 			log.Warn("drain", zap.Error(err))
 		}
 		cancel()
 	}
-	stopPresence()
-	presence.Wait()
+	st.stopPresence()
+	st.presence.Wait()
 	log.Info("sentinel stopped")
-	return fail
+	return st.fail
 }
 
 // drainTimeout bounds the drains at shutdown, well inside the pod's
