@@ -89,6 +89,9 @@ type Engine struct {
 	// revisionsTold: the first answer was checked for revision labels.
 	revisionsTold bool
 	completed     time.Time // the instant of the last poll completed
+	// deleted Deployments, by the poll at which they were deleted: their
+	// metrics linger in the rate window and must not open an incident.
+	deleted map[detector.Workload]time.Time
 }
 
 // quietResolveHorizon bounds how old a resolve seen while standing by may
@@ -152,6 +155,7 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 		open:      map[detector.Workload]*openIncident{},
 		served:    map[detector.Workload]history.Served{},
 		clock:     clock.RealClock{},
+		deleted:   map[detector.Workload]time.Time{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -171,6 +175,7 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 		reason = prev.Annotations[guard.BreakGlassAnnotation]
 	}
 	c, ok := e.history.ObserveDeployment(d, at)
+	delete(e.deleted, detector.Workload{Namespace: d.Namespace, Name: d.Name}) // (re)created
 	e.metrics.workloads.Set(float64(e.history.Len()))
 	if !ok {
 		return
@@ -212,6 +217,7 @@ func (e *Engine) DeleteDeployment(namespace, name string) {
 	e.detector.Forget(w)
 	e.evidence.Forget(w)
 	e.policy.Forget(w)
+	e.deleted[w] = e.lastPoll
 	if oi, ok := e.open[w]; ok {
 		delete(e.open, w)
 		a := e.action(incident.Resolve, oi.firing)

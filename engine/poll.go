@@ -99,6 +99,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	}
 
 	e.tellRevisions(obs)
+	obs = e.withoutDeleted(now, obs)
 	judged := e.evidence.Poll(now, obs, e.history)
 	e.recordHealth(now, judged)
 	for _, f := range e.detector.Evaluate(now, judged) {
@@ -139,6 +140,29 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	}
 	e.metrics.incidentsOpen.Set(float64(len(e.open)))
 	return steps
+}
+
+// withoutDeleted leaves out the observations of Deployments deleted
+// within the last rate window plus a poll: what their pods served before
+// they went is still in the window, and must not open a new incident that
+// nothing would ever resolve. Called with the lock held.
+func (e *Engine) withoutDeleted(now time.Time, obs []detector.Observation) []detector.Observation {
+	if len(e.deleted) == 0 {
+		return obs
+	}
+	linger := e.cfg.Detection.RateWindow + e.cfg.Detection.PollInterval
+	for w, at := range e.deleted {
+		if now.Sub(at) > linger {
+			delete(e.deleted, w)
+		}
+	}
+	out := obs[:0:0]
+	for _, o := range obs {
+		if _, gone := e.deleted[o.Workload]; !gone {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // tellRevisions says once, at the first answer, whether the metrics split
