@@ -16,7 +16,6 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/simulate"
 	"github.com/sentinel-sre/sentinel/source/datadog"
 	"github.com/sentinel-sre/sentinel/source/prometheus"
 )
@@ -163,7 +162,7 @@ func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "sentinel: backtest query: %s\n", query)
 	out := cmd.OutOrStdout()
-	n, err := writer(f.output, out, cfg)
+	n, err := notifier(f.output, out, cfg)
 	if err != nil {
 		return err
 	}
@@ -218,19 +217,6 @@ func rangeSource(ctx context.Context, cfg config.Config, start, to time.Time) (e
 		return nil, "", err
 	}
 	return r, r.Query(), nil
-}
-
-// writer is the notifier printing actions in the -o format.
-func writer(output string, out io.Writer, cfg config.Config) (engine.Notifier, error) {
-	switch output {
-	case "text":
-		return simulate.TextWriter{W: out}, nil
-	case "json":
-		return simulate.JSONWriter{W: out}, nil
-	case "pagerduty":
-		return simulate.PagerDutyWriter{W: out, Paging: cfg.Paging}, nil
-	}
-	return nil, fmt.Errorf("-o %q: want text, json or pagerduty", output)
 }
 
 // progress returns a progress callback drawing a bar on w for long

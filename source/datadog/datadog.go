@@ -220,19 +220,11 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 		return nil, s.fail(ReasonRateLimited, fmt.Errorf("query datadog: rate limit exhausted until %s: poll skipped",
 			until.UTC().Format(time.RFC3339)))
 	}
-	apiKey, err := config.ReadSecret(s.apiKeyFile, APIKeyEnv)
+	qctx, cancel, err := s.keyed(ctx)
 	if err != nil {
-		return nil, s.fail(ReasonCredentials, fmt.Errorf("query datadog: API key: %w", err))
+		return nil, s.fail(ReasonCredentials, fmt.Errorf("query datadog: %w", err))
 	}
-	appKey, err := config.ReadSecret(s.appKeyFile, AppKeyEnv)
-	if err != nil {
-		return nil, s.fail(ReasonCredentials, fmt.Errorf("query datadog: application key: %w", err))
-	}
-	qctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	qctx = context.WithValue(s.server(qctx), datadog.ContextAPIKeys, map[string]datadog.APIKey{
-		"apiKeyAuth": {Key: apiKey.Reveal()}, "appKeyAuth": {Key: appKey.Reveal()},
-	})
 
 	// Ask for twice the window before the cutoff: the buckets used start
 	// at most one bucket (no longer than the window) plus the window
@@ -256,6 +248,24 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 		return nil, s.fail(reason, fmt.Errorf("query datadog: %w", err))
 	}
 	return obs, nil
+}
+
+// keyed returns ctx bounded by the query timeout, aimed at the site and
+// carrying the API and application keys, read anew on every query (a
+// mounted Secret may rotate).
+func (s *Source) keyed(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	apiKey, err := config.ReadSecret(s.apiKeyFile, APIKeyEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("API key: %w", err)
+	}
+	appKey, err := config.ReadSecret(s.appKeyFile, AppKeyEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("application key: %w", err)
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	return context.WithValue(s.server(qctx), datadog.ContextAPIKeys, map[string]datadog.APIKey{
+		"apiKeyAuth": {Key: apiKey.Reveal()}, "appKeyAuth": {Key: appKey.Reveal()},
+	}), cancel, nil
 }
 
 func (s *Source) fail(reason string, err error) error {

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV1"
 
-	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 )
 
@@ -89,19 +87,11 @@ func (r *Range) Observe(ctx context.Context, at time.Time) ([]detector.Observati
 // fetch asks for the counts every poll in [lo, hi] needs.
 func (r *Range) fetch(ctx context.Context, lo, hi time.Time) error {
 	s := r.src
-	apiKey, err := config.ReadSecret(s.apiKeyFile, APIKeyEnv)
+	qctx, cancel, err := s.keyed(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: API key: %w", ErrRange, err)
+		return fmt.Errorf("%w: %w", ErrRange, err)
 	}
-	appKey, err := config.ReadSecret(s.appKeyFile, AppKeyEnv)
-	if err != nil {
-		return fmt.Errorf("%w: application key: %w", ErrRange, err)
-	}
-	qctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	qctx = context.WithValue(s.server(qctx), datadog.ContextAPIKeys, map[string]datadog.APIKey{
-		"apiKeyAuth": {Key: apiKey.Reveal()}, "appKeyAuth": {Key: appKey.Reveal()},
-	})
 	// As Observe: twice the window before the first poll's cutoff.
 	from := lo.Add(-s.delay - 2*s.window)
 	began := s.clock.Now()

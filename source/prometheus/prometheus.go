@@ -287,21 +287,7 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 	if !ok {
 		return nil, s.fail(ReasonBadResponse, fmt.Errorf("query prometheus: want an instant vector, got %s", typeOf(val)))
 	}
-	if len(vec) == 0 {
-		return nil, s.fail(ReasonNoData, fmt.Errorf("query prometheus: empty answer: %w", ErrNoData))
-	}
-	obs, skipped := s.observations(vec)
-	for reason, n := range skipped {
-		s.m.Skipped(reason, n)
-	}
-	if len(skipped) > 0 {
-		s.log.Debug("skipped malformed samples", zap.Any("by_reason", skipped))
-	}
-	if len(obs) == 0 {
-		return nil, s.fail(ReasonInvalid, fmt.Errorf("query prometheus: none of %d samples was usable (skipped: %v): %w",
-			len(vec), skipped, ErrNoData))
-	}
-	return obs, nil
+	return s.vectorAnswer(vec)
 }
 
 func (s *Source) fail(reason string, err error) error {
