@@ -13,6 +13,7 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/evidence"
 )
 
 // ParseWorkload reads NS/NAME.
@@ -61,6 +62,12 @@ func (t *Tracer) Line(r engine.PollRecord) string {
 	if !found {
 		return fmt.Sprintf("%s  no data    %-8s %s", head, state, t.why(detector.Unknown, state, onset, r.At, "no series for the workload: unknown, never healthy nor failing"))
 	}
+	revs := ""
+	if r.Evidence != nil {
+		if ev, ok := r.Evidence(t.workload); ok {
+			o, revs = ev.Judged, revisions(ev)
+		}
+	}
 	v := t.rule.Judge(o)
 	ratio := fmt.Sprintf("%5.1f%%", o.Ratio()*100)
 	if o.Requests <= 0 {
@@ -70,8 +77,28 @@ func (t *Tracer) Line(r engine.PollRecord) string {
 	if v == detector.Unknown {
 		why = fmt.Sprintf("below the volume floor of %g req/s: unknown, never healthy nor failing", t.rule.MinRequestRate)
 	}
-	return fmt.Sprintf("%s  %7.2f req/s  ratio %s  %-9s %-8s %s", head, o.Requests, ratio, v, state,
-		t.why(v, state, onset, r.At, why))
+	return fmt.Sprintf("%s  %7.2f req/s  ratio %s  %-9s %-8s %s%s", head, o.Requests, ratio, v, state,
+		t.why(v, state, onset, r.At, why), revs)
+}
+
+// revisions lists the revisions' own ratios and, when the detector judged
+// something other than the workload as a whole, what.
+func revisions(ev evidence.Workload) string {
+	if len(ev.Revisions) == 0 && ev.Judged.Basis == detector.BasisWorkload {
+		return ""
+	}
+	var parts []string
+	for _, rv := range ev.Revisions {
+		parts = append(parts, fmt.Sprintf("revision %d %.1f%% at %.2f req/s", rv.Revision, rv.Ratio()*100, rv.Requests))
+	}
+	s := "  [" + strings.Join(parts, ", ")
+	switch ev.Judged.Basis {
+	case detector.BasisRevision:
+		s += "; judged on the newest revision's pods"
+	case detector.BasisStopped:
+		s += "; stopped serving: judged as failing every request"
+	}
+	return s + "]"
 }
 
 // why says what the detector is waiting for.
