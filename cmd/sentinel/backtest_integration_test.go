@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,19 @@ func sentinelOut(t *testing.T, args ...string) string {
 	return out.String()
 }
 
+// wording is a timeline without its numbers (times, ratios, rates): the
+// same actions said the same way, for a server whose arithmetic differs
+// at pod starts.
+func wording(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = digits.ReplaceAllString(l, "#")
+	}
+	return out
+}
+
+var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
+
 // timeline is the text output's actions: the lines before the summary.
 func timeline(out string) []string {
 	before, _, _ := strings.Cut(out, "\n\n")
@@ -49,7 +63,7 @@ func timeline(out string) []string {
 func TestIntegrationBacktestEqualsSimulate(t *testing.T) {
 	env := promenv.Need(t)
 	root := promenv.RepoRoot(t)
-	for _, name := range []string{"mli-6574", "kubectl-set-image"} {
+	for _, name := range []string{"mli-6574", "kubectl-set-image", "rolling-update"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(root, "examples", name)
 			cfg, err := simulate.LoadConfig(dir, "")
@@ -94,12 +108,24 @@ func TestIntegrationBacktestEqualsSimulate(t *testing.T) {
 			}
 			t.Logf("%d polls in %d query_range requests, %d without data; query: %s", res.Polls,
 				(res.Polls+36)/37, res.NoData, rng.Query())
-			replaytest.Compare(t, want.Actions, got.Actions, replaytest.Match{Source: "backtest", Exact: true})
+			m := replaytest.Match{Source: "backtest", Exact: true}
+			closed := src.Ranges() == prometheus.RangesClosed
+			if closed {
+				// Prometheus 2.x extrapolates a series that starts inside
+				// the window differently (docs/metrics.md): at pod starts a
+				// ratio moves by up to a few percent, and an action near
+				// the line by up to a poll.
+				m.Early, m.Late, m.Tolerance = step, step, 0.02
+			}
+			replaytest.Compare(t, want.Actions, got.Actions, m)
 
 			from, to := rec.First.Format(time.RFC3339), rec.Last.Format(time.RFC3339)
 			objFile := filepath.Join(dir, simulate.ObjectsFile)
 			simulated := timeline(sentinelOut(t, "simulate", dir))
 			backtested := timeline(sentinelOut(t, "backtest", "--prometheus", env.URL, "--from", from, "--to", to, "--objects", objFile))
+			if closed {
+				simulated, backtested = wording(simulated), wording(backtested)
+			}
 			if diff := cmp.Diff(simulated, backtested); diff != "" {
 				t.Errorf("sentinel backtest's actions differ from sentinel simulate's (-simulate +backtest):\n%s", diff)
 			}
@@ -107,6 +133,9 @@ func TestIntegrationBacktestEqualsSimulate(t *testing.T) {
 			recorded := filepath.Join(t.TempDir(), name)
 			t.Log(sentinelOut(t, "record", "--prometheus", env.URL, "--from", from, "--to", to, "--objects", objFile, recorded))
 			replayed := timeline(sentinelOut(t, "simulate", recorded))
+			if closed {
+				replayed = wording(replayed)
+			}
 			if diff := cmp.Diff(simulated, replayed); diff != "" {
 				t.Errorf("simulate of the recording made by sentinel record differs (-example +recorded):\n%s", diff)
 			}
