@@ -79,11 +79,13 @@ func TestIntegrationBacktestFromCluster(t *testing.T) {
 	}
 	t2 := waitRevision(t, kc, ns, 2)
 
-	// And traffic that fails from revision 2 on, up to a minute and a
-	// half after it, backfilled once that has passed.
-	from, to := t1.Add(-10*time.Minute).Truncate(time.Minute), t2.Add(90*time.Second)
+	// And traffic that fails once revision 2's pods serve, 20 s after the
+	// change (a pod's start-up), up to a minute and a half after that,
+	// backfilled once that has passed.
+	failAt := t2.Add(20 * time.Second)
+	from, to := t1.Add(-10*time.Minute).Truncate(time.Minute), failAt.Add(90*time.Second)
 	om := filepath.Join(t.TempDir(), "metrics.om")
-	samples := writeTraffic(t, om, ns, from, to, t2)
+	samples := writeTraffic(t, om, ns, from, to, failAt)
 	waitUntil(t, to.Add(10*time.Second))
 	env.Backfill(t, om, fmt.Sprintf(`istio_requests_total{destination_workload_namespace=%q}`, ns), from, to, samples)
 
