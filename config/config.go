@@ -37,6 +37,11 @@ type Run struct {
 	// ListenAddress serves /metrics, /healthz and /readyz.
 	ListenAddress  string         `yaml:"listen_address"`
 	LeaderElection LeaderElection `yaml:"leader_election"`
+	// WarmUp is how much metrics history a starting replica replays, as a
+	// standby, before its first live poll: revisions' health is known at
+	// once and an incident under way keeps its onset (and so its id and
+	// dedup key). 0 starts cold.
+	WarmUp time.Duration `yaml:"warm_up"`
 }
 
 // LeaderElection configures the coordination.k8s.io Lease that lets only
@@ -316,7 +321,7 @@ func Default() Config {
 			QueryDelay: 5 * time.Second,
 		},
 		Kubernetes: Kubernetes{VerifyTimeout: time.Minute, RequestTimeout: 10 * time.Second, RollbackTimeout: 5 * time.Minute},
-		Run: Run{ListenAddress: ":8080", LeaderElection: LeaderElection{
+		Run: Run{ListenAddress: ":8080", WarmUp: 15 * time.Minute, LeaderElection: LeaderElection{
 			Enabled: true, LeaseName: "sentinel", LeaseDuration: 15 * time.Second,
 			RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		}},

@@ -234,6 +234,9 @@ func validateRun(v *problems, r Run) {
 	if _, _, err := net.SplitHostPort(r.ListenAddress); err != nil {
 		v.bad("run.listen_address", "must be host:port, got %q", r.ListenAddress)
 	}
+	if r.WarmUp < 0 {
+		v.bad("run.warm_up", "must not be negative (0 starts cold), got %s", r.WarmUp)
+	}
 	le := r.LeaderElection
 	if le.Enabled {
 		if errs := validation.IsDNS1123Subdomain(le.LeaseName); len(errs) > 0 {

@@ -138,6 +138,7 @@ func Run(ctx context.Context, o Options) error {
 			case <-o.Clock.After(100 * time.Millisecond):
 			}
 		}
+		eng.WarmUp(c, o.Clock.Now())
 		pr.started.Store(o.Clock.Now().UnixNano())
 		return eng.Run(c, o.Clock)
 	})

@@ -89,6 +89,8 @@ type Engine struct {
 	// revisionsTold: the first answer was checked for revision labels.
 	revisionsTold bool
 	completed     time.Time // the instant of the last poll completed
+	// warming: a warm-up replays history as a standby (see WarmUp).
+	warming bool
 	// deleted Deployments, by the poll at which they were deleted: their
 	// metrics linger in the rate window and must not open an incident.
 	deleted map[detector.Workload]time.Time

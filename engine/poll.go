@@ -70,7 +70,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	e.stats.Polls++
 	e.metrics.polls.Inc()
 	e.lastPoll = now
-	active := e.active()
+	active := e.active() && !e.warming
 	var steps []step
 	tell := func(a incident.Action) { steps = append(steps, step{action: a}) }
 	// A resolve is sent by the leader. A standby keeps it: if the leader
@@ -204,7 +204,13 @@ func (e *Engine) recordHealth(now time.Time, judged []detector.Observation) {
 			}
 		}
 	}
-	e.history.RecordHealth(now, func(w detector.Workload) history.Served { return served[w] })
+	judge := func(w detector.Workload) history.Served { return served[w] }
+	if e.warming {
+		// Replaying history: the template judged is the one live then.
+		e.history.RecordPastHealth(now, judge)
+		return
+	}
+	e.history.RecordHealth(now, judge)
 }
 
 func (e *Engine) unannounced() []detector.Workload {

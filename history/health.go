@@ -97,3 +97,41 @@ func (t *Tracker) RecordRevisionHealth(now time.Time, w detector.Workload, rs st
 	}
 	d.healthOf(d.rs[rs].fp).record(now, s, t.opts.HealthyFor)
 }
+
+// RecordPastHealth is RecordHealth for a past instant (a warm-up on
+// metrics history): the template judged is the one the Deployment ran at
+// now as far as the changes seen tell — the newest made by then, else the
+// one the oldest change seen replaced, taken as rolled out until that
+// change.
+func (t *Tracker) RecordPastHealth(now time.Time, judge func(detector.Workload) Served) {
+	for w, d := range t.deployments {
+		fp := d.templateAt(now)
+		if fp == "" || fp == d.fp && !d.rolledOut() {
+			continue
+		}
+		if s := judge(w); s != ServedElsewhere {
+			d.healthOf(fp).record(now, s, t.opts.HealthyFor)
+		}
+	}
+}
+
+// templateAt returns the fingerprint of the template the Deployment ran
+// at t, as far as the changes seen tell; "" when they cannot.
+func (d *deployment) templateAt(t time.Time) string {
+	for i := len(d.changes) - 1; i >= 0; i-- {
+		c := d.changes[i]
+		if !c.attributed {
+			d.attributeFirstSight(c)
+		}
+		if !c.At.After(t) {
+			return c.Fingerprint
+		}
+		if i == 0 && c.before != nil {
+			return Fingerprint(c.before)
+		}
+	}
+	if len(d.changes) == 0 {
+		return d.fp
+	}
+	return ""
+}

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/rollback"
+)
+
+// A replica that starts in the middle of an incident — a restart, a
+// rollout of sentinel itself — replays the metrics history first: it
+// knows revision 1 was healthy (cold, it would page without a rollback
+// target) and finds the incident's own onset, so its page carries the
+// incident id (and dedup key) the replica that watched it all used.
+func TestWarmUpKnowsHealthAndTheIncident(t *testing.T) {
+	failing := func(at time.Time) bool {
+		return at.After(t0.Add(10*time.Minute+15*time.Second)) && at.Before(t0.Add(20*time.Minute))
+	}
+	src := script(func(at time.Time) ([]detector.Observation, error) {
+		ratio := 0.01
+		if failing(at) {
+			ratio = 0.9
+		}
+		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 40 * ratio}}, nil
+	})
+	// The replica that watched from the start.
+	watched, _ := runWith(t, "kubectl-set", &executor{})
+
+	type page struct {
+		Incident string
+		Reason   rollback.Reason
+	}
+	start := t0.Add(11 * time.Minute) // the incident is under way
+	for _, tc := range []struct {
+		name   string
+		warmUp time.Duration
+		want   page
+	}{
+		{"warm", 15 * time.Minute, page{Incident: watched.actions[0].Incident, Reason: rollback.ReasonOutOfBandImage}},
+		{"cold", 0, page{Incident: "shop/cart@" + start.Format(time.RFC3339), Reason: rollback.ReasonNoHealthyTarget}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Run.WarmUp = tc.warmUp
+			out := &collect{}
+			e := New(cfg, src, &executor{}, out, zap.NewNop())
+			// What the informers list at start: both revisions.
+			d1, d2 := deployment("1", "1", "cart:1", "helm", t0), deployment("2", "2", "cart:2", "kubectl-set", t0.Add(10*time.Minute))
+			e.ObserveReplicaSet(scaled(replicaSet(d1, "cart-1"), 0))
+			e.ObserveReplicaSet(replicaSet(d2, "cart-2"))
+			e.ObserveDeployment(d2, start)
+			e.WarmUp(t.Context(), start)
+			if len(out.actions) != 0 {
+				t.Fatalf("warming up told %d actions", len(out.actions))
+			}
+			for at := start; at.Before(start.Add(2 * time.Minute)); at = at.Add(15 * time.Second) {
+				_ = e.Poll(t.Context(), at)
+			}
+			var got []page
+			for _, a := range out.actions {
+				if a.Kind == incident.Page {
+					got = append(got, page{a.Incident, a.Decision.Reason})
+				}
+			}
+			if diff := cmp.Diff([]page{tc.want}, got); diff != "" {
+				t.Errorf("pages (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// scaled is rs wanting n pods.
+func scaled(rs *appsv1.ReplicaSet, n int32) *appsv1.ReplicaSet {
+	rs.Spec.Replicas = &n
+	return rs
+}
