@@ -19,7 +19,7 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/simulate"
 	"github.com/sentinel-sre/sentinel/source"
 )
 
@@ -68,7 +68,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.End.Before(o.Start) {
 		return Result{}, fmt.Errorf("end %s is before start %s", o.End.Format(time.RFC3339), o.Start.Format(time.RFC3339))
 	}
-	eng := engine.New(o.Config, o.Source, reported{}, o.Notifier, zap.NewNop(), o.EngineOptions...)
+	eng := engine.New(o.Config, o.Source, simulate.Recorded{}, o.Notifier, zap.NewNop(), o.EngineOptions...)
 	res := Result{From: o.Start, To: o.End}
 	total := int(o.End.Sub(o.Start)/step) + 1
 	next := 0
@@ -77,7 +77,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			return res, err
 		}
 		for ; next < len(o.Objects) && !o.Objects[next].At.After(now); next++ {
-			feed(eng, o.Objects[next])
+			simulate.Feed(eng, o.Objects[next])
 			res.Objects++
 		}
 		if err := eng.Poll(ctx, now); err != nil {
@@ -97,21 +97,3 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.Stats = eng.Stats()
 	return res, nil
 }
-
-func feed(eng *engine.Engine, o recording.Object) {
-	switch {
-	case o.Deployment != nil:
-		eng.ObserveDeployment(o.Deployment, o.At)
-	case o.ReplicaSet != nil:
-		eng.ObserveReplicaSet(o.ReplicaSet)
-	}
-}
-
-// reported is the executor of a backtest: a rollback is reported, never
-// applied.
-type reported struct{}
-
-func (reported) Rollback(context.Context, *rollback.Plan) error { return nil }
-
-// Verify has nothing to wait for.
-func (reported) Verify(context.Context, *rollback.Plan) error { return nil }

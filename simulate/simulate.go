@@ -169,7 +169,7 @@ func Replay(ctx context.Context, dir string, cfg config.Config, notifier engine.
 	if opts.Source != nil {
 		src = opts.Source
 	}
-	eng := engine.New(cfg, src, recorded{}, notifier, zap.NewNop(), opts.Engine...)
+	eng := engine.New(cfg, src, Recorded{}, notifier, zap.NewNop(), opts.Engine...)
 	step := cfg.Detection.PollInterval
 	// Polls fall on multiples of the interval, as the daemon's do, so a
 	// replay and a live run evaluate at the same instants.
@@ -182,7 +182,7 @@ func Replay(ctx context.Context, dir string, cfg config.Config, notifier engine.
 			return res, err
 		}
 		for ; next < len(objects) && !objects[next].At.After(now); next++ {
-			feed(eng, objects[next])
+			Feed(eng, objects[next])
 		}
 		if err := eng.Poll(ctx, now); err != nil && opts.Source == nil {
 			return res, err
@@ -320,7 +320,9 @@ func warnings(dir string, cfg config.Config, objects []recording.Object) []strin
 	return out
 }
 
-func feed(eng *engine.Engine, o recording.Object) {
+// Feed gives the engine one recorded object as an informer would: a
+// Deployment or ReplicaSet seen, or deleted.
+func Feed(eng *engine.Engine, o recording.Object) {
 	switch {
 	case o.Deleted && o.Deployment != nil:
 		eng.DeleteDeployment(o.Deployment.Namespace, o.Deployment.Name)
@@ -337,14 +339,15 @@ func feed(eng *engine.Engine, o recording.Object) {
 	}
 }
 
-// recorded is the executor of a replay: the rollback is reported, never
-// applied, so the recording goes on as it happened.
-type recorded struct{}
+// Recorded is the executor of a replay or a backtest: the rollback is
+// reported, never applied, so the history goes on as it happened.
+type Recorded struct{}
 
-func (recorded) Rollback(context.Context, *rollback.Plan) error { return nil }
+// Rollback does nothing: the plan is reported by the engine.
+func (Recorded) Rollback(context.Context, *rollback.Plan) error { return nil }
 
 // Verify has nothing to wait for.
-func (recorded) Verify(context.Context, *rollback.Plan) error { return nil }
+func (Recorded) Verify(context.Context, *rollback.Plan) error { return nil }
 
 // Collect is a notifier that keeps every action, for tests and callers
 // that post-process them.
