@@ -231,7 +231,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 		d.Annotations["deployment.kubernetes.io/revision"] != "2" {
 		t.Errorf("dry-run wrote: image %s annotations %v", imageOf(d), d.Annotations)
 	}
-	evs, _ := c.client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
+	evs, _ := c.client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
 	if len(evs.Items) != 0 {
 		t.Errorf("dry-run recorded %d events", len(evs.Items))
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 
 	"go.uber.org/zap"
@@ -19,7 +18,7 @@ func workload(ns string) detector.Workload { return detector.Workload{Namespace:
 
 func (c *cluster) firstReplicaSet(t *testing.T, ns string) *appsv1.ReplicaSet {
 	t.Helper()
-	rss, err := c.client.AppsV1().ReplicaSets(ns).List(context.Background(), metav1.ListOptions{})
+	rss, err := c.client.AppsV1().ReplicaSets(ns).List(t.Context(), metav1.ListOptions{})
 	if err != nil || len(rss.Items) == 0 {
 		t.Fatalf("replicasets in %s: %v", ns, err)
 	}

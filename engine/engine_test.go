@@ -111,7 +111,7 @@ func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.T
 			e.ObserveReplicaSet(replicaSet(d2, "cart-2"))
 			e.ObserveDeployment(d2, now)
 		}
-		_ = e.Poll(context.Background(), now)
+		_ = e.Poll(t.Context(), now)
 	}
 	return out, e
 }
@@ -191,7 +191,7 @@ func TestSourceErrorsAreUnknownNeverFailing(t *testing.T) {
 	if s := e.Stats(); s.SourceErrors != 43 {
 		t.Errorf("source errors %d, want 43", s.SourceErrors)
 	}
-	err := e.Poll(context.Background(), t0.Add(15*time.Minute))
+	err := e.Poll(t.Context(), t0.Add(15*time.Minute))
 	if err == nil || err.Error() != "observe metrics at 2026-03-10T09:15:00Z: connection refused" {
 		t.Errorf("error %v", err)
 	}
@@ -223,7 +223,7 @@ func TestStandbyStaysSilentAndAnnouncesOnTakeover(t *testing.T) {
 		if !leader && len(out.actions)+len(exec.plans) > 0 {
 			t.Fatalf("standby acted at %v", now)
 		}
-		_ = e.Poll(context.Background(), now)
+		_ = e.Poll(t.Context(), now)
 	}
 	got := kinds(out.actions)
 	if len(got) != 2 || got[0] != incident.Page || got[1] != incident.Rollback || len(exec.plans) != 1 {
@@ -248,7 +248,7 @@ func TestBlindAfterPollsWithoutAnswer(t *testing.T) {
 	})
 	e := New(cfg, src, &executor{}, out, zap.NewNop())
 	for i := 0; i < 10; i++ {
-		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
+		_ = e.Poll(t.Context(), t0.Add(time.Duration(i)*15*time.Second))
 	}
 	if len(out.actions) != 1 || out.actions[0].Kind != incident.Blind || out.actions[0].Incident != "" ||
 		out.actions[0].Message != "blind: the metrics source has not answered for 4 polls: observe metrics at 2026-03-10T09:00:45Z: connection refused" {
@@ -268,7 +268,7 @@ func TestDriftNoticeOnlyWhenEnabled(t *testing.T) {
 		e.ObserveDeployment(deployment("1", "1", "cart:1", "helm", t0), t0)
 		e.ObserveDeployment(deployment("2", "2", "cart:2", "helm", t0.Add(time.Minute)), t0.Add(time.Minute))
 		e.ObserveDeployment(deployment("3", "3", "cart:3", "kubectl-set", t0.Add(2*time.Minute)), t0.Add(2*time.Minute))
-		_ = e.Poll(context.Background(), t0.Add(3*time.Minute))
+		_ = e.Poll(t.Context(), t0.Add(3*time.Minute))
 		want := 0
 		if enabled {
 			want = 1 // the kubectl change; helm's is trusted
@@ -298,7 +298,7 @@ func TestTakeoverResolvesWhatTheDeadLeaderLeftOpen(t *testing.T) {
 	e := New(config.Default(), src, &executor{}, out, zap.NewNop(), WithActive(func() bool { return leader }))
 	for now := t0; now.Before(t0.Add(10 * time.Minute)); now = now.Add(15 * time.Second) {
 		leader = !now.Before(t0.Add(8 * time.Minute)) // resolved at 6:00, takeover at 8:00
-		_ = e.Poll(context.Background(), now)
+		_ = e.Poll(t.Context(), now)
 	}
 	if got := kinds(out.actions); len(got) != 1 || got[0] != incident.Resolve {
 		t.Fatalf("actions %v, want the one resolve", got)
@@ -316,12 +316,12 @@ func TestDeletedDeploymentResolvesItsIncident(t *testing.T) {
 	e := New(config.Default(), src, &executor{}, out, zap.NewNop())
 	e.ObserveDeployment(deployment("1", "1", "cart:1", "helm", t0), t0)
 	for i := 0; i < 4; i++ {
-		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
+		_ = e.Poll(t.Context(), t0.Add(time.Duration(i)*15*time.Second))
 	}
 	e.DeleteDeployment("shop", "cart")
 	src = script(func(time.Time) ([]detector.Observation, error) { return nil, nil })
 	e.source = src
-	_ = e.Poll(context.Background(), t0.Add(time.Minute))
+	_ = e.Poll(t.Context(), t0.Add(time.Minute))
 	got := kinds(out.actions)
 	if len(got) != 2 || got[0] != incident.Page || got[1] != incident.Resolve ||
 		out.actions[1].Incident != out.actions[0].Incident || out.actions[1].Message != "the Deployment was deleted" {
@@ -340,7 +340,7 @@ func TestEmptyAnswersAreUnknownButNotBlind(t *testing.T) {
 		return nil, fmt.Errorf("query: %w", ErrNoData)
 	}), &executor{}, out, zap.NewNop())
 	for i := 0; i < 10; i++ {
-		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
+		_ = e.Poll(t.Context(), t0.Add(time.Duration(i)*15*time.Second))
 	}
 	if len(out.actions) != 0 || e.Stats().SourceErrors != 0 {
 		t.Errorf("an idle mesh made sentinel blind: %+v", out.actions)

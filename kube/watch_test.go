@@ -126,7 +126,7 @@ func TestWatcher(t *testing.T) {
 	if w.HasSynced() {
 		t.Error("synced before Run")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	ran := make(chan error, 1)
 	go func() { ran <- w.Run(ctx) }()
 	defer func() {

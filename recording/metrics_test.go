@@ -2,7 +2,6 @@ package recording
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -107,7 +106,7 @@ type rates struct{ requests, failures float64 }
 
 func observe(t *testing.T, m *Metrics, when time.Time) map[string]detector.Observation {
 	t.Helper()
-	obs, err := m.Observe(context.Background(), when)
+	obs, err := m.Observe(t.Context(), when)
 	if err != nil {
 		t.Fatalf("Observe(%s): %v", when, err)
 	}

@@ -2,7 +2,6 @@ package simulate
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -18,7 +17,7 @@ import (
 func TestPagerDutyPreviewOfTheIncident(t *testing.T) {
 	var out bytes.Buffer
 	cfg := config.Default()
-	if _, err := Run(context.Background(), filepath.Join("..", "examples", "mli-6574"), cfg,
+	if _, err := Run(t.Context(), filepath.Join("..", "examples", "mli-6574"), cfg,
 		PagerDutyWriter{W: &out, Paging: cfg.Paging}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func query(t *testing.T, s *Server, apiKey string, from, to time.Time, q string)
 	t.Helper()
 	cfg := datadog.NewConfiguration()
 	api := datadogV1.NewMetricsApi(datadog.NewAPIClient(cfg))
-	ctx := context.WithValue(context.Background(), datadog.ContextServerIndex, 1)
+	ctx := context.WithValue(t.Context(), datadog.ContextServerIndex, 1)
 	ctx = context.WithValue(ctx, datadog.ContextServerVariables, map[string]string{
 		"protocol": "http", "name": strings.TrimPrefix(s.URL, "http://")})
 	ctx = context.WithValue(ctx, datadog.ContextAPIKeys, map[string]datadog.APIKey{

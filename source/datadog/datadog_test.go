@@ -1,7 +1,6 @@
 package datadog
 
 import (
-	"context"
 	"flag"
 	"maps"
 	"math"
@@ -170,7 +169,7 @@ func TestObserveBuckets(t *testing.T) {
 			cfg := testConfig(fake.URL)
 			cfg.Detection.RateWindow = tc.window
 			s, reg := newTestSource(t, cfg, WithIngestionDelay(tc.delay))
-			got, err := s.Observe(context.Background(), at)
+			got, err := s.Observe(t.Context(), at)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,7 +287,7 @@ func TestObserveErrors(t *testing.T) {
 			cfg := testConfig(url)
 			cfg.Metrics.Datadog.Timeout = 200 * time.Millisecond
 			s, reg := newTestSource(t, cfg)
-			got, err := s.Observe(context.Background(), at)
+			got, err := s.Observe(t.Context(), at)
 			replaytest.Failed(t, got, err, "datadog", tc.noData)
 			if e := errorsBy(t, reg); !reflect.DeepEqual(e, map[string]float64{tc.reason: 1}) {
 				t.Errorf("errors counted %v, want %s once (%v)", e, tc.reason, err)
@@ -317,7 +316,7 @@ func TestObserveSkipsMalformedSeries(t *testing.T) {
 	fake.Add(every(tags("shop", "batch", "200"), from, at, 15*time.Second, -1)...)
 
 	s, reg := newTestSource(t, testConfig(fake.URL))
-	got, err := s.Observe(context.Background(), at)
+	got, err := s.Observe(t.Context(), at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +340,7 @@ func TestRateLimit(t *testing.T) {
 	poll := func(wantErr bool) {
 		t.Helper()
 		now := clk.Now()
-		_, err := s.Observe(context.Background(), now)
+		_, err := s.Observe(t.Context(), now)
 		if (err != nil) != wantErr {
 			t.Fatalf("at %s: error %v, want error %v", now.Format(time.TimeOnly), err, wantErr)
 		}
@@ -406,16 +405,16 @@ func TestKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Observe(context.Background(), at); err != nil {
+	if _, err := s.Observe(t.Context(), at); err != nil {
 		t.Fatal(err)
 	}
 	// A rotated file is read on the next poll.
 	write(apiFile, "revoked")
-	if _, err := s.Observe(context.Background(), at); err == nil {
+	if _, err := s.Observe(t.Context(), at); err == nil {
 		t.Fatal("a revoked key must be rejected")
 	}
 	os.Remove(appFile)
-	if _, err := s.Observe(context.Background(), at); err == nil || strings.Contains(err.Error(), "revoked") {
+	if _, err := s.Observe(t.Context(), at); err == nil || strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("got %v, want an error naming the file only", err)
 	}
 	if e := errorsBy(t, reg); !reflect.DeepEqual(e, map[string]float64{ReasonRejected: 1, ReasonCredentials: 1}) {
@@ -438,7 +437,7 @@ func TestServerSelection(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := newConfig()
-		got, err := cfg.ServerURLWithContext(ctxf(context.Background()), "v1.MetricsApi.QueryMetrics")
+		got, err := cfg.ServerURLWithContext(ctxf(t.Context()), "v1.MetricsApi.QueryMetrics")
 		if err != nil || got != want {
 			t.Errorf("site %s: got %s, %v; want %s", site, got, err, want)
 		}
@@ -447,7 +446,7 @@ func TestServerSelection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := newConfig().ServerURLWithContext(ctxf(context.Background()), "v1.MetricsApi.QueryMetrics")
+	got, err := newConfig().ServerURLWithContext(ctxf(t.Context()), "v1.MetricsApi.QueryMetrics")
 	if err != nil || got != "http://127.0.0.1:8080/proxy" {
 		t.Errorf("url: got %s, %v", got, err)
 	}
