@@ -122,7 +122,7 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("..", "..", "examples", name)
 			if _, err := os.Stat(filepath.Join(dir, simulate.MetricsFile)); err != nil {
-				t.Skipf("scenario not in the repository: %v", err)
+				t.Fatalf("the scenario bundled in examples/: %v", err)
 			}
 			cfg, err := simulate.LoadConfig(dir, "")
 			if err != nil {
