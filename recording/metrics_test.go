@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 )
@@ -116,7 +118,7 @@ func observe(t *testing.T, m *Metrics, when time.Time) map[string]detector.Obser
 			t.Errorf("Observe(%s): %s twice", when, o.Workload)
 		}
 		if o.Requests < 0 || o.Failures < 0 || o.Failures > o.Requests*(1+1e-9) {
-			t.Errorf("Observe(%s): %s impossible rates %+v", when, o.Workload, o)
+			t.Errorf("Observe(%s): %s impossible rates: requests %v/s failures %v/s", when, o.Workload, o.Requests, o.Failures)
 		}
 		out[o.Workload.String()] = o
 	}
@@ -259,7 +261,7 @@ func TestObserve(t *testing.T) {
 			}
 			for w, o := range got {
 				if _, ok := tc.want[w]; !ok {
-					t.Errorf("%s should be unknown, got %+v", w, o)
+					t.Errorf("%s should be unknown, got requests %v/s failures %v/s", w, o.Requests, o.Failures)
 				}
 			}
 		})
@@ -481,8 +483,9 @@ func TestReadMetricsLargerThanAChunk(t *testing.T) {
 	// Steady 9 OK + 1 failed per scrape: 40 per minute, 4 failed.
 	for _, sec := range []int{120, 15 * (n / 4), 15 * (n/2 - 1)} {
 		o := observe(t, m, at(sec))["shop/cart"]
-		if !near(o.Requests, 40.0/60) || !near(o.Failures, 4.0/60) {
-			t.Errorf("at %d s: %+v, want 40/60 and 4/60", sec, o)
+		type rates struct{ Requests, Failures float64 }
+		if diff := cmp.Diff(rates{40.0 / 60, 4.0 / 60}, rates{o.Requests, o.Failures}, cmpopts.EquateApprox(1e-9, 0)); diff != "" {
+			t.Errorf("at %d s: rates per second (-want +got):\n%s", sec, diff)
 		}
 	}
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV1"
+	"github.com/google/go-cmp/cmp"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -112,7 +113,7 @@ other_total{a="x"} 2 1015
 	}
 	tags := []string{"a:x", "b:y"}
 	want := []Point{{Tags: tags, T: time.Unix(1015, 0).UTC(), V: 5}, {Tags: tags, T: time.Unix(1030, 0).UTC(), V: 4}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %+v, want %+v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("points (-want +got):\n%s", diff)
 	}
 }

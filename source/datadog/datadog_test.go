@@ -3,7 +3,6 @@ package datadog
 import (
 	"flag"
 	"maps"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	promclient "github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -98,18 +99,8 @@ func skippedBy(t *testing.T, reg *promclient.Registry) map[string]float64 {
 	return replaytest.Counts(t, reg, "sentinel_samples_skipped_total", "datadog", skipReasons)
 }
 
-func approxEqual(a, b []detector.Observation) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Workload != b[i].Workload || math.Abs(a[i].Requests-b[i].Requests) > 1e-9 ||
-			math.Abs(a[i].Failures-b[i].Failures) > 1e-9 {
-			return false
-		}
-	}
-	return true
-}
+// approx compares rates to within float rounding.
+var approx = cmpopts.EquateApprox(0, 1e-9)
 
 func TestRenderQueryGolden(t *testing.T) {
 	newer := config.Default().Metrics.Datadog
@@ -174,8 +165,8 @@ func TestObserveBuckets(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []detector.Observation{{Workload: cart, Requests: 10, Failures: 0.5}, {Workload: web, Requests: 2}}
-			if !approxEqual(got, want) {
-				t.Errorf("got %+v\nwant %+v", got, want)
+			if diff := cmp.Diff(want, got, approx); diff != "" {
+				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 			if e := errorsBy(t, reg); len(e) != 0 {
 				t.Errorf("errors counted: %v", e)
@@ -185,9 +176,10 @@ func TestObserveBuckets(t *testing.T) {
 				t.Fatalf("%d requests, want 1", len(reqs))
 			}
 			r := reqs[0]
-			wantFrom := at.Add(-tc.delay - 2*tc.window).Unix()
-			if r.From != wantFrom || r.To != at.Unix() || r.Query != s.Query() || !r.KeysOK {
-				t.Errorf("request %+v, want from %d to %d query %s with both keys", r, wantFrom, at.Unix(), s.Query())
+			r.Status = 0 // the answer's, not the request's
+			wantReq := fakedd.Request{From: at.Add(-tc.delay - 2*tc.window).Unix(), To: at.Unix(), Query: s.Query(), KeysOK: true}
+			if diff := cmp.Diff(wantReq, r); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -320,8 +312,8 @@ func TestObserveSkipsMalformedSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []detector.Observation{{Workload: web, Requests: 2}}; !approxEqual(got, want) {
-		t.Errorf("got %+v, want %+v", got, want)
+	if diff := cmp.Diff([]detector.Observation{{Workload: web, Requests: 2}}, got, approx); diff != "" {
+		t.Errorf("observations (-want +got):\n%s", diff)
 	}
 	if s, want := skippedBy(t, reg), map[string]float64{SkipNoCode: 1, SkipNoWorkload: 1, SkipBadValue: 1}; !maps.Equal(s, want) {
 		t.Errorf("skipped %v, want %v", s, want)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	promclient "github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -270,8 +271,8 @@ func TestObserve(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !reflect.DeepEqual(got, tc.want) {
-					t.Errorf("got %+v\nwant %+v", got, tc.want)
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("observations (-want +got):\n%s", diff)
 				}
 			} else {
 				replaytest.Failed(t, got, err, "prometheus", tc.noData)
