@@ -296,8 +296,8 @@ func TestReadMetricsSkipsMalformedSamples(t *testing.T) {
 	)
 	m := read(t, text)
 	want := map[string]int{SkipBadValue: 3, SkipNoTimestamp: 1, SkipNoWorkload: 3, SkipDuplicate: 1}
-	if fmt.Sprint(m.Skipped) != fmt.Sprint(want) {
-		t.Errorf("Skipped = %v, want %v", m.Skipped, want)
+	if diff := cmp.Diff(want, m.Skipped); diff != "" {
+		t.Errorf("Skipped (-want +got):\n%s", diff)
 	}
 	if m.Samples != 3 {
 		t.Errorf("Samples = %d, want 3", m.Samples)
@@ -305,8 +305,8 @@ func TestReadMetricsSkipsMalformedSamples(t *testing.T) {
 	if !m.First.Equal(at(60)) || !m.Last.Equal(at(120)) {
 		t.Errorf("First, Last = %s, %s, want %s, %s", m.First, m.Last, at(60), at(120))
 	}
-	if ws := m.Workloads(); len(ws) != 1 || ws[0].String() != "shop/cart" {
-		t.Errorf("Workloads = %v, want [shop/cart]", ws)
+	if diff := cmp.Diff([]detector.Workload{{Namespace: "shop", Name: "cart"}}, m.Workloads()); diff != "" {
+		t.Errorf("Workloads (-want +got):\n%s", diff)
 	}
 	// The good samples still make a series: 60:0 90:20 120:40 in (60,120]
 	// is 90:20 120:20+20, result=20 sampled=30 avg=30 toStart=30 (<33),
