@@ -185,8 +185,8 @@ func TestWatcher(t *testing.T) {
 		"observe replicaset shop/web-v1 at 1",
 		"observe replicaset shop/web-v1 at 2",
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("sink got\n%q\nwant\n%q", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sink (-want +got):\n%s", diff)
 	}
 
 	s.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 )
@@ -40,7 +41,10 @@ func TestPagerDutyPreviewOfTheIncident(t *testing.T) {
 		actions = append(actions, ev["event_action"].(string))
 		keys[ev["dedup_key"].(string)] = true
 	}
-	if strings.Join(actions, ",") != "trigger,trigger,resolve" || len(keys) != 1 {
-		t.Errorf("events %v under keys %v; want page, rollback update, resolve under one key", actions, keys)
+	if diff := cmp.Diff([]string{"trigger", "trigger", "resolve"}, actions); diff != "" {
+		t.Errorf("event actions, want page, rollback update, resolve (-want +got):\n%s", diff)
+	}
+	if len(keys) != 1 {
+		t.Errorf("events under keys %v, want one key", keys)
 	}
 }

@@ -3,7 +3,6 @@ package fakedd
 import (
 	"context"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -49,8 +48,11 @@ func TestQueryBuckets(t *testing.T) {
 		t.Fatalf("got %d series, want 1", len(resp.Series))
 	}
 	ser := resp.Series[0]
-	if ser.GetInterval() != 15 || !reflect.DeepEqual(ser.TagSet, []string{"ns:shop", "wl:cart", "code:200"}) {
-		t.Errorf("interval %d, tags %v", ser.GetInterval(), ser.TagSet)
+	if ser.GetInterval() != 15 {
+		t.Errorf("interval %d, want 15", ser.GetInterval())
+	}
+	if diff := cmp.Diff([]string{"ns:shop", "wl:cart", "code:200"}, ser.TagSet); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
 	}
 	var got [][2]float64
 	for _, p := range ser.Pointlist {
@@ -58,8 +60,8 @@ func TestQueryBuckets(t *testing.T) {
 	}
 	ms := float64(t0.UnixMilli())
 	want := [][2]float64{{ms, 9}, {ms + 15000, 9}, {ms + 30000, 3}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("pointlist %v, want %v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pointlist (-want +got):\n%s", diff)
 	}
 }
 

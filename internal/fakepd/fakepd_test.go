@@ -294,8 +294,8 @@ func TestSlowNext(t *testing.T) {
 	for _, ev := range s.Events() {
 		keys = append(keys, ev.DedupKey)
 	}
-	if strings.Join(keys, ",") != "patient,after" {
-		t.Errorf("accepted %q, want patient and after (the abandoned request dropped)", keys)
+	if diff := cmp.Diff([]string{"patient", "after"}, keys); diff != "" {
+		t.Errorf("accepted, want patient and after: the abandoned request dropped (-want +got):\n%s", diff)
 	}
 	if got := s.Requests(); got != 3 {
 		t.Errorf("Requests() = %d, want 3", got)

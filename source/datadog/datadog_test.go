@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -281,8 +280,8 @@ func TestObserveErrors(t *testing.T) {
 			s, reg := newTestSource(t, cfg)
 			got, err := s.Observe(t.Context(), at)
 			replaytest.Failed(t, got, err, "datadog", tc.noData)
-			if e := errorsBy(t, reg); !reflect.DeepEqual(e, map[string]float64{tc.reason: 1}) {
-				t.Errorf("errors counted %v, want %s once (%v)", e, tc.reason, err)
+			if diff := cmp.Diff(map[string]float64{tc.reason: 1}, errorsBy(t, reg)); diff != "" {
+				t.Errorf("errors counted for %v (-want +got):\n%s", err, diff)
 			}
 			if s := skippedBy(t, reg); !maps.Equal(s, tc.skipped) {
 				t.Errorf("skipped %v, want %v", s, tc.skipped)
@@ -346,8 +345,8 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("%d requests while the limit was exhausted, want 2", n)
 	}
 	poll(false) // reset passed: a new period
-	if e := errorsBy(t, reg); !reflect.DeepEqual(e, map[string]float64{ReasonRateLimited: 2}) {
-		t.Errorf("errors %v, want 2 rate_limited", e)
+	if diff := cmp.Diff(map[string]float64{ReasonRateLimited: 2}, errorsBy(t, reg)); diff != "" {
+		t.Errorf("errors counted (-want +got):\n%s", diff)
 	}
 
 	// A 429 says when to come back.
@@ -409,8 +408,8 @@ func TestKeys(t *testing.T) {
 	if _, err := s.Observe(t.Context(), at); err == nil || strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("got %v, want an error naming the file only", err)
 	}
-	if e := errorsBy(t, reg); !reflect.DeepEqual(e, map[string]float64{ReasonRejected: 1, ReasonCredentials: 1}) {
-		t.Errorf("errors %v", e)
+	if diff := cmp.Diff(map[string]float64{ReasonRejected: 1, ReasonCredentials: 1}, errorsBy(t, reg)); diff != "" {
+		t.Errorf("errors counted (-want +got):\n%s", diff)
 	}
 
 	// Without files or environment, New refuses.

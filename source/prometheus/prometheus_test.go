@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -523,8 +522,8 @@ func TestBearerTokenFileReread(t *testing.T) {
 	observe(t, s)
 	write(t, token, "second")
 	observe(t, s)
-	if want := []string{"Bearer first", "Bearer second"}; !reflect.DeepEqual(auth, want) {
-		t.Errorf("Authorization headers %q, want %q", auth, want)
+	if diff := cmp.Diff([]string{"Bearer first", "Bearer second"}, auth); diff != "" {
+		t.Errorf("Authorization headers (-want +got):\n%s", diff)
 	}
 
 	cfg.Metrics.Prometheus.BearerTokenFile = filepath.Join(t.TempDir(), "missing")
