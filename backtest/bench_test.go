@@ -1,7 +1,6 @@
 package backtest_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -94,7 +93,7 @@ func cpuTime() time.Duration {
 //	scripts/testenv.sh exec -- go test ./backtest -run '^$' -bench Backtest24h -benchtime 1x -timeout 30m
 func BenchmarkBacktest24h1000Workloads(b *testing.B) {
 	env := promenv.Need(b)
-	ctx := context.Background()
+	ctx := b.Context()
 	dir := recordingDir(b, fleet())
 	cfg := config.Default()
 	cfg.Metrics.Prometheus.URL = env.URL

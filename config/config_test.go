@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestRepositoryConfigIsTheDefaults(t *testing.T) {
@@ -15,28 +18,8 @@ func TestRepositoryConfigIsTheDefaults(t *testing.T) {
 		t.Fatalf("config.yaml: %v", err)
 	}
 	// config.yaml spells out every default: loading it must change nothing.
-	def := Default()
-	if got, want := c.Detection, def.Detection; got != want {
-		t.Errorf("config.yaml detection = %+v, defaults %+v", got, want)
-	}
-	if c.Rollback.Enabled != def.Rollback.Enabled || c.Rollback.DryRun != def.Rollback.DryRun ||
-		c.Rollback.Cooldown != def.Rollback.Cooldown || c.Rollback.MaxPerIncident != def.Rollback.MaxPerIncident ||
-		c.Rollback.Healthy != def.Rollback.Healthy ||
-		strings.Join(c.Rollback.TrustedManagers, ",") != strings.Join(def.Rollback.TrustedManagers, ",") {
-		t.Errorf("config.yaml rollback = %+v, defaults %+v", c.Rollback, def.Rollback)
-	}
-	if c.Kubernetes.VerifyTimeout != def.Kubernetes.VerifyTimeout || c.Kubernetes.Kubeconfig != "" ||
-		len(c.Kubernetes.Namespaces) != 0 || c.Kubernetes.LabelSelector != "" {
-		t.Errorf("config.yaml kubernetes = %+v, defaults %+v", c.Kubernetes, def.Kubernetes)
-	}
-	if c.Run != def.Run {
-		t.Errorf("config.yaml run = %+v, defaults %+v", c.Run, def.Run)
-	}
-	if c.Metrics != def.Metrics {
-		t.Errorf("config.yaml metrics = %+v, defaults %+v", c.Metrics, def.Metrics)
-	}
-	if c.Paging != def.Paging {
-		t.Errorf("config.yaml paging = %+v, defaults %+v", c.Paging, def.Paging)
+	if diff := cmp.Diff(Default(), c, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("config.yaml differs from the defaults (-want +got):\n%s", diff)
 	}
 }
 
@@ -154,11 +137,15 @@ func TestParseOverridesOnlyWhatIsGiven(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Detection.Threshold != 0.8 || !c.Rollback.DryRun {
-		t.Errorf("overrides not applied: %+v", c)
+	want := Default()
+	want.Detection.Threshold = 0.8
+	want.Rollback.DryRun = true
+	want.Rollback.OptOut.Deployments = []string{"shop/cart"}
+	if diff := cmp.Diff(want, c, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("overrides applied and defaults kept (-want +got):\n%s", diff)
 	}
 	if c.Detection.For != 30*time.Second || c.Rollback.Cooldown != 30*time.Minute {
-		t.Errorf("defaults lost: %+v", c)
+		t.Errorf("defaults lost: for %v cooldown %v, want 30s and 30m", c.Detection.For, c.Rollback.Cooldown)
 	}
 	if !c.Rollback.OptedOut("shop", "cart") || c.Rollback.OptedOut("shop", "web") {
 		t.Error("OptedOut does not follow opt_out.deployments")
@@ -174,8 +161,8 @@ func TestEmptyFileIsTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Detection != Default().Detection {
-		t.Errorf("empty file = %+v", c.Detection)
+	if diff := cmp.Diff(Default(), c, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("empty file differs from the defaults (-want +got):\n%s", diff)
 	}
 }
 

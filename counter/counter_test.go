@@ -2,8 +2,9 @@ package counter
 
 import (
 	"math"
-	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // s builds samples from (seconds, value) pairs, so tables read in the
@@ -206,8 +207,8 @@ func TestWindow(t *testing.T) {
 			if len(got) == 0 && len(tc.want) == 0 {
 				return
 			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("Window(%d, %d) = %v, want %v", tc.start, tc.end, got, tc.want)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Window(%d, %d) (-want +got):\n%s", tc.start, tc.end, diff)
 			}
 		})
 	}

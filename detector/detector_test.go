@@ -39,7 +39,7 @@ func TestJudge(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := r.Judge(tc.o); got != tc.want {
-				t.Errorf("Judge(%+v) = %v, want %v", tc.o, got, tc.want)
+				t.Errorf("Judge(requests %v, failures %v) = %v, want %v", tc.o.Requests, tc.o.Failures, got, tc.want)
 			}
 		})
 	}
@@ -179,12 +179,17 @@ func TestFindingCarriesRatiosAndIncidentID(t *testing.T) {
 		fs = append(fs, d.Evaluate(t0.Add(time.Duration(i)*15*time.Second),
 			[]Observation{{Workload: cart, Requests: 10, Failures: 10 * ratio}})...)
 	}
-	if len(fs) != 1 || fs[0].Kind != Firing {
-		t.Fatalf("findings %+v", fs)
+	kinds := make([]Kind, 0, len(fs))
+	for _, f := range fs {
+		kinds = append(kinds, f.Kind)
+	}
+	if diff := cmp.Diff([]Kind{Firing}, kinds); diff != "" {
+		t.Fatalf("findings (-want +got):\n%s", diff)
 	}
 	f := fs[0]
-	if f.Ratio != 0.7 || f.PeakRatio != 0.9 || f.Requests != 10 {
-		t.Errorf("ratio %v peak %v requests %v", f.Ratio, f.PeakRatio, f.Requests)
+	type ratios struct{ Ratio, PeakRatio, Requests float64 }
+	if diff := cmp.Diff(ratios{0.7, 0.9, 10}, ratios{f.Ratio, f.PeakRatio, f.Requests}); diff != "" {
+		t.Errorf("finding (-want +got):\n%s", diff)
 	}
 	if got, want := IncidentID(f.Workload, f.Onset), "shop/cart@2026-04-24T23:50:00Z"; got != want {
 		t.Errorf("incident id %q, want %q", got, want)

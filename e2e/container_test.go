@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
@@ -174,7 +173,7 @@ pagerduty: {existingSecret: sentinel-pagerduty}
 	p := &process{port: port}
 	eventually(t, 60*time.Second, "the container ready (/readyz)", p.ready)
 	holder := func() string {
-		l, err := c.client.CoordinationV1().Leases("sentinel").Get(context.Background(), lease, metav1.GetOptions{})
+		l, err := c.client.CoordinationV1().Leases("sentinel").Get(t.Context(), lease, metav1.GetOptions{})
 		if err != nil || l.Spec.HolderIdentity == nil {
 			return ""
 		}

@@ -203,7 +203,7 @@ func sentinelRollback(t *testing.T, c *cluster, ns string) (string, error) {
 	cfg := rest.CopyConfig(c.rest)
 	cfg.WarningHandler = w
 	client := kubernetes.NewForConfigOrDie(cfg)
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := rollbackTo(ctx, t, c, client, ns, "registry.example/demo:v7", "e2e-probe"); err != nil {
 		return "", err
 	}

@@ -53,7 +53,7 @@ func arrangeGuard(t *testing.T, name string) *guarded {
 		{Verb: "list", Group: "admissionregistration.k8s.io", Resource: "validatingadmissionpolicybindings"},
 		{Verb: "get", Resource: "secrets", Namespace: ns},
 	} {
-		if err := kube.CheckAccess(context.Background(), ic, []kube.Permission{p}); err == nil {
+		if err := kube.CheckAccess(t.Context(), ic, []kube.Permission{p}); err == nil {
 			t.Errorf("the guard's installer may %s", p)
 		}
 	}
@@ -148,7 +148,7 @@ func TestGuardDeny(t *testing.T) {
 		{name: "sentinel's rollback, as sentinel's ServiceAccount", run: func() (string, error) {
 			c.waitRevision(t, ns, "2")
 			sa := kubernetes.NewForConfigOrDie(c.serviceAccount(t, "sentinel"))
-			return "", rollbackTo(context.Background(), t, c, sa, ns, "registry.example/demo:v1", "e2e-guard")
+			return "", rollbackTo(t.Context(), t, c, sa, ns, "registry.example/demo:v1", "e2e-guard")
 		}},
 		{name: "helm rollback", run: func() (string, error) {
 			return c.attempt(t, nil, c.helm, "rollback", "demo", "2", "--namespace", ns)
@@ -211,14 +211,14 @@ func (g *guarded) report(t *testing.T, mode guard.Mode) {
 	c := g.c
 	sa := kubernetes.NewForConfigOrDie(c.serviceAccount(t, "sentinel"))
 	list := kube.Permission{Verb: "list", Group: "admissionregistration.k8s.io", Resource: "validatingadmissionpolicybindings"}
-	if err := kube.CheckAccess(context.Background(), sa, []kube.Permission{list}); err == nil {
+	if err := kube.CheckAccess(t.Context(), sa, []kube.Permission{list}); err == nil {
 		t.Errorf("deploy/base/rbac.yaml grew: sentinel may %s", list)
 	}
 	expect := func(want guard.Mode, wantLog string) {
 		t.Helper()
 		reg := prometheus.NewRegistry()
 		core, logs := observer.New(zap.InfoLevel)
-		guard.Report(context.Background(), sa.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings(), []string{g.ns}, reg, zap.New(core))
+		guard.Report(t.Context(), sa.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings(), []string{g.ns}, reg, zap.New(core))
 		mfs, err := reg.Gather()
 		if err != nil {
 			t.Fatal(err)
@@ -246,7 +246,7 @@ func (g *guarded) report(t *testing.T, mode guard.Mode) {
 	c.kubectl(t, "apply", "-f", reader)
 	defer c.kubectl(t, "delete", "-f", reader)
 	eventually(t, 30*time.Second, "the reader role in force", func() bool {
-		return kube.CheckAccess(context.Background(), sa, []kube.Permission{list}) == nil
+		return kube.CheckAccess(t.Context(), sa, []kube.Permission{list}) == nil
 	})
 	expect(mode, "admission guard: "+string(mode))
 }
@@ -281,7 +281,7 @@ func (g *guarded) daemonReports(t *testing.T, mode guard.Mode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Kube: g.c.rest, Source: scripted{client: g.c.client, ns: g.ns},

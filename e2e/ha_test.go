@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -236,7 +235,7 @@ run:
 		return procs["sentinel-a"].ready() && procs["sentinel-b"].ready()
 	})
 	holder := func() string {
-		l, err := c.client.CoordinationV1().Leases("sentinel").Get(context.Background(), lease, metav1.GetOptions{})
+		l, err := c.client.CoordinationV1().Leases("sentinel").Get(t.Context(), lease, metav1.GetOptions{})
 		if err != nil || l.Spec.HolderIdentity == nil {
 			return ""
 		}
@@ -275,7 +274,7 @@ run:
 	if len(keys) != 1 {
 		t.Errorf("events under %d dedup keys, want one incident: %v", len(keys), keys)
 	}
-	evs, err := c.client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
+	evs, err := c.client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
 	// At most one: the leader may die between its write and its Event.
 	if err != nil || len(evs.Items) > 1 {
 		t.Errorf("%d rollback events (%v), want one rollback", len(evs.Items), err)

@@ -110,7 +110,7 @@ func (c *cluster) install(t *testing.T, ns string) {
 
 func (c *cluster) deployment(t *testing.T, ns string) *appsv1.Deployment {
 	t.Helper()
-	d, err := c.client.AppsV1().Deployments(ns).Get(context.Background(), "demo", metav1.GetOptions{})
+	d, err := c.client.AppsV1().Deployments(ns).Get(t.Context(), "demo", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get deployment: %v", err)
 	}
@@ -126,7 +126,7 @@ func (c *cluster) waitRevision(t *testing.T, ns, rev string) {
 		if d.Annotations["deployment.kubernetes.io/revision"] != rev {
 			return false
 		}
-		rss, err := c.client.AppsV1().ReplicaSets(ns).List(context.Background(), metav1.ListOptions{})
+		rss, err := c.client.AppsV1().ReplicaSets(ns).List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			return false
 		}
@@ -250,7 +250,7 @@ func startWith(t *testing.T, as *rest.Config, cfg config.Config, src engine.Sour
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,7 +47,7 @@ func (c *cluster) tokenConfig(t *testing.T, ns, sa string) *rest.Config {
 // is told precisely what is missing, before and when it tries to write.
 func TestRBAC(t *testing.T) {
 	c := needCluster(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	full := kubernetes.NewForConfigOrDie(c.serviceAccount(t, "sentinel"))
 	if err := kube.CheckAccess(ctx, full, kube.Needed([]string{"default"})); err != nil {
 		t.Errorf("deploy/base/rbac.yaml lacks a permission: %v", err)

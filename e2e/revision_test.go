@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -130,7 +131,7 @@ func TestFailingRevisionIsRolledBackMidRollout(t *testing.T) {
 	if page[0].Cause != nil {
 		got.Cause = page[0].Cause.Manager
 	}
-	if got != want {
-		t.Errorf("page evidence %+v, want %+v (workload ratio %.2f)", got, want, ev.WorkloadRatio)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("page evidence (-want +got; workload ratio %.2f):\n%s", ev.WorkloadRatio, diff)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/incident"
@@ -83,8 +84,8 @@ func TestSetImageIsRolledBack(t *testing.T) {
 		t.Errorf("image field manager %q, want sentinel", m)
 	}
 	page := s.out.of(incident.Page)
-	if len(page) != 1 || page[0].Cause == nil || page[0].Cause.Manager != "kubectl-set" || !page[0].Decision.Rollback {
-		t.Fatalf("pages %+v", page)
+	if diff := cmp.Diff([]pageView{{Manager: "kubectl-set", Rollback: true, Reason: rollback.ReasonOutOfBandImage}}, viewPages(page)); diff != "" {
+		t.Fatalf("pages (-want +got):\n%s", diff)
 	}
 	for k, want := range map[string]string{
 		rollback.AnnotationIncident: page[0].Incident,
@@ -106,9 +107,14 @@ func TestSetImageIsRolledBack(t *testing.T) {
 		evs, err = c.client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
 		return err == nil && len(evs.Items) > 0
 	})
-	if len(evs.Items) != 1 || evs.Items[0].InvolvedObject.Name != "demo" ||
-		!strings.Contains(evs.Items[0].Message, "revision 2 to revision 1") {
-		t.Errorf("events %+v", evs.Items)
+	var objects []string
+	for _, ev := range evs.Items {
+		objects = append(objects, ev.InvolvedObject.Kind+"/"+ev.InvolvedObject.Name)
+	}
+	if diff := cmp.Diff([]string{"Deployment/demo"}, objects); diff != "" {
+		t.Errorf("rollback events' objects (-want +got):\n%s", diff)
+	} else if msg := evs.Items[0].Message; !strings.Contains(msg, "revision 2 to revision 1") {
+		t.Errorf("rollback event %q does not say revision 2 to revision 1", msg)
 	}
 	// The errors stop with v1 back: the incident resolves, and nothing
 	// else happens (no second rollback of sentinel's own change).
@@ -124,10 +130,16 @@ func TestSetImageIsRolledBack(t *testing.T) {
 	c.waitRevision(t, ns, "4")
 	s2 := start(t, c.serviceAccount(t, "sentinel"), s.cfg, c.client, nil)
 	eventually(t, 30*time.Second, "a page after restart", func() bool { return len(s2.out.of(incident.Page)) == 1 })
-	if p := s2.out.of(incident.Page)[0]; p.Decision.Rollback || p.Decision.Reason != rollback.ReasonCooldown {
-		t.Errorf("after restart: decision %+v, want cooldown", p.Decision)
+	p := s2.out.of(incident.Page)[0]
+	got := viewPages([]incident.Action{p})[0]
+	got.Manager = ""
+	if diff := cmp.Diff(pageView{Reason: rollback.ReasonCooldown}, got); diff != "" {
+		t.Errorf("after restart: decision, want cooldown (-want +got):\n%s", diff)
 	}
-	time.Sleep(2 * time.Second)
+	if n := s2.engine.Stats().Refused[rollback.ReasonCooldown]; n != 1 {
+		t.Errorf("after restart: %d cooldown refusals counted, want 1", n)
+	}
+	s2.pollsPast(t, p.At, 2)
 	if n := len(s2.out.of(incident.Rollback)); n != 0 {
 		t.Errorf("restarted sentinel rolled back %d times", n)
 	}
@@ -154,10 +166,13 @@ func expectPageOnly(t *testing.T, c *cluster, s *sentinel, ns, manager string, r
 	t.Helper()
 	eventually(t, 30*time.Second, "a page", func() bool { return len(s.out.of(incident.Page)) == 1 })
 	p := s.out.of(incident.Page)[0]
-	if p.Cause == nil || p.Cause.Manager != manager || p.Decision.Rollback || p.Decision.Reason != reason {
-		t.Errorf("page cause %+v decision %+v; want manager %s, reason %s", p.Cause, p.Decision, manager, reason)
+	if diff := cmp.Diff([]pageView{{Manager: manager, Reason: reason}}, viewPages([]incident.Action{p})); diff != "" {
+		t.Errorf("page (-want +got):\n%s", diff)
 	}
-	time.Sleep(2 * time.Second)
+	if n := s.engine.Stats().Refused[reason]; n != 1 {
+		t.Errorf("%d refusals for %s counted, want 1", n, reason)
+	}
+	s.pollsPast(t, p.At, 2)
 	if n := len(s.out.of(incident.Rollback)); n != 0 {
 		t.Errorf("%d rollbacks", n)
 	}
@@ -222,16 +237,19 @@ func TestDryRunWritesNothing(t *testing.T) {
 	c, ns, s := arrange(t, "e2e-dry-run", tweaks{config: func(cfg *config.Config) { cfg.Rollback.DryRun = true }})
 	c.setImage(t, ns, "v2")
 	eventually(t, 30*time.Second, "a dry-run rollback", func() bool { return len(s.out.of(incident.Rollback)) == 1 })
-	if rb := s.out.of(incident.Rollback)[0]; !rb.Plan.DryRun {
+	rb := s.out.of(incident.Rollback)[0]
+	if !rb.Plan.DryRun {
 		t.Error("rollback action not marked dry-run")
 	}
-	time.Sleep(2 * time.Second)
+	// A write would have been made inside the poll that reported the
+	// rollback; two polls on, the broadcaster has had time for an Event.
+	s.pollsPast(t, rb.At, 2)
 	d := c.deployment(t, ns)
 	if imageOf(d) != "registry.example/demo:v2" || d.Annotations[rollback.AnnotationIncident] != "" ||
 		d.Annotations["deployment.kubernetes.io/revision"] != "2" {
 		t.Errorf("dry-run wrote: image %s annotations %v", imageOf(d), d.Annotations)
 	}
-	evs, _ := c.client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
+	evs, _ := c.client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "reason=SentinelRollback"})
 	if len(evs.Items) != 0 {
 		t.Errorf("dry-run recorded %d events", len(evs.Items))
 	}
@@ -293,7 +311,8 @@ func TestWatchSurvivesAPIServerRestart(t *testing.T) {
 	settle(s.cfg)
 	c.setImage(t, ns, "v2")
 	eventually(t, 60*time.Second, "a rollback after the restart", func() bool { return len(s.out.of(incident.Rollback)) == 1 })
-	if p := s.out.of(incident.Page); len(p) != 1 || p[0].Cause == nil || p[0].Cause.Manager != "kubectl-set" {
-		t.Errorf("pages %+v", p)
+	if diff := cmp.Diff([]pageView{{Manager: "kubectl-set", Rollback: true, Reason: rollback.ReasonOutOfBandImage}},
+		viewPages(s.out.of(incident.Page))); diff != "" {
+		t.Errorf("pages (-want +got):\n%s", diff)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
@@ -111,7 +112,7 @@ func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.T
 			e.ObserveReplicaSet(replicaSet(d2, "cart-2"))
 			e.ObserveDeployment(d2, now)
 		}
-		_ = e.Poll(context.Background(), now)
+		_ = e.Poll(t.Context(), now)
 	}
 	return out, e
 }
@@ -124,55 +125,89 @@ func kinds(as []incident.Action) []incident.Kind {
 	return out
 }
 
+// pageView is what a page says about its cause and its decision.
+type pageView struct {
+	Manager  string // of the linked change; "" when none was linked
+	Rollback bool   // the decision carries a plan
+	Reason   rollback.Reason
+}
+
+func viewPage(a incident.Action) pageView {
+	v := pageView{Rollback: a.Decision.Plan != nil, Reason: a.Decision.Reason}
+	if a.Cause != nil {
+		v.Manager = a.Cause.Manager
+	}
+	return v
+}
+
+// planView is what a rollback plan targets.
+type planView struct {
+	ToRevision      int64
+	ResourceVersion string
+}
+
+func viewPlans(ps []*rollback.Plan) []planView {
+	var out []planView
+	for _, p := range ps {
+		out = append(out, planView{ToRevision: p.ToRevision, ResourceVersion: p.ResourceVersion})
+	}
+	return out
+}
+
 func TestPagesRollsBackAndResolvesOnce(t *testing.T) {
 	exec := &executor{}
 	out, e := run(t, "kubectl-set", exec, nil)
-	got := kinds(out.actions)
 	want := []incident.Kind{incident.Page, incident.Rollback, incident.Resolve}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
-		t.Fatalf("actions %v, want %v", got, want)
+	if diff := cmp.Diff(want, kinds(out.actions)); diff != "" {
+		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
 	page, rb := out.actions[0], out.actions[1]
-	if page.Cause == nil || page.Cause.Manager != "kubectl-set" || !page.Decision.Rollback {
-		t.Errorf("page %+v", page)
+	if diff := cmp.Diff(pageView{Manager: "kubectl-set", Rollback: true, Reason: rollback.ReasonOutOfBandImage}, viewPage(page)); diff != "" {
+		t.Errorf("page (-want +got):\n%s", diff)
 	}
 	if !page.At.Equal(rb.At) || page.Incident != rb.Incident || page.Incident != out.actions[2].Incident {
 		t.Error("page, rollback and resolve do not share the incident and time")
 	}
-	if len(exec.plans) != 1 || exec.plans[0].ToRevision != 1 || exec.plans[0].ResourceVersion != "2" {
-		t.Errorf("plans %+v", exec.plans)
+	if diff := cmp.Diff([]planView{{ToRevision: 1, ResourceVersion: "2"}}, viewPlans(exec.plans)); diff != "" {
+		t.Errorf("plans (-want +got):\n%s", diff)
 	}
-	if s := e.Stats(); s.Pages != 1 || s.Rollbacks != 1 || s.Resolves != 1 {
-		t.Errorf("stats %+v", s)
+	s := e.Stats()
+	got := Stats{Pages: s.Pages, Rollbacks: s.Rollbacks, Resolves: s.Resolves}
+	if diff := cmp.Diff(Stats{Pages: 1, Rollbacks: 1, Resolves: 1}, got); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 }
 
 func TestHelmChangePagesOnly(t *testing.T) {
 	exec := &executor{}
 	out, e := run(t, "helm", exec, nil)
-	if got := kinds(out.actions); len(got) != 2 || got[0] != incident.Page || got[1] != incident.Resolve {
-		t.Fatalf("actions %v", got)
+	if diff := cmp.Diff([]incident.Kind{incident.Page, incident.Resolve}, kinds(out.actions)); diff != "" {
+		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
 	if len(exec.plans) != 0 {
 		t.Error("executor called for a Helm change")
 	}
-	if out.actions[0].Decision.Reason != rollback.ReasonTrustedDeployer || e.Stats().Refused[rollback.ReasonTrustedDeployer] != 1 {
-		t.Errorf("decision %+v", out.actions[0].Decision)
+	if diff := cmp.Diff(pageView{Manager: "helm", Reason: rollback.ReasonTrustedDeployer}, viewPage(out.actions[0])); diff != "" {
+		t.Errorf("page (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[rollback.Reason]int{rollback.ReasonTrustedDeployer: 1}, e.Stats().Refused); diff != "" {
+		t.Errorf("refusals (-want +got):\n%s", diff)
 	}
 }
 
 func TestFailedRollbackIsReported(t *testing.T) {
 	exec := &executor{err: errors.New("conflict")}
 	out, e := run(t, "kubectl-set", exec, nil)
-	got := kinds(out.actions)
-	if len(got) != 3 || got[1] != incident.RollbackFailed {
-		t.Fatalf("actions %v, want page, notice, resolve", got)
+	want := []incident.Kind{incident.Page, incident.RollbackFailed, incident.Resolve}
+	if diff := cmp.Diff(want, kinds(out.actions)); diff != "" {
+		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
-	if out.actions[1].Message != "rollback to revision 1 not done: conflict" {
-		t.Errorf("notice %q", out.actions[1].Message)
+	if diff := cmp.Diff("rollback to revision 1 not done: conflict", out.actions[1].Message); diff != "" {
+		t.Errorf("notice (-want +got):\n%s", diff)
 	}
-	if s := e.Stats(); s.Rollbacks != 0 || s.RollbackErrors != 1 {
-		t.Errorf("stats %+v", s)
+	s := e.Stats()
+	if diff := cmp.Diff(Stats{RollbackErrors: 1}, Stats{Rollbacks: s.Rollbacks, RollbackErrors: s.RollbackErrors}); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 }
 
@@ -191,7 +226,7 @@ func TestSourceErrorsAreUnknownNeverFailing(t *testing.T) {
 	if s := e.Stats(); s.SourceErrors != 43 {
 		t.Errorf("source errors %d, want 43", s.SourceErrors)
 	}
-	err := e.Poll(context.Background(), t0.Add(15*time.Minute))
+	err := e.Poll(t.Context(), t0.Add(15*time.Minute))
 	if err == nil || err.Error() != "observe metrics at 2026-03-10T09:15:00Z: connection refused" {
 		t.Errorf("error %v", err)
 	}
@@ -223,16 +258,34 @@ func TestStandbyStaysSilentAndAnnouncesOnTakeover(t *testing.T) {
 		if !leader && len(out.actions)+len(exec.plans) > 0 {
 			t.Fatalf("standby acted at %v", now)
 		}
-		_ = e.Poll(context.Background(), now)
+		_ = e.Poll(t.Context(), now)
 	}
-	got := kinds(out.actions)
-	if len(got) != 2 || got[0] != incident.Page || got[1] != incident.Rollback || len(exec.plans) != 1 {
-		t.Fatalf("after takeover: actions %v, %d rollbacks; want one page and one rollback", got, len(exec.plans))
+	if diff := cmp.Diff([]incident.Kind{incident.Page, incident.Rollback}, kinds(out.actions)); diff != "" {
+		t.Fatalf("after takeover: actions (-want +got):\n%s", diff)
+	}
+	if len(exec.plans) != 1 {
+		t.Fatalf("after takeover: %d rollbacks, want 1", len(exec.plans))
 	}
 	p := out.actions[0]
 	if !p.At.Equal(takeover) || p.Onset.After(t0.Add(11*time.Minute)) {
 		t.Errorf("page at %v onset %v: want announced at takeover with the original onset", p.At, p.Onset)
 	}
+}
+
+// noticeView is what a notice says, when, and of which incident.
+type noticeView struct {
+	Kind     incident.Kind
+	At       time.Time
+	Incident string
+	Message  string
+}
+
+func viewNotices(as []incident.Action) []noticeView {
+	var out []noticeView
+	for _, a := range as {
+		out = append(out, noticeView{Kind: a.Kind, At: a.At, Incident: a.Incident, Message: a.Message})
+	}
+	return out
 }
 
 func TestBlindAfterPollsWithoutAnswer(t *testing.T) {
@@ -248,14 +301,12 @@ func TestBlindAfterPollsWithoutAnswer(t *testing.T) {
 	})
 	e := New(cfg, src, &executor{}, out, zap.NewNop())
 	for i := 0; i < 10; i++ {
-		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
+		_ = e.Poll(t.Context(), t0.Add(time.Duration(i)*15*time.Second))
 	}
-	if len(out.actions) != 1 || out.actions[0].Kind != incident.Blind || out.actions[0].Incident != "" ||
-		out.actions[0].Message != "blind: the metrics source has not answered for 4 polls: observe metrics at 2026-03-10T09:00:45Z: connection refused" {
-		t.Fatalf("actions %+v, want one blind notice", out.actions)
-	}
-	if !out.actions[0].At.Equal(t0.Add(45 * time.Second)) {
-		t.Errorf("blind at %v", out.actions[0].At)
+	want := []noticeView{{Kind: incident.Blind, At: t0.Add(45 * time.Second),
+		Message: "blind: the metrics source has not answered for 4 polls: observe metrics at 2026-03-10T09:00:45Z: connection refused"}}
+	if diff := cmp.Diff(want, viewNotices(out.actions)); diff != "" {
+		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
 }
 
@@ -268,17 +319,17 @@ func TestDriftNoticeOnlyWhenEnabled(t *testing.T) {
 		e.ObserveDeployment(deployment("1", "1", "cart:1", "helm", t0), t0)
 		e.ObserveDeployment(deployment("2", "2", "cart:2", "helm", t0.Add(time.Minute)), t0.Add(time.Minute))
 		e.ObserveDeployment(deployment("3", "3", "cart:3", "kubectl-set", t0.Add(2*time.Minute)), t0.Add(2*time.Minute))
-		_ = e.Poll(context.Background(), t0.Add(3*time.Minute))
-		want := 0
+		_ = e.Poll(t.Context(), t0.Add(3*time.Minute))
+		var want []incident.Kind
 		if enabled {
-			want = 1 // the kubectl change; helm's is trusted
+			want = []incident.Kind{incident.Drift} // the kubectl change; helm's is trusted
 		}
-		if len(out.actions) != want {
-			t.Fatalf("drift_notices=%v: actions %+v", enabled, out.actions)
+		if diff := cmp.Diff(want, kinds(out.actions)); diff != "" {
+			t.Fatalf("drift_notices=%v: actions (-want +got):\n%s", enabled, diff)
 		}
-		if a := out.actions; enabled && (a[0].Kind != incident.Drift ||
-			!strings.HasSuffix(a[0].Summary(), "/cart: drift: image changed outside the trusted deployers by kubectl-set to cart:3")) {
-			t.Errorf("drift notice %s %q", a[0].Kind, a[0].Summary())
+		if a := out.actions; enabled &&
+			!strings.HasSuffix(a[0].Summary(), "/cart: drift: image changed outside the trusted deployers by kubectl-set to cart:3") {
+			t.Errorf("drift notice %q", a[0].Summary())
 		}
 	}
 }
@@ -298,10 +349,10 @@ func TestTakeoverResolvesWhatTheDeadLeaderLeftOpen(t *testing.T) {
 	e := New(config.Default(), src, &executor{}, out, zap.NewNop(), WithActive(func() bool { return leader }))
 	for now := t0; now.Before(t0.Add(10 * time.Minute)); now = now.Add(15 * time.Second) {
 		leader = !now.Before(t0.Add(8 * time.Minute)) // resolved at 6:00, takeover at 8:00
-		_ = e.Poll(context.Background(), now)
+		_ = e.Poll(t.Context(), now)
 	}
-	if got := kinds(out.actions); len(got) != 1 || got[0] != incident.Resolve {
-		t.Fatalf("actions %v, want the one resolve", got)
+	if diff := cmp.Diff([]incident.Kind{incident.Resolve}, kinds(out.actions)); diff != "" {
+		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
 	if want := "shop/cart@2026-03-10T09:01:00Z"; out.actions[0].Incident != want {
 		t.Errorf("resolved %q, want %q", out.actions[0].Incident, want)
@@ -310,25 +361,42 @@ func TestTakeoverResolvesWhatTheDeadLeaderLeftOpen(t *testing.T) {
 
 func TestDeletedDeploymentResolvesItsIncident(t *testing.T) {
 	out := &collect{}
+	deleted := false
 	src := script(func(at time.Time) ([]detector.Observation, error) {
+		if deleted {
+			return nil, nil
+		}
 		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 36}}, nil
 	})
-	e := New(config.Default(), src, &executor{}, out, zap.NewNop())
+	var state detector.State
+	e := New(config.Default(), src, &executor{}, out, zap.NewNop(), WithPollHook(func(r PollRecord) {
+		state, _ = r.State(cart)
+	}))
 	e.ObserveDeployment(deployment("1", "1", "cart:1", "helm", t0), t0)
 	for i := 0; i < 4; i++ {
-		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
+		_ = e.Poll(t.Context(), t0.Add(time.Duration(i)*15*time.Second))
 	}
 	e.DeleteDeployment("shop", "cart")
-	src = script(func(time.Time) ([]detector.Observation, error) { return nil, nil })
-	e.source = src
-	_ = e.Poll(context.Background(), t0.Add(time.Minute))
-	got := kinds(out.actions)
-	if len(got) != 2 || got[0] != incident.Page || got[1] != incident.Resolve ||
-		out.actions[1].Incident != out.actions[0].Incident || out.actions[1].Message != "the Deployment was deleted" {
-		t.Fatalf("actions %v (%+v)", got, out.actions)
+	deleted = true
+	_ = e.Poll(t.Context(), t0.Add(time.Minute))
+	if diff := cmp.Diff([]incident.Kind{incident.Page, incident.Resolve}, kinds(out.actions)); diff != "" {
+		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
-	if s, _ := e.detector.State(cart); s != detector.StateOK || len(e.open) != 0 {
-		t.Errorf("state %v, %d open after delete", s, len(e.open))
+	page := out.actions[0]
+	want := noticeView{Kind: incident.Resolve, At: t0.Add(45 * time.Second), Incident: page.Incident, Message: "the Deployment was deleted"}
+	if diff := cmp.Diff(want, viewNotices(out.actions)[1]); diff != "" {
+		t.Errorf("resolve (-want +got):\n%s", diff)
+	}
+	// Nothing is left open: the detector forgot the workload, and later
+	// polls resolve nothing more.
+	for i := 5; i < 10; i++ {
+		_ = e.Poll(t.Context(), t0.Add(time.Duration(i)*15*time.Second))
+	}
+	if state != detector.StateOK {
+		t.Errorf("detector state %v after delete, want %v", state, detector.StateOK)
+	}
+	if got := len(out.actions); got != 2 {
+		t.Errorf("%d actions after the delete's resolve, want none", got-2)
 	}
 }
 
@@ -340,10 +408,13 @@ func TestEmptyAnswersAreUnknownButNotBlind(t *testing.T) {
 		return nil, fmt.Errorf("query: %w", ErrNoData)
 	}), &executor{}, out, zap.NewNop())
 	for i := 0; i < 10; i++ {
-		_ = e.Poll(context.Background(), t0.Add(time.Duration(i)*15*time.Second))
+		_ = e.Poll(t.Context(), t0.Add(time.Duration(i)*15*time.Second))
 	}
-	if len(out.actions) != 0 || e.Stats().SourceErrors != 0 {
-		t.Errorf("an idle mesh made sentinel blind: %+v", out.actions)
+	if diff := cmp.Diff([]incident.Kind(nil), kinds(out.actions)); diff != "" {
+		t.Errorf("an idle mesh made sentinel act (-want +got):\n%s", diff)
+	}
+	if got := e.Stats().SourceErrors; got != 0 {
+		t.Errorf("an idle mesh counted %d source errors, want 0", got)
 	}
 }
 
@@ -357,11 +428,15 @@ func (r *refusing) Rollback(_ context.Context, p *rollback.Plan) error {
 func TestStalePlanIsARefusalNotAFailure(t *testing.T) {
 	exec := &refusing{}
 	out, e := runWith(t, "kubectl-set", exec)
-	if s := e.Stats(); s.RollbackErrors != 0 || s.Rollbacks != 0 {
-		t.Errorf("stats %+v", s)
+	s := e.Stats()
+	if diff := cmp.Diff(Stats{}, Stats{Rollbacks: s.Rollbacks, RollbackErrors: s.RollbackErrors}); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
 	}
-	if got := kinds(out.actions); len(got) != 3 || got[1] != incident.RollbackFailed ||
-		out.actions[1].Message != "rollback to revision 1 not done: rollback not written: the Deployment is paused" {
-		t.Errorf("actions %v %q", got, out.actions[1].Message)
+	want := []incident.Kind{incident.Page, incident.RollbackFailed, incident.Resolve}
+	if diff := cmp.Diff(want, kinds(out.actions)); diff != "" {
+		t.Fatalf("actions (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff("rollback to revision 1 not done: rollback not written: the Deployment is paused", out.actions[1].Message); diff != "" {
+		t.Errorf("notice (-want +got):\n%s", diff)
 	}
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -67,7 +66,7 @@ func TestRevertedRollbackIsReportedNeverFought(t *testing.T) {
 					d4.Annotations[rollback.AnnotationRolledBackAt] = revertAt.Add(-tc.rolledBack).Format(time.RFC3339)
 					e.ObserveDeployment(d4, now)
 				}
-				_ = e.Poll(context.Background(), now)
+				_ = e.Poll(t.Context(), now)
 			}
 			var notices []string
 			for _, a := range out.actions {

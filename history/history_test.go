@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/detector"
 )
 
@@ -137,20 +138,34 @@ func TestAttribution(t *testing.T) {
 			if !ok {
 				t.Fatal("no change reported")
 			}
-			if c.Manager != tc.wantManager || c.ImageChanged != tc.wantImage ||
-				fmt.Sprint(c.Fields) != tc.wantFields || c.Revision != tc.wantRevision {
-				t.Errorf("change = manager %q image %v fields %v revision %d; want %q %v %s %d",
-					c.Manager, c.ImageChanged, c.Fields, c.Revision, tc.wantManager, tc.wantImage, tc.wantFields, tc.wantRevision)
+			want := changeView{Found: true, At: at(45), Manager: tc.wantManager, ImageChanged: tc.wantImage,
+				Fields: tc.wantFields, Revision: tc.wantRevision}
+			if diff := cmp.Diff(want, view(c, ok)); diff != "" {
+				t.Errorf("change (-want +got):\n%s", diff)
 			}
-			if !c.At.Equal(at(45)) {
-				t.Errorf("change at %v, want %v", c.At, at(45))
-			}
-			cause, ok := tr.Cause(cart, at(46), 15*time.Minute)
-			if !ok || cause.Manager != tc.wantManager {
-				t.Errorf("cause = %+v, %v", cause, ok)
+			if diff := cmp.Diff(want, view(tr.Cause(cart, at(46), 15*time.Minute))); diff != "" {
+				t.Errorf("cause (-want +got):\n%s", diff)
 			}
 		})
 	}
+}
+
+// changeView is what a test pins of a Change.
+type changeView struct {
+	Found        bool
+	At           time.Time
+	Manager      string
+	ImageChanged bool
+	Fields       string // fmt.Sprint of Change.Fields
+	Revision     int64
+}
+
+func view(c Change, ok bool) changeView {
+	if !ok {
+		return changeView{}
+	}
+	return changeView{Found: true, At: c.At, Manager: c.Manager, ImageChanged: c.ImageChanged,
+		Fields: fmt.Sprint(c.Fields), Revision: c.Revision}
 }
 
 func TestStatusUpdatesAndResyncsAreNotChanges(t *testing.T) {
@@ -165,8 +180,11 @@ func TestStatusUpdatesAndResyncsAreNotChanges(t *testing.T) {
 		t.Error("status/scale update reported as a change")
 	}
 	// The newest change is still helm's creation of revision 1.
-	if c, ok := tr.Cause(cart, at(3), 15*time.Minute); !ok || c.Manager != "helm" || c.Revision != 1 || c.ImageChanged {
-		t.Errorf("cause = %+v, %v; want helm's creation of revision 1", c, ok)
+	c, ok := tr.Cause(cart, at(3), 15*time.Minute)
+	got := view(c, ok)
+	got.At, got.Fields = time.Time{}, ""
+	if diff := cmp.Diff(changeView{Found: true, Manager: "helm", Revision: 1}, got); diff != "" {
+		t.Errorf("cause, want helm's creation of revision 1 (-want +got):\n%s", diff)
 	}
 }
 
@@ -193,12 +211,13 @@ func TestCauseWindow(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, ok := tr.Cause(tc.w, tc.onset, 15*time.Minute)
-			if ok != tc.want {
-				t.Fatalf("Cause = %+v, %v; want found=%v", c, ok, tc.want)
+			var want changeView
+			if tc.want {
+				want = changeView{Found: true, At: at(45), Manager: "kubectl-set", ImageChanged: true,
+					Fields: "[containers[cart].image]", Revision: 2}
 			}
-			if ok && c.Revision != 2 {
-				t.Errorf("revision %d", c.Revision)
+			if diff := cmp.Diff(want, view(tr.Cause(tc.w, tc.onset, 15*time.Minute))); diff != "" {
+				t.Errorf("cause (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -213,8 +232,12 @@ func TestCauseIsTheNewestChangeBeforeOnset(t *testing.T) {
 	if c, _ := tr.Cause(cart, at(45), 15*time.Minute); c.Revision != 2 {
 		t.Errorf("onset 45: cause revision %d, want 2 (the change at 50 came after onset)", c.Revision)
 	}
-	if c, _ := tr.Cause(cart, at(55), 15*time.Minute); c.Revision != 3 || c.ImagesBefore[0].Image != v2.Spec.Containers[0].Image {
-		t.Errorf("onset 55: cause %+v, want revision 3 from rc1", c)
+	c, _ := tr.Cause(cart, at(55), 15*time.Minute)
+	if diff := cmp.Diff(int64(3), c.Revision); diff != "" {
+		t.Errorf("onset 55: cause revision (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Image{{Container: "cart", Image: v2.Spec.Containers[0].Image}}, c.ImagesBefore); diff != "" {
+		t.Errorf("onset 55: cause images before, want rc1 (-want +got):\n%s", diff)
 	}
 }
 
@@ -229,9 +252,13 @@ func TestFirstSightAttribution(t *testing.T) {
 	if !ok {
 		t.Fatal("no cause")
 	}
-	if c.Manager != "kubectl-set" || !c.ImageChanged || c.Revision != 2 || !c.At.Equal(at(45)) ||
-		c.ImagesBefore[0].Image != "registry.example/cart:2.3.0" {
-		t.Errorf("cause = %+v", c)
+	want := changeView{Found: true, At: at(45), Manager: "kubectl-set", ImageChanged: true,
+		Fields: "[containers[cart].image]", Revision: 2}
+	if diff := cmp.Diff(want, view(c, ok)); diff != "" {
+		t.Errorf("cause (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Image{{Container: "cart", Image: "registry.example/cart:2.3.0"}}, c.ImagesBefore); diff != "" {
+		t.Errorf("cause images before (-want +got):\n%s", diff)
 	}
 }
 
@@ -241,9 +268,25 @@ func TestRollbackUndoIsAttributedToKubectl(t *testing.T) {
 		tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm), at(45))
 	})
 	c, ok := tr.ObserveDeployment(deploy(3, 3, v1, helmRel, entry("kubectl-set", 45, `{}`), entry("kubectl", 60, imageFields), kcm), at(60))
-	if !ok || c.Manager != "kubectl" || !c.ImageChanged {
-		t.Errorf("undo = %+v, %v", c, ok)
+	got := view(c, ok)
+	got.Fields, got.Revision = "", 0
+	if diff := cmp.Diff(changeView{Found: true, At: at(60), Manager: "kubectl", ImageChanged: true}, got); diff != "" {
+		t.Errorf("undo (-want +got):\n%s", diff)
 	}
+}
+
+// revisionView is a revision's number and whether it earned its health.
+type revisionView struct {
+	Revision int64
+	Healthy  bool
+}
+
+func viewRevisions(revs []Revision) []revisionView {
+	var out []revisionView
+	for _, r := range revs {
+		out = append(out, revisionView{r.Revision, r.Healthy})
+	}
+	return out
 }
 
 func TestHealthAndRevisions(t *testing.T) {
@@ -262,18 +305,18 @@ func TestHealthAndRevisions(t *testing.T) {
 	tr.ObserveDeployment(deploy(3, 3, v3, helmRel, entry("kubectl-set", 30, imageFields), kcm), at(30))
 
 	revs := tr.Revisions(cart)
-	if len(revs) != 2 || revs[0].Revision != 2 || revs[1].Revision != 1 {
-		t.Fatalf("revisions %+v, want 2 then 1", revs)
-	}
-	if revs[0].Healthy || !revs[1].Healthy {
-		t.Errorf("healthy flags: rev2 %v rev1 %v, want false true", revs[0].Healthy, revs[1].Healthy)
+	if diff := cmp.Diff([]revisionView{{2, false}, {1, true}}, viewRevisions(revs)); diff != "" {
+		t.Fatalf("revisions (-want +got):\n%s", diff)
 	}
 	if _, ok := revs[1].Template.Labels[PodTemplateHash]; ok {
 		t.Error("target template keeps pod-template-hash")
 	}
 	d, _ := tr.Deployment(cart)
-	if d.Revision != 3 || d.Images[0].Image != "registry.example/cart:2.5.0" {
-		t.Errorf("deployment %+v", d)
+	if diff := cmp.Diff(int64(3), d.Revision); diff != "" {
+		t.Errorf("deployment revision (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Image{{Container: "cart", Image: "registry.example/cart:2.5.0"}}, d.Images); diff != "" {
+		t.Errorf("deployment images (-want +got):\n%s", diff)
 	}
 }
 
@@ -286,8 +329,8 @@ func TestHealthNeedsAnUnbrokenStreak(t *testing.T) {
 	}
 	tr.ObserveReplicaSet(newRS("cart", 2, v2))
 	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 20, imageFields), kcm), at(20))
-	if revs := tr.Revisions(cart); len(revs) != 1 || revs[0].Healthy {
-		t.Errorf("revisions %+v: a broken streak must not count as 5 healthy minutes", revs)
+	if diff := cmp.Diff([]revisionView{{1, false}}, viewRevisions(tr.Revisions(cart))); diff != "" {
+		t.Errorf("revisions: a broken streak must not count as 5 healthy minutes (-want +got):\n%s", diff)
 	}
 }
 
@@ -364,8 +407,10 @@ func TestInitContainerImageIsAnImageChange(t *testing.T) {
 	tr := New(Options{HealthyFor: time.Minute})
 	tr.ObserveDeployment(deploy(1, 1, withInit("migrate:1"), helmRel), at(0))
 	c, ok := tr.ObserveDeployment(deploy(2, 2, withInit("migrate:2"), helmRel, entry("kubectl-set", 5, initImage)), at(5))
-	if !ok || !c.ImageChanged || c.Manager != "kubectl-set" || fmt.Sprint(c.Fields) != "[initContainers[migrate].image]" {
-		t.Errorf("change %+v", c)
+	want := changeView{Found: true, At: at(5), Manager: "kubectl-set", ImageChanged: true,
+		Fields: "[initContainers[migrate].image]", Revision: 2}
+	if diff := cmp.Diff(want, view(c, ok)); diff != "" {
+		t.Errorf("change (-want +got):\n%s", diff)
 	}
 	if c.ImagesAfter[0] != (Image{Container: "init:migrate", Image: "migrate:2"}) {
 		t.Errorf("images %v", c.ImagesAfter)

@@ -185,8 +185,8 @@ func checkPatch(t *testing.T, a k8stesting.PatchActionImpl, resourceVersion stri
 	if p.DryRun {
 		wantDryRun = []string{metav1.DryRunAll}
 	}
-	if !reflect.DeepEqual(a.PatchOptions.DryRun, wantDryRun) {
-		t.Errorf("dryRun %q, want %q", a.PatchOptions.DryRun, wantDryRun)
+	if diff := cmp.Diff(wantDryRun, a.PatchOptions.DryRun); diff != "" {
+		t.Errorf("dryRun (-want +got):\n%s", diff)
 	}
 	var ops []struct {
 		Op, Path string
@@ -221,8 +221,8 @@ func checkPatch(t *testing.T, a k8stesting.PatchActionImpl, resourceVersion stri
 		}
 	}
 	want := []string{"replace /metadata/resourceVersion", "replace /spec/template", "replace /metadata/annotations"}
-	if !reflect.DeepEqual(paths, want) {
-		t.Errorf("patch operations %q, want %q", paths, want)
+	if diff := cmp.Diff(want, paths); diff != "" {
+		t.Errorf("patch operations (-want +got):\n%s", diff)
 	}
 }
 

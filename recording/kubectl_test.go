@@ -196,7 +196,9 @@ func TestKubectlCaptureLive(t *testing.T) {
 	}
 	k := kubectl{t: t, kubeconfig: kc, ns: fmt.Sprintf("capture-%d", os.Getpid()), seen: map[string]bool{}}
 	k.run("create", "namespace", k.ns)
-	t.Cleanup(func() { _ = k.cmd(context.Background(), "delete", "namespace", k.ns, "--wait=false").Run() })
+	t.Cleanup(func() {
+		_ = k.cmd(context.WithoutCancel(t.Context()), "delete", "namespace", k.ns, "--wait=false").Run()
+	})
 
 	// The watches run while the history is made, and end once they have
 	// shown the deletion. kubectl watches one kind at a time.

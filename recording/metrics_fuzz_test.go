@@ -2,7 +2,6 @@ package recording
 
 import (
 	"bytes"
-	"context"
 	"math"
 	"regexp"
 	"slices"
@@ -96,7 +95,7 @@ func FuzzReadMetrics(f *testing.F) {
 		}
 		for _, when := range []time.Time{m.First, m.First.Add(30 * time.Second), m.First.Add(time.Minute),
 			m.First.Add(m.Last.Sub(m.First) / 2), m.Last, m.Last.Add(30 * time.Second)} {
-			obs, err := m.Observe(context.Background(), when)
+			obs, err := m.Observe(t.Context(), when)
 			if err != nil {
 				t.Fatalf("Observe(%s): %v", when, err)
 			}

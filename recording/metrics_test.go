@@ -2,7 +2,6 @@ package recording
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 )
@@ -107,7 +108,7 @@ type rates struct{ requests, failures float64 }
 
 func observe(t *testing.T, m *Metrics, when time.Time) map[string]detector.Observation {
 	t.Helper()
-	obs, err := m.Observe(context.Background(), when)
+	obs, err := m.Observe(t.Context(), when)
 	if err != nil {
 		t.Fatalf("Observe(%s): %v", when, err)
 	}
@@ -117,7 +118,7 @@ func observe(t *testing.T, m *Metrics, when time.Time) map[string]detector.Obser
 			t.Errorf("Observe(%s): %s twice", when, o.Workload)
 		}
 		if o.Requests < 0 || o.Failures < 0 || o.Failures > o.Requests*(1+1e-9) {
-			t.Errorf("Observe(%s): %s impossible rates %+v", when, o.Workload, o)
+			t.Errorf("Observe(%s): %s impossible rates: requests %v/s failures %v/s", when, o.Workload, o.Requests, o.Failures)
 		}
 		out[o.Workload.String()] = o
 	}
@@ -260,7 +261,7 @@ func TestObserve(t *testing.T) {
 			}
 			for w, o := range got {
 				if _, ok := tc.want[w]; !ok {
-					t.Errorf("%s should be unknown, got %+v", w, o)
+					t.Errorf("%s should be unknown, got requests %v/s failures %v/s", w, o.Requests, o.Failures)
 				}
 			}
 		})
@@ -295,8 +296,8 @@ func TestReadMetricsSkipsMalformedSamples(t *testing.T) {
 	)
 	m := read(t, text)
 	want := map[string]int{SkipBadValue: 3, SkipNoTimestamp: 1, SkipNoWorkload: 3, SkipDuplicate: 1}
-	if fmt.Sprint(m.Skipped) != fmt.Sprint(want) {
-		t.Errorf("Skipped = %v, want %v", m.Skipped, want)
+	if diff := cmp.Diff(want, m.Skipped); diff != "" {
+		t.Errorf("Skipped (-want +got):\n%s", diff)
 	}
 	if m.Samples != 3 {
 		t.Errorf("Samples = %d, want 3", m.Samples)
@@ -304,8 +305,8 @@ func TestReadMetricsSkipsMalformedSamples(t *testing.T) {
 	if !m.First.Equal(at(60)) || !m.Last.Equal(at(120)) {
 		t.Errorf("First, Last = %s, %s, want %s, %s", m.First, m.Last, at(60), at(120))
 	}
-	if ws := m.Workloads(); len(ws) != 1 || ws[0].String() != "shop/cart" {
-		t.Errorf("Workloads = %v, want [shop/cart]", ws)
+	if diff := cmp.Diff([]detector.Workload{{Namespace: "shop", Name: "cart"}}, m.Workloads()); diff != "" {
+		t.Errorf("Workloads (-want +got):\n%s", diff)
 	}
 	// The good samples still make a series: 60:0 90:20 120:40 in (60,120]
 	// is 90:20 120:20+20, result=20 sampled=30 avg=30 toStart=30 (<33),
@@ -482,8 +483,9 @@ func TestReadMetricsLargerThanAChunk(t *testing.T) {
 	// Steady 9 OK + 1 failed per scrape: 40 per minute, 4 failed.
 	for _, sec := range []int{120, 15 * (n / 4), 15 * (n/2 - 1)} {
 		o := observe(t, m, at(sec))["shop/cart"]
-		if !near(o.Requests, 40.0/60) || !near(o.Failures, 4.0/60) {
-			t.Errorf("at %d s: %+v, want 40/60 and 4/60", sec, o)
+		type rates struct{ Requests, Failures float64 }
+		if diff := cmp.Diff(rates{40.0 / 60, 4.0 / 60}, rates{o.Requests, o.Failures}, cmpopts.EquateApprox(1e-9, 0)); diff != "" {
+			t.Errorf("at %d s: rates per second (-want +got):\n%s", sec, diff)
 		}
 	}
 

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func ts(s string) time.Time {
@@ -203,8 +206,8 @@ func TestReadObjects(t *testing.T) {
 				}
 				got = append(got, fmt.Sprintf("%d %s", o.Line, o.At.Format(time.RFC3339)))
 			}
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("got %q, want %q", got, tc.want)
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("objects' lines and times (-want +got):\n%s", diff)
 			}
 		})
 	}

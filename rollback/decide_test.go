@@ -158,8 +158,15 @@ func TestPlanMirrorsRolloutUndo(t *testing.T) {
 	if p == nil {
 		t.Fatalf("no plan: %s", d.Reason)
 	}
-	if p.ResourceVersion != "4711" || p.FromRevision != 2 || p.ToRevision != 1 || p.Incident != incidentID || !p.DryRun {
-		t.Errorf("plan %+v", p)
+	type planView struct {
+		ResourceVersion          string
+		FromRevision, ToRevision int64
+		Incident                 string
+		DryRun                   bool
+	}
+	want := planView{ResourceVersion: "4711", FromRevision: 2, ToRevision: 1, Incident: incidentID, DryRun: true}
+	if diff := cmp.Diff(want, planView{p.ResourceVersion, p.FromRevision, p.ToRevision, p.Incident, p.DryRun}); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 	if got := p.Template.Spec.Containers[0].Image; got != "model-engine:f395ffa6" {
 		t.Errorf("template image %q", got)

@@ -3,7 +3,6 @@ package simulate_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -143,7 +142,7 @@ func benchmarkReplay(b *testing.B, dir string, wantPages int) {
 	cpu0 := cpuTime()
 	for b.Loop() {
 		var c simulate.Collect
-		res, err = simulate.Run(context.Background(), dir, cfg, &c)
+		res, err = simulate.Run(b.Context(), dir, cfg, &c)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,12 +2,12 @@ package simulate
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 )
@@ -18,7 +18,7 @@ import (
 func TestPagerDutyPreviewOfTheIncident(t *testing.T) {
 	var out bytes.Buffer
 	cfg := config.Default()
-	if _, err := Run(context.Background(), filepath.Join("..", "examples", "mli-6574"), cfg,
+	if _, err := Run(t.Context(), filepath.Join("..", "examples", "mli-6574"), cfg,
 		PagerDutyWriter{W: &out, Paging: cfg.Paging}); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,10 @@ func TestPagerDutyPreviewOfTheIncident(t *testing.T) {
 		actions = append(actions, ev["event_action"].(string))
 		keys[ev["dedup_key"].(string)] = true
 	}
-	if strings.Join(actions, ",") != "trigger,trigger,resolve" || len(keys) != 1 {
-		t.Errorf("events %v under keys %v; want page, rollback update, resolve under one key", actions, keys)
+	if diff := cmp.Diff([]string{"trigger", "trigger", "resolve"}, actions); diff != "" {
+		t.Errorf("event actions, want page, rollback update, resolve (-want +got):\n%s", diff)
+	}
+	if len(keys) != 1 {
+		t.Errorf("events under keys %v, want one key", keys)
 	}
 }

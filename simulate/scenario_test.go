@@ -1,7 +1,6 @@
 package simulate_test
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -20,7 +19,7 @@ import (
 func replay(t testing.TB, dir string) ([]incident.Action, simulate.Result) {
 	t.Helper()
 	var c simulate.Collect
-	res, err := simulate.Run(context.Background(), dir, config.Default(), &c)
+	res, err := simulate.Run(t.Context(), dir, config.Default(), &c)
 	if err != nil {
 		t.Fatalf("replay %s: %v", dir, err)
 	}

@@ -1,10 +1,10 @@
 package source
 
 import (
-	"reflect"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -81,8 +81,8 @@ func TestMetricsSharedRegistry(t *testing.T) {
 			"source=datadog ":    0,
 		},
 	}
-	if got := series(t, reg); !reflect.DeepEqual(got, want) {
-		t.Errorf("series\n%v\nwant\n%v", got, want)
+	if diff := cmp.Diff(want, series(t, reg)); diff != "" {
+		t.Errorf("series (-want +got):\n%s", diff)
 	}
 }
 
@@ -111,7 +111,7 @@ func TestSortWorkloads(t *testing.T) {
 	got := []detector.Observation{obs("b", "a"), obs("a", "z"), obs("a", "b"), obs("", "c")}
 	SortWorkloads(got)
 	want := []detector.Observation{obs("", "c"), obs("a", "b"), obs("a", "z"), obs("b", "a")}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %v, want %v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("observations (-want +got):\n%s", diff)
 	}
 }

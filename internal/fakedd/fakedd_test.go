@@ -3,13 +3,13 @@ package fakedd
 import (
 	"context"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV1"
+	"github.com/google/go-cmp/cmp"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -20,7 +20,7 @@ func query(t *testing.T, s *Server, apiKey string, from, to time.Time, q string)
 	t.Helper()
 	cfg := datadog.NewConfiguration()
 	api := datadogV1.NewMetricsApi(datadog.NewAPIClient(cfg))
-	ctx := context.WithValue(context.Background(), datadog.ContextServerIndex, 1)
+	ctx := context.WithValue(t.Context(), datadog.ContextServerIndex, 1)
 	ctx = context.WithValue(ctx, datadog.ContextServerVariables, map[string]string{
 		"protocol": "http", "name": strings.TrimPrefix(s.URL, "http://")})
 	ctx = context.WithValue(ctx, datadog.ContextAPIKeys, map[string]datadog.APIKey{
@@ -48,8 +48,11 @@ func TestQueryBuckets(t *testing.T) {
 		t.Fatalf("got %d series, want 1", len(resp.Series))
 	}
 	ser := resp.Series[0]
-	if ser.GetInterval() != 15 || !reflect.DeepEqual(ser.TagSet, []string{"ns:shop", "wl:cart", "code:200"}) {
-		t.Errorf("interval %d, tags %v", ser.GetInterval(), ser.TagSet)
+	if ser.GetInterval() != 15 {
+		t.Errorf("interval %d, want 15", ser.GetInterval())
+	}
+	if diff := cmp.Diff([]string{"ns:shop", "wl:cart", "code:200"}, ser.TagSet); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
 	}
 	var got [][2]float64
 	for _, p := range ser.Pointlist {
@@ -57,8 +60,8 @@ func TestQueryBuckets(t *testing.T) {
 	}
 	ms := float64(t0.UnixMilli())
 	want := [][2]float64{{ms, 9}, {ms + 15000, 9}, {ms + 30000, 3}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("pointlist %v, want %v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pointlist (-want +got):\n%s", diff)
 	}
 }
 
@@ -112,7 +115,7 @@ other_total{a="x"} 2 1015
 	}
 	tags := []string{"a:x", "b:y"}
 	want := []Point{{Tags: tags, T: time.Unix(1015, 0).UTC(), V: 5}, {Tags: tags, T: time.Unix(1030, 0).UTC(), V: 4}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %+v, want %+v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("points (-want +got):\n%s", diff)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sentinel-sre/sentinel/recording"
 )
 
@@ -392,9 +393,16 @@ func TestObjectInvariants(t *testing.T) {
 		if h := rs.Labels[labelHash]; h == "" || !strings.HasSuffix(rs.Name, "-"+h) {
 			t.Errorf("ReplicaSet %s (line %d): pod-template-hash %q does not end its name", rs.Name, o.Line, h)
 		}
-		if len(rs.OwnerReferences) != 1 || rs.OwnerReferences[0].Kind != "Deployment" ||
-			rs.OwnerReferences[0].Controller == nil || !*rs.OwnerReferences[0].Controller {
-			t.Errorf("ReplicaSet %s (line %d): owner references %+v, want its Deployment as controller", rs.Name, o.Line, rs.OwnerReferences)
+		type owner struct {
+			Kind       string
+			Controller bool
+		}
+		var owners []owner
+		for _, r := range rs.OwnerReferences {
+			owners = append(owners, owner{r.Kind, r.Controller != nil && *r.Controller})
+		}
+		if diff := cmp.Diff([]owner{{"Deployment", true}}, owners); diff != "" {
+			t.Errorf("ReplicaSet %s (line %d): owner references, want its Deployment as controller (-want +got):\n%s", rs.Name, o.Line, diff)
 		}
 	}
 }

@@ -1,20 +1,19 @@
 package datadog
 
 import (
-	"context"
 	"flag"
 	"maps"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	promclient "github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -99,18 +98,8 @@ func skippedBy(t *testing.T, reg *promclient.Registry) map[string]float64 {
 	return replaytest.Counts(t, reg, "sentinel_samples_skipped_total", "datadog", skipReasons)
 }
 
-func approxEqual(a, b []detector.Observation) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Workload != b[i].Workload || math.Abs(a[i].Requests-b[i].Requests) > 1e-9 ||
-			math.Abs(a[i].Failures-b[i].Failures) > 1e-9 {
-			return false
-		}
-	}
-	return true
-}
+// approx compares rates to within float rounding.
+var approx = cmpopts.EquateApprox(0, 1e-9)
 
 func TestRenderQueryGolden(t *testing.T) {
 	newer := config.Default().Metrics.Datadog
@@ -170,13 +159,13 @@ func TestObserveBuckets(t *testing.T) {
 			cfg := testConfig(fake.URL)
 			cfg.Detection.RateWindow = tc.window
 			s, reg := newTestSource(t, cfg, WithIngestionDelay(tc.delay))
-			got, err := s.Observe(context.Background(), at)
+			got, err := s.Observe(t.Context(), at)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := []detector.Observation{{Workload: cart, Requests: 10, Failures: 0.5}, {Workload: web, Requests: 2}}
-			if !approxEqual(got, want) {
-				t.Errorf("got %+v\nwant %+v", got, want)
+			if diff := cmp.Diff(want, got, approx); diff != "" {
+				t.Errorf("observations (-want +got):\n%s", diff)
 			}
 			if e := errorsBy(t, reg); len(e) != 0 {
 				t.Errorf("errors counted: %v", e)
@@ -186,9 +175,10 @@ func TestObserveBuckets(t *testing.T) {
 				t.Fatalf("%d requests, want 1", len(reqs))
 			}
 			r := reqs[0]
-			wantFrom := at.Add(-tc.delay - 2*tc.window).Unix()
-			if r.From != wantFrom || r.To != at.Unix() || r.Query != s.Query() || !r.KeysOK {
-				t.Errorf("request %+v, want from %d to %d query %s with both keys", r, wantFrom, at.Unix(), s.Query())
+			r.Status = 0 // the answer's, not the request's
+			wantReq := fakedd.Request{From: at.Add(-tc.delay - 2*tc.window).Unix(), To: at.Unix(), Query: s.Query(), KeysOK: true}
+			if diff := cmp.Diff(wantReq, r); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -288,10 +278,10 @@ func TestObserveErrors(t *testing.T) {
 			cfg := testConfig(url)
 			cfg.Metrics.Datadog.Timeout = 200 * time.Millisecond
 			s, reg := newTestSource(t, cfg)
-			got, err := s.Observe(context.Background(), at)
+			got, err := s.Observe(t.Context(), at)
 			replaytest.Failed(t, got, err, "datadog", tc.noData)
-			if e := errorsBy(t, reg); !reflect.DeepEqual(e, map[string]float64{tc.reason: 1}) {
-				t.Errorf("errors counted %v, want %s once (%v)", e, tc.reason, err)
+			if diff := cmp.Diff(map[string]float64{tc.reason: 1}, errorsBy(t, reg)); diff != "" {
+				t.Errorf("errors counted for %v (-want +got):\n%s", err, diff)
 			}
 			if s := skippedBy(t, reg); !maps.Equal(s, tc.skipped) {
 				t.Errorf("skipped %v, want %v", s, tc.skipped)
@@ -317,12 +307,12 @@ func TestObserveSkipsMalformedSeries(t *testing.T) {
 	fake.Add(every(tags("shop", "batch", "200"), from, at, 15*time.Second, -1)...)
 
 	s, reg := newTestSource(t, testConfig(fake.URL))
-	got, err := s.Observe(context.Background(), at)
+	got, err := s.Observe(t.Context(), at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []detector.Observation{{Workload: web, Requests: 2}}; !approxEqual(got, want) {
-		t.Errorf("got %+v, want %+v", got, want)
+	if diff := cmp.Diff([]detector.Observation{{Workload: web, Requests: 2}}, got, approx); diff != "" {
+		t.Errorf("observations (-want +got):\n%s", diff)
 	}
 	if s, want := skippedBy(t, reg), map[string]float64{SkipNoCode: 1, SkipNoWorkload: 1, SkipBadValue: 1}; !maps.Equal(s, want) {
 		t.Errorf("skipped %v, want %v", s, want)
@@ -341,7 +331,7 @@ func TestRateLimit(t *testing.T) {
 	poll := func(wantErr bool) {
 		t.Helper()
 		now := clk.Now()
-		_, err := s.Observe(context.Background(), now)
+		_, err := s.Observe(t.Context(), now)
 		if (err != nil) != wantErr {
 			t.Fatalf("at %s: error %v, want error %v", now.Format(time.TimeOnly), err, wantErr)
 		}
@@ -355,8 +345,8 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("%d requests while the limit was exhausted, want 2", n)
 	}
 	poll(false) // reset passed: a new period
-	if e := errorsBy(t, reg); !reflect.DeepEqual(e, map[string]float64{ReasonRateLimited: 2}) {
-		t.Errorf("errors %v, want 2 rate_limited", e)
+	if diff := cmp.Diff(map[string]float64{ReasonRateLimited: 2}, errorsBy(t, reg)); diff != "" {
+		t.Errorf("errors counted (-want +got):\n%s", diff)
 	}
 
 	// A 429 says when to come back.
@@ -406,20 +396,20 @@ func TestKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Observe(context.Background(), at); err != nil {
+	if _, err := s.Observe(t.Context(), at); err != nil {
 		t.Fatal(err)
 	}
 	// A rotated file is read on the next poll.
 	write(apiFile, "revoked")
-	if _, err := s.Observe(context.Background(), at); err == nil {
+	if _, err := s.Observe(t.Context(), at); err == nil {
 		t.Fatal("a revoked key must be rejected")
 	}
 	os.Remove(appFile)
-	if _, err := s.Observe(context.Background(), at); err == nil || strings.Contains(err.Error(), "revoked") {
+	if _, err := s.Observe(t.Context(), at); err == nil || strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("got %v, want an error naming the file only", err)
 	}
-	if e := errorsBy(t, reg); !reflect.DeepEqual(e, map[string]float64{ReasonRejected: 1, ReasonCredentials: 1}) {
-		t.Errorf("errors %v", e)
+	if diff := cmp.Diff(map[string]float64{ReasonRejected: 1, ReasonCredentials: 1}, errorsBy(t, reg)); diff != "" {
+		t.Errorf("errors counted (-want +got):\n%s", diff)
 	}
 
 	// Without files or environment, New refuses.
@@ -438,7 +428,7 @@ func TestServerSelection(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := newConfig()
-		got, err := cfg.ServerURLWithContext(ctxf(context.Background()), "v1.MetricsApi.QueryMetrics")
+		got, err := cfg.ServerURLWithContext(ctxf(t.Context()), "v1.MetricsApi.QueryMetrics")
 		if err != nil || got != want {
 			t.Errorf("site %s: got %s, %v; want %s", site, got, err, want)
 		}
@@ -447,7 +437,7 @@ func TestServerSelection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := newConfig().ServerURLWithContext(ctxf(context.Background()), "v1.MetricsApi.QueryMetrics")
+	got, err := newConfig().ServerURLWithContext(ctxf(t.Context()), "v1.MetricsApi.QueryMetrics")
 	if err != nil || got != "http://127.0.0.1:8080/proxy" {
 		t.Errorf("url: got %s, %v", got, err)
 	}

@@ -26,7 +26,7 @@ func TestReplayOverDatadog(t *testing.T) {
 			dir := filepath.Join("..", "..", "examples", name)
 			f, err := os.Open(filepath.Join(dir, simulate.MetricsFile))
 			if err != nil {
-				t.Skipf("scenario not in the repository: %v", err)
+				t.Fatalf("open the scenario bundled in examples/: %v", err)
 			}
 			points, err := fakedd.FromOpenMetrics(f, recording.MetricName)
 			f.Close()

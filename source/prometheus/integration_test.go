@@ -79,7 +79,7 @@ func (e testEnv) samplesLoaded(ctx context.Context, rec *recording.Metrics) (int
 // already did.
 func (e testEnv) backfill(t testing.TB, dir string, rec *recording.Metrics) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	if n, err := e.samplesLoaded(ctx, rec); err == nil && n >= rec.Samples {
 		t.Logf("%s already loaded (%d samples)", dir, n)
 		return
@@ -115,14 +115,14 @@ func (e testEnv) backfill(t testing.TB, dir string, rec *recording.Metrics) {
 // same ratios.
 func TestIntegrationReplayOverPrometheus(t *testing.T) {
 	env := needPrometheus(t)
-	if bi, err := env.api.Buildinfo(context.Background()); err == nil {
+	if bi, err := env.api.Buildinfo(t.Context()); err == nil {
 		t.Logf("Prometheus %s", bi.Version)
 	}
 	for _, name := range []string{"mli-6574", "kubectl-set-image", "rolling-update"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("..", "..", "examples", name)
 			if _, err := os.Stat(filepath.Join(dir, simulate.MetricsFile)); err != nil {
-				t.Skipf("scenario not in the repository: %v", err)
+				t.Fatalf("the scenario bundled in examples/: %v", err)
 			}
 			cfg, err := simulate.LoadConfig(dir, "")
 			if err != nil {
@@ -170,7 +170,7 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 // window differently (docs/metrics.md), which shows at pod starts only.
 func comparePolls(t *testing.T, rec *recording.Metrics, src *Source, step time.Duration) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	start := engine.PollAt(rec.First, step)
 	var compared, differing int
 	var maxRatio float64

@@ -10,12 +10,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	promclient "github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -265,13 +265,13 @@ func TestObserve(t *testing.T) {
 			defer srv.Close()
 			s, reg := newTestSource(t, testConfig(srv.URL), WithRanges(RangesLeftOpen))
 
-			got, err := s.Observe(context.Background(), at)
+			got, err := s.Observe(t.Context(), at)
 			if tc.errReason == "" {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !reflect.DeepEqual(got, tc.want) {
-					t.Errorf("got %+v\nwant %+v", got, tc.want)
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("observations (-want +got):\n%s", diff)
 				}
 			} else {
 				replaytest.Failed(t, got, err, "prometheus", tc.noData)
@@ -306,7 +306,7 @@ func TestObserveTimeout(t *testing.T) {
 	cfg.Metrics.Prometheus.Timeout = 100 * time.Millisecond
 	s, reg := newTestSource(t, cfg, WithRanges(RangesLeftOpen))
 	start := time.Now()
-	_, err := s.Observe(context.Background(), at)
+	_, err := s.Observe(t.Context(), at)
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a deadline error", err)
 	}
@@ -323,13 +323,13 @@ func TestObserveCanceledAndUnreachable(t *testing.T) {
 	fake.set(http.StatusOK, vector())
 	srv := httptest.NewServer(fake)
 	s, reg := newTestSource(t, testConfig(srv.URL), WithRanges(RangesLeftOpen))
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := s.Observe(ctx, at); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 	srv.Close()
-	if _, err := s.Observe(context.Background(), at); err == nil {
+	if _, err := s.Observe(t.Context(), at); err == nil {
 		t.Fatal("want an error from a closed server")
 	}
 	for r, want := range map[string]float64{ReasonCanceled: 1, ReasonUnavailable: 1} {
@@ -358,7 +358,7 @@ func TestRangesAuto(t *testing.T) {
 			defer srv.Close()
 			s, _ := newTestSource(t, testConfig(srv.URL))
 			for range 3 {
-				if _, err := s.Observe(context.Background(), at); err != nil {
+				if _, err := s.Observe(t.Context(), at); err != nil {
 					t.Fatal(err)
 				}
 				if q := fake.lastForm(t)["query"]; q != s.Query(tc.want) {
@@ -380,7 +380,7 @@ func TestRangesAuto(t *testing.T) {
 		srv := httptest.NewUnstartedServer(fake)
 		s, reg := newTestSource(t, testConfig("http://"+srv.Listener.Addr().String()))
 		srv.Listener.Close()
-		if _, err := s.Observe(context.Background(), at); err == nil || !strings.HasPrefix(err.Error(), "query prometheus") {
+		if _, err := s.Observe(t.Context(), at); err == nil || !strings.HasPrefix(err.Error(), "query prometheus") {
 			t.Fatalf("got %v, want a query error", err)
 		}
 		if v := replaytest.Value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonUnavailable}); v != 1 {
@@ -392,7 +392,7 @@ func TestRangesAuto(t *testing.T) {
 		srv2 := httptest.NewServer(fake)
 		defer srv2.Close()
 		s.api, s.buildinfo = mustAPIs(t, srv2.URL)
-		if _, err := s.Observe(context.Background(), at); err != nil {
+		if _, err := s.Observe(t.Context(), at); err != nil {
 			t.Fatal(err)
 		}
 		if q := fake.lastForm(t)["query"]; q != s.Query(RangesClosed) {
@@ -406,7 +406,7 @@ func TestRangesAuto(t *testing.T) {
 		srv := httptest.NewServer(fake)
 		defer srv.Close()
 		s, reg := newTestSource(t, testConfig(srv.URL))
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		if _, err := s.Observe(ctx, at); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "ask prometheus its version") {
 			t.Fatalf("got %v, want a canceled version error", err)
@@ -441,7 +441,7 @@ func TestRangesAutoRetried(t *testing.T) {
 			core, logs := observer.New(zap.InfoLevel)
 			s, reg := newTestSource(t, testConfig(srv.URL), WithLogger(zap.New(core)))
 			for i := range tc.failures {
-				if _, err := s.Observe(context.Background(), at); err != nil {
+				if _, err := s.Observe(t.Context(), at); err != nil {
 					t.Fatalf("poll %d: %v", i, err)
 				}
 				if q := fake.lastForm(t)["query"]; q != s.Query(RangesLeftOpen) {
@@ -452,7 +452,7 @@ func TestRangesAutoRetried(t *testing.T) {
 				}
 			}
 			for i := range 2 {
-				if _, err := s.Observe(context.Background(), at); err != nil {
+				if _, err := s.Observe(t.Context(), at); err != nil {
 					t.Fatal(err)
 				}
 				if q := fake.lastForm(t)["query"]; q != s.Query(RangesClosed) {
@@ -522,8 +522,8 @@ func TestBearerTokenFileReread(t *testing.T) {
 	observe(t, s)
 	write(t, token, "second")
 	observe(t, s)
-	if want := []string{"Bearer first", "Bearer second"}; !reflect.DeepEqual(auth, want) {
-		t.Errorf("Authorization headers %q, want %q", auth, want)
+	if diff := cmp.Diff([]string{"Bearer first", "Bearer second"}, auth); diff != "" {
+		t.Errorf("Authorization headers (-want +got):\n%s", diff)
 	}
 
 	cfg.Metrics.Prometheus.BearerTokenFile = filepath.Join(t.TempDir(), "missing")
@@ -556,7 +556,7 @@ func TestBasicAuthAndTLS(t *testing.T) {
 	// Without the CA the server is not trusted.
 	cfg.Metrics.Prometheus.TLS.CAFile = ""
 	s, reg := newTestSource(t, cfg, WithRanges(RangesLeftOpen))
-	_, err := s.Observe(context.Background(), at)
+	_, err := s.Observe(t.Context(), at)
 	var unknownAuthority x509.UnknownAuthorityError
 	if !errors.As(err, &unknownAuthority) {
 		t.Errorf("got %v, want an unknown authority error", err)
@@ -569,7 +569,7 @@ func TestBasicAuthAndTLS(t *testing.T) {
 	write(t, pw, "wrong")
 	cfg.Metrics.Prometheus.TLS.CAFile = ca
 	s, reg = newTestSource(t, cfg, WithRanges(RangesLeftOpen))
-	if _, err := s.Observe(context.Background(), at); err == nil {
+	if _, err := s.Observe(t.Context(), at); err == nil {
 		t.Fatal("want an error for a wrong password")
 	}
 	if v := replaytest.Value(t, reg, "sentinel_query_errors_total", map[string]string{"reason": ReasonRejected}); v != 1 {
@@ -579,7 +579,7 @@ func TestBasicAuthAndTLS(t *testing.T) {
 
 func observe(t *testing.T, s *Source) []detector.Observation {
 	t.Helper()
-	obs, err := s.Observe(context.Background(), at)
+	obs, err := s.Observe(t.Context(), at)
 	if err != nil {
 		t.Fatal(err)
 	}
