@@ -222,6 +222,7 @@ func (e *Engine) DeleteDeployment(namespace, name string) {
 	e.deleted[w] = e.lastPoll
 	if oi, ok := e.open[w]; ok {
 		delete(e.open, w)
+		e.stats.Resolves++
 		a := e.action(incident.Resolve, oi.firing)
 		a.At = e.lastPoll
 		a.Message = "the Deployment was deleted"
