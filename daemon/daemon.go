@@ -31,6 +31,7 @@ import (
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/guard"
 	"github.com/sentinel-sre/sentinel/kube"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // Options are the daemon's dependencies; main builds them.
@@ -365,7 +366,7 @@ func (l *lastAnswer) Observe(ctx context.Context, at time.Time) ([]detector.Obse
 	obs, err := l.Source.Observe(ctx, at)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err == nil || errors.Is(err, engine.ErrNoData) {
+	if err == nil || errors.Is(err, source.ErrNoData) {
 		l.at, l.err = at, nil
 	} else {
 		l.err = err

@@ -5,7 +5,7 @@ import "time"
 // blindness tracks whether the metrics source answers, poll by poll: after
 // `after` polls in a row without an answer sentinel is blind. It is pure,
 // like the detector: the engine turns its steps into metrics, logs and
-// notices. An empty answer (ErrNoData) is an answer: every workload is
+// notices. An empty answer (source.ErrNoData) is an answer: every workload is
 // unknown, but the source is not down.
 type blindness struct {
 	after int       // polls without an answer that make sentinel blind

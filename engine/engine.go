@@ -23,7 +23,6 @@ import (
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
-	"github.com/sentinel-sre/sentinel/source"
 )
 
 // Source answers each workload's request and failure rates over the rate
@@ -32,11 +31,6 @@ import (
 type Source interface {
 	Observe(ctx context.Context, at time.Time) ([]detector.Observation, error)
 }
-
-// ErrNoData is wrapped by a Source's error when the backend had no values
-// at all ("no values found"): every workload is unknown for that poll,
-// never healthy and never failing, but the source did answer.
-var ErrNoData = source.ErrNoData
 
 // Executor carries out a rollback plan. Rollback returns a
 // *rollback.StaleError when the plan no longer holds (a refusal, not a

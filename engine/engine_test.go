@@ -19,6 +19,7 @@ import (
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 var (
@@ -405,7 +406,7 @@ func TestEmptyAnswersAreUnknownButNotBlind(t *testing.T) {
 	cfg.Paging.PagerDuty.PageWhenBlind = true
 	out := &collect{}
 	e := New(cfg, script(func(time.Time) ([]detector.Observation, error) {
-		return nil, fmt.Errorf("query: %w", ErrNoData)
+		return nil, fmt.Errorf("query: %w", source.ErrNoData)
 	}), &executor{}, out, zap.NewNop())
 	for i := 0; i < 10; i++ {
 		_ = e.Poll(t.Context(), t0.Add(time.Duration(i)*15*time.Second))

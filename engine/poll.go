@@ -14,6 +14,7 @@ import (
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // One poll: observe, judge, announce — under the engine's lock — then
@@ -232,7 +233,7 @@ func (e *Engine) unannounced() []detector.Workload {
 func (e *Engine) sourceHealth(now time.Time, err error, active bool) (incident.Action, bool) {
 	notify := active && e.cfg.Paging.PagerDuty.PageWhenBlind
 	b := &e.blindness
-	answered := err == nil || errors.Is(err, ErrNoData)
+	answered := err == nil || errors.Is(err, source.ErrNoData)
 	step := b.poll(now, answered)
 	if answered {
 		e.metrics.sourceUp.Set(1)

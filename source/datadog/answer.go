@@ -86,7 +86,7 @@ func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time,
 		return nil, skipped, ReasonRejected, fmt.Errorf("status %q: %s", st, resp.GetError())
 	}
 	if len(resp.Series) == 0 {
-		return nil, skipped, ReasonNoData, fmt.Errorf("no series: %w", ErrNoData)
+		return nil, skipped, ReasonNoData, fmt.Errorf("no series: %w", source.ErrNoData)
 	}
 
 	// The bucket grid: every series of one query shares the rollup
@@ -113,7 +113,7 @@ func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time,
 		return nil, skipped, ReasonBadResponse, fmt.Errorf("buckets of %ds are longer than the rate window %s", interval/1000, s.window)
 	}
 	if !anchored {
-		return nil, skipped, ReasonNoData, fmt.Errorf("no points: %w", ErrNoData)
+		return nil, skipped, ReasonNoData, fmt.Errorf("no points: %w", source.ErrNoData)
 	}
 	cutoff := at.Add(-s.delay).UnixMilli()
 	newest := anchor + floorDiv(cutoff-interval-anchor, interval)*interval // last bucket ending by cutoff
@@ -137,7 +137,7 @@ func (s *Source) observations(resp datadogV1.MetricsQueryResponse, at time.Time,
 		}
 	}
 	if len(out) == 0 {
-		return nil, skipped, ReasonInvalid, fmt.Errorf("none of %d series was usable (skipped: %v): %w", len(resp.Series), skipped, ErrNoData)
+		return nil, skipped, ReasonInvalid, fmt.Errorf("none of %d series was usable (skipped: %v): %w", len(resp.Series), skipped, source.ErrNoData)
 	}
 	source.SortWorkloads(out)
 	return out, skipped, "", nil
@@ -164,7 +164,7 @@ func onGrid(series []datadogV1.MetricsQueryMetadata, anchor, interval, newest, h
 	}
 	if !fresh {
 		return ReasonNoData, fmt.Errorf("no series has a point in the newest complete bucket, %s to %s: ingestion is behind: %w",
-			time.UnixMilli(newest).UTC().Format(time.RFC3339), time.UnixMilli(hi).UTC().Format(time.RFC3339), ErrNoData)
+			time.UnixMilli(newest).UTC().Format(time.RFC3339), time.UnixMilli(hi).UTC().Format(time.RFC3339), source.ErrNoData)
 	}
 	return "", nil
 }

@@ -17,7 +17,7 @@
 // actually covered.
 //
 // A missing answer is never a healthy one: errors, an empty answer and an
-// answer whose newest complete bucket is empty everywhere (ErrNoData) are
+// answer whose newest complete bucket is empty everywhere (source.ErrNoData) are
 // errors, counted in sentinel_query_errors_total. Datadog's rate-limit
 // headers are honoured: once the limit is exhausted, polls are skipped
 // (an error, without a request) until it resets.
@@ -45,11 +45,6 @@ import (
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/source"
 )
-
-// ErrNoData is wrapped by Observe's error when Datadog has no data to
-// judge any workload by: no series, or none in the newest complete bucket.
-// It is source.ErrNoData.
-var ErrNoData = source.ErrNoData
 
 // Environment variables the keys are read from when no file is configured.
 const (

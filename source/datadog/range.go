@@ -9,6 +9,7 @@ import (
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV1"
 
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // DefaultRangeChunk is the span of polls one timeseries request covers in
@@ -76,7 +77,7 @@ func (r *Range) Observe(ctx context.Context, at time.Time) ([]detector.Observati
 	}
 	if err != nil {
 		err = s.fail(reason, fmt.Errorf("datadog at %s: %w", at.UTC().Format(time.RFC3339), err))
-		if !errors.Is(err, ErrNoData) {
+		if !errors.Is(err, source.ErrNoData) {
 			err = fmt.Errorf("%w: %w", ErrRange, err)
 		}
 		return nil, err

@@ -22,6 +22,7 @@ import (
 	"github.com/sentinel-sre/sentinel/internal/replaytest"
 	"github.com/sentinel-sre/sentinel/recording"
 	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // testEnv is the real Prometheus scripts/testenv.sh started.
@@ -178,7 +179,7 @@ func comparePolls(t *testing.T, rec *recording.Metrics, src *Source, step time.D
 		want, _ := rec.Observe(ctx, at)
 		got, err := src.Observe(ctx, at)
 		if err != nil {
-			if !errors.Is(err, ErrNoData) || len(want) > 0 {
+			if !errors.Is(err, source.ErrNoData) || len(want) > 0 {
 				t.Errorf("%s: %v; the recording knows %d workloads", at.Format(time.RFC3339), err, len(want))
 			}
 			continue

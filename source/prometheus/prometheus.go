@@ -19,7 +19,7 @@
 //
 // A missing answer is never a healthy one: errors, timeouts, warnings
 // (the answer may be partial), a result that is not an instant vector and
-// an empty vector (ErrNoData) are errors, counted in
+// an empty vector (source.ErrNoData) are errors, counted in
 // sentinel_query_errors_total. Malformed samples are skipped, counted in
 // sentinel_samples_skipped_total, and their workload is left out (unknown)
 // for that poll.
@@ -51,11 +51,6 @@ import (
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/source"
 )
-
-// ErrNoData is wrapped by Observe's error when Prometheus answered with no
-// series at all: nothing is known about any workload. It is
-// source.ErrNoData.
-var ErrNoData = source.ErrNoData
 
 // Source queries Prometheus. It is safe for concurrent use.
 type Source struct {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // MaxPointsPerSeries is Prometheus's limit on the points of one series in
@@ -235,7 +236,7 @@ func (r *Range) fetch(ctx context.Context, n int, first time.Time) (*chunk, erro
 // usable, is ErrNoData; skipped samples are counted.
 func (s *Source) vectorAnswer(vec model.Vector) ([]detector.Observation, error) {
 	if len(vec) == 0 {
-		return nil, s.fail(ReasonNoData, fmt.Errorf("query prometheus: empty answer: %w", ErrNoData))
+		return nil, s.fail(ReasonNoData, fmt.Errorf("query prometheus: empty answer: %w", source.ErrNoData))
 	}
 	obs, skipped := s.observations(vec)
 	for reason, n := range skipped {
@@ -246,7 +247,7 @@ func (s *Source) vectorAnswer(vec model.Vector) ([]detector.Observation, error) 
 	}
 	if len(obs) == 0 {
 		return nil, s.fail(ReasonInvalid, fmt.Errorf("query prometheus: none of %d samples was usable (skipped: %v): %w",
-			len(vec), skipped, ErrNoData))
+			len(vec), skipped, source.ErrNoData))
 	}
 	return obs, nil
 }
