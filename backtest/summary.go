@@ -65,7 +65,7 @@ func Summarize(actions []incident.Action) []WorkloadSummary {
 			s := get(a.Workload)
 			s.Pages++
 			s.ToPage = append(s.ToPage, a.At.Sub(a.Onset))
-			if !a.Decision.Rollback {
+			if !a.Decision.Rollback() {
 				s.Refused[string(a.Decision.Reason)]++
 			}
 			if p := pages[a.Workload]; len(p) > 0 && a.At.Sub(p[len(p)-1]) < 24*time.Hour {

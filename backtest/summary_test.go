@@ -19,7 +19,7 @@ func TestSummarize(t *testing.T) {
 	page := func(w detector.Workload, at time.Duration, toPage time.Duration, roll bool) incident.Action {
 		a := incident.Action{Kind: incident.Page, Workload: w, At: t0.Add(at), Onset: t0.Add(at - toPage)}
 		if roll {
-			a.Decision = rollback.Decision{Rollback: true, Reason: rollback.ReasonOutOfBandImage}
+			a.Decision = rollback.Decision{Reason: rollback.ReasonOutOfBandImage, Plan: &rollback.Plan{}}
 		} else {
 			a.Decision = rollback.Decision{Reason: rollback.ReasonTrustedDeployer}
 		}
@@ -74,7 +74,7 @@ func TestWriteSummary(t *testing.T) {
 	res.Stats.Pages, res.Stats.Rollbacks = 1, 1
 	acts := []incident.Action{
 		{Kind: incident.Page, Workload: web, At: t0.Add(time.Minute), Onset: t0.Add(30 * time.Second),
-			Decision: rollback.Decision{Rollback: true}},
+			Decision: rollback.Decision{Plan: &rollback.Plan{}}},
 		{Kind: incident.Rollback, Workload: web, At: t0.Add(time.Minute)},
 	}
 	var b strings.Builder

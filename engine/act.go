@@ -53,7 +53,7 @@ func (e *Engine) decide(f detector.Finding, now time.Time) step {
 	}
 	dec := e.policy.Decide(now, in)
 	page.Decision = dec
-	if !dec.Rollback {
+	if !dec.Rollback() {
 		e.stats.Refused[dec.Reason]++
 		e.metrics.refused.WithLabelValues(string(dec.Reason)).Inc()
 		return step{action: page}

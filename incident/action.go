@@ -94,9 +94,9 @@ func (a Action) Summary() string {
 // decisionText is what a page says of its rollback decision.
 func decisionText(d rollback.Decision) string {
 	switch p := d.Plan; {
-	case d.Rollback && p != nil && p.DryRun:
+	case p != nil && p.DryRun:
 		return "would roll back to " + target(p) + " (dry-run)"
-	case d.Rollback && p != nil:
+	case p != nil:
 		return "rolling back to " + target(p)
 	}
 	return "not rolled back: " + d.Explain()

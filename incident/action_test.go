@@ -54,9 +54,9 @@ func TestSummaries(t *testing.T) {
 		a    Action
 		want string
 	}{
-		{"page and rollback", page(rollback.Decision{Rollback: true, Plan: plan}, setImage),
+		{"page and rollback", page(rollback.Decision{Plan: plan}, setImage),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set image (kubectl-set) to model-engine:04729cef…; rolling back to model-engine:f395ffa6…"},
-		{"page, dry run", page(rollback.Decision{Rollback: true, Plan: &dryRun}, setImage),
+		{"page, dry run", page(rollback.Decision{Plan: &dryRun}, setImage),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set image (kubectl-set) to model-engine:04729cef…; would roll back to model-engine:f395ffa6… (dry-run)"},
 		{"helm release, no rollback", page(rollback.Decision{Reason: rollback.ReasonTrustedDeployer},
 			&history.Change{Revision: 2, Manager: "helm", ImageChanged: true, ImagesAfter: bad}),
@@ -66,7 +66,7 @@ func TestSummaries(t *testing.T) {
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set (kubectl-set) of containers[app].env; not rolled back: the linked change did not change an image"},
 		{"no cause", page(rollback.Decision{Reason: rollback.ReasonNoLinkedChange}, nil),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20; not rolled back: no change of this Deployment in the link window before onset"},
-		{"sidecar-only change", page(rollback.Decision{Rollback: true, Plan: sidecarPlan}, sidecar),
+		{"sidecar-only change", page(rollback.Decision{Plan: sidecarPlan}, sidecar),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set image (kubectl-set) of container fluentbit from fluent-bit:3.0 to fluent-bit:3.1; rolling back to revision 4 of container fluentbit from fluent-bit:3.1 to fluent-bit:3.0"},
 		{"rollback", Action{Kind: Rollback, Workload: me, Plan: plan},
 			"scale-deploy/model-engine: rolled back from revision 2 (model-engine:04729cef…) to revision 1 (model-engine:f395ffa6…)"},
@@ -174,7 +174,7 @@ func TestWideChangeIsBounded(t *testing.T) {
 	change := &history.Change{Revision: 3, Manager: "kubectl-set", ImageChanged: true,
 		ImagesBefore: wide(50, "v1"), ImagesAfter: wide(50, "v2")}
 	plan := &rollback.Plan{FromRevision: 3, ToRevision: 2, FromImages: wide(50, "v2"), ToImages: wide(50, "v1")}
-	for _, a := range []Action{page(rollback.Decision{Rollback: true, Plan: plan}, change),
+	for _, a := range []Action{page(rollback.Decision{Plan: plan}, change),
 		{Kind: Rollback, Workload: me, Incident: "i", Plan: plan}, {Kind: Drift, Workload: me, Cause: change}} {
 		b, err := json.Marshal(a)
 		if err != nil {

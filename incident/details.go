@@ -149,7 +149,7 @@ func causeOf(c *history.Change) *Cause {
 }
 
 func decisionOf(dec rollback.Decision) *Decision {
-	d := &Decision{Rollback: dec.Rollback, Reason: string(dec.Reason), Explanation: dec.Explain(),
+	d := &Decision{Rollback: dec.Rollback(), Reason: string(dec.Reason), Explanation: dec.Explain(),
 		Plan: planOf(dec.Plan)}
 	if dec.Plan != nil {
 		d.DryRun = dec.Plan.DryRun

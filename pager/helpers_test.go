@@ -58,7 +58,7 @@ func base(k incident.Kind) incident.Action {
 func pageRollback() incident.Action {
 	a := base(incident.Page)
 	a.Cause = linkedChange("kubectl-set")
-	a.Decision = rollback.Decision{Rollback: true, Reason: rollback.ReasonOutOfBandImage, Plan: rollbackPlan()}
+	a.Decision = rollback.Decision{Reason: rollback.ReasonOutOfBandImage, Plan: rollbackPlan()}
 	return a
 }
 

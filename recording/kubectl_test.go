@@ -104,7 +104,7 @@ func checkCapture(t *testing.T, path, name string) {
 		before = "1.0" // a snapshot compares with the newest revision left
 	}
 	gotCause := fmt.Sprintf("revision %d by %s, %v -> %v, rollback %t", page.Cause.Revision, page.Cause.Manager,
-		history.Names(page.Cause.ImagesBefore), history.Names(page.Cause.ImagesAfter), page.Decision.Rollback)
+		history.Names(page.Cause.ImagesBefore), history.Names(page.Cause.ImagesAfter), page.Decision.Rollback())
 	wantCause := fmt.Sprintf("revision 3 by kubectl-set, [%s%s] -> [%s3.0], rollback false", imageBase, before, imageBase)
 	if diff := cmp.Diff(wantCause, gotCause); diff != "" {
 		t.Errorf("page (-want +got):\n%s", diff)

@@ -175,7 +175,7 @@ func decisions(acts []incident.Action) []decision {
 				d.Details = append(d.Details, "cause: none found in the link window")
 			}
 			verb := "no rollback"
-			if a.Decision.Rollback {
+			if a.Decision.Rollback() {
 				verb = "roll back"
 			}
 			d.Details = append(d.Details, fmt.Sprintf("decision: %s (%s)", verb, a.Decision.Reason.Explain()))

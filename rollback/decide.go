@@ -237,13 +237,16 @@ func (e *StaleError) Error() string { return "rollback not written: " + e.Detail
 
 // Decision is the outcome: a plan, or the reason there is none.
 type Decision struct {
-	Rollback bool
-	Reason   Reason
-	Plan     *Plan
+	Reason Reason
+	// Plan is the rollback decided; nil when there is none.
+	Plan *Plan
 	// Manager made the linked change; set when the reason names it
 	// (ReasonGitOpsManaged).
 	Manager string
 }
+
+// Rollback reports whether a rollback was decided.
+func (d Decision) Rollback() bool { return d.Plan != nil }
 
 // Explain is the reason's phrase with the decision's particulars, for
 // pages: a GitOps-managed change names its controller.
@@ -320,7 +323,7 @@ func (p *Policy) Decide(now time.Time, in Input) Decision {
 		if !r.Healthy || history.SameImages(r.Images, in.Deployment.Images) {
 			continue
 		}
-		return Decision{Rollback: true, Reason: ReasonOutOfBandImage, Plan: &Plan{
+		return Decision{Reason: ReasonOutOfBandImage, Plan: &Plan{
 			Workload:        in.Workload,
 			Incident:        in.Incident,
 			ResourceVersion: in.Deployment.ResourceVersion,

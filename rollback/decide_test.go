@@ -140,8 +140,8 @@ func TestDecide(t *testing.T) {
 			if d.Reason != tc.want {
 				t.Fatalf("reason %q, want %q", d.Reason, tc.want)
 			}
-			if d.Rollback != (tc.target != 0) || (d.Plan != nil) != d.Rollback {
-				t.Fatalf("rollback %v plan %v, want target %d", d.Rollback, d.Plan, tc.target)
+			if d.Rollback() != (tc.target != 0) {
+				t.Fatalf("rollback %v plan %v, want target %d", d.Rollback(), d.Plan, tc.target)
 			}
 			if d.Plan != nil && d.Plan.ToRevision != tc.target {
 				t.Errorf("target revision %d, want %d", d.Plan.ToRevision, tc.target)
@@ -201,7 +201,7 @@ func TestDecisionExplain(t *testing.T) {
 			in.Cause.Manager = tc.manager
 			d := NewPolicy(config.Default().Rollback).Decide(now, in)
 			got := ""
-			if !d.Rollback {
+			if !d.Rollback() {
 				got = d.Explain()
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {

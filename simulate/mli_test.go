@@ -68,7 +68,7 @@ func TestMLI6574(t *testing.T) {
 			t.Errorf("cause: revision %d by %q (via Helm %t), image changed %t; want revision 2 by kubectl-set, not via Helm, image changed",
 				c.Revision, c.Manager, incident.ViaHelm(c.Manager), c.ImageChanged)
 		}
-		if !p.Decision.Rollback {
+		if !p.Decision.Rollback() {
 			t.Errorf("page decided not to roll back: %s", p.Decision.Reason.Explain())
 		}
 	})

@@ -74,7 +74,7 @@ func TestReplayDeletedReplicaSet(t *testing.T) {
 func kinds(actions []incident.Action) []string {
 	var out []string
 	for _, a := range actions {
-		out = append(out, a.Kind.String()+" "+a.Workload.String()+" rollback="+strconv.FormatBool(a.Decision.Rollback))
+		out = append(out, a.Kind.String()+" "+a.Workload.String()+" rollback="+strconv.FormatBool(a.Decision.Rollback()))
 	}
 	return out
 }

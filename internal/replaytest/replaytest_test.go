@@ -55,7 +55,7 @@ func replay() []incident.Action {
 	cause := &history.Change{Revision: 2, Manager: "kubectl-set"}
 	return []incident.Action{
 		{At: t0, Kind: incident.Page, Workload: web, Incident: "i1", Onset: t0, Ratio: 0.9, Requests: 40, Cause: cause,
-			Decision: rollback.Decision{Rollback: true, Plan: plan}},
+			Decision: rollback.Decision{Plan: plan}},
 		{At: t0, Kind: incident.Rollback, Workload: web, Incident: "i1", Onset: t0, Ratio: 0.9, Requests: 40, Cause: cause, Plan: plan},
 	}
 }
