@@ -78,16 +78,6 @@ func replicaSet(d *appsv1.Deployment, name string) *appsv1.ReplicaSet {
 
 // run drives the engine: a healthy revision 1 for 10 minutes, a change
 // by manager at minute 10, failures from 10:15 to 20:00, healthy after.
-func run(t *testing.T, manager string, exec *executor, srcErr func(time.Time) error) (*collect, *Engine) {
-	t.Helper()
-	return runScenario(t, manager, exec, srcErr)
-}
-
-func runWith(t *testing.T, manager string, exec Executor, opts ...Option) (*collect, *Engine) {
-	t.Helper()
-	return runScenario(t, manager, exec, nil, opts...)
-}
-
 func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.Time) error, opts ...Option) (*collect, *Engine) {
 	t.Helper()
 	out := &collect{}
@@ -157,7 +147,7 @@ func viewPlans(ps []*rollback.Plan) []planView {
 
 func TestPagesRollsBackAndResolvesOnce(t *testing.T) {
 	exec := &executor{}
-	out, e := run(t, "kubectl-set", exec, nil)
+	out, e := runScenario(t, "kubectl-set", exec, nil)
 	want := []incident.Kind{incident.Page, incident.Rollback, incident.Resolve}
 	if diff := cmp.Diff(want, kinds(out.actions)); diff != "" {
 		t.Fatalf("actions (-want +got):\n%s", diff)
@@ -181,7 +171,7 @@ func TestPagesRollsBackAndResolvesOnce(t *testing.T) {
 
 func TestHelmChangePagesOnly(t *testing.T) {
 	exec := &executor{}
-	out, e := run(t, "helm", exec, nil)
+	out, e := runScenario(t, "helm", exec, nil)
 	if diff := cmp.Diff([]incident.Kind{incident.Page, incident.Resolve}, kinds(out.actions)); diff != "" {
 		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
@@ -198,7 +188,7 @@ func TestHelmChangePagesOnly(t *testing.T) {
 
 func TestFailedRollbackIsReported(t *testing.T) {
 	exec := &executor{err: errors.New("conflict")}
-	out, e := run(t, "kubectl-set", exec, nil)
+	out, e := runScenario(t, "kubectl-set", exec, nil)
 	want := []incident.Kind{incident.Page, incident.RollbackFailed, incident.Resolve}
 	if diff := cmp.Diff(want, kinds(out.actions)); diff != "" {
 		t.Fatalf("actions (-want +got):\n%s", diff)
@@ -220,7 +210,7 @@ func TestSourceErrorsAreUnknownNeverFailing(t *testing.T) {
 		}
 		return nil
 	}
-	out, e := run(t, "kubectl-set", &executor{}, down)
+	out, e := runScenario(t, "kubectl-set", &executor{}, down)
 	if len(out.actions) != 0 {
 		t.Errorf("actions %v while the source was down", kinds(out.actions))
 	}
@@ -428,7 +418,7 @@ func (r *refusing) Rollback(_ context.Context, p *rollback.Plan) error {
 
 func TestStalePlanIsARefusalNotAFailure(t *testing.T) {
 	exec := &refusing{}
-	out, e := runWith(t, "kubectl-set", exec)
+	out, e := runScenario(t, "kubectl-set", exec, nil)
 	s := e.Stats()
 	if diff := cmp.Diff(Stats{}, Stats{Rollbacks: s.Rollbacks, RollbackErrors: s.RollbackErrors}); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)

@@ -69,7 +69,7 @@ func TestRollbackAttempts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			exec := &flaky{fails: tc.fails, err: tc.err}
 			clk := skipClock{testingclock.NewFakeClock(t0)}
-			out, _ := runWith(t, "kubectl-set", exec, WithClock(clk))
+			out, _ := runScenario(t, "kubectl-set", exec, nil, WithClock(clk))
 			if got := len(exec.plans); got != tc.wantAttempts && (tc.wantAttempts >= 0 || got < 10 || got > 16) {
 				t.Errorf("%d attempts, want %d", got, tc.wantAttempts)
 			}

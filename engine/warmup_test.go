@@ -31,7 +31,7 @@ func TestWarmUpKnowsHealthAndTheIncident(t *testing.T) {
 		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 40 * ratio}}, nil
 	})
 	// The replica that watched from the start.
-	watched, _ := runWith(t, "kubectl-set", &executor{})
+	watched, _ := runScenario(t, "kubectl-set", &executor{}, nil)
 
 	type page struct {
 		Incident string
