@@ -76,7 +76,7 @@ func replicaSet(d *appsv1.Deployment, name string) *appsv1.ReplicaSet {
 	return rs
 }
 
-// run drives the engine: a healthy revision 1 for 10 minutes, a change
+// runScenario drives the engine: a healthy revision 1 for 10 minutes, a change
 // by manager at minute 10, failures from 10:15 to 20:00, healthy after.
 func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.Time) error, opts ...Option) (*collect, *Engine) {
 	t.Helper()
