@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -230,7 +233,7 @@ func rollbackTo(ctx context.Context, t *testing.T, c *cluster, client kubernetes
 		delete(tpl.Labels, history.PodTemplateHash)
 		plan := &rollback.Plan{Workload: workload(ns), Incident: id, ResourceVersion: d.ResourceVersion,
 			FromFingerprint: history.Fingerprint(&d.Spec.Template), ReplicaSet: rs.Name, Template: tpl, ToRevision: 1}
-		return kube.NewExecutor(client, clockReal(), nopLog(), 30*time.Second).Rollback(ctx, plan)
+		return kube.NewExecutor(client, clock.RealClock{}, zap.NewNop(), 30*time.Second).Rollback(ctx, plan)
 	}
 	t.Fatalf("no ReplicaSet of demo runs %s", image)
 	return nil

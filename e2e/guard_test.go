@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -285,7 +287,7 @@ func (g *guarded) daemonReports(t *testing.T, mode guard.Mode) {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Options{Config: cfg, Kube: g.c.rest, Source: scripted{client: g.c.client, ns: g.ns},
-			Notifier: &recorder{}, Registry: prometheus.NewRegistry(), Log: zap.NewNop(), Clock: clockReal(),
+			Notifier: &recorder{}, Registry: prometheus.NewRegistry(), Log: zap.NewNop(), Clock: clock.RealClock{},
 			Identity: "e2e-guard", Listener: ln})
 	}()
 	defer func() {

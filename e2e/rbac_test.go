@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"k8s.io/utils/clock"
+
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -88,7 +91,7 @@ func TestRBAC(t *testing.T) {
 	// The write itself names the verb and resource.
 	d := c.deployment(t, ns)
 	rs := c.firstReplicaSet(t, ns)
-	exec := kube.NewExecutor(ro, clockReal(), nopLog(), time.Second)
+	exec := kube.NewExecutor(ro, clock.RealClock{}, zap.NewNop(), time.Second)
 	plan := &rollback.Plan{Workload: workload(ns), Incident: "x", ResourceVersion: d.ResourceVersion,
 		FromFingerprint: history.Fingerprint(&d.Spec.Template), ReplicaSet: rs.Name, Template: rs.Spec.Template, ToRevision: 1}
 	err = exec.Rollback(ctx, plan)

@@ -4,18 +4,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/clock"
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
 )
-
-func clockReal() clock.Clock { return clock.RealClock{} }
-func nopLog() *zap.Logger    { return zap.NewNop() }
 
 func workload(ns string) detector.Workload { return detector.Workload{Namespace: ns, Name: "demo"} }
 

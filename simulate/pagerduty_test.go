@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 )
