@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/internal/promenv"
 	"github.com/sentinel-sre/sentinel/internal/scenariogen"
 	"github.com/sentinel-sre/sentinel/recording"
 )
@@ -22,7 +23,7 @@ import (
 //
 //	scripts/testenv.sh exec -- go test -run '^$' -bench RevisionQuery -benchtime 20x ./source/prometheus
 func BenchmarkRevisionQuery(b *testing.B) {
-	env := needPrometheus(b)
+	env := promenv.Need(b)
 	start := time.Date(2026, 7, 1, 8, 0, 0, 0, time.UTC)
 	s := scenariogen.New(scenariogen.Options{Start: start, End: start.Add(20 * time.Minute), Seed: 1000, MinimalLabels: true,
 		Reporters: []string{scenariogen.ReporterDestination}})
@@ -46,7 +47,7 @@ func BenchmarkRevisionQuery(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env.backfill(b, dir, rec)
+	env.Backfill(b, filepath.Join(dir, scenariogen.MetricsFile), destination, rec.First, rec.Last, rec.Samples)
 	at := start.Add(10 * time.Minute) // one old and one new pod per workload
 	workloadOnly := cfg
 	workloadOnly.Metrics.Prometheus.RevisionLabel, workloadOnly.Metrics.Prometheus.PodLabel = "", ""
@@ -61,7 +62,7 @@ func BenchmarkRevisionQuery(b *testing.B) {
 			}
 			var series int
 			for b.Loop() {
-				v, _, err := env.api.Query(b.Context(), q, at, v1.WithTimeout(10*time.Second))
+				v, _, err := env.API.Query(b.Context(), q, at, v1.WithTimeout(10*time.Second))
 				if err != nil {
 					b.Fatal(err)
 				}

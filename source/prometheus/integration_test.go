@@ -1,112 +1,27 @@
 package prometheus
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/api"
-	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	promclient "github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/internal/promenv"
 	"github.com/sentinel-sre/sentinel/internal/replaytest"
 	"github.com/sentinel-sre/sentinel/recording"
 	"github.com/sentinel-sre/sentinel/simulate"
 	"github.com/sentinel-sre/sentinel/source"
 )
 
-// testEnv is the real Prometheus scripts/testenv.sh started.
-type testEnv struct {
-	url, data, dir, promtool string
-	api                      v1.API
-}
-
-// needPrometheus returns the test environment's Prometheus, or skips when
-// run by hand without one. Under scripts/test.sh (SENTINEL_E2E=required)
-// a missing Prometheus fails.
-func needPrometheus(t testing.TB) testEnv {
-	t.Helper()
-	env := testEnv{url: os.Getenv("SENTINEL_TEST_PROMETHEUS_URL"), data: os.Getenv("SENTINEL_TEST_PROMETHEUS_DATA"),
-		dir: os.Getenv("SENTINEL_TEST_ENV_DIR"), promtool: os.Getenv("PROMTOOL")}
-	if env.url == "" {
-		if os.Getenv("SENTINEL_E2E") == "required" {
-			t.Fatal("SENTINEL_TEST_PROMETHEUS_URL is not set: run under scripts/testenv.sh exec")
-		}
-		t.Skip("no test Prometheus: scripts/testenv.sh up DIR; source DIR/env; go test ./source/prometheus -run Integration")
-	}
-	if env.data == "" || env.dir == "" {
-		t.Fatal("SENTINEL_TEST_PROMETHEUS_DATA and SENTINEL_TEST_ENV_DIR must be set with SENTINEL_TEST_PROMETHEUS_URL (source DIR/env)")
-	}
-	if env.promtool == "" {
-		env.promtool = "promtool"
-	}
-	c, err := api.NewClient(api.Config{Address: env.url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.api = v1.NewAPI(c)
-	return env
-}
-
-// samplesLoaded counts the destination-reporter samples Prometheus holds
-// between the recording's first and last sample.
-func (e testEnv) samplesLoaded(ctx context.Context, rec *recording.Metrics) (int, error) {
-	span := rec.Last.Sub(rec.First) + time.Millisecond
-	q := fmt.Sprintf(`sum(count_over_time(%s{%s=%q}[%s]))`, recording.MetricName, recording.LabelReporter,
-		recording.Reporter, model.Duration(span))
-	v, _, err := e.api.Query(ctx, q, rec.Last)
-	if err != nil {
-		return 0, err
-	}
-	if vec, ok := v.(model.Vector); ok && len(vec) == 1 {
-		return int(vec[0].Value), nil
-	}
-	return 0, nil
-}
-
-// backfill loads the scenario's metrics.om into Prometheus with promtool
-// and restarts Prometheus (blocks written behind its back are loaded at
-// start-up, else only at its next block reload), unless an earlier run
-// already did.
-func (e testEnv) backfill(t testing.TB, dir string, rec *recording.Metrics) {
-	t.Helper()
-	ctx := t.Context()
-	if n, err := e.samplesLoaded(ctx, rec); err == nil && n >= rec.Samples {
-		t.Logf("%s already loaded (%d samples)", dir, n)
-		return
-	}
-	out, err := exec.Command(e.promtool, "tsdb", "create-blocks-from", "openmetrics",
-		filepath.Join(dir, simulate.MetricsFile), e.data).CombinedOutput()
-	if err != nil {
-		t.Fatalf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, out)
-	}
-	out, err = exec.Command(filepath.Join("..", "..", "scripts", "testenv.sh"), "restart-prometheus", e.dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("testenv.sh restart-prometheus: %v\n%s", err, out)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		n, err := e.samplesLoaded(ctx, rec)
-		if err == nil && n >= rec.Samples {
-			t.Logf("backfilled %s: %d samples queryable", dir, n)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backfilled samples not queryable after 60s: have %d of %d (%v)", n, rec.Samples, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
+// destination selects the samples a recording's replay reads.
+const destination = `istio_requests_total{reporter="destination"}`
 
 // TestIntegrationReplayOverPrometheus backfills each bundled scenario into
 // the real Prometheus and replays it twice through the same engine: once
@@ -115,8 +30,8 @@ func (e testEnv) backfill(t testing.TB, dir string, rec *recording.Metrics) {
 // actions, at the same times, for the same causes and targets, with the
 // same ratios.
 func TestIntegrationReplayOverPrometheus(t *testing.T) {
-	env := needPrometheus(t)
-	if bi, err := env.api.Buildinfo(t.Context()); err == nil {
+	env := promenv.Need(t)
+	if bi, err := env.API.Buildinfo(t.Context()); err == nil {
 		t.Logf("Prometheus %s", bi.Version)
 	}
 	for _, name := range []string{"mli-6574", "kubectl-set-image", "rolling-update"} {
@@ -137,11 +52,11 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			env.backfill(t, dir, rec)
+			env.Backfill(t, filepath.Join(dir, simulate.MetricsFile), destination, rec.First, rec.Last, rec.Samples)
 
 			live := cfg
 			live.Metrics.Source = "prometheus"
-			live.Metrics.Prometheus.URL = env.url
+			live.Metrics.Prometheus.URL = env.URL
 			src, err := New(live, promclient.NewRegistry(), WithLogger(zaptest.NewLogger(t)))
 			if err != nil {
 				t.Fatal(err)
