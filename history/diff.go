@@ -17,12 +17,13 @@ import (
 func (d *deployment) settleFirstSight(c *change) {
 	var prev *replicaSet
 	for _, r := range d.older(c.Fingerprint) {
-		if prev == nil || r.rev.Revision > prev.rev.Revision {
+		if prev == nil || r.revision > prev.revision {
 			prev = r
 		}
 	}
 	if prev != nil {
-		c.before = &prev.rev.Template
+		before := prev.template()
+		c.before = &before
 	}
 	c.settle()
 }

@@ -12,6 +12,8 @@
 package history
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/json"
 	"hash/fnv"
 	"sort"
@@ -100,6 +102,7 @@ type Options struct {
 type Tracker struct {
 	opts        Options
 	deployments map[detector.Workload]*deployment
+	deflate     *flate.Writer // reused: each allocates its window
 }
 
 type deployment struct {
@@ -111,7 +114,13 @@ type deployment struct {
 }
 
 type replicaSet struct {
-	rev      Revision
+	name     string
+	revision int64
+	images   []Image
+	// tmpl is the template without the pod-template-hash label, as the
+	// JSON its fingerprint hashes, deflated: a tenth of its decoded size.
+	// It is read back only when a rollback or an attribution needs it.
+	tmpl     []byte
 	fp       string
 	hash     string // the pod-template-hash label
 	replicas int32
@@ -212,24 +221,57 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 		replicas = *rs.Spec.Replicas
 	}
 	d := t.get(detector.Workload{Namespace: rs.Namespace, Name: owner})
-	if known := d.rs[rs.Name]; known != nil && known.rev.Revision == rev {
+	if known := d.rs[rs.Name]; known != nil && known.revision == rev {
 		// A ReplicaSet's template never changes: only its scale did.
 		known.replicas = replicas
 		return
 	}
-	tmpl := *rs.Spec.Template.DeepCopy()
+	// A shallow copy: only the labels lose the hash, in a copy of their
+	// map; nothing of the object is kept.
+	tmpl := rs.Spec.Template
 	if _, ok := tmpl.Labels[PodTemplateHash]; ok {
-		delete(tmpl.Labels, PodTemplateHash)
-		if len(tmpl.Labels) == 0 {
-			tmpl.Labels = nil
+		labels := make(map[string]string, len(tmpl.Labels)-1)
+		for k, v := range tmpl.Labels {
+			if k != PodTemplateHash {
+				labels[k] = v
+			}
 		}
+		if len(labels) == 0 {
+			labels = nil
+		}
+		tmpl.Labels = labels
 	}
+	raw, fp := encodeTemplate(&tmpl)
 	d.rs[rs.Name] = &replicaSet{
-		rev:      Revision{Name: rs.Name, Revision: rev, Template: tmpl, Images: images(&tmpl.Spec)},
-		fp:       Fingerprint(&tmpl),
+		name:     rs.Name,
+		revision: rev,
+		images:   images(&tmpl.Spec),
+		tmpl:     t.compress(raw),
+		fp:       fp,
 		hash:     rs.Labels[PodTemplateHash],
 		replicas: replicas,
 	}
+}
+
+// compress deflates b.
+func (t *Tracker) compress(b []byte) []byte {
+	var out bytes.Buffer
+	if t.deflate == nil {
+		t.deflate, _ = flate.NewWriter(&out, flate.BestSpeed) // a valid level
+	} else {
+		t.deflate.Reset(&out)
+	}
+	_, _ = t.deflate.Write(b) // a bytes.Buffer never fails
+	_ = t.deflate.Close()
+	return bytes.Clone(out.Bytes())
+}
+
+// template decodes the ReplicaSet's template.
+func (r *replicaSet) template() corev1.PodTemplateSpec {
+	var t corev1.PodTemplateSpec
+	// What compress wrote of encodeTemplate's JSON always reads back.
+	_ = json.NewDecoder(flate.NewReader(bytes.NewReader(r.tmpl))).Decode(&t)
+	return t
 }
 
 // DeleteReplicaSet forgets a ReplicaSet and health of templates no longer
@@ -291,7 +333,7 @@ func (t *Tracker) Revisions(w detector.Workload) []Revision {
 	}
 	var out []Revision
 	for _, r := range d.older(d.fp) {
-		rev := r.rev
+		rev := Revision{Name: r.name, Revision: r.revision, Template: r.template(), Images: r.images}
 		rev.Healthy = d.health[r.fp] != nil && d.health[r.fp].healthy
 		out = append(out, rev)
 	}
@@ -305,7 +347,7 @@ func (d *deployment) older(fp string) []*replicaSet {
 	cur := d.revisionOf(fp)
 	var out []*replicaSet
 	for _, r := range d.rs {
-		if r.fp != fp && (cur == 0 || r.rev.Revision < cur) {
+		if r.fp != fp && (cur == 0 || r.revision < cur) {
 			out = append(out, r)
 		}
 	}
@@ -331,8 +373,8 @@ func (d *deployment) rolledOut() bool {
 func (d *deployment) revisionOf(fp string) int64 {
 	var best int64
 	for _, r := range d.rs {
-		if r.fp == fp && r.rev.Revision > best {
-			best = r.rev.Revision
+		if r.fp == fp && r.revision > best {
+			best = r.revision
 		}
 	}
 	// Until the controller has observed the current generation, the
@@ -395,8 +437,15 @@ func Fingerprint(t *corev1.PodTemplateSpec) string {
 		c.Labels = nil
 		t = c
 	}
+	_, fp := encodeTemplate(t)
+	return fp
+}
+
+// encodeTemplate returns a template's JSON and its fingerprint, the
+// JSON's hash; t must not carry the pod-template-hash label.
+func encodeTemplate(t *corev1.PodTemplateSpec) ([]byte, string) {
 	b, _ := json.Marshal(t) // a PodTemplateSpec always marshals
 	h := fnv.New64a()
 	h.Write(b)
-	return strconv.FormatUint(h.Sum64(), 16)
+	return b, strconv.FormatUint(h.Sum64(), 16)
 }

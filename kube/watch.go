@@ -59,9 +59,9 @@ func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk c
 		deps := informers.NewSharedInformerFactoryWithOptions(client, 0,
 			informers.WithNamespace(ns),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = opts.LabelSelector }),
-			informers.WithTransform(trim))
+			informers.WithTransform(Trim))
 		rss := informers.NewSharedInformerFactoryWithOptions(client, 0,
-			informers.WithNamespace(ns), informers.WithTransform(trim))
+			informers.WithNamespace(ns), informers.WithTransform(Trim))
 		if err := w.register(deps, rss); err != nil {
 			return nil, err
 		}
@@ -163,18 +163,4 @@ func untomb(obj any) any {
 		return t.Obj
 	}
 	return obj
-}
-
-// trim drops what sentinel never reads before objects enter the informer
-// cache, which keeps memory bounded on large clusters: ReplicaSets lose
-// their managedFields and status (attribution reads the Deployment's).
-func trim(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *appsv1.ReplicaSet:
-		o.ManagedFields = nil
-		o.Status = appsv1.ReplicaSetStatus{}
-	case *appsv1.Deployment:
-		o.Status.Conditions = nil
-	}
-	return obj, nil
 }
