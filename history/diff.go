@@ -31,10 +31,12 @@ func (d *deployment) settleFirstSight(c *change) {
 // settle works out what changed and who changed it.
 func (c *change) settle() {
 	c.settled = true
+	owners := parseOwners(c.managed)
+	c.managed = nil
 	if c.before == nil {
 		// No earlier template known: the newest writer of the template
 		// made it, but what it changed cannot be told.
-		if o, ok := newestOwner(c.owners, [][]string{templatePath}); ok {
+		if o, ok := newestOwner(owners, [][]string{templatePath}); ok {
 			c.Manager, c.At = o.manager, o.at
 		}
 		c.ImagesAfter = images(&c.after.Spec)
@@ -48,7 +50,7 @@ func (c *change) settle() {
 	if len(paths) == 0 {
 		paths = otherPaths
 	}
-	if o, ok := newestOwner(c.owners, paths); ok {
+	if o, ok := newestOwner(owners, paths); ok {
 		c.Manager = o.manager
 		if !o.at.IsZero() {
 			c.At = o.at

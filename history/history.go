@@ -12,7 +12,6 @@
 package history
 
 import (
-	"bytes"
 	"compress/flate"
 	"encoding/json"
 	"hash/fnv"
@@ -23,6 +22,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sentinel-sre/sentinel/detector"
 )
@@ -103,6 +103,7 @@ type Tracker struct {
 	opts        Options
 	deployments map[detector.Workload]*deployment
 	deflate     *flate.Writer // reused: each allocates its window
+	dict        []byte        // deflate's dictionary (see compress)
 }
 
 type deployment struct {
@@ -118,9 +119,10 @@ type replicaSet struct {
 	revision int64
 	images   []Image
 	// tmpl is the template without the pod-template-hash label, as the
-	// JSON its fingerprint hashes, deflated: a tenth of its decoded size.
+	// JSON its fingerprint hashes, deflated (see compress).
 	// It is read back only when a rollback or an attribution needs it.
 	tmpl     []byte
+	dict     []byte // the Tracker's, shared
 	fp       string
 	hash     string // the pod-template-hash label
 	replicas int32
@@ -128,9 +130,12 @@ type replicaSet struct {
 
 type change struct {
 	Change
-	before  *corev1.PodTemplateSpec // nil: first sight, compared lazily
-	after   *corev1.PodTemplateSpec
-	owners  []owner
+	before *corev1.PodTemplateSpec // nil: first sight, compared lazily
+	after  *corev1.PodTemplateSpec
+	// managed is the Deployment's managedFields, parsed only when the
+	// change is attributed (settle), then let go: decoded, they are
+	// several times their size.
+	managed []metav1.ManagedFieldsEntry
 	settled bool // attribution computed
 }
 
@@ -168,9 +173,9 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 		return Change{}, false // status, scale, annotation or revision bump
 	}
 	c := &change{
-		Change: Change{Workload: w, At: at.UTC(), Fingerprint: Fingerprint(&obj.Spec.Template)},
-		after:  &obj.Spec.Template,
-		owners: parseOwners(obj.ManagedFields),
+		Change:  Change{Workload: w, At: at.UTC(), Fingerprint: Fingerprint(&obj.Spec.Template)},
+		after:   &obj.Spec.Template,
+		managed: obj.ManagedFields,
 	}
 	d.fp = c.Fingerprint
 	if prev != nil {
@@ -247,31 +252,11 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 		revision: rev,
 		images:   images(&tmpl.Spec),
 		tmpl:     t.compress(raw),
+		dict:     t.dict,
 		fp:       fp,
 		hash:     rs.Labels[PodTemplateHash],
 		replicas: replicas,
 	}
-}
-
-// compress deflates b.
-func (t *Tracker) compress(b []byte) []byte {
-	var out bytes.Buffer
-	if t.deflate == nil {
-		t.deflate, _ = flate.NewWriter(&out, flate.BestSpeed) // a valid level
-	} else {
-		t.deflate.Reset(&out)
-	}
-	_, _ = t.deflate.Write(b) // a bytes.Buffer never fails
-	_ = t.deflate.Close()
-	return bytes.Clone(out.Bytes())
-}
-
-// template decodes the ReplicaSet's template.
-func (r *replicaSet) template() corev1.PodTemplateSpec {
-	var t corev1.PodTemplateSpec
-	// What compress wrote of encodeTemplate's JSON always reads back.
-	_ = json.NewDecoder(flate.NewReader(bytes.NewReader(r.tmpl))).Decode(&t)
-	return t
 }
 
 // DeleteReplicaSet forgets a ReplicaSet and health of templates no longer

@@ -1,17 +1,12 @@
 package kube
 
 import (
-	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -25,16 +20,13 @@ import (
 // limit, and the history keeps what it needs of each anyway (compactly).
 // So a client-go Reflector (which relists and re-watches as an informer
 // does) feeds rsStore, which hands every object to the sink and keeps only
-// each ReplicaSet's owner, for its delete. The initial list is read in
-// pages, each ReplicaSet's template deflated until the reflector hands the
-// whole list over: a list is never held decoded all at once.
+// each ReplicaSet's owner and resourceVersion. The list is read in pages
+// and each page handed to the sink as it comes; the reflector receives
+// only the names (metav1.PartialObjectMetadata) to tell deletions by, so
+// a list is never held decoded all at once.
 
 // listPage is how many ReplicaSets one list request asks for.
 const listPage = 500
-
-// templateKey marks a listed ReplicaSet whose template rsStore holds
-// deflated (in-memory only; never sent anywhere).
-const templateKey = "sentinel.internal/deflated-template"
 
 // rsStore is the reflector's store (cache.ReflectorStore).
 type rsStore struct {
@@ -64,10 +56,7 @@ func (s *rsStore) observe(obj any) error {
 	if !ok {
 		return fmt.Errorf("replicaset store: got %T", obj)
 	}
-	if err := inflate(rs); err != nil {
-		return err
-	}
-	_, _ = Trim(rs) // watch events come whole
+	_, _ = Trim(rs)
 	k, now := key(rs.Namespace, rs.Name), known{owner: controllerOf(rs), resourceVersion: rs.ResourceVersion}
 	s.mu.Lock()
 	before, ok := s.known[k]
@@ -99,16 +88,23 @@ func (s *rsStore) forget(k, ns, name string) {
 	}
 }
 
-// Replace is a (re)list: every listed ReplicaSet is observed, and those
-// known but no longer listed were deleted meanwhile.
+// Replace ends a (re)list: listPages has observed every listed
+// ReplicaSet and passes their names; those known but not listed were
+// deleted meanwhile.
 func (s *rsStore) Replace(list []any, _ string) error {
 	seen := make(map[string]bool, len(list))
 	for _, obj := range list {
-		if err := s.observe(obj); err != nil {
-			return err
+		switch o := obj.(type) {
+		case *metav1.PartialObjectMetadata:
+			seen[key(o.Namespace, o.Name)] = true
+		case *appsv1.ReplicaSet:
+			if err := s.observe(o); err != nil {
+				return err
+			}
+			seen[key(o.Namespace, o.Name)] = true
+		default:
+			return fmt.Errorf("replicaset store: list of %T", obj)
 		}
-		rs := obj.(*appsv1.ReplicaSet)
-		seen[key(rs.Namespace, rs.Name)] = true
 	}
 	s.mu.Lock()
 	var gone [][2]string
@@ -137,14 +133,14 @@ func controllerOf(rs *appsv1.ReplicaSet) string {
 	return ""
 }
 
-// rsListWatch lists ReplicaSets of ns in pages, trimming each and
-// deflating its template, and watches them as they are.
-func rsListWatch(client kubernetes.Interface, ns string) *cache.ListWatch {
+// listWatch lists ReplicaSets of ns in pages, observing each page as
+// it comes, and watches them.
+func (s *rsStore) listWatch(client kubernetes.Interface, ns string) *cache.ListWatch {
 	rss := client.AppsV1().ReplicaSets(ns)
 	return &cache.ListWatch{
 		DisableChunking: true, // listPages pages itself
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return listPages(ctx, rss.List, o)
+			return s.listPages(ctx, rss.List, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return rss.Watch(ctx, o)
@@ -154,32 +150,30 @@ func rsListWatch(client kubernetes.Interface, ns string) *cache.ListWatch {
 
 type listFunc func(context.Context, metav1.ListOptions) (*appsv1.ReplicaSetList, error)
 
-// listPages lists every ReplicaSet page by page, as one list at the first
-// page's resourceVersion, each item trimmed and its template deflated.
-func listPages(ctx context.Context, list listFunc, o metav1.ListOptions) (*appsv1.ReplicaSetList, error) {
+// listPages lists every ReplicaSet page by page (one list at the first
+// page's resourceVersion), observes each, and returns their names.
+func (s *rsStore) listPages(ctx context.Context, list listFunc, o metav1.ListOptions) (*metav1.PartialObjectMetadataList, error) {
 	o.Limit = listPage
 	if o.ResourceVersion == "0" {
 		// The watch cache answers "0" whole; pages come from a quorum read.
 		o.ResourceVersion = ""
 	}
-	var out *appsv1.ReplicaSetList
-	zw, _ := flate.NewWriter(io.Discard, flate.BestSpeed) // a valid level
+	var out *metav1.PartialObjectMetadataList
 	for {
 		page, err := list(ctx, o)
 		if err != nil {
 			return nil, err
 		}
 		if out == nil {
-			out = &appsv1.ReplicaSetList{ListMeta: page.ListMeta}
-			out.Items = make([]appsv1.ReplicaSet, 0, len(page.Items))
+			out = &metav1.PartialObjectMetadataList{ListMeta: page.ListMeta}
 		}
 		for i := range page.Items {
 			rs := &page.Items[i]
-			_, _ = Trim(rs)
-			if err := deflate(zw, rs); err != nil {
+			out.Items = append(out.Items, metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+				Namespace: rs.Namespace, Name: rs.Name, ResourceVersion: rs.ResourceVersion}})
+			if err := s.observe(rs); err != nil {
 				return nil, err
 			}
-			out.Items = append(out.Items, *rs)
 		}
 		if page.Continue == "" {
 			out.Continue = ""
@@ -188,35 +182,4 @@ func listPages(ctx context.Context, list listFunc, o metav1.ListOptions) (*appsv
 		o = metav1.ListOptions{LabelSelector: o.LabelSelector, FieldSelector: o.FieldSelector,
 			Limit: listPage, Continue: page.Continue}
 	}
-}
-
-// deflate replaces rs's template by its deflated JSON in an annotation.
-func deflate(zw *flate.Writer, rs *appsv1.ReplicaSet) error {
-	raw, err := json.Marshal(&rs.Spec.Template)
-	if err != nil {
-		return fmt.Errorf("encode the template of replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
-	}
-	var buf bytes.Buffer
-	zw.Reset(&buf)
-	_, _ = zw.Write(raw) // a bytes.Buffer never fails
-	_ = zw.Close()
-	if rs.Annotations == nil {
-		rs.Annotations = map[string]string{}
-	}
-	rs.Annotations[templateKey] = buf.String()
-	rs.Spec.Template = corev1.PodTemplateSpec{}
-	return nil
-}
-
-// inflate restores a template deflate replaced.
-func inflate(rs *appsv1.ReplicaSet) error {
-	z, ok := rs.Annotations[templateKey]
-	if !ok {
-		return nil
-	}
-	delete(rs.Annotations, templateKey)
-	if err := json.NewDecoder(flate.NewReader(bytes.NewReader([]byte(z)))).Decode(&rs.Spec.Template); err != nil {
-		return fmt.Errorf("decode the template of replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
-	}
-	return nil
 }

@@ -68,7 +68,7 @@ func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk c
 		}
 		w.factories = append(w.factories, deps)
 		store := newRSStore(sink)
-		w.rss = append(w.rss, cache.NewReflectorWithOptions(rsListWatch(client, ns), &appsv1.ReplicaSet{}, store,
+		w.rss = append(w.rss, cache.NewReflectorWithOptions(store.listWatch(client, ns), &appsv1.ReplicaSet{}, store,
 			cache.ReflectorOptions{Name: "replicasets in " + nsName(ns)}))
 		w.synced = append(w.synced, store.hasSynced)
 	}
