@@ -16,8 +16,8 @@ import (
 // Deployment first seen is attributed: 50,000 of them decoded would take
 // most of sentinel's memory. So each is kept as its JSON, deflated
 // against a dictionary of what every pod template's JSON repeats (the
-// keys, and the values the API server defaults): about a sixth of the
-// decoded template.
+// keys, and the values the API server defaults): about a tenth of the
+// decoded template (docs/benchmarks.md#watching-50000-replicasets).
 
 // templateDictionary is the JSON of a pod template with the fields
 // templates usually set and the API server's defaults.

@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/sentinel-sre/sentinel/history"
 )
 
 // Field managers as in a real cluster: kubectl apply made the
@@ -24,9 +28,9 @@ const (
 // workers parallel requests, and returns how many objects it made. Each
 // Deployment is created paused and without replicas, its ReplicaSets are
 // created directly, owned by it (the controller keeps owned ReplicaSets up
-// to revisionHistoryLimit), and then it is resumed: the controller finds
-// its current template's ReplicaSet among them and creates neither a
-// ReplicaSet nor a pod.
+// to revisionHistoryLimit), and once the controller has seen them it is
+// resumed: the controller finds its current template's ReplicaSet among
+// them and creates neither a ReplicaSet nor a pod.
 func Populate(ctx context.Context, client kubernetes.Interface, s Shape, workers int) (int, error) {
 	for n := range s.Namespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("team-%03d", n)}}
@@ -84,6 +88,20 @@ func (s Shape) populateOne(ctx context.Context, client kubernetes.Interface, i i
 			return made, fmt.Errorf("create replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
 		}
 		made++
+	}
+	// Resumed before the controller has seen its ReplicaSets, it would make
+	// one more for the current template. Seeing them, it copies the current
+	// one's revision onto the Deployment.
+	rev := strconv.Itoa(s.ReplicaSets)
+	for d.Annotations[history.RevisionAnnotation] != rev {
+		select {
+		case <-ctx.Done():
+			return made, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if d, err = deps.Get(ctx, d.Name, metav1.GetOptions{}); err != nil {
+			return made, fmt.Errorf("get deployment %s/%s: %w", want.Namespace, want.Name, err)
+		}
 	}
 	resume := []byte(`{"spec":{"paused":false}}`)
 	if _, err := deps.Patch(ctx, d.Name, types.StrategicMergePatchType, resume, metav1.PatchOptions{FieldManager: applyManager}); err != nil {
