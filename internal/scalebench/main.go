@@ -93,6 +93,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("sentinel run (env %q): %s\n", extra, d)
 
+	return pollCost(ctx, client, s, *polls)
+}
+
+// pollCost lists what the cluster holds, trims it as the watcher does,
+// and times engine.Poll over every workload.
+func pollCost(ctx context.Context, client kubernetes.Interface, s Shape, polls int) error {
 	deps, rss, err := list(ctx, client)
 	if err != nil {
 		return err
@@ -107,7 +113,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	at := time.Now().UTC().Truncate(time.Minute)
 	e := NewEngine(Observations(deps, currentHashes(rss)), deps, rss, at)
-	cost, err := MeasurePolls(ctx, e, at, *polls)
+	cost, err := MeasurePolls(ctx, e, at, polls)
 	if err != nil {
 		return err
 	}
