@@ -17,12 +17,13 @@ import (
 func (d *deployment) attributeFirstSight(c *change) {
 	var prev *replicaSet
 	for _, r := range d.older(c.Fingerprint) {
-		if prev == nil || r.rev.Revision > prev.rev.Revision {
+		if prev == nil || r.revision > prev.revision {
 			prev = r
 		}
 	}
 	if prev != nil {
-		c.before = &prev.rev.Template
+		before := prev.template()
+		c.before = &before
 	}
 	c.attribute()
 }
@@ -30,10 +31,12 @@ func (d *deployment) attributeFirstSight(c *change) {
 // attribute works out what changed and who changed it.
 func (c *change) attribute() {
 	c.attributed = true
+	owners := parseOwners(c.managed)
+	c.managed = nil
 	if c.before == nil {
 		// No earlier template known: the newest writer of the template
 		// made it, but what it changed cannot be told.
-		if o, ok := newestOwner(c.owners, [][]string{templatePath}); ok {
+		if o, ok := newestOwner(owners, [][]string{templatePath}); ok {
 			c.Manager, c.At = o.manager, o.at
 		}
 		c.ImagesAfter = images(&c.after.Spec)
@@ -47,7 +50,7 @@ func (c *change) attribute() {
 	if len(paths) == 0 {
 		paths = otherPaths
 	}
-	if o, ok := newestOwner(c.owners, paths); ok {
+	if o, ok := newestOwner(owners, paths); ok {
 		c.Manager = o.manager
 		if !o.at.IsZero() {
 			c.At = o.at

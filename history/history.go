@@ -12,6 +12,7 @@
 package history
 
 import (
+	"compress/flate"
 	"encoding/json"
 	"hash/fnv"
 	"sort"
@@ -21,6 +22,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sentinel-sre/sentinel/detector"
 )
@@ -100,6 +102,8 @@ type Options struct {
 type Tracker struct {
 	opts        Options
 	deployments map[detector.Workload]*deployment
+	deflate     *flate.Writer // reused: each allocates its window
+	dict        []byte        // deflate's dictionary (see compress)
 }
 
 type deployment struct {
@@ -111,7 +115,14 @@ type deployment struct {
 }
 
 type replicaSet struct {
-	rev      Revision
+	name     string
+	revision int64
+	images   []Image
+	// tmpl is the template without the pod-template-hash label, as the
+	// JSON its fingerprint hashes, deflated (see compress).
+	// It is read back only when a rollback or an attribution needs it.
+	tmpl     []byte
+	dict     []byte // the Tracker's, shared
 	fp       string
 	hash     string // the pod-template-hash label
 	replicas int32
@@ -119,9 +130,12 @@ type replicaSet struct {
 
 type change struct {
 	Change
-	before     *corev1.PodTemplateSpec // nil: first sight, compared lazily
-	after      *corev1.PodTemplateSpec
-	owners     []owner
+	before *corev1.PodTemplateSpec // nil: first sight, compared lazily
+	after  *corev1.PodTemplateSpec
+	// managed is the Deployment's managedFields, parsed only when the
+	// change is attributed (attribute), then let go: decoded, they are
+	// several times their size.
+	managed    []metav1.ManagedFieldsEntry
 	attributed bool // attribution computed
 }
 
@@ -159,9 +173,9 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 		return Change{}, false // status, scale, annotation or revision bump
 	}
 	c := &change{
-		Change: Change{Workload: w, At: at.UTC(), Fingerprint: Fingerprint(&obj.Spec.Template)},
-		after:  &obj.Spec.Template,
-		owners: parseOwners(obj.ManagedFields),
+		Change:  Change{Workload: w, At: at.UTC(), Fingerprint: Fingerprint(&obj.Spec.Template)},
+		after:   &obj.Spec.Template,
+		managed: obj.ManagedFields,
 	}
 	d.fp = c.Fingerprint
 	if prev != nil {
@@ -212,21 +226,34 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 		replicas = *rs.Spec.Replicas
 	}
 	d := t.get(detector.Workload{Namespace: rs.Namespace, Name: owner})
-	if known := d.rs[rs.Name]; known != nil && known.rev.Revision == rev {
+	if known := d.rs[rs.Name]; known != nil && known.revision == rev {
 		// A ReplicaSet's template never changes: only its scale did.
 		known.replicas = replicas
 		return
 	}
-	tmpl := *rs.Spec.Template.DeepCopy()
+	// A shallow copy: only the labels lose the hash, in a copy of their
+	// map; nothing of the object is kept.
+	tmpl := rs.Spec.Template
 	if _, ok := tmpl.Labels[PodTemplateHash]; ok {
-		delete(tmpl.Labels, PodTemplateHash)
-		if len(tmpl.Labels) == 0 {
-			tmpl.Labels = nil
+		labels := make(map[string]string, len(tmpl.Labels)-1)
+		for k, v := range tmpl.Labels {
+			if k != PodTemplateHash {
+				labels[k] = v
+			}
 		}
+		if len(labels) == 0 {
+			labels = nil
+		}
+		tmpl.Labels = labels
 	}
+	raw, fp := encodeTemplate(&tmpl)
 	d.rs[rs.Name] = &replicaSet{
-		rev:      Revision{Name: rs.Name, Revision: rev, Template: tmpl, Images: images(&tmpl.Spec)},
-		fp:       Fingerprint(&tmpl),
+		name:     rs.Name,
+		revision: rev,
+		images:   images(&tmpl.Spec),
+		tmpl:     t.compress(raw),
+		dict:     t.dict,
+		fp:       fp,
 		hash:     rs.Labels[PodTemplateHash],
 		replicas: replicas,
 	}
@@ -291,7 +318,7 @@ func (t *Tracker) Revisions(w detector.Workload) []Revision {
 	}
 	var out []Revision
 	for _, r := range d.older(d.fp) {
-		rev := r.rev
+		rev := Revision{Name: r.name, Revision: r.revision, Template: r.template(), Images: r.images}
 		rev.Healthy = d.health[r.fp] != nil && d.health[r.fp].healthy
 		out = append(out, rev)
 	}
@@ -305,7 +332,7 @@ func (d *deployment) older(fp string) []*replicaSet {
 	cur := d.revisionOf(fp)
 	var out []*replicaSet
 	for _, r := range d.rs {
-		if r.fp != fp && (cur == 0 || r.rev.Revision < cur) {
+		if r.fp != fp && (cur == 0 || r.revision < cur) {
 			out = append(out, r)
 		}
 	}
@@ -331,8 +358,8 @@ func (d *deployment) rolledOut() bool {
 func (d *deployment) revisionOf(fp string) int64 {
 	var best int64
 	for _, r := range d.rs {
-		if r.fp == fp && r.rev.Revision > best {
-			best = r.rev.Revision
+		if r.fp == fp && r.revision > best {
+			best = r.revision
 		}
 	}
 	// Until the controller has observed the current generation, the
@@ -395,8 +422,15 @@ func Fingerprint(t *corev1.PodTemplateSpec) string {
 		c.Labels = nil
 		t = c
 	}
+	_, fp := encodeTemplate(t)
+	return fp
+}
+
+// encodeTemplate returns a template's JSON and its fingerprint, the
+// JSON's hash; t must not carry the pod-template-hash label.
+func encodeTemplate(t *corev1.PodTemplateSpec) ([]byte, string) {
 	b, _ := json.Marshal(t) // a PodTemplateSpec always marshals
 	h := fnv.New64a()
 	h.Write(b)
-	return strconv.FormatUint(h.Sum64(), 16)
+	return b, strconv.FormatUint(h.Sum64(), 16)
 }

@@ -36,7 +36,7 @@ func (t *Tracker) ReplicaSetOf(w detector.Workload, key string) (ReplicaSet, boo
 }
 
 func (d *deployment) replicaSet(r *replicaSet) ReplicaSet {
-	return ReplicaSet{Name: r.rev.Name, Hash: r.hash, Revision: r.rev.Revision, Current: r.fp == d.fp}
+	return ReplicaSet{Name: r.name, Hash: r.hash, Revision: r.revision, Current: r.fp == d.fp}
 }
 
 // Rollout is what detection needs to know of a Deployment's rollout now.

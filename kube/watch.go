@@ -1,5 +1,6 @@
 // Package kube is sentinel's Kubernetes side. A Watcher feeds Deployments
-// and ReplicaSets from client-go shared informers to the change history
+// (from a client-go shared informer) and ReplicaSets (from a client-go
+// reflector without a cache, see replicasets.go) to the change history
 // (the same code a recording feeds), and an Executor carries out rollback
 // plans against the live API the way `kubectl rollout undo` does, but
 // conditioned on what the decision saw.
@@ -8,6 +9,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,6 +44,7 @@ type Watcher struct {
 	clock     clock.PassiveClock
 	log       *zap.Logger
 	factories []informers.SharedInformerFactory
+	rss       []*cache.Reflector
 	synced    []cache.InformerSynced // fixed once NewWatcher returns
 }
 
@@ -59,13 +62,15 @@ func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk c
 		deps := informers.NewSharedInformerFactoryWithOptions(client, 0,
 			informers.WithNamespace(ns),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = opts.LabelSelector }),
-			informers.WithTransform(trim))
-		rss := informers.NewSharedInformerFactoryWithOptions(client, 0,
-			informers.WithNamespace(ns), informers.WithTransform(trim))
-		if err := w.register(deps, rss); err != nil {
+			informers.WithTransform(Trim))
+		if err := w.register(deps); err != nil {
 			return nil, err
 		}
-		w.factories = append(w.factories, deps, rss)
+		w.factories = append(w.factories, deps)
+		store := newRSStore(sink)
+		w.rss = append(w.rss, cache.NewReflectorWithOptions(store.listWatch(client, ns), &appsv1.ReplicaSet{}, store,
+			cache.ReflectorOptions{Name: "replicasets in " + nsName(ns)}))
+		w.synced = append(w.synced, store.hasSynced)
 	}
 	return w, nil
 }
@@ -74,6 +79,10 @@ func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk c
 // ends. Informers relist and re-watch by themselves after disconnects and
 // API server restarts.
 func (w *Watcher) Run(ctx context.Context) error {
+	var reflectors sync.WaitGroup
+	for _, r := range w.rss {
+		reflectors.Go(func() { r.RunWithContext(ctx) })
+	}
 	for _, f := range w.factories {
 		f.Start(ctx.Done())
 	}
@@ -81,6 +90,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		for _, f := range w.factories {
 			f.Shutdown()
 		}
+		reflectors.Wait()
 	}()
 	if !cache.WaitForCacheSync(ctx.Done(), w.synced...) {
 		return fmt.Errorf("wait for deployment and replicaset caches: %w", ctx.Err())
@@ -101,7 +111,7 @@ func (w *Watcher) HasSynced() bool {
 	return len(w.synced) > 0
 }
 
-func (w *Watcher) register(depf, rsf informers.SharedInformerFactory) error {
+func (w *Watcher) register(depf informers.SharedInformerFactory) error {
 	deps := depf.Apps().V1().Deployments().Informer()
 	h1, err := deps.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { w.deployment(obj) },
@@ -120,30 +130,15 @@ func (w *Watcher) register(depf, rsf informers.SharedInformerFactory) error {
 	if err != nil {
 		return fmt.Errorf("watch deployments: %w", err)
 	}
-	rss := rsf.Apps().V1().ReplicaSets().Informer()
-	h2, err := rss.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { w.replicaSet(obj) },
-		UpdateFunc: func(old, cur any) {
-			if o, ok := old.(*appsv1.ReplicaSet); ok && o.ResourceVersion == cur.(*appsv1.ReplicaSet).ResourceVersion {
-				return
-			}
-			w.replicaSet(cur)
-		},
-		DeleteFunc: func(obj any) {
-			if rs, ok := untomb(obj).(*appsv1.ReplicaSet); ok {
-				for _, ref := range rs.OwnerReferences {
-					if ref.Kind == "Deployment" && ref.Controller != nil && *ref.Controller {
-						w.sink.DeleteReplicaSet(rs.Namespace, rs.Name, ref.Name)
-					}
-				}
-			}
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("watch replicasets: %w", err)
-	}
-	w.synced = append(w.synced, h1.HasSynced, h2.HasSynced)
+	w.synced = append(w.synced, h1.HasSynced)
 	return nil
+}
+
+func nsName(ns string) string {
+	if ns == metav1.NamespaceAll {
+		return "all namespaces"
+	}
+	return ns
 }
 
 func (w *Watcher) deployment(obj any) {
@@ -152,29 +147,9 @@ func (w *Watcher) deployment(obj any) {
 	}
 }
 
-func (w *Watcher) replicaSet(obj any) {
-	if rs, ok := obj.(*appsv1.ReplicaSet); ok {
-		w.sink.ObserveReplicaSet(rs)
-	}
-}
-
 func untomb(obj any) any {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		return t.Obj
 	}
 	return obj
-}
-
-// trim drops what sentinel never reads before objects enter the informer
-// cache, which keeps memory bounded on large clusters: ReplicaSets lose
-// their managedFields and status (attribution reads the Deployment's).
-func trim(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *appsv1.ReplicaSet:
-		o.ManagedFields = nil
-		o.Status = appsv1.ReplicaSetStatus{}
-	case *appsv1.Deployment:
-		o.Status.Conditions = nil
-	}
-	return obj, nil
 }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sentinel-sre/sentinel/kube"
+)
+
+// Usage, from the repository root:
+//
+//	scripts/testenv.sh exec -- go run ./internal/scalebench
+//	scripts/testenv.sh exec -- go run ./internal/scalebench -deployments 200 -polls 5
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "scalebench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("scalebench", flag.ContinueOnError)
+	s := Shape{}
+	fs.IntVar(&s.Deployments, "deployments", 5000, "Deployments to create")
+	fs.IntVar(&s.ReplicaSets, "replicasets", 10, "ReplicaSets per Deployment")
+	fs.IntVar(&s.Namespaces, "namespaces", 50, "namespaces to spread them over")
+	workers := fs.Int("workers", 32, "parallel creates")
+	polls := fs.Int("polls", 20, "engine polls to time")
+	settle := fs.Duration("settle", time.Minute, "how long to watch sentinel after it is ready")
+	sentinel := fs.String("sentinel", "", "the sentinel binary to run; empty builds ./cmd/sentinel")
+	populate := fs.Bool("populate", true, "create the objects; false runs against those a previous run made")
+	env := fs.String("env", "", "comma-separated VAR=VALUE added to sentinel's environment, e.g. GOMEMLIMIT=200MiB")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	kc, prom := os.Getenv("SENTINEL_TEST_KUBECONFIG"), os.Getenv("SENTINEL_TEST_PROMETHEUS_URL")
+	if kc == "" || prom == "" {
+		return fmt.Errorf("SENTINEL_TEST_KUBECONFIG and SENTINEL_TEST_PROMETHEUS_URL are not set: run under scripts/testenv.sh exec")
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", kc, err)
+	}
+	restCfg.QPS, restCfg.Burst = 2000, 4000
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "scalebench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := *sentinel
+	if bin == "" {
+		if bin, err = BuildSentinel(ctx, dir); err != nil {
+			return err
+		}
+	}
+
+	fmt.Printf("shape: %s\n", s)
+	if *populate {
+		t0 := time.Now()
+		made, err := Populate(ctx, client, s, *workers)
+		took := time.Since(t0)
+		fmt.Printf("populate: %d objects in %v (%.0f objects/s, %d workers)\n", made, took.Round(100*time.Millisecond),
+			float64(made)/took.Seconds(), *workers)
+		if err != nil {
+			return err
+		}
+	}
+
+	var extra []string
+	if *env != "" {
+		extra = strings.Split(*env, ",")
+	}
+	d, err := RunSentinel(ctx, bin, dir, kc, prom, *settle, extra)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("sentinel run (env %q): %s\n", extra, d)
+
+	return pollCost(ctx, client, s, *polls)
+}
+
+// pollCost lists what the cluster holds, trims it as the watcher does,
+// and times engine.Poll over every workload.
+func pollCost(ctx context.Context, client kubernetes.Interface, s Shape, polls int) error {
+	deps, rss, err := list(ctx, client)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("after the run: %d Deployments, %d ReplicaSets (the controller deleted %d)\n", len(deps), len(rss),
+		s.Deployments*s.ReplicaSets-len(rss))
+	for _, d := range deps {
+		_, _ = kube.Trim(d)
+	}
+	for _, rs := range rss {
+		_, _ = kube.Trim(rs)
+	}
+	at := time.Now().UTC().Truncate(time.Minute)
+	e := NewEngine(Observations(deps, currentHashes(rss)), deps, rss, at)
+	cost, err := MeasurePolls(ctx, e, at, polls)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("engine.Poll of %d workloads: %s\n", len(deps), cost)
+	return nil
+}
+
+// list reads every Deployment and ReplicaSet from the API server.
+func list(ctx context.Context, client kubernetes.Interface) ([]*appsv1.Deployment, []*appsv1.ReplicaSet, error) {
+	dl, err := client.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list deployments: %w", err)
+	}
+	rl, err := client.AppsV1().ReplicaSets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list replicasets: %w", err)
+	}
+	deps := make([]*appsv1.Deployment, len(dl.Items))
+	for i := range dl.Items {
+		deps[i] = &dl.Items[i]
+	}
+	rss := make([]*appsv1.ReplicaSet, len(rl.Items))
+	for i := range rl.Items {
+		rss[i] = &rl.Items[i]
+	}
+	return deps, rss, nil
+}
