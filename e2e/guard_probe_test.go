@@ -190,11 +190,36 @@ spec:
 		{"kubectl apply", func() (string, error) { return apply("registry.example/demo:v6") }},
 		{"kubectl rollout undo", kubectl("rollout", "undo", "deployment/demo")},
 		{"kubectl scale", kubectl("scale", "deployment/demo", "--replicas=3")},
-		{"helm upgrade", helm("upgrade", "demo", chart(), "--set", "image=registry.example/demo:v7")},
+		{"helm upgrade", func() (string, error) {
+			out, err := helm("upgrade", "demo", chart(), "--set", "image=registry.example/demo:v7")()
+			// sentinel's rollback below goes back to this ReplicaSet: wait
+			// for the controller to create it before the next change.
+			if err == nil {
+				c.waitReplicaSet(t, ns, "registry.example/demo:v7")
+			}
+			return out, err
+		}},
 		{"helm rollback", helm("rollback", "demo", "1")},
 		{"kubectl create", kubectl("create", "deployment", "other", "--image=registry.example/other:v1")},
 		{"sentinel's rollback", func() (string, error) { return sentinelRollback(t, c, ns) }},
 	}
+}
+
+// waitReplicaSet waits until a ReplicaSet of demo runs image.
+func (c *cluster) waitReplicaSet(t *testing.T, ns, image string) {
+	t.Helper()
+	eventually(t, 60*time.Second, "a ReplicaSet of demo running "+image, func() bool {
+		rss, err := c.client.AppsV1().ReplicaSets(ns).List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, rs := range rss.Items {
+			if rs.Spec.Template.Spec.Containers[0].Image == image {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // sentinelRollback rolls demo back with sentinel's own
