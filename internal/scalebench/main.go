@@ -122,22 +122,27 @@ func pollCost(ctx context.Context, client kubernetes.Interface, s Shape, polls i
 }
 
 // list reads every Deployment and ReplicaSet from the API server.
-func list(ctx context.Context, client kubernetes.Interface) ([]*appsv1.Deployment, []*appsv1.ReplicaSet, error) {
-	dl, err := client.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list deployments: %w", err)
+func list(ctx context.Context, client kubernetes.Interface, namespaces ...string) ([]*appsv1.Deployment, []*appsv1.ReplicaSet, error) {
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
 	}
-	rl, err := client.AppsV1().ReplicaSets("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list replicasets: %w", err)
-	}
-	deps := make([]*appsv1.Deployment, len(dl.Items))
-	for i := range dl.Items {
-		deps[i] = &dl.Items[i]
-	}
-	rss := make([]*appsv1.ReplicaSet, len(rl.Items))
-	for i := range rl.Items {
-		rss[i] = &rl.Items[i]
+	var deps []*appsv1.Deployment
+	var rss []*appsv1.ReplicaSet
+	for _, ns := range namespaces {
+		dl, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list deployments: %w", err)
+		}
+		rl, err := client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list replicasets: %w", err)
+		}
+		for i := range dl.Items {
+			deps = append(deps, &dl.Items[i])
+		}
+		for i := range rl.Items {
+			rss = append(rss, &rl.Items[i])
+		}
 	}
 	return deps, rss, nil
 }

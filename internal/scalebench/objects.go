@@ -33,6 +33,15 @@ func (s Shape) String() string {
 	return fmt.Sprintf("%d Deployments × %d ReplicaSets in %d namespaces", s.Deployments, s.ReplicaSets, s.Namespaces)
 }
 
+// NamespaceNames lists the namespaces a run fills.
+func (s Shape) NamespaceNames() []string {
+	out := make([]string, s.Namespaces)
+	for i := range out {
+		out[i], _ = s.Workload(i)
+	}
+	return out
+}
+
 // Workload names Deployment i.
 func (s Shape) Workload(i int) (namespace, name string) {
 	return fmt.Sprintf("team-%03d", i%s.Namespaces), fmt.Sprintf("svc-%05d", i)

@@ -86,7 +86,9 @@ func TestTrimKeepsWhatHistoryReads(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		var err error
-		if deps, rss, err = list(ctx, client); err != nil {
+		// Only the shape's namespaces: other packages' tests share the
+		// cluster.
+		if deps, rss, err = list(ctx, client, s.NamespaceNames()...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +96,7 @@ func TestTrimKeepsWhatHistoryReads(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	opts := history.Options{HealthyFor: 5 * time.Minute}
 	trimmed := &tracker{h: history.New(opts)}
-	w, err := kube.NewWatcher(client, kube.WatchOptions{}, trimmed, clocktesting.NewFakePassiveClock(now), zaptest.NewLogger(t))
+	w, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: s.NamespaceNames()}, trimmed, clocktesting.NewFakePassiveClock(now), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +120,9 @@ func TestTrimKeepsWhatHistoryReads(t *testing.T) {
 	var whole *tracker
 	waitFor(t, "a list of the versions the watcher has", func() bool {
 		var err error
-		if deps, rss, err = list(ctx, client); err != nil {
+		// Only the shape's namespaces: other packages' tests share the
+		// cluster.
+		if deps, rss, err = list(ctx, client, s.NamespaceNames()...); err != nil {
 			t.Fatal(err)
 		}
 		whole = &tracker{h: history.New(opts)}
