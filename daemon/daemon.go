@@ -92,8 +92,7 @@ func Run(ctx context.Context, o Options) error {
 	src := &lastAnswer{Source: o.Source}
 	exec := kube.NewExecutor(client, o.Clock, log, cfg.Kubernetes.VerifyTimeout)
 	defer exec.Close() // flushes the Events still being written
-	eng := engine.New(cfg, src, exec, o.Notifier, log, engine.WithMetrics(o.Registry), engine.WithActive(leader.Load),
-		engine.WithBackgroundRollbacks(), engine.WithClock(o.Clock))
+	eng, lw := newEngine(o, src, exec, client, leaseNS, leader.Load)
 	watcher, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces,
 		LabelSelector: cfg.Kubernetes.LabelSelector}, eng, o.Clock, log)
 	if err != nil {
@@ -129,6 +128,9 @@ func Run(ctx context.Context, o Options) error {
 	for _, r := range o.Runners {
 		st.run(&st.support, st.supportCtx, "runner", r)
 	}
+	if lw != nil {
+		st.run(&st.support, st.supportCtx, "lease watch", lw.Run)
+	}
 	st.run(&st.work, st.workCtx, "watcher", watcher.Run)
 	st.run(&st.work, st.workCtx, "engine", func(c context.Context) error {
 		// Evaluate only once the history is known.
@@ -146,6 +148,23 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("sentinel running", zap.String("identity", o.Identity), zap.String("listen", ln.Addr().String()),
 		zap.Bool("leader_election", le != nil), zap.Bool("dry_run", cfg.Rollback.DryRun))
 	return st.wait(ctx, o.Drains, log)
+}
+
+// newEngine builds the engine: it acts while this replica leads, rolls
+// back off the poll loop and, with leader election, pages by itself when
+// no leader is seen renewing the Lease (the API server is down), so
+// paging never depends on the control plane. The lease watch, if any,
+// must run for that.
+func newEngine(o Options, src engine.Source, exec engine.Executor, client kubernetes.Interface, leaseNS string,
+	leading func() bool) (*engine.Engine, *leaseWatch) {
+	opts := []engine.Option{engine.WithMetrics(o.Registry), engine.WithActive(leading),
+		engine.WithBackgroundRollbacks(), engine.WithClock(o.Clock)}
+	var lw *leaseWatch
+	if le := o.Config.Run.LeaderElection; le.Enabled {
+		lw = newLeaseWatch(client.CoordinationV1().Leases(leaseNS), le.LeaseName, le.LeaseDuration, le.RetryPeriod, o.Clock)
+		opts = append(opts, engine.WithPaging(lw.leaderless))
+	}
+	return engine.New(o.Config, src, exec, o.Notifier, o.Log, opts...), lw
 }
 
 // preflight refuses to start without the permissions sentinel needs,

@@ -58,6 +58,7 @@ type Engine struct {
 
 	metrics *metrics
 	active  func() bool
+	paging  func() bool // WithPaging; nil: pages only while active
 
 	pollHook func(PollRecord) // WithPollHook; nil: none
 
@@ -97,6 +98,9 @@ const quietResolveHorizon = 5 * time.Minute
 type openIncident struct {
 	firing    detector.Finding
 	announced bool
+	// awaitsLease: paged by this replica without the Lease; its rollback
+	// is decided again once this replica leads.
+	awaitsLease bool
 }
 
 // Option adjusts an engine.
@@ -115,6 +119,17 @@ func WithClock(c clock.Clock) Option { return func(e *Engine) { e.clock = c } }
 // other workloads (the daemon). Without it a poll returns once its
 // rollbacks are done (replays, whose order is their output).
 func WithBackgroundRollbacks() Option { return func(e *Engine) { e.background = true } }
+
+// WithPaging lets a replica that is not active page and resolve while
+// paging reports true — when no replica is seen holding the Lease (the API
+// server or the Lease is unreachable), so detection and paging never
+// depend on the control plane. Dedup keys are shared by the replicas, so a
+// page sent by two of them is one alert. Rollbacks still need active: a
+// page sent without it says so, and is decided again once this replica
+// leads.
+func WithPaging(paging func() bool) Option {
+	return func(e *Engine) { e.paging = paging }
+}
 
 // WithActive makes the engine act (notify, roll back) only while active
 // reports true — the leader — while still evaluating every poll, so a

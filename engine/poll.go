@@ -72,13 +72,14 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	e.metrics.polls.Inc()
 	e.lastPoll = now
 	active := e.active() && !e.warming
+	paging := active || !e.warming && e.paging != nil && e.paging()
 	var steps []step
 	tell := func(a incident.Action) { steps = append(steps, step{action: a}) }
 	// A resolve is sent by the leader. A standby keeps it: if the leader
 	// died first, the standby sends it when it takes over (a leader that
 	// paged and died leaves its incident open otherwise).
 	resolve := func(a incident.Action) {
-		if active {
+		if paging {
 			tell(a)
 		} else {
 			e.quietResolves = append(e.quietResolves, a)
@@ -95,7 +96,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 			tell(a)
 		}
 	}
-	if a, ok := e.sourceHealth(now, srcErr, active); ok {
+	if a, ok := e.sourceHealth(now, srcErr, paging); ok {
 		tell(a)
 	}
 
@@ -117,7 +118,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 			resolve(e.action(incident.Resolve, f))
 		}
 	}
-	if active {
+	if paging {
 		// Resolves of incidents that ended while this replica stood by,
 		// recent enough that a leader which died may not have sent them.
 		// Resolving twice is harmless: the dedup key makes it a no-op.
@@ -127,13 +128,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 			}
 		}
 		e.quietResolves = nil
-		// New incidents, and those a previous leader may have left
-		// unannounced, in workload order.
-		for _, w := range e.unannounced() {
-			oi := e.open[w]
-			oi.announced = true
-			steps = append(steps, e.decide(oi.firing, now))
-		}
+		steps = append(steps, e.announce(now, active)...)
 	} else {
 		e.quietResolves = slices.DeleteFunc(e.quietResolves, func(a incident.Action) bool {
 			return now.Sub(a.At) > quietResolveHorizon
@@ -214,10 +209,33 @@ func (e *Engine) recordHealth(now time.Time, judged []detector.Observation) {
 	e.history.RecordHealth(now, judge)
 }
 
-func (e *Engine) unannounced() []detector.Workload {
+// announce pages new incidents, and those a previous leader may have
+// left unannounced, in workload order. Without the Lease (active false)
+// it pages but rolls nothing back, and the incident waits for this
+// replica to lead to be decided again. Called with the lock held.
+func (e *Engine) announce(now time.Time, active bool) []step {
+	var steps []step
+	for _, w := range e.unannounced(active) {
+		oi := e.open[w]
+		oi.announced, oi.awaitsLease = true, false
+		st := e.decide(oi.firing, now)
+		if st.plan != nil && !active {
+			st.plan, st.action.Decision = nil, rollback.Decision{Reason: rollback.ReasonNoLease}
+			oi.awaitsLease = true
+			e.stats.Refused[rollback.ReasonNoLease]++
+			e.metrics.refused.WithLabelValues(string(rollback.ReasonNoLease)).Inc()
+		}
+		steps = append(steps, st)
+	}
+	return steps
+}
+
+// unannounced lists the open incidents to announce: those this replica
+// has not, and, once it acts, those it paged without the Lease.
+func (e *Engine) unannounced(active bool) []detector.Workload {
 	var ws []detector.Workload
 	for w, oi := range e.open {
-		if !oi.announced {
+		if !oi.announced || active && oi.awaitsLease {
 			ws = append(ws, w)
 		}
 	}

@@ -52,6 +52,10 @@ const (
 	ReasonUnattributed    Reason = "unattributed_change"
 	ReasonChangedSince    Reason = "changed_since_cause"
 	ReasonPageOnly        Reason = "page_only"
+	// ReasonNoLease: the replica that paged does not hold the Lease (the
+	// API server or the Lease cannot be reached); the replica that leads
+	// decides again.
+	ReasonNoLease Reason = "no_lease"
 	// ReasonTargetGone: the target ReplicaSet was deleted or changed since
 	// the decision (found by the executor just before writing).
 	ReasonTargetGone Reason = "target_gone"
@@ -69,7 +73,7 @@ func Reasons() []Reason {
 	return []Reason{ReasonOutOfBandImage, ReasonNoLinkedChange, ReasonNotImageChange,
 		ReasonTrustedDeployer, ReasonOwnRollback, ReasonDisabled, ReasonOptedOut, ReasonCooldown,
 		ReasonIncidentLimit, ReasonPaused, ReasonNoHealthyTarget, ReasonUnknownWorkload,
-		ReasonUnattributed, ReasonChangedSince, ReasonPageOnly, ReasonTargetGone, ReasonGitOpsManaged}
+		ReasonUnattributed, ReasonChangedSince, ReasonPageOnly, ReasonTargetGone, ReasonGitOpsManaged, ReasonNoLease}
 }
 
 // Explain is a short human phrase for a reason, for pages and logs.
@@ -109,6 +113,8 @@ func (r Reason) Explain() string {
 		return "rollback.max_per_incident is 0: sentinel pages only"
 	case ReasonTargetGone:
 		return "the target revision's ReplicaSet is gone or changed since the decision"
+	case ReasonNoLease:
+		return "paged by a replica without the leader Lease (the API server or the Lease is unreachable); the rollback is decided again by the replica that leads"
 	}
 	return string(r)
 }
