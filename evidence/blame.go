@@ -20,12 +20,8 @@ type Blame struct {
 	// per-revision metrics.
 	Failing    Revision
 	HasFailing bool
-	// Calm is the last healthy poll before the errors began (without
-	// per-revision metrics); zero when unknown.
-	Calm time.Time
-	// Later are changes made after the errors began (without per-revision
-	// metrics: after the last healthy poll, since the errors may have
-	// started anywhere after it): reported, never blamed.
+	// Later are changes made at or after the errors began: reported,
+	// never blamed.
 	Later []history.Change
 	// Rule says how the cause was chosen (see the Rule constants).
 	Rule Rule
@@ -52,9 +48,8 @@ const (
 // from the link window before the errors began up to now, oldest first —
 // caused the failure ev shows, detected at onset. A change is the cause
 // only if the errors are on the revision it created or, without
-// per-revision metrics, only if it was made by the last healthy poll
-// before the errors showed (a change after it may have come after the
-// errors: the poll that shows them only says they began since).
+// per-revision metrics, only if it was made before the errors began (the
+// first poll of the run outside the healthy band).
 func BlameChange(ev Workload, onset time.Time, changes []history.Change) Blame {
 	b := Blame{Began: ev.Began}
 	if b.Began.IsZero() || b.Began.After(onset) {
@@ -73,18 +68,17 @@ func BlameChange(ev Workload, onset time.Time, changes []history.Change) Blame {
 		}
 	} else {
 		b.Rule = RuleNoChange
-		if !ev.Calm.IsZero() && ev.Calm.Before(limit) {
-			b.Calm, limit = ev.Calm, ev.Calm
-		}
 		for i := len(changes) - 1; i >= 0; i-- {
-			if !changes[i].At.After(limit) {
+			// A change at the very poll that first saw the errors cannot
+			// show in that poll's samples: only one made before it counts.
+			if changes[i].At.Before(limit) {
 				b.Cause, b.Rule = &changes[i], RuleBeforeErrors
 				break
 			}
 		}
 	}
 	for i, c := range changes {
-		if c.At.After(limit) && (b.Cause == nil || &changes[i] != b.Cause) {
+		if !c.At.Before(limit) && (b.Cause == nil || &changes[i] != b.Cause) {
 			b.Later = append(b.Later, c)
 		}
 	}
@@ -108,12 +102,7 @@ func (b Blame) Explain() string {
 		s = fmt.Sprintf("no change in the link window before the errors began at %s", began)
 	}
 	for _, c := range b.Later {
-		if c.At.After(b.Began) {
-			s += fmt.Sprintf("; %s by %s %s after errors began: not blamed", what(c), who(c), ago(c.At.Sub(b.Began)))
-		} else {
-			s += fmt.Sprintf("; %s by %s after the last healthy poll (%s), when the errors may already have begun: not blamed",
-				what(c), who(c), b.Calm.UTC().Format("15:04:05"))
-		}
+		s += fmt.Sprintf("; %s by %s %s after errors began: not blamed", what(c), who(c), ago(c.At.Sub(b.Began)))
 	}
 	return s
 }

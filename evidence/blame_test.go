@@ -42,14 +42,13 @@ func TestBlameChange(t *testing.T) {
 		wantCause: 2, wantRule: RuleBeforeErrors,
 		wantWhy: "the change came 15 s before the errors began at 23:50:15",
 	}, {
-		name:     "a change after the last healthy poll may have come after the errors: reported, not blamed",
-		ev:       evidence(healthy, failing, failing, failing),
-		changes:  []history.Change{change(2, at(0).Add(5*time.Second), "kubectl-set")},
-		wantRule: RuleNoChange, wantLater: 1,
-		wantWhy: "no change in the link window before the errors began at 23:50:15; image changed by kubectl-set " +
-			"after the last healthy poll (23:50:00), when the errors may already have begun: not blamed",
+		name:      "a change between the last healthy poll and the errors is before them: the cause",
+		ev:        evidence(healthy, failing, failing, failing),
+		changes:   []history.Change{change(2, at(0).Add(5*time.Second), "kubectl-set")},
+		wantCause: 2, wantRule: RuleBeforeErrors,
+		wantWhy: "the change came 10 s before the errors began at 23:50:15",
 	}, {
-		name:     "a change after the errors began is reported and never blamed",
+		name:     "a change at the poll that first saw the errors, or after, is reported and never blamed",
 		ev:       evidence(healthy, failing, failing, failing),
 		changes:  []history.Change{change(2, at(1).Add(25*time.Second), "kubectl-set")},
 		wantRule: RuleNoChange, wantLater: 1,

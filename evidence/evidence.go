@@ -80,9 +80,6 @@ type Workload struct {
 	// Began is when the workload's failure ratio left the healthy band in
 	// its current run (zero while healthy): when the errors began.
 	Began time.Time
-	// Calm is the last poll at which the workload served healthily: the
-	// errors began after it.
-	Calm time.Time
 	// Rollout is the Deployment's state at the poll (when known).
 	Rollout history.Rollout
 	// failing is the revision whose pods failed first in the run.
@@ -109,7 +106,6 @@ type Tracker struct {
 
 type run struct {
 	began      time.Time
-	calm       time.Time // last healthy poll
 	servedAt   time.Time // last poll it served above the volume floor
 	servedRate float64
 	revisions  map[string]*Revision // by ReplicaSet name, this run
@@ -205,7 +201,7 @@ func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployment
 		delete(t.runs, w) // long quiet: nothing worth remembering
 		return o, false
 	}
-	ev.Began, ev.Calm = r.began, r.calm
+	ev.Began = r.began
 	ev.failing = r.failing()
 	r.last = ev
 	t.runs[w] = r
@@ -225,7 +221,7 @@ func (t *Tracker) stopped(r *run, ro history.Rollout) bool {
 func (t *Tracker) track(now time.Time, r *run, o detector.Observation) {
 	switch t.Served(o.Requests, o.Failures) {
 	case history.ServedHealthy:
-		r.began, r.calm = time.Time{}, now
+		r.began = time.Time{}
 		clear(r.revisions) // the run is over
 	case history.ServedDegraded, history.ServedFailing:
 		if r.began.IsZero() {
