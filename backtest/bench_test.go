@@ -1,9 +1,6 @@
 package backtest_test
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -22,55 +19,12 @@ import (
 	"github.com/sentinel-sre/sentinel/source/prometheus"
 )
 
-// fleet is simulate's benchmark day (simulate/bench_test.go), described
-// identically so both benchmarks share the cached recording: a day of a
-// 1,000-Deployment mesh at 15 s, five `kubectl set image` spikes.
-func fleet() *scenariogen.Scenario {
-	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	s := scenariogen.New(scenariogen.Options{Start: start, End: start.Add(24 * time.Hour), Step: 15 * time.Second,
-		Seed: 1000, Reporters: []string{scenariogen.ReporterDestination}, MinimalLabels: true})
-	for i := range 1000 {
-		name := fmt.Sprintf("svc-%04d", i)
-		w := s.AddWorkload(scenariogen.WorkloadSpec{
-			Namespace: fmt.Sprintf("team-%02d", i%20), Name: name,
-			Image:    fmt.Sprintf("registry.example/fleet/%s:1.0.%d", name, i%7),
-			Replicas: 1, RequestRate: float64(1 + i*37%20), Created: start.Add(-time.Hour), Manager: "helm",
-		})
-		w.Fail(scenariogen.Failure{Code: "500", Ratio: 0.002})
-		if k := i / 200; i%200 == 17+k {
-			at := start.Add(2*time.Hour + time.Duration(k)*4*time.Hour)
-			w.SetImage(at, "kubectl-set", fmt.Sprintf("registry.example/fleet/%s:1.1.0", name))
-			w.Fail(scenariogen.Failure{Revisions: []int64{2}, From: at, To: at.Add(20 * time.Minute), Code: "500", Ratio: 0.8})
-		}
-	}
-	return s
-}
-
-// recordingDir writes s once into os.TempDir()/sentinel-bench-KEY, as
-// simulate's benchmark does, and reuses it.
+// recordingDir writes s once under os.TempDir(), as simulate's benchmark
+// does, and reuses it.
 func recordingDir(b *testing.B, s *scenariogen.Scenario) string {
 	b.Helper()
-	dir := filepath.Join(os.TempDir(), "sentinel-bench-"+s.Key())
-	done := filepath.Join(dir, "complete")
-	if _, err := os.Stat(done); err == nil {
-		return dir
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		b.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(os.TempDir(), "sentinel-bench-partial-")
+	dir, _, err := s.WriteCached(os.TempDir())
 	if err != nil {
-		b.Fatal(err)
-	}
-	sum, err := s.Write(tmp)
-	if err == nil {
-		err = os.WriteFile(filepath.Join(tmp, "complete"), fmt.Appendf(nil, "%+v\n", sum), 0o644)
-	}
-	if err == nil {
-		os.RemoveAll(dir)
-		err = os.Rename(tmp, dir)
-	}
-	if err != nil {
-		os.RemoveAll(tmp)
 		b.Fatal(err)
 	}
 	return dir
@@ -94,7 +48,7 @@ func cpuTime() time.Duration {
 func BenchmarkBacktest24h1000Workloads(b *testing.B) {
 	env := promenv.Need(b)
 	ctx := b.Context()
-	dir := recordingDir(b, fleet())
+	dir := recordingDir(b, scenariogen.Fleet())
 	cfg := config.Default()
 	cfg.Metrics.Prometheus.URL = env.URL
 	codes, err := config.CompileCodes(cfg.Detection.FailureCodes)

@@ -55,8 +55,6 @@ type Revision struct {
 	// Began is when this revision's pods last left the healthy band in the
 	// workload's current run; zero while they are healthy.
 	Began time.Time
-	// Seen is the last poll at which the revision served.
-	Seen time.Time
 	// Failed is when this revision's pods first failed above the
 	// threshold in the run; zero if they have not.
 	Failed time.Time
@@ -80,8 +78,6 @@ type Workload struct {
 	// Began is when the workload's failure ratio left the healthy band in
 	// its current run (zero while healthy): when the errors began.
 	Began time.Time
-	// Rollout is the Deployment's state at the poll (when known).
-	Rollout history.Rollout
 	// failing is the revision whose pods failed first in the run.
 	failing *Revision
 }
@@ -184,10 +180,10 @@ func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployment
 		r = &run{revisions: map[string]*Revision{}}
 	}
 	ev := Workload{Observed: o, Judged: o}
-	ev.Rollout, _ = deps.Rollout(w)
 	ev.Revisions = t.revisions(now, o, r, deps)
 	serving := o.Requests >= t.opts.MinRequestRate && o.Requests > 0
-	stopped := !serving && t.stopped(r, ev.Rollout)
+	// Only a workload that does not serve needs its Deployment's status.
+	stopped := !serving && t.stopped(r, deps, w)
 	switch {
 	case serving:
 		r.servedAt, r.servedRate = now, o.Requests
@@ -211,8 +207,12 @@ func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployment
 // stopped reports whether a workload that served stopped after a change:
 // its Deployment wants replicas, has none available, and its template
 // changed at most the link window before it last served.
-func (t *Tracker) stopped(r *run, ro history.Rollout) bool {
-	return !r.servedAt.IsZero() && ro.StatusKnown && ro.Replicas > 0 && ro.Available == 0 &&
+func (t *Tracker) stopped(r *run, deps Deployments, w detector.Workload) bool {
+	if r.servedAt.IsZero() {
+		return false
+	}
+	ro, _ := deps.Rollout(w)
+	return ro.StatusKnown && ro.Replicas > 0 && ro.Available == 0 &&
 		!ro.ChangedAt.IsZero() && !ro.ChangedAt.Before(r.servedAt.Add(-t.opts.LinkWindow))
 }
 

@@ -41,7 +41,7 @@ func (t *Tracker) revisions(now time.Time, o detector.Observation, r *run, deps 
 			run = &Revision{ReplicaSet: rev.ReplicaSet}
 			r.revisions[rev.Name] = run
 		}
-		run.Requests, run.Failures, run.Seen = rev.Requests, rev.Failures, now
+		run.Requests, run.Failures = rev.Requests, rev.Failures
 		switch t.Served(rev.Requests, rev.Failures) {
 		case history.ServedHealthy:
 			run.Began, run.Failed = time.Time{}, time.Time{}
@@ -57,7 +57,7 @@ func (t *Tracker) revisions(now time.Time, o detector.Observation, r *run, deps 
 				run.Began = now
 			}
 		}
-		rev.Began, rev.Seen = run.Began, now
+		rev.Began = run.Began
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Revision > out[j].Revision })
 	return out

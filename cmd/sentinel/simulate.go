@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/sentinel-sre/sentinel/backtest"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/expect"
@@ -84,14 +85,14 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 	if err != nil {
 		return err
 	}
-	var got simulate.Collect
+	got := &backtest.Tee{Next: n}
 	opts := simulate.Options{Engine: x.options}
 	if f.progress || isTerminal(stderr) {
 		bars := &progressBars{w: stderr}
 		defer bars.finish()
 		opts.Progress = bars.update
 	}
-	res, err := simulate.Replay(ctx, dir, cfg, tee{n, &got}, opts)
+	res, err := simulate.Replay(ctx, dir, cfg, got, opts)
 	if opts.Progress != nil {
 		opts.Progress(simulate.Progress{}) // clear the bar before printing more
 	}
@@ -163,19 +164,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// tee reports every action to a printer and keeps it.
-type tee struct {
-	n    engine.Notifier
-	keep *simulate.Collect
-}
-
-func (t tee) Notify(ctx context.Context, a incident.Action) error {
-	if err := t.n.Notify(ctx, a); err != nil {
-		return err
-	}
-	return t.keep.Notify(ctx, a)
 }
 
 func isTerminal(w io.Writer) bool {
