@@ -20,8 +20,8 @@ type Blame struct {
 	// per-revision metrics.
 	Failing    Revision
 	HasFailing bool
-	// Later are changes made at or after the errors began: reported,
-	// never blamed.
+	// Later are changes made after the errors began: reported, never
+	// blamed.
 	Later []history.Change
 	// Rule says how the cause was chosen (see the Rule constants).
 	Rule Rule
@@ -69,16 +69,17 @@ func BlameChange(ev Workload, onset time.Time, changes []history.Change) Blame {
 	} else {
 		b.Rule = RuleNoChange
 		for i := len(changes) - 1; i >= 0; i-- {
-			// A change at the very poll that first saw the errors cannot
-			// show in that poll's samples: only one made before it counts.
-			if changes[i].At.Before(limit) {
+			// managedFields times are whole seconds: a change stamped with
+			// the very second of the poll that first saw the errors may
+			// have been made just before it, and counts.
+			if !changes[i].At.After(limit) {
 				b.Cause, b.Rule = &changes[i], RuleBeforeErrors
 				break
 			}
 		}
 	}
 	for i, c := range changes {
-		if !c.At.Before(limit) && (b.Cause == nil || &changes[i] != b.Cause) {
+		if c.At.After(limit) && (b.Cause == nil || &changes[i] != b.Cause) {
 			b.Later = append(b.Later, c)
 		}
 	}

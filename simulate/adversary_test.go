@@ -56,9 +56,10 @@ func TestAdversaryBlameTiming(t *testing.T) {
 
 // TestAdversaryBlameTimingWithoutLabels_Finding1: without revision labels,
 // the errors start at 10:15:00 and the first poll to see them is 10:15:15.
-// A change made before that poll is taken for the cause — timing is all
-// there is to go on — and one made at it is not (it cannot show in that
-// poll's samples). Only revision labels tell a person's fix pushed within
+// A change made up to that poll is taken for the cause — timing is all
+// there is to go on, and managedFields times are whole seconds, so a
+// change stamped with the poll's own second may have come just before it.
+// Only revision labels tell a person's fix pushed within
 // that poll interval from the cause; a real rollout cannot show errors
 // that fast anyway (its pods must start, and the rate window needs two
 // samples of them). docs/detection.md says so.
@@ -72,7 +73,8 @@ func TestAdversaryBlameTimingWithoutLabels_Finding1(t *testing.T) {
 	}{
 		{"change 1s after the errors start, before the poll that sees them", time.Second, blamed},
 		{"change 14s after, still before that poll", 14 * time.Second, blamed},
-		{"change at the first poll that sees errors", 15 * time.Second, notBlamed},
+		{"change at the first poll that sees errors", 15 * time.Second, blamed},
+		{"change a second after that poll", 16 * time.Second, notBlamed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
