@@ -35,7 +35,8 @@ func (e *Env) Listen(ctx context.Context) (net.Listener, error) {
 }
 
 // Serve answers on l (from Listen) until ctx ends: POST /restart/NAME
-// restarts a component; POST /stop stops the environment, answers once
+// restarts a component; POST /freeze/NAME and /thaw/NAME send
+// it SIGSTOP and SIGCONT; POST /stop stops the environment, answers once
 // everything is down, then calls stopped. Requests under way when ctx
 // ends are answered before Serve returns.
 func (e *Env) Serve(ctx context.Context, l net.Listener, stopped func()) error {
@@ -48,6 +49,15 @@ func (e *Env) Serve(ctx context.Context, l net.Listener, stopped func()) error {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	for verb, f := range map[string]func(string) error{"freeze": e.Freeze, "thaw": e.Thaw} {
+		mux.HandleFunc("POST /"+verb+"/{name}", func(w http.ResponseWriter, r *http.Request) {
+			if err := f(r.PathValue("name")); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			_, _ = io.WriteString(w, "ok\n")
+		})
+	}
 	mux.HandleFunc("POST /stop", func(w http.ResponseWriter, _ *http.Request) {
 		if err := e.Stop(); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -76,6 +86,15 @@ func (e *Env) Serve(ctx context.Context, l net.Listener, stopped func()) error {
 func Restart(ctx context.Context, dir, name string) error {
 	return call(ctx, dir, http.MethodPost, "/restart/"+name)
 }
+
+// Freeze asks the supervisor of the environment in dir to stop one
+// component with SIGSTOP; Thaw resumes it (SIGCONT).
+func Freeze(ctx context.Context, dir, name string) error {
+	return call(ctx, dir, http.MethodPost, "/freeze/"+name)
+}
+
+// Thaw resumes a component Freeze stopped.
+func Thaw(ctx context.Context, dir, name string) error { return call(ctx, dir, http.MethodPost, "/thaw/"+name) }
 
 // Shutdown asks the supervisor of the environment in dir to stop it, and
 // returns once everything is down.

@@ -96,6 +96,28 @@ func TestEnvironment(t *testing.T) {
 		t.Errorf("restart scheduler: %v\nwant %s", err, want)
 	}
 
+	// Frozen, the API server holds connections and answers nothing;
+	// thawed, it answers again. Stop reaps a frozen component too.
+	if err := Freeze(t.Context(), e.Dir, "kube-apiserver"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("kubectl", "--kubeconfig", e.path(kubeconfigFile), "--request-timeout=1s",
+		"get", "namespace", "default").CombinedOutput(); err == nil {
+		t.Errorf("kubectl answered by a frozen API server:\n%s", out)
+	}
+	if err := Thaw(t.Context(), e.Dir, "kube-apiserver"); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, e, "get", "namespace", "default")
+	if err := Freeze(t.Context(), e.Dir, "kube-apiserver"); err != nil {
+		t.Fatal(err)
+	}
+	err = Freeze(t.Context(), e.Dir, "scheduler")
+	want = "test environment in " + e.Dir + `, POST /freeze/scheduler: freeze "scheduler": no such component running (want etcd, kube-apiserver, kube-controller-manager or prometheus)`
+	if err == nil || err.Error() != want {
+		t.Errorf("freeze scheduler: %v\nwant %s", err, want)
+	}
+
 	pids := e.Pids()
 	if err := e.Stop(); err != nil {
 		t.Fatal(err)

@@ -71,6 +71,7 @@ func (p *process) exited() (bool, error) {
 // killed is no error: it is gone either way, and saying so is only noise.
 func (p *process) stop(grace time.Duration) {
 	signalGroup(p.cmd.Process.Pid, syscall.SIGTERM)
+	signalGroup(p.cmd.Process.Pid, syscall.SIGCONT) // a frozen process must run to see it
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -208,6 +209,27 @@ func (e *Env) Restart(ctx context.Context, name string) error {
 		return fmt.Errorf("restart %s: %w", name, err)
 	}
 	e.logf("%s restarted in %s", name, since(e.opts.Clock, t0))
+	return nil
+}
+
+// Freeze stops one component with SIGSTOP, as a machine that hangs
+// would: its sockets stay open and nothing answers them. Thaw resumes
+// it. Fault tests use the pair to freeze kube-apiserver mid-request.
+func (e *Env) Freeze(name string) error { return e.signal("freeze", name, syscall.SIGSTOP) }
+
+// Thaw resumes a component stopped by Freeze; a component that is not
+// frozen is left as it is.
+func (e *Env) Thaw(name string) error { return e.signal("thaw", name, syscall.SIGCONT) }
+
+func (e *Env) signal(verb, name string, sig syscall.Signal) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.procs[name]
+	if p == nil {
+		return fmt.Errorf("%s %q: no such component running (want etcd, kube-apiserver, kube-controller-manager or prometheus)", verb, name)
+	}
+	signalGroup(p.cmd.Process.Pid, sig)
+	e.logf("%s %s (%s)", verb, name, sig)
 	return nil
 }
 
