@@ -83,33 +83,14 @@ func NewExecutor(client kubernetes.Interface, clk clock.Clock, log *zap.Logger, 
 // validated by the server). Verify confirms the rollout.
 func (e *Executor) Rollback(ctx context.Context, plan *rollback.Plan) (err error) {
 	defer func() { err = retryable(err) }()
-	ns, name := plan.Workload.Namespace, plan.Workload.Name
-	deps := e.client.AppsV1().Deployments(ns)
 	var patched *appsv1.Deployment
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		d, err := deps.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("get deployment %s/%s: %w", ns, name, err)
-		}
-		if err := e.check(ctx, d, plan); err != nil {
-			return err
-		}
-		patch, err := rollbackPatch(d, plan, e.clock.Now())
-		if err != nil {
-			return err
-		}
-		opts := metav1.PatchOptions{FieldManager: rollback.FieldManager}
-		if plan.DryRun {
-			opts.DryRun = []string{metav1.DryRunAll}
-		}
-		// A conflict (the Deployment changed between our read and our
-		// write) stays visible through the wrapping: RetryOnConflict
-		// re-reads and re-decides.
-		patched, err = deps.Patch(ctx, name, types.JSONPatchType, patch, opts)
-		if err != nil {
-			return fmt.Errorf("patch deployment %s/%s: %w", ns, name, err)
-		}
-		return nil
+	// A conflict (the Deployment changed between our read and our write)
+	// re-reads and re-decides. The error is the last write's own, not
+	// RetryOnConflict's: that one reports an error wrapping a context's
+	// end as nil (wait.Interrupted).
+	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		patched, err = e.write(ctx, plan)
+		return err
 	})
 	if err != nil {
 		return err
@@ -125,6 +106,48 @@ func (e *Executor) Rollback(ctx context.Context, plan *rollback.Plan) (err error
 	// rollback.
 	e.event(patched, plan)
 	return nil
+}
+
+// write reads the Deployment, re-checks the plan on it and patches it;
+// it returns the Deployment as written.
+func (e *Executor) write(ctx context.Context, plan *rollback.Plan) (*appsv1.Deployment, error) {
+	ns, name := plan.Workload.Namespace, plan.Workload.Name
+	deps := e.client.AppsV1().Deployments(ns)
+	d, err := deps.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get deployment %s/%s: %w", ns, name, err)
+	}
+	if landed(d, plan) {
+		// An earlier attempt's write landed and its answer was lost (a
+		// timeout, a dropped connection): done.
+		e.log.Info("an earlier attempt's rollback landed", zap.String("workload", plan.Workload.String()),
+			zap.String("incident", plan.Incident))
+		return d, nil
+	}
+	if err := e.check(ctx, d, plan); err != nil {
+		return nil, err
+	}
+	patch, err := rollbackPatch(d, plan, e.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	opts := metav1.PatchOptions{FieldManager: rollback.FieldManager}
+	if plan.DryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	// A conflict stays visible through the wrapping, for RetryOnConflict.
+	patched, err := deps.Patch(ctx, name, types.JSONPatchType, patch, opts)
+	if err != nil {
+		return nil, fmt.Errorf("patch deployment %s/%s: %w", ns, name, err)
+	}
+	return patched, nil
+}
+
+// landed reports whether d already holds the plan's rollback: this
+// incident's annotation and the target template.
+func landed(d *appsv1.Deployment, plan *rollback.Plan) bool {
+	return !plan.DryRun && d.Annotations[rollback.AnnotationIncident] == plan.Incident &&
+		history.Fingerprint(&d.Spec.Template) == history.Fingerprint(&plan.Template)
 }
 
 // check re-decides on a fresh read of the Deployment: unchanged since the

@@ -392,6 +392,15 @@ func TestRollbackWritten(t *testing.T) {
 			checkPatch(t, sent[1], "101", p, wantAnnotations(p, map[string]string{"touched": "yes"}))
 		},
 		event: true,
+	}, {
+		name: "an earlier attempt's write landed and its answer was lost: done, not written again",
+		deployment: func(d *appsv1.Deployment) {
+			d.ResourceVersion = "101"
+			d.Spec.Template = podTemplate("v1")
+			d.Annotations[rollback.AnnotationIncident] = plan().Incident
+		},
+		verbs: []string{"get deployments", "create events"},
+		event: true,
 	}} {
 		t.Run(tc.name, tc.run)
 	}
@@ -434,6 +443,22 @@ func TestRollbackRefused(t *testing.T) {
 		err: func(t *testing.T, err error) {
 			if !apierrors.IsForbidden(err) || !strings.HasPrefix(err.Error(), "patch deployment shop/web: ") {
 				t.Errorf("error %v, want a Forbidden error saying it patched deployment shop/web", err)
+			}
+		},
+	}, {
+		// client-go's RetryOnConflict reports an error wrapping a
+		// context's end as nil; the executor must not take it for done.
+		name: "reading the Deployment times out: reported, to be retried",
+		react: func(c *fake.Clientset) {
+			c.PrependReactor("get", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, fmt.Errorf("http2: client connection lost: %w", context.DeadlineExceeded)
+			})
+		},
+		verbs: []string{"get deployments"},
+		err: func(t *testing.T, err error) {
+			var retry *rollback.RetryableError
+			if !errors.As(err, &retry) || err.Error() != "get deployment shop/web: http2: client connection lost: context deadline exceeded" {
+				t.Errorf("error %v, want a *rollback.RetryableError saying the read of shop/web timed out", err)
 			}
 		},
 	}, {
