@@ -111,6 +111,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	pr := &probes{cfg: cfg, clock: o.Clock, engine: eng, synced: watcher.HasSynced, source: src}
+	if lw != nil {
+		pr.api = lw.silent
+	}
 	srv := &http.Server{Handler: handler(o.Registry, pr.live, pr.ready), ReadHeaderTimeout: 5 * time.Second}
 
 	st := newStages(ctx)
@@ -201,6 +204,11 @@ type probes struct {
 	synced  func() bool
 	source  *lastAnswer
 	started atomic.Int64 // unix nanoseconds the engine loop started; 0 before
+
+	// api reports when the API server last answered and whether that is
+	// too long ago; nil without leader election, whose Lease reads are
+	// the steady traffic that tells.
+	api func() (time.Time, bool)
 }
 
 // live fails when the engine loop has run but completed no poll for
@@ -222,7 +230,10 @@ func (p *probes) live() error {
 	return nil
 }
 
-// ready names the first thing that keeps this replica from judging.
+// ready names what keeps this replica from judging or acting: caches
+// not synced, a stuck engine, or else every dependency that has stopped
+// answering (the API server, the metrics source), so an outage of one is
+// never blamed on the other.
 func (p *probes) ready() error {
 	if !p.synced() {
 		return errors.New("kubernetes caches not synced: the API server has not answered the Deployment and ReplicaSet lists")
@@ -230,10 +241,17 @@ func (p *probes) ready() error {
 	if err := p.live(); err != nil {
 		return err
 	}
-	if at, err := p.source.last(); at.IsZero() || p.clock.Since(at) > 3*p.cfg.Detection.PollInterval {
-		return fmt.Errorf("the metrics source (%s) has not answered since %s: %v", p.cfg.Metrics.Source, at.UTC().Format(time.RFC3339), err)
+	var causes []error
+	if p.api != nil {
+		if at, silent := p.api(); silent {
+			causes = append(causes, fmt.Errorf("the API server has not answered since %s: pages go out without the Lease, rollbacks wait for it",
+				at.UTC().Format(time.RFC3339)))
+		}
 	}
-	return nil
+	if at, err := p.source.last(); at.IsZero() || p.clock.Since(at) > 3*p.cfg.Detection.PollInterval {
+		causes = append(causes, fmt.Errorf("the metrics source (%s) has not answered since %s: %v", p.cfg.Metrics.Source, at.UTC().Format(time.RFC3339), err))
+	}
+	return errors.Join(causes...)
 }
 
 // stages run the daemon's components in three stages, stopped in order:
