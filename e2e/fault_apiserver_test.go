@@ -1,11 +1,22 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sentinel-sre/sentinel/rollback"
 )
 
 // The API server freezes (SIGSTOP) the instant sentinel reads the
@@ -46,4 +57,343 @@ func TestFaultAPIServerFrozenDuringRollbackRead(t *testing.T) {
 	if n := r.rollbackEvents(t); n != 1 {
 		t.Errorf("%d SentinelRollback events, want one", n)
 	}
+}
+
+// The API server freezes (SIGSTOP) around the rollback's write. With
+// the answer lost, the write landed and sentinel never heard; frozen for
+// 20 s, longer than the request timeout (2 s) and five lease durations,
+// so the leader also loses its Lease. With the request frozen on its way
+// in (10 s), it reaches the server only as the server thaws, after
+// sentinel gave up on it — and kube-apiserver applies it then. Either
+// way sentinel's retry finds the rollback landed: it is carried out once,
+// and the on-call is told.
+func TestFaultAPIServerFrozenDuringRollbackWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		frozen time.Duration
+		act    func(r *rig, t *testing.T, d time.Duration, frozenAt *atomicTime) func(http.ResponseWriter, *http.Request, http.Handler)
+		// landed: the write frozen must be the one the Deployment keeps,
+		// since it landed before the freeze; otherwise either may be.
+		landed bool
+	}{
+		{name: "answer lost", frozen: 20 * time.Second, act: (*rig).landThenFreezeAction, landed: true},
+		{name: "request frozen", frozen: 10 * time.Second, act: (*rig).freezeAction},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, "fault-write-"+strings.ReplaceAll(tc.name, " ", "-"), "demo")
+			tp, kubeconfig := r.tap(t)
+			cfg := r.config()
+			cfg.Kubernetes.Kubeconfig = kubeconfig
+			r.start(t, "sentinel-a", cfg)
+			eventually(t, 30*time.Second, "a leader", func() bool { return r.holder(t) != "" })
+			time.Sleep(6 * time.Second) // v1 serves healthy for longer than healthy.min_duration
+
+			var frozenAt atomicTime
+			sprung := tp.arm(deploymentRequest(http.MethodPatch, r.ns, "demo"), tc.act(r, t, tc.frozen, &frozenAt))
+			r.setImage(t, "demo", "v2")
+			waitSprung(t, sprung, 60*time.Second, "the rollback's write")
+			eventually(t, tc.frozen+90*time.Second, "the rollback reported", func() bool {
+				keys := r.incidents("demo")
+				return len(keys) == 1 && slices.Contains(r.story(t, keys[0]), "rollback")
+			})
+			t.Logf("rollback reported %s after the freeze began", time.Since(frozenAt.get()).Round(time.Second))
+			r.wantOneRollback(t, "demo", false)
+
+			// Each write stamps the rollback's time: the frozen one, the
+			// second of the freeze; a retry's, a later one.
+			at, err := time.Parse(time.RFC3339, r.annotation(t, "demo", rollback.AnnotationRolledBackAt))
+			if err != nil {
+				t.Fatalf("the rollback's time: %v", err)
+			}
+			frozenWrite := !at.After(frozenAt.get()) && frozenAt.get().Sub(at) < 2*time.Second
+			t.Logf("the Deployment keeps the frozen write: %t (rolled back at %s, frozen at %s)",
+				frozenWrite, at.Format(time.TimeOnly), frozenAt.get().Format(time.TimeOnly))
+			if tc.landed && !frozenWrite {
+				t.Errorf("the write that landed before the freeze was written again at %s", at.Format(time.TimeOnly))
+			}
+		})
+	}
+}
+
+// annotation is one annotation of a workload's Deployment now.
+func (r *rig) annotation(t *testing.T, name, key string) string {
+	t.Helper()
+	d, err := r.c.client.AppsV1().Deployments(r.ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get deployment %s: %v", name, err)
+	}
+	return d.Annotations[key]
+}
+
+// landThenFreezeAction forwards the request to the API server and waits
+// for its answer, then freezes kube-apiserver for d and never delivers
+// the answer: sentinel's write landed, and it waits until it gives up.
+// The forward must succeed: that the write landed is the premise.
+func (r *rig) landThenFreezeAction(t *testing.T, d time.Duration, frozenAt *atomicTime) func(http.ResponseWriter, *http.Request, http.Handler) {
+	freeze := r.freezeAction(t, d, frozenAt)
+	return func(w http.ResponseWriter, req *http.Request, forward http.Handler) {
+		rec := httptest.NewRecorder()
+		forward.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Errorf("the rollback's write answered %d, want it to land: %s", rec.Code, rec.Body)
+		}
+		freeze(w, req, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-req.Context().Done() }))
+	}
+}
+
+// wantOneRollback waits for the workload's incident to close and checks
+// it was one incident, every event under its dedup key, rolled back once
+// to revision 1's template (revision 3), told to PagerDuty as page,
+// rollback, resolve — with repeated pages and resolves merged when more
+// than one replica may have sent them.
+func (r *rig) wantOneRollback(t *testing.T, workload string, merge bool) {
+	t.Helper()
+	eventually(t, 60*time.Second, "the resolve", func() bool { return len(r.open()) == 0 })
+	keys := r.incidents(workload)
+	if len(keys) != 1 {
+		t.Fatalf("%d incidents for %s, want one: %v", len(keys), workload, keys)
+	}
+	if n := len(r.events(keys[0])); n != len(r.pd.Events()) {
+		t.Errorf("%d of PagerDuty's %d events under the incident's dedup key, want all", n, len(r.pd.Events()))
+	}
+	story := r.story(t, keys[0])
+	t.Logf("PagerDuty received for %s: %v", workload, story)
+	if merge {
+		story = compact(story)
+	}
+	if diff := cmp.Diff([]string{"page", "rollback", "resolve"}, story); diff != "" {
+		t.Errorf("what PagerDuty received (-want +got):\n%s", diff)
+	}
+	got := []string{r.image(t, workload), r.revision(t, workload), strconv.Itoa(r.rollbackEvents(t))}
+	want := []string{"registry.example/demo:v1", "3", "1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("image, revision, SentinelRollback events (-want +got):\n%s", diff)
+	}
+}
+
+// compact merges repeated pages and resolves: sent again under their
+// dedup key (by a second replica, or on a takeover) they change nothing
+// in PagerDuty. A repeated rollback notice stays visible.
+func compact(story []string) []string {
+	var out []string
+	for i, k := range story {
+		if i > 0 && k == story[i-1] && (k == "page" || k == "resolve") {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// Two replicas watch two workloads; the API server freezes for 25 s and,
+// while it is frozen, workload b fails and recovers. Paging does not
+// depend on the API server: b's page and its resolve reach PagerDuty
+// before the server is back, under one dedup key, whichever replicas
+// send them, and nothing reopens once it is back. Both replicas stay
+// live; their /readyz names the API server, not the metrics source.
+func TestFaultPagingWhileAPIServerDown(t *testing.T) {
+	r := newRig(t, "fault-paging", "a", "b")
+	cfg := r.config()
+	procs := []*process{r.start(t, "sentinel-a", cfg), r.start(t, "sentinel-b", cfg)}
+	eventually(t, 30*time.Second, "a leader", func() bool { return r.holder(t) != "" })
+
+	const frozen = 25 * time.Second
+	r.freeze(t)
+	thawAt := time.Now().Add(frozen)
+	live := sampleProbes(t, procs, "/healthz")
+	r.exp.force("b", true)
+	forcedAt := time.Now()
+	eventually(t, time.Until(thawAt), "b's page while the API server is frozen", func() bool { return len(r.incidents("b")) == 1 })
+	paged := time.Since(forcedAt)
+	r.exp.force("b", false)
+	recoveredAt := time.Now()
+	eventually(t, time.Until(thawAt), "b's resolve while the API server is frozen", func() bool { return len(r.open()) == 0 })
+	t.Logf("API server frozen: b paged %s after it began failing, resolved %s after it recovered, %s before the thaw",
+		paged.Round(100*time.Millisecond), time.Since(recoveredAt).Round(100*time.Millisecond), time.Until(thawAt).Round(time.Second))
+	var ready []string
+	eventually(t, time.Until(thawAt), "/readyz naming the API server while it is frozen", func() bool {
+		ready = probeAll(t, procs, "/readyz")
+		return !slices.ContainsFunc(ready, func(s string) bool { return !strings.Contains(s, "API server") })
+	})
+	time.Sleep(time.Until(thawAt)) // the outage lasts its full length
+	r.thaw(t)
+	if diff := cmp.Diff([]string{"200 ok", "200 ok"}, live()); diff != "" {
+		t.Errorf("/healthz while the API server was frozen, worst answer per replica (-want +got):\n%s", diff)
+	}
+	for i, got := range ready {
+		t.Logf("/readyz of %s while the API server was frozen: %s", procs[i].name, got)
+		if !strings.HasPrefix(got, "503 ") || strings.Contains(got, "metrics source") {
+			t.Errorf("/readyz of %s while the API server was frozen: %s; want 503 naming the API server alone", procs[i].name, got)
+		}
+	}
+	eventually(t, 30*time.Second, "both replicas ready after the thaw", func() bool { return procs[0].ready() && procs[1].ready() })
+
+	// Back: a leader again, which has polled long enough to have paged
+	// anything it thought open.
+	var leader *process
+	eventually(t, 30*time.Second, "a leader after the thaw", func() bool {
+		i := slices.IndexFunc(procs, func(p *process) bool { return p.name == r.holder(t) })
+		if i >= 0 {
+			leader = procs[i]
+		}
+		return leader != nil
+	})
+	polls := leader.counter(t, "sentinel_polls_total")
+	eventually(t, 30*time.Second, "the leader polling after the thaw", func() bool {
+		return leader.counter(t, "sentinel_polls_total") >= polls+5
+	})
+	keys := r.incidents("b")
+	if len(keys) != 1 {
+		t.Fatalf("%d incidents for b, want one: %v", len(keys), keys)
+	}
+	t.Logf("PagerDuty received for b: %v", r.story(t, keys[0]))
+	if diff := cmp.Diff([]string{"page", "resolve"}, compact(r.story(t, keys[0]))); diff != "" {
+		t.Errorf("what PagerDuty received for b, repeats merged (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string(nil), r.open()); diff != "" {
+		t.Errorf("alerts open after the thaw (-want +got):\n%s", diff)
+	}
+	if got := r.incidents("a"); len(got) != 0 {
+		t.Errorf("incidents for a, which never failed: %v", got)
+	}
+}
+
+// The leader dies (SIGKILL) the instant it sends the rollback's write,
+// which never reaches the API server. The standby takes the Lease and
+// rolls back, once, under the same incident, within lease_duration, the
+// jitter of client-go's retries and a poll; the measured takeover is what
+// docs/reliability.md quotes.
+func TestFaultLeaderKilledBeforeWrite(t *testing.T) {
+	r := newRig(t, "fault-kill", "demo")
+	procs, taps := map[string]*process{}, map[string]*tap{}
+	cfg := r.config()
+	for _, name := range []string{"sentinel-a", "sentinel-b"} {
+		tp, kubeconfig := r.tap(t) // each replica's own: a trap catches only its requests
+		c := cfg
+		c.Kubernetes.Kubeconfig = kubeconfig
+		taps[name], procs[name] = tp, r.start(t, name, c)
+	}
+	var leader string
+	eventually(t, 30*time.Second, "a leader", func() bool { leader = r.holder(t); return leader != "" })
+	standby := "sentinel-a"
+	if leader == standby {
+		standby = "sentinel-b"
+	}
+	time.Sleep(6 * time.Second) // v1 serves healthy for longer than healthy.min_duration
+
+	var killedAt atomicTime
+	sprung := taps[leader].arm(deploymentRequest(http.MethodPatch, r.ns, "demo"),
+		func(w http.ResponseWriter, _ *http.Request, _ http.Handler) {
+			if err := procs[leader].cmd.Process.Kill(); err != nil {
+				t.Errorf("kill %s: %v", leader, err)
+			}
+			killedAt.set(time.Now())
+			// Dropped: the server sees the connection close with the
+			// request unread, so it would not end the request's context.
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+		})
+	r.setImage(t, "demo", "v2")
+	waitSprung(t, sprung, 60*time.Second, "the leader's rollback write")
+	eventually(t, 30*time.Second, "the standby taking the Lease", func() bool { return r.holder(t) == standby })
+	leased := time.Since(killedAt.get())
+	eventually(t, 60*time.Second, "the rollback to v1", func() bool { return r.image(t, "demo") == "registry.example/demo:v1" })
+	rolledBack := time.Since(killedAt.get())
+	t.Logf("takeover: lease after %s, rollback after %s", leased.Round(100*time.Millisecond), rolledBack.Round(100*time.Millisecond))
+
+	// client-go tries to acquire every retry_period × [1, 2.2) (its
+	// JitterFactor 1.2), and a standby dates the Lease from when it saw
+	// the last renewal, up to one such try late: the Lease is free to take
+	// lease_duration after that. The rollback follows at the next poll,
+	// query_delay after it, plus its two API round trips.
+	le, jittered := cfg.Run.LeaderElection, cfg.Run.LeaderElection.RetryPeriod*22/10
+	leaseBound := le.LeaseDuration + 2*jittered
+	rollbackBound := leaseBound + cfg.Detection.PollInterval + cfg.Metrics.QueryDelay + time.Second
+	if leased > leaseBound || rolledBack > rollbackBound {
+		t.Errorf("takeover: lease after %s (bound %s), rollback after %s (bound %s)", leased, leaseBound, rolledBack, rollbackBound)
+	}
+	r.wantOneRollback(t, "demo", true)
+}
+
+// sampleProbes reads path on every replica every half second until the
+// returned function is called, which returns each replica's worst answer
+// (the first that was not 200, else "200 ok").
+func sampleProbes(t *testing.T, procs []*process, path string) func() []string {
+	t.Helper()
+	worst := make([]string, len(procs))
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			for i, got := range probeAll(t, procs, path) {
+				if worst[i] == "" || strings.HasPrefix(worst[i], "200 ") && !strings.HasPrefix(got, "200 ") {
+					worst[i] = got
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	var once sync.Once
+	result := func() []string {
+		once.Do(func() { close(stop); <-done })
+		return worst
+	}
+	t.Cleanup(func() { result() })
+	return result
+}
+
+// probeAll reads path on every replica: "status body", trimmed.
+func probeAll(t *testing.T, procs []*process, path string) []string {
+	out := make([]string, len(procs))
+	for i, p := range procs {
+		status, body := p.get(t, path)
+		out[i] = strings.TrimSpace(fmt.Sprintf("%d %s", status, body))
+	}
+	return out
+}
+
+// get reads path from the replica's HTTP server; a failed request is
+// status 0 with the error as body.
+func (p *process) get(t *testing.T, path string) (int, string) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path), nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err.Error()
+	}
+	return resp.StatusCode, string(b)
+}
+
+// counter reads one unlabelled counter from the replica's /metrics.
+func (p *process) counter(t *testing.T, name string) float64 {
+	t.Helper()
+	status, body := p.get(t, "/metrics")
+	if status != http.StatusOK {
+		t.Fatalf("/metrics of %s: %d %s", p.name, status, body)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("/metrics of %s: %s: %v", p.name, line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics of %s has no %s", p.name, name)
+	return 0
 }
