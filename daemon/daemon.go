@@ -110,10 +110,7 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("listen on %s: %w", cfg.Run.ListenAddress, err)
 		}
 	}
-	pr := &probes{cfg: cfg, clock: o.Clock, engine: eng, synced: watcher.HasSynced, source: src}
-	if lw != nil {
-		pr.api = lw.silent
-	}
+	pr := &probes{cfg: cfg, clock: o.Clock, engine: eng, synced: watcher.HasSynced, source: src, api: lw.probe()}
 	srv := &http.Server{Handler: handler(o.Registry, pr.live, pr.ready), ReadHeaderTimeout: 5 * time.Second}
 
 	st := newStages(ctx)

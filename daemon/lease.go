@@ -82,3 +82,12 @@ func (w *leaseWatch) silent() (time.Time, bool) {
 	defer w.mu.Unlock()
 	return w.answered, w.clock.Since(w.answered) > w.duration
 }
+
+// probe is silent for /readyz, or nil without a Lease watch (leader
+// election off).
+func (w *leaseWatch) probe() func() (time.Time, bool) {
+	if w == nil {
+		return nil
+	}
+	return w.silent
+}

@@ -89,4 +89,8 @@ func TestLeaseWatchSilent(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("silent (-want +got):\n%s", diff)
 	}
+	var none *leaseWatch // leader election off
+	if none.probe() != nil {
+		t.Error("without a Lease watch /readyz has an API server probe, want none")
+	}
 }
