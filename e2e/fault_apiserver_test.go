@@ -65,9 +65,9 @@ func TestFaultAPIServerFrozenDuringRollbackRead(t *testing.T) {
 // 20 s, longer than the request timeout (2 s) and five lease durations,
 // so the leader also loses its Lease. With the request frozen on its way
 // in (10 s), it reaches the server only as the server thaws, after
-// sentinel gave up on it — and kube-apiserver applies it then. Either
-// way sentinel's retry finds the rollback landed: it is carried out once,
-// and the on-call is told.
+// sentinel gave up on it, and kube-apiserver applies it then or drops it
+// (both seen): sentinel's retry finds the rollback landed, or writes it.
+// Either way it is carried out once, and the on-call is told.
 func TestFaultAPIServerFrozenDuringRollbackWrite(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -144,10 +144,10 @@ func (r *rig) landThenFreezeAction(t *testing.T, d time.Duration, frozenAt *atom
 }
 
 // wantOneRollback waits for the workload's incident to close and checks
-// it was one incident, rolled back once
-// to revision 1's template (revision 3), told to PagerDuty as page,
-// rollback, resolve — with repeated pages and resolves merged when more
-// than one replica may have sent them.
+// it was one incident, rolled back once to revision 1's template
+// (revision 3) with one Event, told to PagerDuty as page, rollback,
+// resolve — with repeated pages and resolves merged when more than one
+// replica may have sent them.
 func (r *rig) wantOneRollback(t *testing.T, workload string, merge bool) {
 	t.Helper()
 	eventually(t, 60*time.Second, "the resolve", func() bool { return len(r.open()) == 0 })
@@ -338,11 +338,13 @@ func TestFaultLeaderKilledBeforeWrite(t *testing.T) {
 	rolledBack := time.Since(killedAt.get())
 	t.Logf("takeover: lease after %s, rollback after %s", leased.Round(100*time.Millisecond), rolledBack.Round(100*time.Millisecond))
 
+	// The README promises the Lease within lease_duration + retry_period
+	// of the leader's last renewal, and the rollback at the next poll. But
 	// client-go tries to acquire every retry_period × [1, 2.2) (its
-	// JitterFactor 1.2), and a standby dates the Lease from when it saw
-	// the last renewal, up to one such try late: the Lease is free to take
-	// lease_duration after that. The rollback follows at the next poll,
-	// query_delay after it, plus its two API round trips.
+	// JitterFactor 1.2), and dates the Lease from when the standby saw the
+	// last renewal, up to one such try late: the bound is lease_duration
+	// + 2 × 2.2 × retry_period, and the rollback's poll_interval +
+	// query_delay later, plus 1 s for its API round trips.
 	le, jittered := cfg.Run.LeaderElection, cfg.Run.LeaderElection.RetryPeriod*22/10
 	leaseBound := le.LeaseDuration + 2*jittered
 	rollbackBound := leaseBound + cfg.Detection.PollInterval + cfg.Metrics.QueryDelay + time.Second
