@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -352,6 +353,64 @@ func TestFaultLeaderKilledBeforeWrite(t *testing.T) {
 		t.Errorf("takeover: lease after %s (bound %s), rollback after %s (bound %s)", leased, leaseBound, rolledBack, rollbackBound)
 	}
 	r.wantOneRollback(t, "demo", true)
+	r.wantNoStrays(t, "demo")
+}
+
+// The leader dies (SIGKILL) the instant its rollback's write has landed,
+// before it hears the answer, records the Event or tells PagerDuty. The
+// standby takes over and finds the rollback done: it never rolls back
+// again, and its page says sentinel already rolled back in this incident
+// — not that a person changed the Deployment since (it used to).
+func TestFaultLeaderKilledAfterWrite(t *testing.T) {
+	r := newRig(t, "fault-kill-after", "demo")
+	procs, taps := r.replicas(t, r.config(), "sentinel-a", "sentinel-b")
+	var leader string
+	eventually(t, 30*time.Second, "a leader", func() bool { leader = r.holder(t); return leader != "" })
+	time.Sleep(6 * time.Second) // v1 serves healthy for longer than healthy.min_duration
+
+	sprung := taps[leader].arm(deploymentRequest(http.MethodPatch, r.ns, "demo"),
+		func(w http.ResponseWriter, req *http.Request, forward http.Handler) {
+			rec := httptest.NewRecorder()
+			forward.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Errorf("the rollback's write answered %d, want it to land: %s", rec.Code, rec.Body)
+			}
+			if err := procs[leader].cmd.Process.Kill(); err != nil {
+				t.Errorf("kill %s: %v", leader, err)
+			}
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+		})
+	r.setImage(t, "demo", "v2")
+	waitSprung(t, sprung, 60*time.Second, "the leader's rollback write")
+	eventually(t, 30*time.Second, "the standby taking the Lease", func() bool { h := r.holder(t); return h != "" && h != leader })
+	eventually(t, 60*time.Second, "the resolve", func() bool { return len(r.incidents("demo")) == 1 && len(r.open()) == 0 })
+
+	key := r.incidents("demo")[0]
+	var got []string
+	for _, e := range r.events(key) {
+		var d struct {
+			Kind     string `json:"kind"`
+			Decision struct {
+				Reason string `json:"reason"`
+			} `json:"decision"`
+		}
+		if e.Action == "trigger" && e.Payload != nil && json.Unmarshal(e.Payload.CustomDetails, &d) == nil && d.Kind == "page" {
+			got = append(got, d.Decision.Reason)
+		}
+	}
+	t.Logf("PagerDuty received for demo: %v; the pages' decisions: %v", r.story(t, key), got)
+	want := []string{string(rollback.ReasonOutOfBandImage), string(rollback.ReasonIncidentLimit)}
+	if diff := cmp.Diff(want, slices.Compact(got)); diff != "" {
+		t.Errorf("the pages' decisions, the leader's then the standby's (-want +got):\n%s", diff)
+	}
+	if story := r.story(t, key); slices.Contains(story, "rollback_failed") || story[len(story)-1] != "resolve" {
+		t.Errorf("what PagerDuty received: %v; want no failure told, and the resolve last", story)
+	}
+	if diff := cmp.Diff([]string{"registry.example/demo:v1", "3"}, []string{r.image(t, "demo"), r.revision(t, "demo")}); diff != "" {
+		t.Errorf("image, revision: one rollback (-want +got):\n%s", diff)
+	}
 	r.wantNoStrays(t, "demo")
 }
 

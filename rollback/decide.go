@@ -207,14 +207,17 @@ type deploymentState struct {
 // refused applies the rules on the Deployment's own state, in order.
 func (s deploymentState) refused(now time.Time) *StaleError {
 	switch {
+	case s.incidentDone:
+		// First: this incident's rollback changed the template too, and a
+		// leader that took over from one which died before telling must
+		// say it was done, not blame a person's change.
+		return &StaleError{Reason: ReasonIncidentLimit, Detail: "already rolled back in incident " + s.incident}
 	case s.fromFingerprint != "" && s.fingerprint != s.fromFingerprint:
 		// Decide against what the change made, never against a newer
 		// template (a human's fix, another rollout).
 		return &StaleError{Reason: ReasonChangedSince, Detail: "the Deployment's template changed since the failing change; not overwriting a newer change"}
 	case optedOut(s.annotations):
 		return &StaleError{Reason: ReasonOptedOut, Detail: "the Deployment is opted out by its " + config.OptOutAnnotation + " annotation"}
-	case s.incidentDone:
-		return &StaleError{Reason: ReasonIncidentLimit, Detail: "already rolled back in incident " + s.incident}
 	case !s.lastRollback.IsZero() && now.Sub(s.lastRollback) < s.cooldown:
 		return &StaleError{Reason: ReasonCooldown, Detail: "rolled back at " + s.lastRollback.UTC().Format(time.RFC3339) + ", within the cooldown"}
 	case s.paused:

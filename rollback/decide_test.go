@@ -120,6 +120,13 @@ func TestDecide(t *testing.T) {
 		{name: "one rollback per incident, known from the annotation after a restart",
 			cfg: func(c *config.Rollback) { c.Cooldown = 0 },
 			in:  func(in *Input) { in.Deployment.Annotations[AnnotationIncident] = incidentID }, want: ReasonIncidentLimit},
+		{name: "rolled back in this incident by a leader that died before telling: said so, not blamed on a person",
+			in: func(in *Input) {
+				in.Deployment.Fingerprint = "fp-rolled-back"
+				in.Deployment.Images = good
+				in.Deployment.Annotations[AnnotationIncident] = incidentID
+				in.Deployment.Annotations[AnnotationRolledBackAt] = now.Add(-10 * time.Second).Format(time.RFC3339)
+			}, want: ReasonIncidentLimit},
 		{name: "max_per_incident 0 pages only, and says so", cfg: func(c *config.Rollback) { c.MaxPerIncident = 0 }, want: ReasonPageOnly},
 	}
 	for _, tc := range cases {
