@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -166,6 +167,52 @@ func TestFaultPagerDutyErrors(t *testing.T) {
 	if img := r.image(t, "demo"); img != "registry.example/demo:v1" {
 		t.Errorf("image %s, want the rollback to v1", img)
 	}
+}
+
+// PagerDuty throttles per routing key (its Events API's rate limit is
+// per integration key), so a 429 with Retry-After holds every incident's
+// events, not only the one that was answered: a second incident paged
+// during the wait is sent once it is over.
+func TestFaultPagerDutyThrottle(t *testing.T) {
+	r := newRig(t, "fault-throttle")
+	r.start(t, "sentinel-a", r.config())
+	eventually(t, 30*time.Second, "a leader", func() bool { return r.holder(t) != "" })
+
+	const throttle = 8 * time.Second
+	r.pd.ThrottleNext(1, throttle)
+	r.exp.force("w1", true)
+	eventually(t, 30*time.Second, "the first page throttled", func() bool {
+		log := r.pd.RequestLog()
+		return len(log) > 0 && log[0].Status == http.StatusTooManyRequests
+	})
+	r.exp.force("w2", true) // paged a few seconds later, within the wait
+	eventually(t, 60*time.Second, "both pages", func() bool { return len(r.incidents("w1")) == 1 && len(r.incidents("w2")) == 1 })
+
+	log := r.pd.RequestLog()
+	var got []string
+	for _, q := range log[:3] {
+		got = append(got, fmt.Sprintf("%d %s", q.Status, strings.Split(strings.TrimPrefix(q.DedupKey, "sentinel/"+r.ns+"/"), "@")[0]))
+	}
+	if diff := cmp.Diff([]string{"429 w1", "202 w1", "202 w2"}, sortedAfter(got, 1)); diff != "" {
+		t.Errorf("PagerDuty's first requests (-want +got):\n%s", diff)
+	}
+	if waited := log[1].At.Sub(log[0].At); waited < throttle {
+		t.Errorf("the next request came %s after a 429 with Retry-After %s", waited.Round(10*time.Millisecond), throttle)
+	} else {
+		t.Logf("next request %s after a 429 with Retry-After %s", waited.Round(100*time.Millisecond), throttle)
+	}
+
+	r.exp.force("w1", false)
+	r.exp.force("w2", false)
+	eventually(t, 30*time.Second, "both alerts resolved", func() bool { return len(r.open()) == 0 })
+}
+
+// sortedAfter sorts s from index i on: requests sent together arrive in
+// any order.
+func sortedAfter(s []string, i int) []string {
+	out := append([]string(nil), s...)
+	slices.Sort(out[i:])
+	return out
 }
 
 // More incidents open than paging.pagerduty.queue_size while PagerDuty
