@@ -20,7 +20,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 )
 
@@ -98,6 +100,55 @@ func TestFaultHangingSource(t *testing.T) {
 	if keys := r.incidents("steady"); len(keys) != 0 {
 		t.Errorf("the steady workload was paged: %v", keys)
 	}
+}
+
+// The source hangs already when sentinel starts (a rollout of sentinel
+// during a Prometheus outage). The warm-up's queries of past instants
+// must not hold off the live polls (they did: 60 queries of a 1 m
+// warm-up, each waiting its timeout, made the notice come after 44 s):
+// the blind notice comes within blind_after polls of the first live one,
+// /healthz stays 200 and /readyz names the source.
+func TestFaultSourceHangsAtStart(t *testing.T) {
+	r := newRig(t, "fault-hang-start")
+	src := newHangingProxy(t, r.prom)
+	src.hang.Store(true)
+	cfg := r.config()
+	cfg.Metrics.Prometheus.URL = src.url
+	cfg.Metrics.BlindAfter = 4
+	cfg.Paging.PagerDuty.PageWhenBlind = true
+	started := time.Now()
+	p := r.launch(t, "sentinel-a", cfg)
+	notice := r.accepted(t, 90*time.Second, "the blind notice", func(q fakepd.Request) bool {
+		return q.Action == "trigger" && strings.HasPrefix(q.DedupKey, blindPrefix)
+	})
+	blind := notice.At.Sub(started)
+	t.Logf("blind %s after a start with the source hanging (blind_after=%d, poll %s, run.warm_up %s)",
+		blind.Round(100*time.Millisecond), cfg.Metrics.BlindAfter, cfg.Detection.PollInterval, cfg.Run.WarmUp)
+	// The warm-up gives up after blind_after unanswered queries, then
+	// blind_after live polls; the slack is the process's start, the
+	// caches' sync and the Lease.
+	const slack = 5 * time.Second
+	if bound := 2*time.Duration(cfg.Metrics.BlindAfter)*cfg.Detection.PollInterval + slack; blind > bound {
+		t.Errorf("blind notice %s after the start, want at most %s (2 x blind_after polls + %s)", blind, bound, slack)
+	}
+	if code, body := p.get(t, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while blind: %d %s", code, body)
+	}
+	if code, body := p.get(t, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "metrics source (prometheus)") {
+		t.Errorf("/readyz while blind: %d %q, want 503 naming the metrics source", code, body)
+	}
+}
+
+// launch runs `sentinel run` as replica name with cfg, without waiting
+// for it to be ready.
+func (r *rig) launch(t *testing.T, name string, cfg config.Config) *process {
+	t.Helper()
+	cfg.Run.ListenAddress = "LISTEN"
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatalf("marshal the config: %v", err)
+	}
+	return startProcess(t, r.bin, name, string(b), "SENTINEL_E2E_ROUTING_KEY="+strings.Repeat("k", fakepd.RoutingKeyLen))
 }
 
 // checkConfigRefusesSlowTimeout: `sentinel check-config` refuses a
