@@ -12,10 +12,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -391,6 +392,8 @@ func newTap(t *testing.T, c *cluster, token string) *tap {
 		},
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
 		FlushInterval: -1, // watches stream
+		// Requests sentinel gave up on are the point of the tests.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}}
 	srv := httptest.NewServer(tp)
 	t.Cleanup(srv.Close)

@@ -1,6 +1,13 @@
 package engine
 
-import "time"
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/source"
+)
 
 // blindness tracks whether the metrics source answers, poll by poll: after
 // `after` polls in a row without an answer sentinel is blind. It is pure,
@@ -64,3 +71,23 @@ func (b *blindness) resolve() bool {
 	b.told = false
 	return told
 }
+
+// unanswered counts the queries its source left unanswered in a row (an
+// empty answer, source.ErrNoData, is an answer): after `after` of them
+// the source is taken for down. The warm-up uses it to give up.
+type unanswered struct {
+	Source
+	after, inARow int
+}
+
+func (u *unanswered) Observe(ctx context.Context, at time.Time) ([]detector.Observation, error) {
+	obs, err := u.Source.Observe(ctx, at)
+	u.inARow++
+	if err == nil || errors.Is(err, source.ErrNoData) {
+		u.inARow = 0
+	}
+	return obs, err
+}
+
+// down reports whether the last `after` queries went unanswered.
+func (u *unanswered) down() bool { return u.inARow >= u.after }

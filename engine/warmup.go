@@ -17,6 +17,10 @@ import (
 // the same alert instead of opening a second one. Nothing is told or done
 // while warming up; incidents found open are announced by the first live
 // poll that leads, resolves found in the window by the quiet-resolve path.
+// A source that leaves metrics.blind_after queries in a row unanswered is
+// taken for down and the warm-up given up: each query costs a full
+// timeout, and the live polls, which declare blindness, must not wait
+// for dozens of them.
 // A source error skips that instant (best effort); ctx ends it early. At
 // most maxWarmUpPolls instants are asked, one query each.
 func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
@@ -33,15 +37,21 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 		e.warming = false
 		e.mu.Unlock()
 	}()
+	src := &unanswered{Source: e.source, after: max(1, e.cfg.Metrics.BlindAfter)}
 	polls, failed := 0, 0
 	last := PollAt(now, step).Add(-step) // the live polls start at PollAt(now)
 	for at := PollAt(now.Add(-span), step); !at.After(last); at = at.Add(step) {
 		if ctx.Err() != nil {
 			return
 		}
-		obs, err := e.source.Observe(ctx, at)
+		obs, err := src.Observe(ctx, at)
 		if err != nil {
 			failed++
+			if src.down() {
+				e.log.Warn("warm-up given up: the metrics source left metrics.blind_after queries in a row unanswered",
+					zap.Int("polls", polls), zap.Int("unanswered", failed), zap.Error(err))
+				return
+			}
 			continue
 		}
 		e.evaluate(at, obs, nil)

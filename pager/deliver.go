@@ -3,9 +3,11 @@ package pager
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/utils/clock"
 )
 
 // outcome is how the delivery of one event ended.
@@ -43,12 +45,16 @@ func (p *PagerDuty) lane(ctx context.Context, key string) {
 
 // deliver sends e until it is accepted or rejected for good, or ctx ends.
 // Between attempts it waits what PagerDuty asked for (Retry-After on a
-// 429, at most maxRetryAfter), else the next step of the backoff.
+// 429, at most maxRetryAfter), else the next step of the backoff. What
+// PagerDuty asked for holds every lane (throttle), not only this one.
 func (p *PagerDuty) deliver(ctx context.Context, e queuedEvent) outcome {
 	b := p.backoff
 	fields := []zap.Field{zap.Stringer("kind", e.kind), zap.String("event_action", e.event.Action),
 		zap.String("dedup_key", e.event.DedupKey), zap.String("incident", e.incident)}
 	for attempt := 1; ; attempt++ {
+		if !p.throttle.wait(ctx, p.clock) {
+			return interrupted
+		}
 		retry, err := p.client.send(ctx, e.event)
 		if err == nil {
 			p.sent.WithLabelValues(e.kind.String()).Inc()
@@ -68,6 +74,7 @@ func (p *PagerDuty) deliver(ctx context.Context, e queuedEvent) outcome {
 		delay := b.Step()
 		if de.RetryAfter > 0 {
 			delay = min(de.RetryAfter, maxRetryAfter)
+			p.throttle.hold(p.clock.Now().Add(delay))
 		}
 		p.log.Warn("pagerduty delivery failed; retrying", append(fields, zap.Int("attempt", attempt),
 			zap.Int("status", de.Status), zap.Duration("retry_in", delay), zap.Error(de))...)
@@ -77,6 +84,43 @@ func (p *PagerDuty) deliver(ctx context.Context, e queuedEvent) outcome {
 			t.Stop()
 			return interrupted
 		case <-t.C():
+		}
+	}
+}
+
+// throttle holds every lane's next attempt until the instant PagerDuty
+// last asked for with Retry-After: its Events API limits the rate per
+// routing key, which every lane shares, so another lane sending during
+// the wait would only be throttled too, and prolong it.
+type throttle struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+// hold makes attempts wait until at least until.
+func (t *throttle) hold(until time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if until.After(t.until) {
+		t.until = until
+	}
+}
+
+// wait waits until no hold is in force; false when ctx ended first.
+func (t *throttle) wait(ctx context.Context, clk clock.Clock) bool {
+	for {
+		t.mu.Lock()
+		d := t.until.Sub(clk.Now())
+		t.mu.Unlock()
+		if d <= 0 {
+			return ctx.Err() == nil
+		}
+		timer := clk.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		case <-timer.C():
 		}
 	}
 }

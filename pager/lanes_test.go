@@ -116,6 +116,30 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 }
 
+// TestRetryAfterHoldsEveryLane: a 429 with Retry-After: 30 on one
+// incident's page holds another incident's page too, since PagerDuty
+// limits the rate per routing key; both go out once the 30 s are over.
+func TestRetryAfterHoldsEveryLane(t *testing.T) {
+	fake := fakepd.New(t)
+	fake.ThrottleNext(1, 30*time.Second)
+	h := newHarness(t, fake.EnqueueURL(), nil)
+	h.start()
+	first, second := pageRollback(), otherIncident(pageRollback())
+	h.notify(first)
+	h.waitFor("the throttled page's retry planned", func() bool { return fake.Requests() == 1 && h.clock.HasWaiters() })
+	h.notify(second)
+	h.waitFor("both incidents waiting", func() bool { return h.clock.Waiters() == 2 })
+	h.clock.Step(29 * time.Second)
+	if n := fake.Requests(); n != 1 {
+		t.Fatalf("%d requests 29 s after a 429 with Retry-After: 30, want 1", n)
+	}
+	h.clock.Step(time.Second)
+	want := map[string][]string{IncidentDedupKey(first.Incident): {"page"}, IncidentDedupKey(second.Incident): {"page"}}
+	if diff := cmp.Diff(want, byKey(t, h.events(fake, 2))); diff != "" {
+		t.Errorf("accepted once the wait is over (-want +got):\n%s", diff)
+	}
+}
+
 func TestRetryAfterHeader(t *testing.T) {
 	now := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
 	tests := []struct {

@@ -14,7 +14,8 @@
 // fails with 429, 408, 5xx, a network error or a timeout is retried until
 // it succeeds, waiting what a 429's Retry-After asks for, else the
 // exponential backoff of k8s.io/apimachinery/pkg/util/wait, on the
-// injected clock. Later events of the same incident wait behind it, so
+// injected clock. A Retry-After holds every incident's events, not only
+// the one answered: PagerDuty limits the rate per routing key. Later events of the same incident wait behind it, so
 // nothing is reordered, while other incidents' events go on; the dedup
 // key makes a retry of an event PagerDuty did receive harmless. Any other
 // answer (400: the event is invalid) is logged with PagerDuty's errors
@@ -102,6 +103,8 @@ type PagerDuty struct {
 	clock   clock.Clock
 	backoff wait.Backoff
 	queue   *queue
+	// throttle holds every lane after a Retry-After.
+	throttle throttle
 
 	mu sync.Mutex
 	// ran is set by Run, draining by Drain; halt is closed by Drain to

@@ -3,9 +3,10 @@
 // event schema (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/),
 // answers the way PagerDuty does (202 with the dedup key, 400 "invalid
 // event" with the errors, 429 with Retry-After when throttled), can be
-// told to fail, throttle, hang or answer slowly the next requests, or to
-// refuse every event of one dedup key, and records the events it
-// accepted.
+// told to fail, throttle, hang or answer slowly the next requests, to
+// refuse every event of one dedup key, or to be down (every request
+// failed or hung) until it is up again, and records the events it
+// accepted and when each request came and how it was answered.
 //
 // PagerDuty cannot run here, so this is the one place its behaviour is
 // written down for sentinel's tests; keep it to what the documentation
@@ -28,6 +29,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"k8s.io/utils/clock"
 )
 
 // Path is the Events API v2 enqueue path.
@@ -98,6 +101,21 @@ type Response struct {
 	Errors   []string `json:"errors,omitempty"`
 }
 
+// Request is one request received on the enqueue path: when it came,
+// which event it carried, and how it was answered.
+type Request struct {
+	// At is when the request arrived, on the server's clock.
+	At time.Time
+	// Action and DedupKey are the event's, when its body reads as one.
+	Action, DedupKey string
+	// Status is the status answered; 0 while the request waits for its
+	// answer, and for one never answered (hung, or given up by its client
+	// while slow).
+	Status int
+	// RetryAfter is the Retry-After header answered, if any.
+	RetryAfter time.Duration
+}
+
 // fault is what happens to one request instead of the usual: a forced
 // status, a hang, or the usual handling after a delay.
 type fault struct {
@@ -113,19 +131,34 @@ type Server struct {
 	closing chan struct{}
 	once    sync.Once
 
+	clock clock.PassiveClock
+
 	mu       sync.Mutex
 	faults   []fault
 	refused  map[string]int // dedup key → status answered
+	down     *fault         // every request's fault while down, after faults
 	requests int
+	log      []Request
 	events   []Event
 	rejected []Rejection
 	changed  chan struct{} // closed (and replaced) whenever requests or events change
 }
 
+// Option adjusts a Server.
+type Option func(*Server)
+
+// WithClock stamps requests with c's time (RequestLog); the default is
+// the real clock.
+func WithClock(c clock.PassiveClock) Option { return func(s *Server) { s.clock = c } }
+
 // New starts a server and closes it when the test ends.
-func New(t testing.TB) *Server {
+func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{closing: make(chan struct{}), changed: make(chan struct{}), refused: map[string]int{}}
+	s := &Server{closing: make(chan struct{}), changed: make(chan struct{}), refused: map[string]int{},
+		clock: clock.RealClock{}}
+	for _, o := range opts {
+		o(s)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, s.enqueue)
 	s.srv = httptest.NewServer(mux)
@@ -204,6 +237,30 @@ func (s *Server) SlowNext(n int, d time.Duration) {
 	}
 }
 
+// Down answers every request with status (429, 500, 503…), or hangs it
+// when status is 0, until Up, as during an outage of PagerDuty. Faults of
+// FailNext, ThrottleNext, HangNext and SlowNext come first.
+func (s *Server) Down(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = &fault{status: status, hang: status == 0}
+}
+
+// Up ends Down.
+func (s *Server) Up() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = nil
+}
+
+// RequestLog returns every request received on the enqueue path, in the
+// order they arrived, with how each was answered so far.
+func (s *Server) RequestLog() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.log...)
+}
+
 // Requests counts every request received on the enqueue path, including
 // failed, hung and rejected ones.
 func (s *Server) Requests() int {
@@ -272,7 +329,12 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 	if len(s.faults) > 0 {
 		f = &s.faults[0]
 		s.faults = s.faults[1:]
+	} else if s.down != nil {
+		down := *s.down
+		f = &down
 	}
+	s.log = append(s.log, Request{At: s.clock.Now()})
+	reply := replier{s: s, i: len(s.log) - 1}
 	s.notifyLocked()
 	s.mu.Unlock()
 
@@ -282,6 +344,7 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // client went away
 	}
+	s.identify(reply.i, body)
 	switch {
 	case f == nil:
 	case f.hang:
@@ -305,15 +368,16 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 		if f.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter/time.Second)))
 		}
-		answer(w, f.status, forced(f.status))
+		reply.answer(w, f.status, forced(f.status))
 		return
 	}
 	if status, ok := s.refusal(body); ok {
-		answer(w, status, forced(status))
+		reply.answer(w, status, forced(status))
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
+		reply.record(http.StatusMethodNotAllowed, 0)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
@@ -323,7 +387,7 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 		s.rejected = append(s.rejected, Rejection{Errors: errs, Raw: body})
 		s.notifyLocked()
 		s.mu.Unlock()
-		answer(w, http.StatusBadRequest, Response{Status: "invalid event", Message: "Event object is invalid", Errors: errs})
+		reply.answer(w, http.StatusBadRequest, Response{Status: "invalid event", Message: "Event object is invalid", Errors: errs})
 		return
 	}
 	ev.Assigned = ev.DedupKey
@@ -334,7 +398,47 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 	s.events = append(s.events, ev)
 	s.notifyLocked()
 	s.mu.Unlock()
-	answer(w, http.StatusAccepted, Response{Status: "success", Message: "Event processed", DedupKey: ev.Assigned})
+	reply.answer(w, http.StatusAccepted, Response{Status: "success", Message: "Event processed", DedupKey: ev.Assigned})
+}
+
+// replier records the answer to request i of the log.
+type replier struct {
+	s *Server
+	i int
+}
+
+// record notes request i's answer.
+func (r replier) record(status int, retryAfter time.Duration) {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	r.s.log[r.i].Status, r.s.log[r.i].RetryAfter = status, retryAfter
+	r.s.notifyLocked()
+}
+
+// answer records the answer, with the Retry-After header already set on
+// w, and writes it.
+func (r replier) answer(w http.ResponseWriter, status int, body Response) {
+	var after time.Duration
+	if s, err := strconv.Atoi(w.Header().Get("Retry-After")); err == nil {
+		after = time.Duration(s) * time.Second
+	}
+	r.record(status, after)
+	answer(w, status, body)
+}
+
+// identify notes which event request i carried, when its body reads as
+// one.
+func (s *Server) identify(i int, body []byte) {
+	var ev struct {
+		Action   string `json:"event_action"`
+		DedupKey string `json:"dedup_key"`
+	}
+	if json.Unmarshal(body, &ev) != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log[i].Action, s.log[i].DedupKey = ev.Action, ev.DedupKey
 }
 
 // refusal is the status to answer body with when its dedup key is

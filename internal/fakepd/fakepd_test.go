@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 const key = "0123456789abcdef0123456789abcdef"
@@ -338,5 +339,48 @@ func TestThrottleAndRefuse(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"other", "stuck"}, keys); diff != "" {
 		t.Errorf("accepted (-want +got):\n%s", diff)
+	}
+}
+
+// TestRequestLog: every request is logged with its arrival time on the
+// server's clock, its event and its answer — a hung one with none — and
+// Down fails every request after the queued faults until Up.
+func TestRequestLog(t *testing.T) {
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	clk := clocktesting.NewFakePassiveClock(at)
+	s := New(t, WithClock(clk))
+	s.ThrottleNext(1, 3*time.Second)
+	s.Down(http.StatusInternalServerError)
+	event := func(action, dedup string) string {
+		return `{"routing_key":"` + key + `","event_action":"` + action + `","dedup_key":"` + dedup + `"}`
+	}
+	c := &http.Client{Timeout: 200 * time.Millisecond}
+	send := func(body string) {
+		if _, _, err := post(t, c, s.EnqueueURL(), "application/json", body); err != nil {
+			t.Fatal(err)
+		}
+		clk.SetTime(clk.Now().Add(time.Second))
+	}
+	send(event("resolve", "a"))
+	send(event("resolve", "a"))
+	s.Down(0)
+	if _, _, err := post(t, c, s.EnqueueURL(), "application/json", event("resolve", "b")); err == nil {
+		t.Fatal("a request while down with status 0 got an answer")
+	}
+	clk.SetTime(clk.Now().Add(time.Second))
+	s.Up()
+	send(event("resolve", "b"))
+	send(`not json`)
+
+	sec := func(n int) time.Time { return at.Add(time.Duration(n) * time.Second) }
+	want := []Request{
+		{At: sec(0), Action: "resolve", DedupKey: "a", Status: 429, RetryAfter: 3 * time.Second},
+		{At: sec(1), Action: "resolve", DedupKey: "a", Status: 500},
+		{At: sec(2), Action: "resolve", DedupKey: "b"},
+		{At: sec(3), Action: "resolve", DedupKey: "b", Status: 202},
+		{At: sec(4), Status: 400},
+	}
+	if diff := cmp.Diff(want, s.RequestLog()); diff != "" {
+		t.Errorf("RequestLog (-want +got):\n%s", diff)
 	}
 }

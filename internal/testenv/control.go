@@ -94,7 +94,9 @@ func Freeze(ctx context.Context, dir, name string) error {
 }
 
 // Thaw resumes a component Freeze stopped.
-func Thaw(ctx context.Context, dir, name string) error { return call(ctx, dir, http.MethodPost, "/thaw/"+name) }
+func Thaw(ctx context.Context, dir, name string) error {
+	return call(ctx, dir, http.MethodPost, "/thaw/"+name)
+}
 
 // Shutdown asks the supervisor of the environment in dir to stop it, and
 // returns once everything is down.
