@@ -265,9 +265,9 @@ func TestFaultPagingWhileAPIServerDown(t *testing.T) {
 	if p == nil {
 		t.Fatalf("no replica leads after the thaw: %q", r.holder(t))
 	}
-	polls := p.counter(t, "sentinel_polls_total")
+	polls := p.metric(t, "sentinel_polls_total", nil)
 	eventually(t, 30*time.Second, "the leader polling after the thaw", func() bool {
-		return p.counter(t, "sentinel_polls_total") >= polls+5
+		return p.metric(t, "sentinel_polls_total", nil) >= polls+5
 	})
 	keys := r.incidents("b")
 	if len(keys) != 1 {
@@ -445,49 +445,24 @@ func sampleProbes(t *testing.T, procs []*process, path string) func() []string {
 	return result
 }
 
-// probe reads path on the replica: "status body", trimmed.
+// probe reads path on the replica: "status body", trimmed; a failed
+// request is status 0 with the error. It never fails the test, so the
+// sampler's goroutine may call it.
 func (p *process) probe(t *testing.T, path string) string {
-	status, body := p.get(t, path)
-	return strings.TrimSpace(fmt.Sprintf("%d %s", status, body))
-}
-
-// get reads path from the replica's HTTP server; a failed request is
-// status 0 with the error as body.
-func (p *process) get(t *testing.T, path string) (int, string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path), nil)
 	if err != nil {
-		return 0, err.Error()
+		return "0 " + err.Error()
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err.Error()
+		return "0 " + err.Error()
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err.Error()
+		return "0 " + err.Error()
 	}
-	return resp.StatusCode, string(b)
-}
-
-// counter reads one unlabelled counter from the replica's /metrics.
-func (p *process) counter(t *testing.T, name string) float64 {
-	t.Helper()
-	status, body := p.get(t, "/metrics")
-	if status != http.StatusOK {
-		t.Fatalf("/metrics of %s: %d %s", p.name, status, body)
-	}
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("/metrics of %s: %s: %v", p.name, line, err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("/metrics of %s has no %s", p.name, name)
-	return 0
+	return strings.TrimSpace(fmt.Sprintf("%d %s", resp.StatusCode, b))
 }
