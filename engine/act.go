@@ -148,9 +148,11 @@ func (e *Engine) notice(k incident.Kind, page incident.Action, plan *rollback.Pl
 	return n
 }
 
-// notify reports an action; called without the lock.
-func (e *Engine) notify(ctx context.Context, a incident.Action) {
-	if err := e.notifier.Notify(ctx, a); err != nil {
+// notify reports an action, and returns the notifier's error after
+// counting and logging it; called without the lock.
+func (e *Engine) notify(ctx context.Context, a incident.Action) error {
+	err := e.notifier.Notify(ctx, a)
+	if err != nil {
 		e.mu.Lock()
 		e.stats.NotifyErrors++
 		if e.notifyErr == nil {
@@ -160,4 +162,5 @@ func (e *Engine) notify(ctx context.Context, a incident.Action) {
 		e.log.Error("notify failed", zap.Stringer("action", a.Kind),
 			zap.String("incident", a.Incident), zap.Error(err))
 	}
+	return err
 }

@@ -101,6 +101,9 @@ type openIncident struct {
 	// awaitsLease: paged by this replica without the Lease; its rollback
 	// is decided again once this replica leads.
 	awaitsLease bool
+	// unsent is a page the notifier had no room for (incident.ErrNoRoom),
+	// sent again at the next poll that pages.
+	unsent *incident.Action
 }
 
 // Option adjusts an engine.

@@ -82,6 +82,12 @@ func replicaSet(d *appsv1.Deployment, name string) *appsv1.ReplicaSet {
 func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.Time) error, opts ...Option) (*collect, *Engine) {
 	t.Helper()
 	out := &collect{}
+	return out, runScenarioWith(t, out, manager, exec, srcErr, opts...)
+}
+
+// runScenarioWith is runScenario telling out.
+func runScenarioWith(t *testing.T, out Notifier, manager string, exec Executor, srcErr func(time.Time) error, opts ...Option) *Engine {
+	t.Helper()
 	src := script(func(at time.Time) ([]detector.Observation, error) {
 		if srcErr != nil {
 			if err := srcErr(at); err != nil {
@@ -106,7 +112,7 @@ func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.T
 		}
 		_ = e.Poll(t.Context(), now)
 	}
-	return out, e
+	return e
 }
 
 func kinds(as []incident.Action) []incident.Kind {

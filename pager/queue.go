@@ -4,16 +4,20 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/sentinel-sre/sentinel/incident"
 )
 
 var (
 	// ErrQueueFull is returned by Notify when paging.pagerduty.queue_size
 	// incidents already have events waiting for delivery and the event
-	// would open another. The event is not queued. A resolve is never
-	// refused.
-	ErrQueueFull = errors.New("pagerduty queue is full")
+	// would open another. The event is not queued (the engine sends a
+	// page refused so again at its next poll: it wraps
+	// incident.ErrNoRoom). A resolve is never refused.
+	ErrQueueFull = fmt.Errorf("pagerduty queue is full: %w", incident.ErrNoRoom)
 	// ErrStopped is returned by Notify once Drain has stopped the pager,
 	// and by Run when called after Drain.
 	ErrStopped = errors.New("pagerduty delivery has stopped")
