@@ -115,7 +115,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		case detector.Resolved:
 			delete(e.open, f.Workload)
 			e.stats.Resolves++
-			resolve(e.action(incident.Resolve, f))
+			resolve(e.resolution(f))
 		}
 	}
 	if paging {
