@@ -300,6 +300,19 @@ func (d *Detector) EndReopen(w Workload) {
 // Forget drops a workload's state (its Deployment is gone).
 func (d *Detector) Forget(w Workload) { delete(d.states, w) }
 
+// Backdate moves the onset of a workload's pending or firing breach back
+// to onset, when its history shows the breach began before the first
+// evaluation this detector made of it (a replay of the recent past);
+// false when there is no such breach or onset is not earlier.
+func (d *Detector) Backdate(w Workload, onset time.Time) bool {
+	s := d.states[w]
+	if s == nil || s.state != StatePending && s.state != StateFiring || !onset.Before(s.onset) {
+		return false
+	}
+	s.onset = onset
+	return true
+}
+
 // State reports a workload's state and, when pending or firing, its onset.
 func (d *Detector) State(w Workload) (State, time.Time) {
 	s, ok := d.states[w]

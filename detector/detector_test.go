@@ -221,3 +221,33 @@ func TestQuietWorkloadsLeaveNoState(t *testing.T) {
 		t.Errorf("%d states kept for healthy workloads", len(d.states))
 	}
 }
+
+func TestBackdate(t *testing.T) {
+	const step = 15 * time.Second
+	bad := Observation{Workload: cart, Requests: 40, Failures: 36}
+	cases := []struct {
+		name      string
+		polls     int // breaching polls from t0
+		onset     time.Time
+		want      bool
+		wantOnset time.Time
+	}{
+		{"a firing breach moves back", 4, t0.Add(-time.Hour), true, t0.Add(-time.Hour)},
+		{"a pending breach moves back", 1, t0.Add(-time.Minute), true, t0.Add(-time.Minute)},
+		{"never forward", 4, t0.Add(step), false, t0},
+		{"nothing to move without a breach", 0, t0.Add(-time.Hour), false, time.Time{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := New(rule())
+			for i := range tc.polls {
+				d.Evaluate(t0.Add(time.Duration(i)*step), []Observation{bad})
+			}
+			got := d.Backdate(cart, tc.onset)
+			_, onset := d.State(cart)
+			if diff := cmp.Diff([]any{tc.want, tc.wantOnset}, []any{got, onset}); diff != "" {
+				t.Errorf("backdated, onset (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sentinel-sre/sentinel/detector"
 )
 
 // WarmUp replays the poll instants of the run.warm_up before now, as a
@@ -18,7 +20,9 @@ import (
 // while warming up; incidents found open are announced by the first live
 // poll that leads, resolves found in the window by the quiet-resolve path.
 // A source error skips that instant (best effort); ctx ends it early. At
-// most maxWarmUpPolls instants are asked, one query each.
+// most maxWarmUpPolls instants are asked, one query each; an incident
+// already under way at the first of them is followed back to its onset
+// (backdate).
 func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 	span, step := e.cfg.Run.WarmUp, e.cfg.Detection.PollInterval
 	if span <= 0 {
@@ -34,6 +38,7 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 		e.mu.Unlock()
 	}()
 	polls, failed := 0, 0
+	var first time.Time                  // the first instant replayed
 	last := PollAt(now, step).Add(-step) // the live polls start at PollAt(now)
 	for at := PollAt(now.Add(-span), step); !at.After(last); at = at.Add(step) {
 		if ctx.Err() != nil {
@@ -45,14 +50,119 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 			continue
 		}
 		e.evaluate(at, obs, nil)
+		if polls == 0 {
+			first = at
+		}
 		polls++
 	}
+	backdated := e.backdate(ctx, first)
 	e.mu.Lock()
 	open := len(e.open)
 	e.mu.Unlock()
 	e.log.Info("warmed up on metrics history", zap.Duration("span", span), zap.Int("polls", polls),
-		zap.Int("unanswered", failed), zap.Int("open_incidents", open))
+		zap.Int("unanswered", failed), zap.Int("open_incidents", open), zap.Int("older_than_warm_up", backdated))
 }
+
+// backdate finds the onset of every incident the replay found under way
+// at its first instant, which the replay alone would take for its onset:
+// the source is asked for earlier instants, back in doubling strides
+// until the workload did not breach, then bisecting on the poll grid to
+// the first breaching instant. The incident's onset, and with it its id
+// and dedup key, becomes the one the replicas that watched it found, so
+// its page continues their alert and its resolve closes it. A breach
+// that flapped before the window is dated to its last unbroken stretch,
+// and a reopened incident is not followed back past its resolve. It
+// returns how many incidents were backdated.
+func (e *Engine) backdate(ctx context.Context, first time.Time) int {
+	if first.IsZero() {
+		return 0
+	}
+	e.mu.Lock()
+	var ws []detector.Workload
+	for w, oi := range e.open {
+		if oi.firing.Onset.Equal(first) {
+			ws = append(ws, w)
+		}
+	}
+	e.mu.Unlock()
+	n := 0
+	for _, w := range ws {
+		onset := e.searchOnset(ctx, w, first)
+		e.mu.Lock()
+		if oi := e.open[w]; oi != nil && e.detector.Backdate(w, onset) {
+			oi.firing.Onset = onset
+			e.evidence.Backdate(w, onset)
+			n++
+		}
+		e.mu.Unlock()
+	}
+	return n
+}
+
+// searchOnset returns the earliest poll instant from which w breached
+// without a break up to known (an instant it breached at), looking back
+// at most maxOnsetSearch; an instant the source does not answer ends the
+// search where it stands.
+func (e *Engine) searchOnset(ctx context.Context, w detector.Workload, known time.Time) time.Time {
+	step := e.cfg.Detection.PollInterval
+	var quiet time.Time // an instant w did not breach at
+	for stride := step; stride <= maxOnsetSearch; stride *= 2 {
+		at := known.Add(-stride)
+		b, ok := e.breachedAt(ctx, w, at)
+		if !ok {
+			return known
+		}
+		if !b {
+			quiet = at
+			break
+		}
+		known = at
+	}
+	if quiet.IsZero() {
+		return known
+	}
+	for n := known.Sub(quiet) / step; n > 1; n = known.Sub(quiet) / step {
+		mid := quiet.Add(n / 2 * step)
+		b, ok := e.breachedAt(ctx, w, mid)
+		switch {
+		case !ok:
+			return known
+		case b:
+			known = mid
+		default:
+			quiet = mid
+		}
+	}
+	return known
+}
+
+// breachedAt asks the source whether w breached at an instant: as a
+// whole, or by one revision's own pods; false when it did not answer.
+func (e *Engine) breachedAt(ctx context.Context, w detector.Workload, at time.Time) (breached, answered bool) {
+	obs, err := e.source.Observe(ctx, at)
+	if err != nil {
+		return false, false
+	}
+	rule := e.detector.Rule()
+	for _, o := range obs {
+		if o.Workload != w {
+			continue
+		}
+		if rule.Judge(o) == detector.Breaching {
+			return true, true
+		}
+		for _, r := range o.Revisions {
+			if rule.Judge(detector.Observation{Requests: r.Requests, Failures: r.Failures}) == detector.Breaching {
+				return true, true
+			}
+		}
+	}
+	return false, true
+}
+
+// maxOnsetSearch bounds how far back an incident's onset is looked for
+// (about 2 × log2(maxOnsetSearch / poll interval) queries per incident).
+const maxOnsetSearch = 24 * time.Hour
 
 // maxWarmUpPolls bounds a warm-up's queries (15 minutes of 15 s polls is
 // 60), so a short poll interval does not delay the start.

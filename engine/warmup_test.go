@@ -81,3 +81,55 @@ func scaled(rs *appsv1.ReplicaSet, n int32) *appsv1.ReplicaSet {
 	rs.Spec.Replicas = &n
 	return rs
 }
+
+// An incident that began before the history a starting replica replays
+// (an outage longer than run.warm_up, as MLI-6574's 58 minutes) is
+// followed back to its onset: the page carries the incident id (and
+// dedup key) the replica that watched it all used, and its resolve
+// closes that alert. The search asks the source a bounded number of
+// earlier instants.
+func TestWarmUpFindsTheOnsetOfAnIncidentOlderThanItsWindow(t *testing.T) {
+	const step = 15 * time.Second
+	queries := 0
+	src := script(func(at time.Time) ([]detector.Observation, error) {
+		queries++
+		ratio := 0.01
+		if !at.Before(t0.Add(10*time.Minute+15*time.Second)) && at.Before(t0.Add(60*time.Minute)) {
+			ratio = 0.9
+		}
+		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 40 * ratio}}, nil
+	})
+	cfg := config.Default()
+	replica := func(start time.Time, warmUp bool) []noticeView {
+		out := &collect{}
+		e := New(cfg, src, &executor{}, out, zap.NewNop())
+		d1, d2 := deployment("1", "1", "cart:1", "helm", t0), deployment("2", "2", "cart:2", "helm", t0.Add(10*time.Minute))
+		e.ObserveReplicaSet(scaled(replicaSet(d1, "cart-1"), 0))
+		e.ObserveReplicaSet(replicaSet(d2, "cart-2"))
+		e.ObserveDeployment(d2, start)
+		if warmUp {
+			queries = 0
+			e.WarmUp(t.Context(), start)
+			if polls := int(cfg.Run.WarmUp / step); queries > polls+2*13 {
+				t.Errorf("the warm-up asked %d instants, want its %d polls and a bounded search", queries, polls)
+			}
+		}
+		for at := start; at.Before(t0.Add(65 * time.Minute)); at = at.Add(step) {
+			_ = e.Poll(t.Context(), at)
+		}
+		var got []noticeView
+		for _, v := range viewNotices(out.actions) {
+			got = append(got, noticeView{Kind: v.Kind, Incident: v.Incident}) // when each was told differs
+		}
+		return got
+	}
+	watched := replica(t0, false)
+	if len(watched) != 2 {
+		t.Fatalf("the replica that watched told %v, want a page and a resolve", watched)
+	}
+	// Started 35 minutes into the outage, with the default 15 minutes of
+	// warm-up.
+	if diff := cmp.Diff(watched, replica(t0.Add(45*time.Minute), true)); diff != "" {
+		t.Errorf("actions of the replica started late (-watched +late):\n%s", diff)
+	}
+}

@@ -160,6 +160,15 @@ func (t *Tracker) Evidence(w detector.Workload) (Workload, bool) {
 // Forget drops what is remembered of w (its Deployment is gone).
 func (t *Tracker) Forget(w detector.Workload) { delete(t.runs, w) }
 
+// Backdate moves the start of w's current run back to began, when its
+// history shows the errors began before the first poll this tracker saw.
+func (t *Tracker) Backdate(w detector.Workload, began time.Time) {
+	if r := t.runs[w]; r != nil && !r.began.IsZero() && began.Before(r.began) {
+		r.began = began
+		r.last.Began = began
+	}
+}
+
 // Served says how a workload or revision served, for health.
 func (t *Tracker) Served(requests, failures float64) history.Served {
 	if requests < t.opts.MinRequestRate || requests <= 0 {
