@@ -12,8 +12,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -261,12 +261,16 @@ type fleet struct {
 	mu     sync.Mutex
 	images map[string]string // workload → image last seen
 	forced map[string]bool   // workload → failing, set by the test
-	last   time.Time
-	ok, ko map[string]float64
+	// silenced workloads are not reported although their Deployment
+	// exists: their pods stopped serving (set by the test).
+	silenced map[string]bool
+	last     time.Time
+	ok, ko   map[string]float64
 }
 
 func newFleet(t *testing.T, client kubernetes.Interface, ns string) *fleet {
-	f := &fleet{ns: ns, images: map[string]string{}, forced: map[string]bool{}, ok: map[string]float64{}, ko: map[string]float64{}}
+	f := &fleet{ns: ns, images: map[string]string{}, forced: map[string]bool{}, silenced: map[string]bool{},
+		ok: map[string]float64{}, ko: map[string]float64{}}
 	f.refresh(t.Context(), client, ns)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan struct{})
@@ -315,6 +319,14 @@ func (f *fleet) unforce(workload string) {
 	delete(f.forced, workload)
 }
 
+// silence stops reporting a workload whose Deployment still exists, as
+// when its pods stop serving: their sidecars no longer answer the scrape.
+func (f *fleet) silence(workload string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.silenced[workload] = true
+}
+
 func (f *fleet) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	f.mu.Lock()
 	now := time.Now()
@@ -324,6 +336,9 @@ func (f *fleet) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	}
 	for name, bad := range f.forced {
 		failing[name] = bad
+	}
+	for name := range f.silenced {
+		delete(failing, name)
 	}
 	for name, bad := range failing {
 		if f.last.IsZero() {
