@@ -84,8 +84,8 @@ func TestFaultLateReplica(t *testing.T) {
 }
 
 // A failing workload's Deployment is deleted mid-incident: the incident
-// resolves saying so, and what its pods served, still in the rate window,
-// opens no new incident.
+// resolves saying so, and what its pods served, still in the rate window
+// or served while they terminate, opens no new incident.
 func TestFaultDeletedDeployment(t *testing.T) {
 	r := newRig(t, "fault-deleted", "demo")
 	cfg := r.config()
@@ -93,16 +93,22 @@ func TestFaultDeletedDeployment(t *testing.T) {
 	eventually(t, 30*time.Second, "sentinel-a leading", func() bool { return r.holder(t) == "sentinel-a" })
 	key := r.pageOnly(t, "demo")
 
+	// Its pods go on serving, failing, for two rate windows after the
+	// Deployment is deleted, as terminating pods may for their grace
+	// period: longer than the leftover of the rate window alone.
+	drain := 2 * cfg.Detection.RateWindow
+	r.exp.force("demo", true)
 	r.c.kubectl(t, "-n", r.ns, "delete", "deployment", "demo")
 	deleted := time.Now()
+	time.AfterFunc(drain, func() { r.exp.unforce("demo") })
 	eventually(t, 30*time.Second, "the resolve", func() bool { return len(r.open()) == 0 })
 	t.Logf("resolved %s after the Deployment was deleted", time.Since(deleted).Round(100*time.Millisecond))
 
-	// Two rate windows, the breach's for and resolve_after, and two polls
-	// to spare, all after the resolve: long enough for leftover metrics
-	// to have opened, paged and resolved an incident.
+	// The drain, two rate windows, the breach's for and resolve_after,
+	// and two polls to spare, all after the resolve: long enough for
+	// leftover metrics to have opened and paged an incident.
 	d := cfg.Detection
-	polls := int((2*d.RateWindow+d.For+d.ResolveAfter)/d.PollInterval) + 2
+	polls := int((drain+2*d.RateWindow+d.For+d.ResolveAfter)/d.PollInterval) + 2
 	a.waitPolls(t, polls)
 
 	if diff := cmp.Diff([]string{key}, r.incidents("demo")); diff != "" {
