@@ -227,8 +227,12 @@ func (e *Engine) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 func (e *Engine) DeleteDeployment(namespace, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := detector.Workload{Namespace: namespace, Name: name}
-	e.history.DeleteDeployment(namespace, name)
+	e.forget(detector.Workload{Namespace: namespace, Name: name})
+}
+
+// forget is DeleteDeployment with the lock held.
+func (e *Engine) forget(w detector.Workload) {
+	e.history.DeleteDeployment(w.Namespace, w.Name)
 	e.metrics.workloads.Set(float64(e.history.Len()))
 	e.detector.Forget(w)
 	e.evidence.Forget(w)

@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // WarmUp replays the poll instants of the run.warm_up before now, as a
@@ -22,7 +24,8 @@ import (
 // A source error skips that instant (best effort); ctx ends it early. At
 // most maxWarmUpPolls instants are asked, one query each; an incident
 // already under way at the first of them is followed back to its onset
-// (backdate).
+// (backdate), and one of a Deployment deleted before the start is
+// resolved (settleGone).
 func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 	span, step := e.cfg.Run.WarmUp, e.cfg.Detection.PollInterval
 	if span <= 0 {
@@ -39,12 +42,16 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 	}()
 	polls, failed := 0, 0
 	var first time.Time                  // the first instant replayed
+	var lastObs []detector.Observation   // the last instant replayed's answer
 	last := PollAt(now, step).Add(-step) // the live polls start at PollAt(now)
 	for at := PollAt(now.Add(-span), step); !at.After(last); at = at.Add(step) {
 		if ctx.Err() != nil {
 			return
 		}
 		obs, err := e.source.Observe(ctx, at)
+		if errors.Is(err, source.ErrNoData) {
+			lastObs = nil // an answer: nothing was reported
+		}
 		if err != nil {
 			failed++
 			continue
@@ -53,14 +60,43 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 		if polls == 0 {
 			first = at
 		}
+		lastObs = obs
 		polls++
 	}
 	backdated := e.backdate(ctx, first)
+	gone := e.settleGone(lastObs)
 	e.mu.Lock()
 	open := len(e.open)
 	e.mu.Unlock()
 	e.log.Info("warmed up on metrics history", zap.Duration("span", span), zap.Int("polls", polls),
-		zap.Int("unanswered", failed), zap.Int("open_incidents", open), zap.Int("older_than_warm_up", backdated))
+		zap.Int("unanswered", failed), zap.Int("open_incidents", open), zap.Int("older_than_warm_up", backdated),
+		zap.Int("deployment_gone", gone))
+}
+
+// settleGone resolves the incidents the replay left open for workloads
+// that have no Deployment now and were not reported at the last instant
+// replayed: their Deployment was deleted before this replica started
+// (the replica that watched resolved them then), so no live poll would
+// ever see them end, and announcing them would reopen a resolved alert.
+// They are resolved as DeleteDeployment does (a resolve sent twice is
+// harmless), and their leftover metrics are left out. It returns how
+// many it resolved.
+func (e *Engine) settleGone(last []detector.Observation) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	reported := make(map[detector.Workload]bool, len(last))
+	for _, o := range last {
+		reported[o.Workload] = true
+	}
+	n := 0
+	for w := range e.open {
+		if _, ok := e.history.Deployment(w); ok || reported[w] {
+			continue
+		}
+		e.forget(w)
+		n++
+	}
+	return n
 }
 
 // backdate finds the onset of every incident the replay found under way

@@ -12,6 +12,7 @@ import (
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // A replica that starts in the middle of an incident — a restart, a
@@ -131,5 +132,46 @@ func TestWarmUpFindsTheOnsetOfAnIncidentOlderThanItsWindow(t *testing.T) {
 	// warm-up.
 	if diff := cmp.Diff(watched, replica(t0.Add(45*time.Minute), true)); diff != "" {
 		t.Errorf("actions of the replica started late (-watched +late):\n%s", diff)
+	}
+}
+
+// A replica that starts after a failing Deployment was deleted (a rollout
+// of sentinel after the delete) replays its failing history: it never
+// pages it again — that would reopen the alert the replica that watched
+// resolved — and resolves it as deleted, in case no one did.
+func TestWarmUpAfterADeploymentWasDeleted(t *testing.T) {
+	deleted := t0.Add(20 * time.Minute)
+	web := detector.Observation{Workload: detector.Workload{Namespace: "shop", Name: "web"}, Requests: 10}
+	for _, tc := range []struct {
+		name   string
+		others []detector.Observation // what the source reports besides cart
+		err    error                  // its answer once cart is gone too, if none
+	}{
+		{"a neighbour still reported", []detector.Observation{web}, nil},
+		{"nothing else reported", nil, source.ErrNoData},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := script(func(at time.Time) ([]detector.Observation, error) {
+				if at.Before(deleted) && !at.Before(t0.Add(10*time.Minute)) {
+					return append([]detector.Observation{{Workload: cart, Requests: 40, Failures: 36}}, tc.others...), nil
+				}
+				return tc.others, tc.err
+			})
+			out := &collect{}
+			e := New(config.Default(), src, &executor{}, out, zap.NewNop())
+			start := deleted.Add(5 * time.Minute) // cart's Deployment is not listed
+			e.WarmUp(t.Context(), start)
+			for at := start; at.Before(start.Add(30 * time.Minute)); at = at.Add(15 * time.Second) {
+				_ = e.Poll(t.Context(), at)
+			}
+			want := []noticeView{{Kind: incident.Resolve, At: start.Add(-15 * time.Second),
+				Incident: detector.IncidentID(cart, t0.Add(10*time.Minute)), Message: "the Deployment was deleted"}}
+			if tc.err != nil {
+				want[0].At = deleted.Add(-15 * time.Second) // the last instant answered with a workload
+			}
+			if diff := cmp.Diff(want, viewNotices(out.actions)); diff != "" {
+				t.Errorf("actions (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
