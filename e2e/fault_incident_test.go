@@ -126,6 +126,21 @@ func TestFaultDeletedDeployment(t *testing.T) {
 	if !strings.Contains(last.Summary, "Deployment was deleted") {
 		t.Errorf("the resolve's summary %q does not say the Deployment was deleted", last.Summary)
 	}
+
+	// sentinel's own rollout after the delete: the new replica replays
+	// the deleted workload's failing history, and must not page it again.
+	b := r.start(t, "sentinel-b", cfg)
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "sentinel-b leading", func() bool { return r.holder(t) == "sentinel-b" })
+	b.waitPolls(t, int((d.For+d.ResolveAfter)/d.PollInterval)+2)
+	if diff := cmp.Diff([]string{key}, r.incidents("demo")); diff != "" {
+		t.Errorf("incidents of demo after the rollout (-want +got):\n%s", diff)
+	}
+	if open := r.open(); len(open) != 0 {
+		t.Errorf("alerts open after the rollout: %v", open)
+	}
 }
 
 // Health survives a restart: the new replica replays the metrics history,
