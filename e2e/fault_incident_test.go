@@ -48,7 +48,7 @@ func TestFaultLateReplica(t *testing.T) {
 	t.Run("incident older than the warm-up", func(t *testing.T) {
 		r := newRig(t, "fault-late-old", "demo")
 		cfg := r.config()
-		cfg.Run.WarmUp = 10 * time.Second
+		cfg.Run.WarmUp = 5 * time.Second
 		a := r.start(t, "sentinel-a", cfg)
 		eventually(t, 30*time.Second, "sentinel-a leading", func() bool { return r.holder(t) == "sentinel-a" })
 		key := r.pageOnly(t, "demo")
