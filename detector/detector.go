@@ -67,6 +67,10 @@ const (
 	// BasisStopped: the workload stopped serving after a template change:
 	// no replica available, or only its callers report (failing) requests.
 	BasisStopped Basis = "stopped"
+	// BasisScaledToZero: the workload serves nothing because its
+	// Deployment wants no replica. Nothing is asked of it, so nothing
+	// fails: judged OK without traffic, so an incident it had resolves.
+	BasisScaledToZero Basis = "scaled_to_zero"
 )
 
 // Ratio is the failure ratio; meaningless when Requests is zero.
@@ -88,7 +92,8 @@ const (
 	// Unknown: no data, or traffic below the volume floor. Never healthy,
 	// never failing.
 	Unknown Verdict = iota
-	// OK: the ratio is at or below the threshold.
+	// OK: the ratio is at or below the threshold, or the workload is
+	// scaled to zero (BasisScaledToZero).
 	OK
 	// Breaching: the ratio is above the threshold.
 	Breaching
@@ -119,6 +124,9 @@ type Rule struct {
 
 // Judge classifies one observation under the rule.
 func (r Rule) Judge(o Observation) Verdict {
+	if o.Basis == BasisScaledToZero {
+		return OK
+	}
 	if !(o.Requests >= r.MinRequestRate) || o.Requests <= 0 {
 		return Unknown
 	}
@@ -292,6 +300,19 @@ func (d *Detector) EndReopen(w Workload) {
 // Forget drops a workload's state (its Deployment is gone).
 func (d *Detector) Forget(w Workload) { delete(d.states, w) }
 
+// Backdate moves the onset of a workload's pending or firing breach back
+// to onset, when its history shows the breach began before the first
+// evaluation this detector made of it (a replay of the recent past);
+// false when there is no such breach or onset is not earlier.
+func (d *Detector) Backdate(w Workload, onset time.Time) bool {
+	s := d.states[w]
+	if s == nil || s.state != StatePending && s.state != StateFiring || !onset.Before(s.onset) {
+		return false
+	}
+	s.onset = onset
+	return true
+}
+
 // State reports a workload's state and, when pending or firing, its onset.
 func (d *Detector) State(w Workload) (State, time.Time) {
 	s, ok := d.states[w]
@@ -313,7 +334,8 @@ func (d *Detector) State(w Workload) (State, time.Time) {
 //     failure that swings across the line, failing most requests over
 //     the span, fires; pending → ok (or back to resolved) when the span's
 //     ratio falls to the threshold or the data vanishes;
-//   - firing → resolved after ResolveAfter at or below the threshold;
+//   - firing → resolved after ResolveAfter at or below the threshold (or
+//     scaled to zero);
 //   - resolved → ok after ReopenWithin; a breach before then is pending
 //     again, and fires as the same incident.
 func (d *Detector) step(now time.Time, o Observation) (Finding, bool) {
@@ -356,8 +378,9 @@ func (d *Detector) settle(w Workload, s *workloadState) {
 }
 
 func (d *Detector) pending(now time.Time, o Observation, s *workloadState, v Verdict) (Finding, bool) {
-	if v == Unknown {
-		// Like an alerting rule, a pending breach whose data vanishes never fired.
+	if v == Unknown || o.Requests <= 0 {
+		// Like an alerting rule, a pending breach whose data vanishes
+		// (or whose Deployment was scaled to zero) never fired.
 		d.settle(o.Workload, s)
 		return Finding{}, false
 	}

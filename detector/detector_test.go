@@ -18,8 +18,11 @@ func rule() Rule {
 }
 
 // obs is a poll of one workload: rps requests per second, ratio failing.
-// rps < 0 means no observation at all (no data).
+// rps -1 means no observation at all (no data), rps scaledToZero its
+// Deployment scaled to zero (BasisScaledToZero).
 type obs struct{ rps, ratio float64 }
+
+const scaledToZero = -2
 
 func TestJudge(t *testing.T) {
 	r := rule()
@@ -35,6 +38,7 @@ func TestJudge(t *testing.T) {
 		{"exactly the volume floor", Observation{Requests: 0.5, Failures: 0.5}, Breaching},
 		{"no traffic", Observation{}, Unknown},
 		{"extrapolation overshoot clamps to 1", Observation{Requests: 10, Failures: 10.2}, Breaching},
+		{"scaled to zero: nothing wanted, nothing fails", Observation{Basis: BasisScaledToZero}, OK},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,6 +63,7 @@ type want struct {
 func TestLifeCycle(t *testing.T) {
 	const step = 15 * time.Second
 	bad, good, none, trickle := obs{40, 0.97}, obs{40, 0.01}, obs{-1, 0}, obs{0.2, 1}
+	zero := obs{scaledToZero, 0}
 	// A 90%/20% square wave of period 1m seen through a 1m rate window of
 	// 15s scrapes swings between about 66% and 43%.
 	high, low := obs{40, 0.66}, obs{40, 0.43}
@@ -127,6 +132,11 @@ func TestLifeCycle(t *testing.T) {
 			polls: cat(repeat(bad, 2), repeat(good, 10))},
 		{name: "a swing whose span stays under the line never fires",
 			polls: swing(40, obs{40, 0.55}, obs{40, 0.3})},
+		{name: "scaled to zero while firing: resolves after resolve_after, as if healthy",
+			polls: cat(repeat(bad, 3), repeat(zero, 13)),
+			want:  []want{{at: 2, kind: Firing, onset: 0}, {at: 15, kind: Resolved, onset: 0}}},
+		{name: "scaled to zero while pending drops the breach",
+			polls: cat(repeat(bad, 1), repeat(zero, 1), repeat(bad, 1), repeat(zero, 20))},
 		{name: "a re-fire within reopen_within continues the incident", rule: func(r *Rule) { r.ReopenWithin = 10 * time.Minute },
 			polls: cat(repeat(bad, 3), repeat(good, 13), repeat(bad, 3), repeat(good, 13)),
 			want: []want{{at: 2, kind: Firing, onset: 0}, {at: 15, kind: Resolved, onset: 0},
@@ -150,7 +160,10 @@ func TestLifeCycle(t *testing.T) {
 			for i, p := range tc.polls {
 				now := t0.Add(time.Duration(i) * step)
 				var in []Observation
-				if p.rps >= 0 {
+				switch {
+				case p.rps == scaledToZero:
+					in = append(in, Observation{Workload: cart, Basis: BasisScaledToZero})
+				case p.rps >= 0:
 					in = append(in, Observation{Workload: cart, Requests: p.rps, Failures: p.rps * p.ratio})
 				}
 				// A healthy neighbour in every poll must never appear.
@@ -206,5 +219,35 @@ func TestQuietWorkloadsLeaveNoState(t *testing.T) {
 	}
 	if len(d.states) != 0 {
 		t.Errorf("%d states kept for healthy workloads", len(d.states))
+	}
+}
+
+func TestBackdate(t *testing.T) {
+	const step = 15 * time.Second
+	bad := Observation{Workload: cart, Requests: 40, Failures: 36}
+	cases := []struct {
+		name      string
+		polls     int // breaching polls from t0
+		onset     time.Time
+		want      bool
+		wantOnset time.Time
+	}{
+		{"a firing breach moves back", 4, t0.Add(-time.Hour), true, t0.Add(-time.Hour)},
+		{"a pending breach moves back", 1, t0.Add(-time.Minute), true, t0.Add(-time.Minute)},
+		{"never forward", 4, t0.Add(step), false, t0},
+		{"nothing to move without a breach", 0, t0.Add(-time.Hour), false, time.Time{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := New(rule())
+			for i := range tc.polls {
+				d.Evaluate(t0.Add(time.Duration(i)*step), []Observation{bad})
+			}
+			got := d.Backdate(cart, tc.onset)
+			_, onset := d.State(cart)
+			if diff := cmp.Diff([]any{tc.want, tc.wantOnset}, []any{got, onset}); diff != "" {
+				t.Errorf("backdated, onset (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -34,6 +34,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/internal/fakepd"
 	"github.com/sentinel-sre/sentinel/internal/testenv"
@@ -262,12 +267,16 @@ type fleet struct {
 	mu     sync.Mutex
 	images map[string]string // workload → image last seen
 	forced map[string]bool   // workload → failing, set by the test
-	last   time.Time
-	ok, ko map[string]float64
+	// silenced workloads are not reported although their Deployment
+	// exists: their pods stopped serving (set by the test).
+	silenced map[string]bool
+	last     time.Time
+	ok, ko   map[string]float64
 }
 
 func newFleet(t *testing.T, client kubernetes.Interface, ns string) *fleet {
-	f := &fleet{ns: ns, images: map[string]string{}, forced: map[string]bool{}, ok: map[string]float64{}, ko: map[string]float64{}}
+	f := &fleet{ns: ns, images: map[string]string{}, forced: map[string]bool{}, silenced: map[string]bool{},
+		ok: map[string]float64{}, ko: map[string]float64{}}
 	f.refresh(t.Context(), client, ns)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan struct{})
@@ -316,6 +325,14 @@ func (f *fleet) unforce(workload string) {
 	delete(f.forced, workload)
 }
 
+// silence stops reporting a workload whose Deployment still exists, as
+// when its pods stop serving: their sidecars no longer answer the scrape.
+func (f *fleet) silence(workload string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.silenced[workload] = true
+}
+
 func (f *fleet) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	f.mu.Lock()
 	now := time.Now()
@@ -325,6 +342,9 @@ func (f *fleet) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	}
 	for name, bad := range f.forced {
 		failing[name] = bad
+	}
+	for name := range f.silenced {
+		delete(failing, name)
 	}
 	for name, bad := range failing {
 		if f.last.IsZero() {
@@ -499,4 +519,50 @@ func (r *rig) tap(t *testing.T) (*tap, string) {
 	t.Helper()
 	tp := newTap(t, r.c, r.token)
 	return tp, r.kubeconfig(t, tp.url, nil)
+}
+
+// get fetches path from the replica's HTTP server.
+func (p *process) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path))
+	if err != nil {
+		t.Fatalf("GET %s of %s: %v", path, p.name, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s of %s: %v", path, p.name, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// metric is the value of the series of name with exactly labels on the
+// replica's /metrics; 0 when there is none.
+func (p *process) metric(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	code, body := p.get(t, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics of %s: %d", p.name, code)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics of %s: %v", p.name, err)
+	}
+	for _, m := range families[name].GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		if !cmp.Equal(labels, got, cmpopts.EquateEmpty()) {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

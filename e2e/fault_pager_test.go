@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -17,9 +16,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sentinel-sre/sentinel/config"
@@ -394,52 +390,6 @@ func (p *process) whileBlind(t *testing.T, n int) {
 		}
 		return p.metric(t, "sentinel_polls_total", nil) >= until
 	})
-}
-
-// get fetches path from the replica's HTTP server.
-func (p *process) get(t *testing.T, path string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path))
-	if err != nil {
-		t.Fatalf("GET %s of %s: %v", path, p.name, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s of %s: %v", path, p.name, err)
-	}
-	return resp.StatusCode, string(b)
-}
-
-// metric is the value of the series of name with exactly labels on the
-// replica's /metrics; 0 when there is none.
-func (p *process) metric(t *testing.T, name string, labels map[string]string) float64 {
-	t.Helper()
-	code, body := p.get(t, "/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics of %s: %d", p.name, code)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse /metrics of %s: %v", p.name, err)
-	}
-	for _, m := range families[name].GetMetric() {
-		got := map[string]string{}
-		for _, l := range m.GetLabel() {
-			got[l.GetName()] = l.GetValue()
-		}
-		if !cmp.Equal(labels, got, cmpopts.EquateEmpty()) {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
 }
 
 // hangingProxy stands between sentinel and Prometheus; while hang is set

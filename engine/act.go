@@ -28,6 +28,20 @@ func (e *Engine) action(k incident.Kind, f detector.Finding) incident.Action {
 	}
 }
 
+// resolution is the resolve of an incident. One whose Deployment was
+// scaled to zero says so: its errors did not end, nothing is asked of it.
+func (e *Engine) resolution(f detector.Finding) incident.Action {
+	a := e.action(incident.Resolve, f)
+	if f.Basis == detector.BasisScaledToZero {
+		a.Message = scaledToZeroMessage
+	}
+	return a
+}
+
+// scaledToZeroMessage is the resolve's message of an incident whose
+// Deployment was scaled to zero.
+const scaledToZeroMessage = "the Deployment was scaled to zero replicas: it wants none, so none is failing"
+
 // decide builds an incident's page and rollback decision. now is the poll
 // at which it is announced: the firing poll, or a later one when this
 // replica has just become leader. Called with the lock held.

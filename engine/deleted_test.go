@@ -14,37 +14,54 @@ import (
 
 // A failing Deployment is deleted: its incident resolves saying so, and
 // what its pods served before they went — still in the rate window for a
-// minute — opens no new incident that nothing would ever resolve.
+// minute, or served by terminating pods for their grace period — opens
+// no new incident that nothing would ever resolve. A workload of the same
+// name reported long after is another one, and is judged.
 func TestDeletedDeploymentsLeftoverMetricsOpenNothing(t *testing.T) {
 	deletedAt := t0.Add(time.Minute)
-	src := script(func(at time.Time) ([]detector.Observation, error) {
-		if at.After(deletedAt.Add(time.Minute)) {
-			return []detector.Observation{{Workload: detector.Workload{Namespace: "shop", Name: "web"}, Requests: 10}}, nil // cart's series are gone
-		}
-		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 36}, {Workload: detector.Workload{Namespace: "shop", Name: "web"}, Requests: 10}}, nil
-	})
-	out := &collect{}
-	e := New(config.Default(), src, &executor{}, out, zap.NewNop())
-	e.ObserveDeployment(deployment("1", "1", "cart:1", "helm", t0), t0)
-	for at := t0; at.Before(t0.Add(5 * time.Minute)); at = at.Add(15 * time.Second) {
-		if at.Equal(deletedAt) {
-			e.DeleteDeployment("shop", "cart")
-		}
-		_ = e.Poll(t.Context(), at)
-	}
 	type seen struct {
 		Kind    incident.Kind
 		Message string
 	}
-	var got []seen
-	for _, a := range out.actions {
-		got = append(got, seen{a.Kind, a.Message})
-	}
-	want := []seen{{incident.Page, ""}, {incident.Resolve, "the Deployment was deleted"}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("actions (-want +got):\n%s", diff)
-	}
-	if s := e.Stats(); s.Incidents != 1 {
-		t.Errorf("%d incidents opened, want 1", s.Incidents)
+	resolved := []seen{{incident.Page, ""}, {incident.Resolve, "the Deployment was deleted"}}
+	for _, tc := range []struct {
+		name      string
+		reported  time.Duration // how long after the delete cart's failing series are still reported
+		want      []seen
+		incidents int
+	}{
+		{"leftover in the rate window", time.Minute, resolved, 1},
+		{"terminating pods serving for three minutes", 3 * time.Minute, resolved, 1},
+		{"still reported long after: another workload of the same name", 30 * time.Minute,
+			append(resolved, seen{incident.Page, ""}), 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			web := detector.Observation{Workload: detector.Workload{Namespace: "shop", Name: "web"}, Requests: 10}
+			src := script(func(at time.Time) ([]detector.Observation, error) {
+				if at.After(deletedAt.Add(tc.reported)) {
+					return []detector.Observation{web}, nil // cart's series are gone
+				}
+				return []detector.Observation{{Workload: cart, Requests: 40, Failures: 36}, web}, nil
+			})
+			out := &collect{}
+			e := New(config.Default(), src, &executor{}, out, zap.NewNop())
+			e.ObserveDeployment(deployment("1", "1", "cart:1", "helm", t0), t0)
+			for at := t0; at.Before(t0.Add(40 * time.Minute)); at = at.Add(15 * time.Second) {
+				if at.Equal(deletedAt) {
+					e.DeleteDeployment("shop", "cart")
+				}
+				_ = e.Poll(t.Context(), at)
+			}
+			var got []seen
+			for _, a := range out.actions {
+				got = append(got, seen{a.Kind, a.Message})
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("actions (-want +got):\n%s", diff)
+			}
+			if s := e.Stats(); s.Incidents != tc.incidents {
+				t.Errorf("%d incidents opened, want %d", s.Incidents, tc.incidents)
+			}
+		})
 	}
 }

@@ -86,10 +86,15 @@ type Engine struct {
 	completed     time.Time // the instant of the last poll completed
 	// warming: a warm-up replays history as a standby (see WarmUp).
 	warming bool
-	// deleted Deployments, by the poll at which they were deleted: their
-	// metrics linger in the rate window and must not open an incident.
-	deleted map[detector.Workload]time.Time
+	// deleted Deployments: their metrics linger in the rate window, and
+	// their terminating pods may serve a while, and must not open an
+	// incident (see withoutDeleted).
+	deleted map[detector.Workload]deletion
 }
+
+// deletion is a deleted Deployment whose metrics may linger: deleted at
+// the poll at, last reported by the source at the poll reported.
+type deletion struct{ at, reported time.Time }
 
 // quietResolveHorizon bounds how old a resolve seen while standing by may
 // be and still be sent on taking over: longer than any lease takeover.
@@ -169,7 +174,7 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 		open:      map[detector.Workload]*openIncident{},
 		served:    map[detector.Workload]history.Served{},
 		clock:     clock.RealClock{},
-		deleted:   map[detector.Workload]time.Time{},
+		deleted:   map[detector.Workload]deletion{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -225,13 +230,17 @@ func (e *Engine) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 func (e *Engine) DeleteDeployment(namespace, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := detector.Workload{Namespace: namespace, Name: name}
-	e.history.DeleteDeployment(namespace, name)
+	e.forget(detector.Workload{Namespace: namespace, Name: name})
+}
+
+// forget is DeleteDeployment with the lock held.
+func (e *Engine) forget(w detector.Workload) {
+	e.history.DeleteDeployment(w.Namespace, w.Name)
 	e.metrics.workloads.Set(float64(e.history.Len()))
 	e.detector.Forget(w)
 	e.evidence.Forget(w)
 	e.policy.Forget(w)
-	e.deleted[w] = e.lastPoll
+	e.deleted[w] = deletion{at: e.lastPoll, reported: e.lastPoll}
 	if oi, ok := e.open[w]; ok {
 		delete(e.open, w)
 		e.stats.Resolves++

@@ -117,7 +117,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		case detector.Resolved:
 			delete(e.open, f.Workload)
 			e.stats.Resolves++
-			resolve(e.action(incident.Resolve, f))
+			resolve(e.resolution(f))
 		}
 	}
 	if paging {
@@ -141,28 +141,40 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	return steps
 }
 
-// withoutDeleted leaves out the observations of Deployments deleted
-// within the last rate window plus a poll: what their pods served before
-// they went is still in the window, and must not open a new incident that
-// nothing would ever resolve. Called with the lock held.
+// withoutDeleted leaves out the observations of deleted Deployments
+// until the source has not reported them for a rate window plus a poll:
+// what their pods served before they went is still in the window, and
+// terminating pods may go on serving for their grace period, and neither
+// may open a new incident that nothing would ever resolve. A workload
+// still reported deleteHold after its Deployment went is another one of
+// the same name, and is judged again. Called with the lock held.
 func (e *Engine) withoutDeleted(now time.Time, obs []detector.Observation) []detector.Observation {
 	if len(e.deleted) == 0 {
 		return obs
 	}
 	linger := e.cfg.Detection.RateWindow + e.cfg.Detection.PollInterval
-	for w, at := range e.deleted {
-		if now.Sub(at) > linger {
+	for w, d := range e.deleted {
+		if now.Sub(d.reported) > linger || now.Sub(d.at) > deleteHold {
 			delete(e.deleted, w)
 		}
 	}
 	out := obs[:0:0]
 	for _, o := range obs {
-		if _, gone := e.deleted[o.Workload]; !gone {
+		d, gone := e.deleted[o.Workload]
+		if !gone {
 			out = append(out, o)
+			continue
 		}
+		d.reported = now
+		e.deleted[o.Workload] = d
 	}
 	return out
 }
+
+// deleteHold bounds how long a deleted Deployment's name is left
+// unjudged while the source still reports it: far longer than any
+// termination grace period.
+const deleteHold = 15 * time.Minute
 
 // tellRevisions says once, at the first answer, whether the metrics split
 // workloads by revision: without it a bad rollout is judged only once the

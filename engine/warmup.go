@@ -2,9 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // WarmUp replays the poll instants of the run.warm_up before now, as a
@@ -20,9 +24,12 @@ import (
 // A source that leaves metrics.blind_after queries in a row unanswered is
 // taken for down and the warm-up given up: each query costs a full
 // timeout, and the live polls, which declare blindness, must not wait
-// for dozens of them.
-// A source error skips that instant (best effort); ctx ends it early. At
-// most maxWarmUpPolls instants are asked, one query each.
+// for dozens of them. Any other source error skips that instant (best
+// effort); ctx ends it early. At
+// most maxWarmUpPolls instants are asked, one query each; an incident
+// already under way at the first of them is followed back to its onset
+// (backdate), and one of a Deployment deleted before the start is
+// resolved (settleGone).
 func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 	span, step := e.cfg.Run.WarmUp, e.cfg.Detection.PollInterval
 	if span <= 0 {
@@ -39,12 +46,17 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 	}()
 	src := &unanswered{Source: e.source, after: max(1, e.cfg.Metrics.BlindAfter)}
 	polls, failed := 0, 0
+	var first time.Time                  // the first instant replayed
+	var lastObs []detector.Observation   // the last instant replayed's answer
 	last := PollAt(now, step).Add(-step) // the live polls start at PollAt(now)
 	for at := PollAt(now.Add(-span), step); !at.After(last); at = at.Add(step) {
 		if ctx.Err() != nil {
 			return
 		}
 		obs, err := src.Observe(ctx, at)
+		if errors.Is(err, source.ErrNoData) {
+			lastObs = nil // an answer: nothing was reported
+		}
 		if err != nil {
 			failed++
 			if src.down() {
@@ -55,14 +67,148 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 			continue
 		}
 		e.evaluate(at, obs, nil)
+		if polls == 0 {
+			first = at
+		}
+		lastObs = obs
 		polls++
 	}
+	backdated := e.backdate(ctx, first)
+	gone := e.settleGone(lastObs)
 	e.mu.Lock()
 	open := len(e.open)
 	e.mu.Unlock()
 	e.log.Info("warmed up on metrics history", zap.Duration("span", span), zap.Int("polls", polls),
-		zap.Int("unanswered", failed), zap.Int("open_incidents", open))
+		zap.Int("unanswered", failed), zap.Int("open_incidents", open), zap.Int("older_than_warm_up", backdated),
+		zap.Int("deployment_gone", gone))
 }
+
+// settleGone resolves the incidents the replay left open for workloads
+// that have no Deployment now and were not reported at the last instant
+// replayed: their Deployment was deleted before this replica started
+// (the replica that watched resolved them then), so no live poll would
+// ever see them end, and announcing them would reopen a resolved alert.
+// They are resolved as DeleteDeployment does (a resolve sent twice is
+// harmless), and their leftover metrics are left out. It returns how
+// many it resolved.
+func (e *Engine) settleGone(last []detector.Observation) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	reported := make(map[detector.Workload]bool, len(last))
+	for _, o := range last {
+		reported[o.Workload] = true
+	}
+	n := 0
+	for w := range e.open {
+		if _, ok := e.history.Deployment(w); ok || reported[w] {
+			continue
+		}
+		e.forget(w)
+		n++
+	}
+	return n
+}
+
+// backdate finds the onset of every incident the replay found under way
+// at its first instant, which the replay alone would take for its onset:
+// the source is asked for earlier instants, back in doubling strides
+// until the workload did not breach, then bisecting on the poll grid to
+// the first breaching instant. The incident's onset, and with it its id
+// and dedup key, becomes the one the replicas that watched it found, so
+// its page continues their alert and its resolve closes it. A breach
+// that flapped before the window is dated to its last unbroken stretch,
+// and a reopened incident is not followed back past its resolve. It
+// returns how many incidents were backdated.
+func (e *Engine) backdate(ctx context.Context, first time.Time) int {
+	if first.IsZero() {
+		return 0
+	}
+	e.mu.Lock()
+	var ws []detector.Workload
+	for w, oi := range e.open {
+		if oi.firing.Onset.Equal(first) {
+			ws = append(ws, w)
+		}
+	}
+	e.mu.Unlock()
+	n := 0
+	for _, w := range ws {
+		onset := e.searchOnset(ctx, w, first)
+		e.mu.Lock()
+		if oi := e.open[w]; oi != nil && e.detector.Backdate(w, onset) {
+			oi.firing.Onset = onset
+			e.evidence.Backdate(w, onset)
+			n++
+		}
+		e.mu.Unlock()
+	}
+	return n
+}
+
+// searchOnset returns the earliest poll instant from which w breached
+// without a break up to known (an instant it breached at), looking back
+// at most maxOnsetSearch; an instant the source does not answer ends the
+// search where it stands.
+func (e *Engine) searchOnset(ctx context.Context, w detector.Workload, known time.Time) time.Time {
+	step := e.cfg.Detection.PollInterval
+	var quiet time.Time // an instant w did not breach at
+	for stride := step; stride <= maxOnsetSearch; stride *= 2 {
+		at := known.Add(-stride)
+		b, ok := e.breachedAt(ctx, w, at)
+		if !ok {
+			return known
+		}
+		if !b {
+			quiet = at
+			break
+		}
+		known = at
+	}
+	if quiet.IsZero() {
+		return known
+	}
+	for n := known.Sub(quiet) / step; n > 1; n = known.Sub(quiet) / step {
+		mid := quiet.Add(n / 2 * step)
+		b, ok := e.breachedAt(ctx, w, mid)
+		switch {
+		case !ok:
+			return known
+		case b:
+			known = mid
+		default:
+			quiet = mid
+		}
+	}
+	return known
+}
+
+// breachedAt asks the source whether w breached at an instant: as a
+// whole, or by one revision's own pods; false when it did not answer.
+func (e *Engine) breachedAt(ctx context.Context, w detector.Workload, at time.Time) (breached, answered bool) {
+	obs, err := e.source.Observe(ctx, at)
+	if err != nil {
+		return false, false
+	}
+	rule := e.detector.Rule()
+	for _, o := range obs {
+		if o.Workload != w {
+			continue
+		}
+		if rule.Judge(o) == detector.Breaching {
+			return true, true
+		}
+		for _, r := range o.Revisions {
+			if rule.Judge(detector.Observation{Requests: r.Requests, Failures: r.Failures}) == detector.Breaching {
+				return true, true
+			}
+		}
+	}
+	return false, true
+}
+
+// maxOnsetSearch bounds how far back an incident's onset is looked for
+// (about 2 × log2(maxOnsetSearch / poll interval) queries per incident).
+const maxOnsetSearch = 24 * time.Hour
 
 // maxWarmUpPolls bounds a warm-up's queries (15 minutes of 15 s polls is
 // 60), so a short poll interval does not delay the start.

@@ -12,6 +12,7 @@ import (
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // A replica that starts in the middle of an incident — a restart, a
@@ -80,4 +81,97 @@ func TestWarmUpKnowsHealthAndTheIncident(t *testing.T) {
 func scaled(rs *appsv1.ReplicaSet, n int32) *appsv1.ReplicaSet {
 	rs.Spec.Replicas = &n
 	return rs
+}
+
+// An incident that began before the history a starting replica replays
+// (an outage longer than run.warm_up, as MLI-6574's 58 minutes) is
+// followed back to its onset: the page carries the incident id (and
+// dedup key) the replica that watched it all used, and its resolve
+// closes that alert. The search asks the source a bounded number of
+// earlier instants.
+func TestWarmUpFindsTheOnsetOfAnIncidentOlderThanItsWindow(t *testing.T) {
+	const step = 15 * time.Second
+	queries := 0
+	src := script(func(at time.Time) ([]detector.Observation, error) {
+		queries++
+		ratio := 0.01
+		if !at.Before(t0.Add(10*time.Minute+15*time.Second)) && at.Before(t0.Add(60*time.Minute)) {
+			ratio = 0.9
+		}
+		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 40 * ratio}}, nil
+	})
+	cfg := config.Default()
+	replica := func(start time.Time, warmUp bool) []noticeView {
+		out := &collect{}
+		e := New(cfg, src, &executor{}, out, zap.NewNop())
+		d1, d2 := deployment("1", "1", "cart:1", "helm", t0), deployment("2", "2", "cart:2", "helm", t0.Add(10*time.Minute))
+		e.ObserveReplicaSet(scaled(replicaSet(d1, "cart-1"), 0))
+		e.ObserveReplicaSet(replicaSet(d2, "cart-2"))
+		e.ObserveDeployment(d2, start)
+		if warmUp {
+			queries = 0
+			e.WarmUp(t.Context(), start)
+			if polls := int(cfg.Run.WarmUp / step); queries > polls+2*13 {
+				t.Errorf("the warm-up asked %d instants, want its %d polls and a bounded search", queries, polls)
+			}
+		}
+		for at := start; at.Before(t0.Add(65 * time.Minute)); at = at.Add(step) {
+			_ = e.Poll(t.Context(), at)
+		}
+		var got []noticeView
+		for _, v := range viewNotices(out.actions) {
+			got = append(got, noticeView{Kind: v.Kind, Incident: v.Incident}) // when each was told differs
+		}
+		return got
+	}
+	watched := replica(t0, false)
+	if len(watched) != 2 {
+		t.Fatalf("the replica that watched told %v, want a page and a resolve", watched)
+	}
+	// Started 35 minutes into the outage, with the default 15 minutes of
+	// warm-up.
+	if diff := cmp.Diff(watched, replica(t0.Add(45*time.Minute), true)); diff != "" {
+		t.Errorf("actions of the replica started late (-watched +late):\n%s", diff)
+	}
+}
+
+// A replica that starts after a failing Deployment was deleted (a rollout
+// of sentinel after the delete) replays its failing history: it never
+// pages it again — that would reopen the alert the replica that watched
+// resolved — and resolves it as deleted, in case no one did.
+func TestWarmUpAfterADeploymentWasDeleted(t *testing.T) {
+	deleted := t0.Add(20 * time.Minute)
+	web := detector.Observation{Workload: detector.Workload{Namespace: "shop", Name: "web"}, Requests: 10}
+	for _, tc := range []struct {
+		name   string
+		others []detector.Observation // what the source reports besides cart
+		err    error                  // its answer once cart is gone too, if none
+	}{
+		{"a neighbour still reported", []detector.Observation{web}, nil},
+		{"nothing else reported", nil, source.ErrNoData},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := script(func(at time.Time) ([]detector.Observation, error) {
+				if at.Before(deleted) && !at.Before(t0.Add(10*time.Minute)) {
+					return append([]detector.Observation{{Workload: cart, Requests: 40, Failures: 36}}, tc.others...), nil
+				}
+				return tc.others, tc.err
+			})
+			out := &collect{}
+			e := New(config.Default(), src, &executor{}, out, zap.NewNop())
+			start := deleted.Add(5 * time.Minute) // cart's Deployment is not listed
+			e.WarmUp(t.Context(), start)
+			for at := start; at.Before(start.Add(30 * time.Minute)); at = at.Add(15 * time.Second) {
+				_ = e.Poll(t.Context(), at)
+			}
+			want := []noticeView{{Kind: incident.Resolve, At: start.Add(-15 * time.Second),
+				Incident: detector.IncidentID(cart, t0.Add(10*time.Minute)), Message: "the Deployment was deleted"}}
+			if tc.err != nil {
+				want[0].At = deleted.Add(-15 * time.Second) // the last instant answered with a workload
+			}
+			if diff := cmp.Diff(want, viewNotices(out.actions)); diff != "" {
+				t.Errorf("actions (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -14,7 +14,10 @@
 //   - a workload that stopped serving: it served above the volume floor, its
 //     template changed, and now it serves nothing while its Deployment
 //     reports no available replica — judged as failing every request at the
-//     rate it last served.
+//     rate it last served;
+//   - a workload that served and now serves nothing because its Deployment
+//     wants no replica (scaled to zero): nothing is asked of it, so nothing
+//     fails, and an incident it had resolves.
 package evidence
 
 import (
@@ -128,12 +131,13 @@ func (t *Tracker) Poll(now time.Time, obs []detector.Observation, deps Deploymen
 		j, _ := t.observe(now, o, deps)
 		out = append(out, j)
 	}
-	// A workload the source said nothing about may have stopped serving.
+	// A workload the source said nothing about may have stopped serving,
+	// or been scaled to zero.
 	for w := range t.runs {
 		if seen[w] {
 			continue
 		}
-		if j, stopped := t.observe(now, detector.Observation{Workload: w}, deps); stopped {
+		if j, silent := t.observe(now, detector.Observation{Workload: w}, deps); silent {
 			out = append(out, j)
 		}
 	}
@@ -156,6 +160,15 @@ func (t *Tracker) Evidence(w detector.Workload) (Workload, bool) {
 // Forget drops what is remembered of w (its Deployment is gone).
 func (t *Tracker) Forget(w detector.Workload) { delete(t.runs, w) }
 
+// Backdate moves the start of w's current run back to began, when its
+// history shows the errors began before the first poll this tracker saw.
+func (t *Tracker) Backdate(w detector.Workload, began time.Time) {
+	if r := t.runs[w]; r != nil && !r.began.IsZero() && began.Before(r.began) {
+		r.began = began
+		r.last.Began = began
+	}
+}
+
 // Served says how a workload or revision served, for health.
 func (t *Tracker) Served(requests, failures float64) history.Served {
 	if requests < t.opts.MinRequestRate || requests <= 0 {
@@ -172,7 +185,8 @@ func (t *Tracker) Served(requests, failures float64) history.Served {
 
 // observe updates w's run with one observation (empty when the source
 // said nothing of w) and chooses what the detector judges; true when w
-// stopped serving.
+// is judged without traffic of its own: it stopped serving, or its
+// Deployment was scaled to zero.
 func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployments) (detector.Observation, bool) {
 	w := o.Workload
 	r := t.runs[w]
@@ -183,7 +197,13 @@ func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployment
 	ev.Revisions = t.revisions(now, o, r, deps)
 	serving := o.Requests >= t.opts.MinRequestRate && o.Requests > 0
 	// Only a workload that does not serve needs its Deployment's status.
-	stopped := !serving && t.stopped(r, deps, w)
+	var ro history.Rollout
+	known := false
+	if !serving {
+		ro, known = deps.Rollout(w)
+	}
+	stopped := !serving && t.stopped(r, ro)
+	idle := !serving && known && !r.servedAt.IsZero() && ro.Replicas == 0
 	switch {
 	case serving:
 		r.servedAt, r.servedRate = now, o.Requests
@@ -193,6 +213,13 @@ func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployment
 		ev.Judged = detector.Observation{Workload: w, Requests: r.servedRate, Failures: r.servedRate,
 			Basis: detector.BasisStopped}
 		t.track(now, r, ev.Judged)
+	case idle:
+		// It serves nothing because nothing is wanted of it: the run is
+		// over. Kept while scaled to zero, so an incident it had resolves
+		// however long resolve_after is.
+		ev.Judged = detector.Observation{Workload: w, Basis: detector.BasisScaledToZero}
+		r.began = time.Time{}
+		clear(r.revisions)
 	case now.Sub(r.servedAt) > t.opts.LinkWindow && r.began.IsZero():
 		delete(t.runs, w) // long quiet: nothing worth remembering
 		return o, false
@@ -201,17 +228,16 @@ func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployment
 	ev.failing = r.failing()
 	r.last = ev
 	t.runs[w] = r
-	return ev.Judged, stopped
+	return ev.Judged, stopped || idle
 }
 
 // stopped reports whether a workload that served stopped after a change:
 // its Deployment wants replicas, has none available, and its template
 // changed at most the link window before it last served.
-func (t *Tracker) stopped(r *run, deps Deployments, w detector.Workload) bool {
+func (t *Tracker) stopped(r *run, ro history.Rollout) bool {
 	if r.servedAt.IsZero() {
 		return false
 	}
-	ro, _ := deps.Rollout(w)
 	return ro.StatusKnown && ro.Replicas > 0 && ro.Available == 0 &&
 		!ro.ChangedAt.IsZero() && !ro.ChangedAt.Before(r.servedAt.Add(-t.opts.LinkWindow))
 }

@@ -24,8 +24,12 @@ func opts() Options {
 }
 
 // fakeDeployments is cart with revision 1 (cart-aaa, hash aaa) and the
-// current revision 2 (cart-bbb, hash bbb).
-type fakeDeployments struct{ rollout history.Rollout }
+// current revision 2 (cart-bbb, hash bbb); unknown: cart has no
+// Deployment (another kind of workload).
+type fakeDeployments struct {
+	rollout history.Rollout
+	unknown bool
+}
 
 func (f *fakeDeployments) ReplicaSetOf(w detector.Workload, key string) (history.ReplicaSet, bool) {
 	for _, rs := range []history.ReplicaSet{
@@ -40,7 +44,7 @@ func (f *fakeDeployments) ReplicaSetOf(w detector.Workload, key string) (history
 }
 
 func (f *fakeDeployments) Rollout(w detector.Workload) (history.Rollout, bool) {
-	return f.rollout, w == cart
+	return f.rollout, w == cart && !f.unknown
 }
 
 // traffic is one revision's requests per second and failure ratio.
@@ -73,9 +77,12 @@ type judged struct {
 func TestJudged(t *testing.T) {
 	served := history.Rollout{Replicas: 3, Available: 3, StatusKnown: true}
 	down := history.Rollout{Replicas: 3, Available: 0, StatusKnown: true, ChangedAt: at(1)}
+	zero := history.Rollout{Replicas: 0, StatusKnown: true, ChangedAt: at(1)}
 	cases := []struct {
 		name    string
 		rollout history.Rollout
+		unknown bool                    // cart has no Deployment
+		scaleAt int                     // from this poll on (if > 0) cart's Deployment wants no replica
 		polls   []*detector.Observation // nil: the source said nothing of cart
 		want    []*judged               // nil: nothing judged
 	}{{
@@ -114,6 +121,27 @@ func TestJudged(t *testing.T) {
 		polls:   []*detector.Observation{ptr(obs(traffic{"", 20, 0})), nil, nil},
 		want:    []*judged{{Requests: 20}, {Basis: detector.BasisStopped, Requests: 20, Ratio: 1}, {Basis: detector.BasisStopped, Requests: 20, Ratio: 1}},
 	}, {
+		name:    "a workload that stopped serving, then scaled to zero, wants nothing: nothing fails",
+		rollout: down,
+		scaleAt: 2,
+		polls:   []*detector.Observation{ptr(obs(traffic{"", 20, 0})), nil, nil, nil},
+		want:    []*judged{{Requests: 20}, {Basis: detector.BasisStopped, Requests: 20, Ratio: 1}, {Basis: detector.BasisScaledToZero}, {Basis: detector.BasisScaledToZero}},
+	}, {
+		name:    "a failing workload scaled to zero, its metrics gone, wants nothing",
+		rollout: zero,
+		polls:   []*detector.Observation{ptr(obs(traffic{"", 20, 0.9})), nil},
+		want:    []*judged{{Requests: 20, Ratio: 0.9}, {Basis: detector.BasisScaledToZero}},
+	}, {
+		name:    "a workload scaled to zero whose last requests trickle below the volume floor wants nothing",
+		rollout: zero,
+		polls:   []*detector.Observation{ptr(obs(traffic{"", 20, 0.9})), ptr(obs(traffic{"", 0.2, 1}))},
+		want:    []*judged{{Requests: 20, Ratio: 0.9}, {Basis: detector.BasisScaledToZero}},
+	}, {
+		name:    "silence of a workload without a Deployment is unknown, never scaled to zero",
+		unknown: true,
+		polls:   []*detector.Observation{ptr(obs(traffic{"", 20, 0.9})), nil},
+		want:    []*judged{{Requests: 20, Ratio: 0.9}, nil},
+	}, {
 		name:    "no replica available but no status written (a recording without status): nothing judged",
 		rollout: history.Rollout{Replicas: 3, ChangedAt: at(1)},
 		polls:   []*detector.Observation{ptr(obs(traffic{"", 20, 0})), nil},
@@ -132,9 +160,12 @@ func TestJudged(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := New(opts())
-			deps := &fakeDeployments{rollout: tc.rollout}
+			deps := &fakeDeployments{rollout: tc.rollout, unknown: tc.unknown}
 			var got []*judged
 			for i, p := range tc.polls {
+				if tc.scaleAt > 0 && i == tc.scaleAt {
+					deps.rollout.Replicas = 0
+				}
 				var in []detector.Observation
 				if p != nil {
 					in = append(in, *p)

@@ -71,6 +71,12 @@ func (m mapper) event(a incident.Action) (e queuedEvent, ok bool, linkErr, err e
 		return e, false, nil, fmt.Errorf("%s action without an incident id", k)
 	case k == incident.Rollback && a.Plan == nil:
 		return e, false, nil, errors.New("rollback without a plan")
+	case k == incident.Resolve && a.Message != "":
+		// Resolved for another reason than its errors ending (the
+		// Deployment was deleted or scaled to zero): the resolve carries
+		// a payload saying why, as Alertmanager's resolves carry theirs,
+		// so the alert's log tells the on-call.
+		e.event.Action, e.event.DedupKey, ok = "resolve", IncidentDedupKey(a.Incident), true
 	case k == incident.Resolve:
 		e.event.Action, e.event.DedupKey = "resolve", IncidentDedupKey(a.Incident)
 		return e, true, nil, nil

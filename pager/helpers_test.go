@@ -90,6 +90,15 @@ func resolved() incident.Action {
 	return a
 }
 
+// resolvedDeleted is the resolve of an incident whose Deployment was
+// deleted: it says so.
+func resolvedDeleted() incident.Action {
+	a := resolved()
+	a.Ratio, a.Requests = 0.9, 40
+	a.Message = "the Deployment was deleted"
+	return a
+}
+
 // drift is what the engine should send for an out-of-band image change
 // (proposed): a notice without an incident, with the change as Cause.
 func drift() incident.Action {

@@ -37,7 +37,9 @@
 // Every action of one incident shares one dedup key, derived from the
 // incident id (IncidentDedupKey), so replicas and restarts address the
 // same alert: the page triggers it, the rollback and failure notices
-// update it, the resolve resolves it.
+// update it, the resolve resolves it. A resolve for another reason than
+// the errors ending (the Deployment was deleted or scaled to zero)
+// carries a payload saying why; others carry none.
 //
 // A drift notice has nothing that would later resolve it, so once its
 // trigger is accepted the pager resolves it at once with the same dedup

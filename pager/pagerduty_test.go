@@ -100,6 +100,7 @@ func TestPayloadGolden(t *testing.T) {
 		{"rollback", rolledBack()},
 		{"rollback-failed", rollbackFailed()},
 		{"resolve", resolved()},
+		{"resolve-deleted", resolvedDeleted()},
 		{"drift", drift()},
 		{"blind", blind()},
 	}

@@ -97,6 +97,8 @@ func revisions(ev evidence.Workload) string {
 		s += "; judged on the newest revision's pods"
 	case detector.BasisStopped:
 		s += "; stopped serving: judged as failing every request"
+	case detector.BasisScaledToZero:
+		s += "; scaled to zero: nothing wanted, nothing failing"
 	}
 	return s + "]"
 }
