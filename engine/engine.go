@@ -109,6 +109,10 @@ type openIncident struct {
 	// unsent is a page the notifier had no room for (incident.ErrNoRoom),
 	// sent again at the next poll that pages.
 	unsent *incident.Action
+	// lookedBack: a look back for a rollback target was started for it;
+	// redecide: it found one, and the next poll that leads decides the
+	// incident again.
+	lookedBack, redecide bool
 }
 
 // Option adjusts an engine.

@@ -44,6 +44,15 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 		if err := e.notify(ctx, st.action); st.action.Kind == incident.Page && errors.Is(err, incident.ErrNoRoom) {
 			e.keepUnsent(st.action)
 		}
+		if lb := st.lookBack; lb != nil && e.background {
+			e.inFlight.Add(1)
+			go func() {
+				defer e.inFlight.Done()
+				e.runLookBack(ctx, lb)
+			}()
+		} else if lb != nil {
+			e.runLookBack(ctx, lb)
+		}
 		switch {
 		case st.plan == nil:
 		case e.background: // a page, then its rollback
@@ -61,8 +70,9 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 
 // step is something to tell, and for a page with a plan, to do.
 type step struct {
-	action incident.Action
-	plan   *rollback.Plan
+	action   incident.Action
+	plan     *rollback.Plan
+	lookBack *lookBack
 }
 
 // evaluate judges the poll and decides, under the lock, returning what to
@@ -232,8 +242,11 @@ func (e *Engine) announce(now time.Time, active bool) []step {
 	var steps []step
 	for _, w := range e.unannounced(active) {
 		oi := e.open[w]
-		oi.announced, oi.awaitsLease = true, false
+		oi.announced, oi.awaitsLease, oi.redecide = true, false, false
 		st := e.decide(oi.firing, now)
+		if active {
+			st.lookBack = e.planLookBack(oi, st)
+		}
 		if st.plan != nil && !active {
 			st.plan, st.action.Decision = nil, rollback.Decision{Reason: rollback.ReasonNoLease}
 			oi.awaitsLease = true
@@ -280,7 +293,7 @@ func (e *Engine) resend() []step {
 func (e *Engine) unannounced(active bool) []detector.Workload {
 	var ws []detector.Workload
 	for w, oi := range e.open {
-		if !oi.announced || active && oi.awaitsLease {
+		if !oi.announced || active && (oi.awaitsLease || oi.redecide) {
 			ws = append(ws, w)
 		}
 	}

@@ -33,11 +33,15 @@ type health struct {
 	since    time.Time // start of the current healthy streak
 	degraded time.Time // start of the current degraded streak
 	healthy  bool      // earned, until the template fails
+	// judged: a verdict (healthy, failing, degraded) was recorded live or
+	// replayed by a warm-up; a look back never overrides one.
+	judged bool
 }
 
 // record applies one poll's judgement at now; healthyFor is the streak a
 // template needs to earn health.
 func (h *health) record(now time.Time, s Served, healthyFor time.Duration) {
+	h.judged = h.judged || s == ServedHealthy || s == ServedFailing || s == ServedDegraded
 	switch s {
 	case ServedHealthy:
 		h.degraded = time.Time{}
@@ -134,4 +138,43 @@ func (d *deployment) templateAt(t time.Time) string {
 		return d.fp
 	}
 	return ""
+}
+
+// Judged is one past judgement of a template, for LearnPastHealth.
+type Judged struct {
+	At     time.Time
+	Served Served
+}
+
+// LearnPastHealth replays judgements of the template of w's ReplicaSet
+// rs, oldest first, as if they had been watched (a look back at the
+// metrics history when no rollback target is known), and marks the
+// template healthy when they earn it: it was healthy the last time it
+// served. A template this replica judged itself (Judged) keeps that
+// verdict. It reports whether the judgements earned health.
+func (t *Tracker) LearnPastHealth(w detector.Workload, rs string, judged []Judged) bool {
+	if !t.Unjudged(w, rs) {
+		return false
+	}
+	d := t.deployments[w]
+	var h health
+	for _, j := range judged {
+		h.record(j.At, j.Served, t.opts.HealthyFor)
+	}
+	if h.healthy {
+		d.healthOf(d.rs[rs].fp).healthy = true
+	}
+	return h.healthy
+}
+
+// Unjudged reports whether w's ReplicaSet rs exists and its template was
+// never judged by this replica (live or in its warm-up): a look back may
+// learn its health.
+func (t *Tracker) Unjudged(w detector.Workload, rs string) bool {
+	d := t.deployments[w]
+	if d == nil || d.rs[rs] == nil {
+		return false
+	}
+	h := d.health[d.rs[rs].fp]
+	return h == nil || !h.judged
 }

@@ -1,0 +1,102 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/history"
+	"github.com/sentinel-sre/sentinel/rollback"
+)
+
+// A look back learns, from the metrics source's answers for past
+// instants, whether the revision a failing change replaced was healthy
+// when it last served, when the decision found no healthy rollback
+// target and this replica never judged that revision itself (it started
+// later than run.warm_up reaches back, or the revision served too little
+// within it): a verdict it reached watching stands. The instants are those just before the change, judged by the
+// revision's own pods where the metrics say which pods served, else by
+// the workload as a whole (all of it that revision's before the change).
+// A revision found healthy has the incident decided again by the next
+// poll that leads, which pages again under the same dedup key saying so
+// and rolls back.
+type lookBack struct {
+	workload detector.Workload
+	incident string
+	revision history.Revision // the newest older revision
+	until    time.Time        // when the change replaced it
+}
+
+// maxLookBackPolls bounds a look back's queries, as maxWarmUpPolls does a
+// warm-up's.
+const maxLookBackPolls = maxWarmUpPolls
+
+// planLookBack returns the look back to run for an incident refused for
+// want of a healthy target, once per incident; nil otherwise. Called with
+// the lock held.
+func (e *Engine) planLookBack(oi *openIncident, st step) *lookBack {
+	d := st.action.Decision
+	if d.Reason != rollback.ReasonNoHealthyTarget || oi.lookedBack || st.action.Cause == nil {
+		return nil
+	}
+	revs := e.history.Revisions(st.action.Workload)
+	if len(revs) == 0 || !e.history.Unjudged(st.action.Workload, revs[0].Name) {
+		return nil // this replica judged it itself: its verdict stands
+	}
+	oi.lookedBack = true
+	return &lookBack{workload: st.action.Workload, incident: st.action.Incident, revision: revs[0], until: st.action.Cause.At}
+}
+
+// runLookBack asks the source for the instants before lb.until, judges
+// the revision at each, and learns its health; called without the lock.
+func (e *Engine) runLookBack(ctx context.Context, lb *lookBack) {
+	step := e.cfg.Detection.PollInterval
+	n := min(maxLookBackPolls, int(2*e.cfg.Rollback.Healthy.MinDuration/step)+2)
+	last := PollAt(lb.until, step)
+	if !last.Before(lb.until) {
+		last = last.Add(-step)
+	}
+	judged := make([]history.Judged, 0, n)
+	for at := last.Add(-time.Duration(n-1) * step); !at.After(last); at = at.Add(step) {
+		if ctx.Err() != nil {
+			return
+		}
+		obs, err := e.source.Observe(ctx, at)
+		if err != nil {
+			continue // unknown: the streak restarts, as live
+		}
+		e.mu.Lock()
+		judged = append(judged, history.Judged{At: at, Served: e.pastServed(lb, obs)})
+		e.mu.Unlock()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	healthy := e.history.LearnPastHealth(lb.workload, lb.revision.Name, judged)
+	e.log.Info("looked back for a rollback target", zap.String("workload", lb.workload.String()),
+		zap.String("incident", lb.incident), zap.Int64("revision", lb.revision.Revision),
+		zap.Int("instants", len(judged)), zap.Bool("healthy", healthy))
+	if oi := e.open[lb.workload]; healthy && oi != nil && detector.IncidentID(lb.workload, oi.firing.Onset) == lb.incident {
+		oi.redecide = true
+	}
+}
+
+// pastServed judges lb's revision at one past instant; called with the
+// lock held.
+func (e *Engine) pastServed(lb *lookBack, obs []detector.Observation) history.Served {
+	for _, o := range obs {
+		if o.Workload != lb.workload {
+			continue
+		}
+		if len(o.Revisions) == 0 {
+			return e.evidence.Served(o.Requests, o.Failures)
+		}
+		for _, r := range o.Revisions {
+			if rs, ok := e.history.ReplicaSetOf(lb.workload, r.Revision); ok && rs.Name == lb.revision.Name {
+				return e.evidence.Served(r.Requests, r.Failures)
+			}
+		}
+	}
+	return history.ServedUnknown
+}
