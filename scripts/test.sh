@@ -44,10 +44,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   { apt-get install -y -q --no-install-recommends chromium || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }; } >/dev/null
 fi
 echo "== all tests: unit, replay, fuzz seeds, then end-to-end"
-# e2e runs after the rest: it restarts the API server, which the other
-# packages' cluster tests must not see.
+# e2e runs after the rest: it restarts and freezes the API server, which
+# the other packages' cluster tests must not see. Its fault suite
+# (e2e/fault_*_test.go, docs/reliability.md) takes most of its time.
 SENTINEL_E2E=required scripts/testenv.sh exec -- bash -c '
   set -e
   go test -count=1 -timeout 15m $(go list ./... | grep -v "/e2e$")
-  go test -count=1 -timeout 15m ./e2e
+  go test -count=1 -timeout 25m ./e2e
 '
