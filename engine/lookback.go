@@ -37,16 +37,22 @@ const maxLookBackPolls = maxWarmUpPolls
 // want of a healthy target, once per incident; nil otherwise. Called with
 // the lock held.
 func (e *Engine) planLookBack(oi *openIncident, st step) *lookBack {
-	d := st.action.Decision
-	if d.Reason != rollback.ReasonNoHealthyTarget || oi.lookedBack || st.action.Cause == nil {
+	w, cause := st.action.Workload, st.action.Cause
+	if st.action.Decision.Reason != rollback.ReasonNoHealthyTarget || oi.lookedBack || cause == nil || cause.At.IsZero() {
 		return nil
 	}
-	revs := e.history.Revisions(st.action.Workload)
-	if len(revs) == 0 || !e.history.Unjudged(st.action.Workload, revs[0].Name) {
+	// Only the revision the change replaced: its period ends at the
+	// change, which is known. One running the same images is no target.
+	revs := e.history.Revisions(w)
+	d, ok := e.history.Deployment(w)
+	if len(revs) == 0 || !ok || history.SameImages(revs[0].Images, d.Images) {
+		return nil
+	}
+	if !e.history.Unjudged(w, revs[0].Name) {
 		return nil // this replica judged it itself: its verdict stands
 	}
 	oi.lookedBack = true
-	return &lookBack{workload: st.action.Workload, incident: st.action.Incident, revision: revs[0], until: st.action.Cause.At}
+	return &lookBack{workload: w, incident: st.action.Incident, revision: revs[0], until: cause.At}
 }
 
 // runLookBack asks the source for the instants before lb.until, judges
