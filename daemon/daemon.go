@@ -400,10 +400,11 @@ func (l *lastAnswer) Observe(ctx context.Context, at time.Time) ([]detector.Obse
 	obs, err := l.Source.Observe(ctx, at)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err == nil || errors.Is(err, source.ErrNoData) {
-		l.at, l.err = at, nil
-	} else {
+	switch {
+	case err != nil && !errors.Is(err, source.ErrNoData):
 		l.err = err
+	case at.After(l.at): // a look back's past instant is no news
+		l.at, l.err = at, nil
 	}
 	return obs, err
 }

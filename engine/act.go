@@ -162,10 +162,17 @@ func (e *Engine) notice(k incident.Kind, page incident.Action, plan *rollback.Pl
 	return n
 }
 
-// notify reports an action, and returns the notifier's error after
-// counting and logging it; called without the lock.
-func (e *Engine) notify(ctx context.Context, a incident.Action) error {
+// notify reports an action; called without the lock. An incident's
+// action the notifier has no room for is kept and sent again, with those
+// told after it, in order (keepUnsent).
+func (e *Engine) notify(ctx context.Context, a incident.Action) {
+	if e.holdBehind(a) {
+		return
+	}
 	err := e.notifier.Notify(ctx, a)
+	if errors.Is(err, incident.ErrNoRoom) {
+		e.keepUnsent(a)
+	}
 	if err != nil {
 		e.mu.Lock()
 		e.stats.NotifyErrors++
@@ -176,5 +183,4 @@ func (e *Engine) notify(ctx context.Context, a incident.Action) error {
 		e.log.Error("notify failed", zap.Stringer("action", a.Kind),
 			zap.String("incident", a.Incident), zap.Error(err))
 	}
-	return err
 }

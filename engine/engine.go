@@ -106,9 +106,10 @@ type openIncident struct {
 	// awaitsLease: paged by this replica without the Lease; its rollback
 	// is decided again once this replica leads.
 	awaitsLease bool
-	// unsent is a page the notifier had no room for (incident.ErrNoRoom),
-	// sent again at the next poll that pages.
-	unsent *incident.Action
+	// unsent are the incident's actions the notifier had no room for
+	// (incident.ErrNoRoom), and those told after them, sent again in order
+	// by the next poll that pages.
+	unsent []incident.Action
 	// lookedBack: a look back for a rollback target was started for it;
 	// redecide: it found one, and the next poll that leads decides the
 	// incident again.

@@ -71,7 +71,9 @@ func (e *Engine) runLookBack(ctx context.Context, lb *lookBack) {
 		}
 		obs, err := e.source.Observe(ctx, at)
 		if err != nil {
-			continue // unknown: the streak restarts, as live
+			// Unknown: the healthy streak restarts, as live.
+			judged = append(judged, history.Judged{At: at, Served: history.ServedUnknown})
+			continue
 		}
 		e.mu.Lock()
 		judged = append(judged, history.Judged{At: at, Served: e.pastServed(lb, obs)})

@@ -41,9 +41,7 @@ func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 	steps := e.evaluate(now, obs, srcErr)
 	e.tellHook(now, obs, srcErr)
 	for _, st := range steps {
-		if err := e.notify(ctx, st.action); st.action.Kind == incident.Page && errors.Is(err, incident.ErrNoRoom) {
-			e.keepUnsent(st.action)
-		}
+		e.notify(ctx, st.action)
 		if lb := st.lookBack; lb != nil && e.background {
 			e.inFlight.Add(1)
 			go func() {
@@ -254,36 +252,6 @@ func (e *Engine) announce(now time.Time, active bool) []step {
 			e.metrics.refused.WithLabelValues(string(rollback.ReasonNoLease)).Inc()
 		}
 		steps = append(steps, st)
-	}
-	return steps
-}
-
-// keepUnsent keeps a page the notifier had no room for, to be sent again
-// (as it was, without its rollback, which goes ahead) by the next poll
-// that pages, while its incident is open.
-func (e *Engine) keepUnsent(page incident.Action) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if oi := e.open[page.Workload]; oi != nil && detector.IncidentID(page.Workload, oi.firing.Onset) == page.Incident {
-		oi.unsent = &page
-	}
-}
-
-// resend returns the pages kept by keepUnsent, in workload order, and
-// forgets them. Called with the lock held.
-func (e *Engine) resend() []step {
-	var ws []detector.Workload
-	for w, oi := range e.open {
-		if oi.unsent != nil {
-			ws = append(ws, w)
-		}
-	}
-	sort.Slice(ws, func(i, j int) bool { return ws[i].String() < ws[j].String() })
-	steps := make([]step, 0, len(ws))
-	for _, w := range ws {
-		oi := e.open[w]
-		steps = append(steps, step{action: *oi.unsent})
-		oi.unsent = nil
 	}
 	return steps
 }

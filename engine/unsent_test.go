@@ -10,39 +10,50 @@ import (
 	"github.com/sentinel-sre/sentinel/incident"
 )
 
-// noRoomOnce refuses the first page as a full queue does, then accepts.
-type noRoomOnce struct {
+// noRoom refuses the first n actions as a full queue does, then accepts.
+type noRoom struct {
 	collect
-	refused int
+	n int
 }
 
-func (n *noRoomOnce) Notify(ctx context.Context, a incident.Action) error {
-	if a.Kind == incident.Page && n.refused == 0 {
-		n.refused++
+func (r *noRoom) Notify(ctx context.Context, a incident.Action) error {
+	if r.n > 0 {
+		r.n--
 		return fmt.Errorf("pagerduty queue is full: %w", incident.ErrNoRoom)
 	}
-	return n.collect.Notify(ctx, a)
+	return r.collect.Notify(ctx, a)
 }
 
-// A page the notifier had no room for is sent again at the next poll,
-// as it was; its rollback goes ahead once, not decided again.
-func TestPageRefusedForRoomIsSentAgain(t *testing.T) {
-	exec := &executor{}
-	notifier := &noRoomOnce{}
-	e := runScenarioWith(t, notifier, "kubectl-set", exec, nil)
-	want := []incident.Kind{incident.Rollback, incident.Page, incident.Resolve}
-	if diff := cmp.Diff(want, kinds(notifier.actions)); diff != "" {
-		t.Fatalf("actions delivered (-want +got):\n%s", diff)
-	}
-	rb, page := notifier.actions[0], notifier.actions[1]
-	if page.Incident != rb.Incident || !page.At.Equal(rb.At) {
-		t.Errorf("the page sent again is of incident %s at %s, want the refused page of %s at %s",
-			page.Incident, page.At, rb.Incident, rb.At)
-	}
-	if diff := cmp.Diff(1, len(exec.plans)); diff != "" {
-		t.Errorf("rollbacks carried out (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(1, e.Stats().NotifyErrors); diff != "" {
-		t.Errorf("notify errors (-want +got):\n%s", diff)
+// Actions the notifier had no room for are sent again at the next poll,
+// in the order told, and those told meanwhile wait behind them: the page
+// is not lost, nor the rollback's outcome, and the rollback is carried
+// out once, not decided again.
+func TestActionsRefusedForRoomAreSentAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		refused int
+	}{
+		{"the page refused", 1},
+		{"the page refused at two polls in a row, the rollback notice waiting behind it", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exec := &executor{}
+			notifier := &noRoom{n: tc.refused}
+			e := runScenarioWith(t, notifier, "kubectl-set", exec, nil)
+			want := []incident.Kind{incident.Page, incident.Rollback, incident.Resolve}
+			if diff := cmp.Diff(want, kinds(notifier.actions)); diff != "" {
+				t.Fatalf("actions delivered (-want +got):\n%s", diff)
+			}
+			if page, rb := notifier.actions[0], notifier.actions[1]; page.Incident != rb.Incident || !page.At.Equal(rb.At) {
+				t.Errorf("the page sent again is of incident %s at %s, want the refused page of %s at %s",
+					page.Incident, page.At, rb.Incident, rb.At)
+			}
+			if diff := cmp.Diff(1, len(exec.plans)); diff != "" {
+				t.Errorf("rollbacks carried out (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.refused, e.Stats().NotifyErrors); diff != "" {
+				t.Errorf("notify errors (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -45,7 +45,7 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 		e.mu.Unlock()
 	}()
 	src := &unanswered{Source: e.source, after: max(1, e.cfg.Metrics.BlindAfter)}
-	polls, failed := 0, 0
+	polls, failed, down := 0, 0, false
 	var first time.Time                  // the first instant replayed
 	var lastObs []detector.Observation   // the last instant replayed's answer
 	last := PollAt(now, step).Add(-step) // the live polls start at PollAt(now)
@@ -59,10 +59,10 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 		}
 		if err != nil {
 			failed++
-			if src.down() {
+			if down = src.down(); down {
 				e.log.Warn("warm-up given up: the metrics source left metrics.blind_after queries in a row unanswered",
 					zap.Int("polls", polls), zap.Int("unanswered", failed), zap.Error(err))
-				return
+				break
 			}
 			continue
 		}
@@ -73,7 +73,10 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 		lastObs = obs
 		polls++
 	}
-	backdated := e.backdate(ctx, first)
+	backdated := 0
+	if !down { // asking further back would only wait out more timeouts
+		backdated = e.backdate(ctx, first)
+	}
 	gone := e.settleGone(lastObs)
 	e.mu.Lock()
 	open := len(e.open)
@@ -150,10 +153,13 @@ func (e *Engine) backdate(ctx context.Context, first time.Time) int {
 // at most maxOnsetSearch; an instant the source does not answer ends the
 // search where it stands.
 func (e *Engine) searchOnset(ctx context.Context, w detector.Workload, known time.Time) time.Time {
-	step := e.cfg.Detection.PollInterval
+	step, from := e.cfg.Detection.PollInterval, known
 	var quiet time.Time // an instant w did not breach at
-	for stride := step; stride <= maxOnsetSearch; stride *= 2 {
+	for stride := step; ; stride *= 2 {
 		at := known.Add(-stride)
+		if from.Sub(at) > maxOnsetSearch {
+			return known
+		}
 		b, ok := e.breachedAt(ctx, w, at)
 		if !ok {
 			return known
