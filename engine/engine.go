@@ -86,6 +86,10 @@ type Engine struct {
 	completed     time.Time // the instant of the last poll completed
 	// warming: a warm-up replays history as a standby (see WarmUp).
 	warming bool
+	// settleLater: the warm-up gave up on a down source before it could
+	// settle the incidents of Deployments deleted before the start; the
+	// first live poll answered does (settleGone).
+	settleLater bool
 	// deleted Deployments: their metrics linger in the rate window, and
 	// their terminating pods may serve a while, and must not open an
 	// incident (see withoutDeleted).

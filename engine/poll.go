@@ -29,6 +29,9 @@ import (
 // rollback is written, and its verification runs in the background.
 func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 	obs, srcErr := e.source.Observe(ctx, now)
+	if srcErr == nil || errors.Is(srcErr, source.ErrNoData) {
+		e.settleDeferred(obs)
+	}
 	if srcErr != nil {
 		obs = nil
 		srcErr = fmt.Errorf("observe metrics at %s: %w", now.UTC().Format(time.RFC3339), srcErr)

@@ -77,13 +77,34 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 	if !down { // asking further back would only wait out more timeouts
 		backdated = e.backdate(ctx, first)
 	}
-	gone := e.settleGone(lastObs)
+	gone := 0
+	if down {
+		// The last instant answered may predate a delete: settle on the
+		// first live answer instead.
+		e.mu.Lock()
+		e.settleLater = true
+		e.mu.Unlock()
+	} else {
+		gone = e.settleGone(lastObs)
+	}
 	e.mu.Lock()
 	open := len(e.open)
 	e.mu.Unlock()
 	e.log.Info("warmed up on metrics history", zap.Duration("span", span), zap.Int("polls", polls),
 		zap.Int("unanswered", failed), zap.Int("open_incidents", open), zap.Int("older_than_warm_up", backdated),
 		zap.Int("deployment_gone", gone))
+}
+
+// settleDeferred runs the settleGone a warm-up that gave up left to the
+// first live poll answered.
+func (e *Engine) settleDeferred(obs []detector.Observation) {
+	e.mu.Lock()
+	later := e.settleLater
+	e.settleLater = false
+	e.mu.Unlock()
+	if later {
+		e.settleGone(obs)
+	}
 }
 
 // settleGone resolves the incidents the replay left open for workloads

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -151,12 +152,20 @@ func TestWarmUpAfterADeploymentWasDeleted(t *testing.T) {
 		name   string
 		others []detector.Observation // what the source reports besides cart
 		err    error                  // its answer once cart is gone too, if none
+		// down: the source does not answer the last minutes of the
+		// warm-up, from before the delete, and the warm-up gives up.
+		down bool
 	}{
-		{"a neighbour still reported", []detector.Observation{web}, nil},
-		{"nothing else reported", nil, source.ErrNoData},
+		{"a neighbour still reported", []detector.Observation{web}, nil, false},
+		{"nothing else reported", nil, source.ErrNoData, false},
+		{"the source down for the end of the warm-up", []detector.Observation{web}, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			start := deleted.Add(5 * time.Minute) // cart's Deployment is not listed
 			src := script(func(at time.Time) ([]detector.Observation, error) {
+				if tc.down && !at.Before(deleted.Add(-2*time.Minute)) && at.Before(start) {
+					return nil, errors.New("context deadline exceeded")
+				}
 				if at.Before(deleted) && !at.Before(t0.Add(10*time.Minute)) {
 					return append([]detector.Observation{{Workload: cart, Requests: 40, Failures: 36}}, tc.others...), nil
 				}
@@ -164,15 +173,17 @@ func TestWarmUpAfterADeploymentWasDeleted(t *testing.T) {
 			})
 			out := &collect{}
 			e := New(config.Default(), src, &executor{}, out, zap.NewNop())
-			start := deleted.Add(5 * time.Minute) // cart's Deployment is not listed
 			e.WarmUp(t.Context(), start)
 			for at := start; at.Before(start.Add(30 * time.Minute)); at = at.Add(15 * time.Second) {
 				_ = e.Poll(t.Context(), at)
 			}
 			want := []noticeView{{Kind: incident.Resolve, At: start.Add(-15 * time.Second),
 				Incident: detector.IncidentID(cart, t0.Add(10*time.Minute)), Message: "the Deployment was deleted"}}
-			if tc.err != nil {
+			switch {
+			case tc.err != nil:
 				want[0].At = deleted.Add(-15 * time.Second) // the last instant answered with a workload
+			case tc.down:
+				want[0].At = deleted.Add(-2*time.Minute - 15*time.Second) // the last instant answered
 			}
 			if diff := cmp.Diff(want, viewNotices(out.actions)); diff != "" {
 				t.Errorf("actions (-want +got):\n%s", diff)
