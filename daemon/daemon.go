@@ -401,7 +401,7 @@ func (l *lastAnswer) Observe(ctx context.Context, at time.Time) ([]detector.Obse
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case err != nil && !errors.Is(err, source.ErrNoData):
+	case !source.Answered(err):
 		l.err = err
 	case at.After(l.at): // a look back's past instant is no news
 		l.at, l.err = at, nil

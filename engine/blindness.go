@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/sentinel-sre/sentinel/detector"
@@ -83,7 +82,7 @@ type unanswered struct {
 func (u *unanswered) Observe(ctx context.Context, at time.Time) ([]detector.Observation, error) {
 	obs, err := u.Source.Observe(ctx, at)
 	u.inARow++
-	if err == nil || errors.Is(err, source.ErrNoData) {
+	if source.Answered(err) {
 		u.inARow = 0
 	}
 	return obs, err

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -29,7 +28,7 @@ import (
 // rollback is written, and its verification runs in the background.
 func (e *Engine) Poll(ctx context.Context, now time.Time) error {
 	obs, srcErr := e.source.Observe(ctx, now)
-	if srcErr == nil || errors.Is(srcErr, source.ErrNoData) {
+	if source.Answered(srcErr) {
 		e.settleDeferred(obs)
 	}
 	if srcErr != nil {
@@ -169,7 +168,7 @@ func (e *Engine) withoutDeleted(now time.Time, obs []detector.Observation) []det
 			delete(e.deleted, w)
 		}
 	}
-	out := obs[:0:0]
+	out := make([]detector.Observation, 0, len(obs)) // a copy: the poll hook reads obs
 	for _, o := range obs {
 		d, gone := e.deleted[o.Workload]
 		if !gone {
@@ -262,9 +261,17 @@ func (e *Engine) announce(now time.Time, active bool) []step {
 // unannounced lists the open incidents to announce: those this replica
 // has not, and, once it acts, those it paged without the Lease.
 func (e *Engine) unannounced(active bool) []detector.Workload {
+	return e.openWhere(func(oi *openIncident) bool {
+		return !oi.announced || active && (oi.awaitsLease || oi.redecide)
+	})
+}
+
+// openWhere lists the workloads of the open incidents that match, in
+// workload order. Called with the lock held.
+func (e *Engine) openWhere(match func(*openIncident) bool) []detector.Workload {
 	var ws []detector.Workload
 	for w, oi := range e.open {
-		if !oi.announced || active && (oi.awaitsLease || oi.redecide) {
+		if match(oi) {
 			ws = append(ws, w)
 		}
 	}
@@ -280,7 +287,7 @@ func (e *Engine) unannounced(active bool) []detector.Workload {
 func (e *Engine) sourceHealth(now time.Time, err error, active bool) (incident.Action, bool) {
 	notify := active && e.cfg.Paging.PagerDuty.PageWhenBlind
 	b := &e.blindness
-	answered := err == nil || errors.Is(err, source.ErrNoData)
+	answered := source.Answered(err)
 	step := b.poll(now, answered)
 	if answered {
 		e.metrics.sourceUp.Set(1)

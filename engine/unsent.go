@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"sort"
-
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/incident"
 )
@@ -50,15 +48,8 @@ func (e *Engine) openOf(a incident.Action) *openIncident {
 // resend returns the kept actions, in workload order and each incident's
 // in the order told, and forgets them. Called with the lock held.
 func (e *Engine) resend() []step {
-	var ws []detector.Workload
-	for w, oi := range e.open {
-		if len(oi.unsent) > 0 {
-			ws = append(ws, w)
-		}
-	}
-	sort.Slice(ws, func(i, j int) bool { return ws[i].String() < ws[j].String() })
 	var steps []step
-	for _, w := range ws {
+	for _, w := range e.openWhere(func(oi *openIncident) bool { return len(oi.unsent) > 0 }) {
 		oi := e.open[w]
 		for _, a := range oi.unsent {
 			steps = append(steps, step{action: a})

@@ -22,6 +22,10 @@ import (
 // never healthy and never failing, but the source did answer.
 var ErrNoData = errors.New("no data")
 
+// Answered reports whether a source's error still means it answered: no
+// error, or an answer with no data.
+func Answered(err error) bool { return err == nil || errors.Is(err, ErrNoData) }
+
 // Metrics are a source's own metrics, every series labelled with its
 // source name.
 type Metrics struct {
