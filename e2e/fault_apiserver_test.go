@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/internal/fakepd"
 	"github.com/sentinel-sre/sentinel/rollback"
 )
 
@@ -348,9 +349,11 @@ func TestFaultLeaderKilledBeforeWrite(t *testing.T) {
 
 // The leader dies (SIGKILL) the instant its rollback's write has landed,
 // before it hears the answer, records the Event or tells PagerDuty. The
-// standby takes over and finds the rollback done: it never rolls back
-// again, and its page says sentinel already rolled back in this incident
-// — not that a person changed the Deployment since (it used to).
+// standby takes over while the workload still fails (the test holds the
+// failure until it has paged) and finds the rollback done: it never rolls
+// back again, and its page says sentinel already rolled back in this
+// incident — not that a person changed the Deployment since (it used to).
+// Had the failure ended first, the standby would only resolve (seen in CI).
 func TestFaultLeaderKilledAfterWrite(t *testing.T) {
 	r := newRig(t, "fault-kill-after", "demo")
 	procs, taps := r.replicas(t, r.config(), "sentinel-a", "sentinel-b")
@@ -360,6 +363,10 @@ func TestFaultLeaderKilledAfterWrite(t *testing.T) {
 
 	sprung := taps[leader].arm(deploymentRequest(http.MethodPatch, r.ns, "demo"),
 		func(w http.ResponseWriter, req *http.Request, forward http.Handler) {
+			// The rolled-back pods keep failing until the standby has
+			// spoken: otherwise the errors may leave the rate window
+			// before it takes the Lease, and it has only a resolve to say.
+			r.exp.force("demo", true)
 			rec := httptest.NewRecorder()
 			forward.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
@@ -375,21 +382,15 @@ func TestFaultLeaderKilledAfterWrite(t *testing.T) {
 	r.setImage(t, "demo", "v2")
 	waitSprung(t, sprung, 60*time.Second, "the leader's rollback write")
 	eventually(t, 30*time.Second, "the standby taking the Lease", func() bool { h := r.holder(t); return h != "" && h != leader })
+	eventually(t, 30*time.Second, "the standby's page", func() bool {
+		keys := r.incidents("demo")
+		return len(keys) == 1 && len(pageReasons(r.events(keys[0]))) >= 2
+	})
+	r.exp.unforce("demo")
 	eventually(t, 60*time.Second, "the resolve", func() bool { return len(r.incidents("demo")) == 1 && len(r.open()) == 0 })
 
 	key := r.incidents("demo")[0]
-	var got []string
-	for _, e := range r.events(key) {
-		var d struct {
-			Kind     string `json:"kind"`
-			Decision struct {
-				Reason string `json:"reason"`
-			} `json:"decision"`
-		}
-		if e.Action == "trigger" && e.Payload != nil && json.Unmarshal(e.Payload.CustomDetails, &d) == nil && d.Kind == "page" {
-			got = append(got, d.Decision.Reason)
-		}
-	}
+	got := pageReasons(r.events(key))
 	t.Logf("PagerDuty received for demo: %v; the pages' decisions: %v", r.story(t, key), got)
 	want := []string{string(rollback.ReasonOutOfBandImage), string(rollback.ReasonIncidentLimit)}
 	if diff := cmp.Diff(want, slices.Compact(got)); diff != "" {
@@ -402,6 +403,24 @@ func TestFaultLeaderKilledAfterWrite(t *testing.T) {
 		t.Errorf("image, revision: one rollback (-want +got):\n%s", diff)
 	}
 	r.wantNoStrays(t, "demo")
+}
+
+// pageReasons is the decision each page (not a rollback notice) told,
+// in the order PagerDuty received them.
+func pageReasons(events []fakepd.Event) []string {
+	var got []string
+	for _, e := range events {
+		var d struct {
+			Kind     string `json:"kind"`
+			Decision struct {
+				Reason string `json:"reason"`
+			} `json:"decision"`
+		}
+		if e.Action == "trigger" && e.Payload != nil && json.Unmarshal(e.Payload.CustomDetails, &d) == nil && d.Kind == "page" {
+			got = append(got, d.Decision.Reason)
+		}
+	}
+	return got
 }
 
 // sampleProbes reads path on every replica every half second until the
