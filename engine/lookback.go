@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/evidence"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/rollback"
 )
@@ -100,8 +101,8 @@ func (e *Engine) pastServed(lb *lookBack, obs []detector.Observation) history.Se
 		if len(o.Revisions) == 0 {
 			return e.evidence.Served(o.Requests, o.Failures)
 		}
-		for _, r := range o.Revisions {
-			if rs, ok := e.history.ReplicaSetOf(lb.workload, r.Revision); ok && rs.Name == lb.revision.Name {
+		for _, r := range evidence.Resolve(o, e.history) {
+			if r.Name == lb.revision.Name {
 				return e.evidence.Served(r.Requests, r.Failures)
 			}
 		}

@@ -209,26 +209,23 @@ func (e *Engine) searchOnset(ctx context.Context, w detector.Workload, known tim
 	return known
 }
 
-// breachedAt asks the source whether w breached at an instant: as a
-// whole, or by one revision's own pods; false when it did not answer.
+// breachedAt asks the source whether w breached at an instant, judged as
+// the live polls judge it (the workload, or its newest revision's own
+// pods failing while the older ones serve healthily); false when the
+// source did not answer.
 func (e *Engine) breachedAt(ctx context.Context, w detector.Workload, at time.Time) (breached, answered bool) {
 	obs, err := e.source.Observe(ctx, at)
 	if err != nil {
 		return false, false
 	}
-	rule := e.detector.Rule()
 	for _, o := range obs {
 		if o.Workload != w {
 			continue
 		}
-		if rule.Judge(o) == detector.Breaching {
-			return true, true
-		}
-		for _, r := range o.Revisions {
-			if rule.Judge(detector.Observation{Requests: r.Requests, Failures: r.Failures}) == detector.Breaching {
-				return true, true
-			}
-		}
+		e.mu.Lock()
+		judged := e.evidence.Judge(o, e.history)
+		e.mu.Unlock()
+		return e.detector.Rule().Judge(judged) == detector.Breaching, true
 	}
 	return false, true
 }

@@ -141,6 +141,63 @@ func TestWarmUpFindsTheOnsetOfAnIncidentOlderThanItsWindow(t *testing.T) {
 	}
 }
 
+// The onset search judges past instants as the live polls do. In a
+// canary the old revision's pods fail from minute 10 while the workload
+// as a whole stays under the threshold (judged as a whole: the older
+// pods fail too), and the new revision's pods join them at minute 30,
+// when the incident begins. A replica started at minute 50 dates it to
+// minute 30 too, and continues the alert; counting a breach by any
+// revision's pods, it dated it to minute 10 and opened a second one.
+func TestWarmUpDatesTheOnsetAsThePollsJudge(t *testing.T) {
+	const step = 15 * time.Second
+	src := script(func(at time.Time) ([]detector.Observation, error) {
+		old, canary := 0.01, 0.01
+		if !at.Before(t0.Add(10*time.Minute)) && at.Before(t0.Add(60*time.Minute)) {
+			old = 0.8
+		}
+		if !at.Before(t0.Add(30*time.Minute)) && at.Before(t0.Add(60*time.Minute)) {
+			canary = 0.9
+		}
+		revs := []detector.RevisionTraffic{
+			{Revision: "cart-1", Requests: 10, Failures: 10 * old},
+			{Revision: "cart-2", Requests: 30, Failures: 30 * canary},
+		}
+		return []detector.Observation{{Workload: cart, Requests: 40, Failures: revs[0].Failures + revs[1].Failures,
+			Revisions: revs}}, nil
+	})
+	cfg := config.Default()
+	replica := func(start time.Time, warmUp bool) []noticeView {
+		out := &collect{}
+		e := New(cfg, src, &executor{}, out, zap.NewNop())
+		d1, d2 := deployment("1", "1", "cart:1", "helm", t0), deployment("2", "2", "cart:2", "helm", t0.Add(5*time.Minute))
+		e.ObserveReplicaSet(replicaSet(d1, "cart-1"))
+		e.ObserveReplicaSet(replicaSet(d2, "cart-2"))
+		e.ObserveDeployment(d2, start)
+		if warmUp {
+			e.WarmUp(t.Context(), start)
+		}
+		for at := start; at.Before(t0.Add(65 * time.Minute)); at = at.Add(step) {
+			_ = e.Poll(t.Context(), at)
+		}
+		var got []noticeView
+		for _, v := range viewNotices(out.actions) {
+			got = append(got, noticeView{Kind: v.Kind, Incident: v.Incident})
+		}
+		return got
+	}
+	watched := replica(t0, false)
+	want := []noticeView{
+		{Kind: incident.Page, Incident: "shop/cart@" + t0.Add(30*time.Minute).Format(time.RFC3339)},
+		{Kind: incident.Resolve, Incident: "shop/cart@" + t0.Add(30*time.Minute).Format(time.RFC3339)},
+	}
+	if diff := cmp.Diff(want, watched); diff != "" {
+		t.Fatalf("the replica that watched (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(watched, replica(t0.Add(50*time.Minute), true)); diff != "" {
+		t.Errorf("actions of the replica started late (-watched +late):\n%s", diff)
+	}
+}
+
 // A replica that starts after a failing Deployment was deleted (a rollout
 // of sentinel after the delete) replays its failing history: it never
 // pages it again — that would reopen the alert the replica that watched

@@ -256,6 +256,15 @@ func (t *Tracker) track(now time.Time, r *run, o detector.Observation) {
 	}
 }
 
+// Judge returns what the detector judges of o, an observation of a past
+// instant: as the live polls choose (the newest revision's own pods when
+// they fail while the older ones serve healthily, else the workload), but
+// from o alone, moving no run. A workload that stopped serving is not
+// told apart from one with no data.
+func (t *Tracker) Judge(o detector.Observation, deps Deployments) detector.Observation {
+	return t.judgeRevision(o, Resolve(o, deps))
+}
+
 // judgeRevision returns the newest revision's own traffic when its pods
 // fail while the older revisions' pods serve healthily; else o.
 func (t *Tracker) judgeRevision(o detector.Observation, revs []Revision) detector.Observation {

@@ -8,15 +8,15 @@ import (
 	"github.com/sentinel-sre/sentinel/history"
 )
 
-// revisions resolves o's per-revision traffic to w's ReplicaSets (traffic
-// of revisions the history does not know is left out: it cannot be told
-// apart), sums the series of one ReplicaSet, and moves each revision's
-// own run. It returns the revisions that served, newest first.
-func (t *Tracker) revisions(now time.Time, o detector.Observation, r *run, deps Deployments) []Revision {
+// Resolve maps o's per-revision traffic to its workload's ReplicaSets
+// (traffic of revisions the history does not know is left out: it cannot
+// be told apart) and sums the series of one ReplicaSet. It returns the
+// revisions that served, newest first, with no run of their own.
+func Resolve(o detector.Observation, deps Deployments) []Revision {
 	if len(o.Revisions) == 0 {
 		return nil
 	}
-	byName := make(map[string]*Revision, len(o.Revisions))
+	byName := make(map[string]int, len(o.Revisions))
 	var out []Revision
 	for _, rt := range o.Revisions {
 		if rt.Requests <= 0 {
@@ -26,14 +26,22 @@ func (t *Tracker) revisions(now time.Time, o detector.Observation, r *run, deps 
 		if !ok {
 			continue
 		}
-		if rev := byName[rs.Name]; rev != nil {
-			rev.Requests += rt.Requests
-			rev.Failures += rt.Failures
+		if i, ok := byName[rs.Name]; ok {
+			out[i].Requests += rt.Requests
+			out[i].Failures += rt.Failures
 			continue
 		}
+		byName[rs.Name] = len(out)
 		out = append(out, Revision{ReplicaSet: rs, Requests: rt.Requests, Failures: rt.Failures})
-		byName[rs.Name] = &out[len(out)-1]
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Revision > out[j].Revision })
+	return out
+}
+
+// revisions resolves o's per-revision traffic (Resolve) and moves each
+// revision's own run. It returns the revisions that served, newest first.
+func (t *Tracker) revisions(now time.Time, o detector.Observation, r *run, deps Deployments) []Revision {
+	out := Resolve(o, deps)
 	for i := range out {
 		rev := &out[i]
 		run := r.revisions[rev.Name]
@@ -59,6 +67,5 @@ func (t *Tracker) revisions(now time.Time, o detector.Observation, r *run, deps 
 		}
 		rev.Began = run.Began
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Revision > out[j].Revision })
 	return out
 }
