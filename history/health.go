@@ -131,7 +131,10 @@ func (d *deployment) templateAt(t time.Time) string {
 			return c.Fingerprint
 		}
 		if i == 0 && c.before != nil {
-			return Fingerprint(c.before)
+			if c.beforeFP == "" {
+				c.beforeFP = Fingerprint(c.before)
+			}
+			return c.beforeFP
 		}
 	}
 	if len(d.changes) == 0 {

@@ -131,7 +131,10 @@ type replicaSet struct {
 type change struct {
 	Change
 	before *corev1.PodTemplateSpec // nil: first sight, compared lazily
-	after  *corev1.PodTemplateSpec
+	// beforeFP is before's fingerprint once asked for (templateAt): a
+	// warm-up asks it of every Deployment at every instant it replays.
+	beforeFP string
+	after    *corev1.PodTemplateSpec
 	// managed is the Deployment's managedFields, parsed only when the
 	// change is attributed (attribute), then let go: decoded, they are
 	// several times their size.

@@ -57,6 +57,22 @@ func BenchmarkPoll5000(b *testing.B) {
 	}
 }
 
+// BenchmarkWarmUp5000 is a replica's warm-up over 5,000 healthy workloads:
+// run.warm_up (15 m) of history, one answer per 15 s poll instant, replayed
+// by a fresh engine before its first live poll. The source answers at once,
+// so this is sentinel's share of the time to ready; the metrics source's
+// answers come on top.
+func BenchmarkWarmUp5000(b *testing.B) {
+	deps, rss := objects(benchShape)
+	src := Observations(deps, currentHashes(rss))
+	for range b.N {
+		b.StopTimer()
+		e := NewEngine(src, deps, rss, benchAt)
+		b.StartTimer()
+		e.WarmUp(b.Context(), benchAt)
+	}
+}
+
 // BenchmarkObserve50000 feeds 5,000 Deployments and 50,000 ReplicaSets to
 // a fresh engine as the watcher does (the Deployments kept, as their
 // informer keeps them; each ReplicaSet let go once observed) and reports
