@@ -228,12 +228,17 @@ func (p *probes) live() error {
 }
 
 // ready names what keeps this replica from judging or acting: caches
-// not synced, a stuck engine, or else every dependency that has stopped
-// answering (the API server, the metrics source), so an outage of one is
-// never blamed on the other.
+// not synced, a warm-up under way (a replica that would take over before
+// it ends could not page an incident under way under its dedup key), a
+// stuck engine, or else every dependency that has stopped answering (the
+// API server, the metrics source), so an outage of one is never blamed
+// on the other.
 func (p *probes) ready() error {
 	if !p.synced() {
 		return errors.New("kubernetes caches not synced: the API server has not answered the Deployment and ReplicaSet lists")
+	}
+	if p.started.Load() == 0 {
+		return errors.New("warming up: replaying run.warm_up of metrics history before the first poll")
 	}
 	if err := p.live(); err != nil {
 		return err

@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/engine"
 )
 
 // /readyz names every dependency that stopped answering, so an API
@@ -27,9 +29,12 @@ func TestReadyNamesTheCause(t *testing.T) {
 		apiSilent bool
 		noLease   bool // without leader election: no API server probe
 		sourceAt  time.Time
+		warming   bool // the engine loop has not started: warming up
 		want      string
 	}{
 		{name: "both answer", sourceAt: now.Add(-20 * time.Second), want: ""},
+		{name: "warming up", warming: true, sourceAt: now.Add(-20 * time.Second),
+			want: "warming up: replaying run.warm_up of metrics history before the first poll"},
 		{name: "without leader election", noLease: true, sourceAt: now.Add(-20 * time.Second), want: ""},
 		{name: "API server down", apiSilent: true, sourceAt: now.Add(-20 * time.Second),
 			want: "the API server has not answered since 2026-12-01T11:59:00Z: pages go out without the Lease, rollbacks wait for it"},
@@ -41,9 +46,13 @@ func TestReadyNamesTheCause(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &probes{cfg: cfg, clock: testingclock.NewFakePassiveClock(now), synced: func() bool { return true },
+				engine: engine.New(cfg, nil, nil, nil, zap.NewNop()), // no poll yet: live since it started
 				source: &lastAnswer{at: tc.sourceAt, err: errors.New("connection refused")}}
 			if !tc.noLease {
 				p.api = func() (time.Time, bool) { return lastAnswered, tc.apiSilent }
+			}
+			if !tc.warming {
+				p.started.Store(now.Add(-time.Minute).UnixNano())
 			}
 			got := ""
 			if err := p.ready(); err != nil {

@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string) error {
 	sentinel := fs.String("sentinel", "", "the sentinel binary to run; empty builds ./cmd/sentinel")
 	populate := fs.Bool("populate", true, "create the objects; false runs against those a previous run made")
 	env := fs.String("env", "", "comma-separated VAR=VALUE added to sentinel's environment, e.g. GOMEMLIMIT=200MiB")
+	history := fs.Duration("history", 15*time.Minute, "metrics history to serve every workload's traffic for before sentinel starts (its warm-up replays it); 0 serves none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +73,18 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	fmt.Printf("shape: %s\n", s)
+	served := time.Now()
+	if *history > 0 {
+		file := os.Getenv("SENTINEL_TEST_PROMETHEUS_CONFIG")
+		if file == "" {
+			return errNoPrometheusConfig
+		}
+		stop, err := ServeTraffic(ctx, s, prom, file)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if *populate {
 		t0 := time.Now()
 		made, err := Populate(ctx, client, s, *workers)
@@ -83,6 +96,11 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 
+	if *history > 0 {
+		if err := waitHistory(ctx, served, *history); err != nil {
+			return err
+		}
+	}
 	var extra []string
 	if *env != "" {
 		extra = strings.Split(*env, ",")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,12 +31,52 @@ type Daemon struct {
 	Settle            time.Duration
 	// Workloads is sentinel_workloads_watched at the end.
 	Workloads string
+	// WarmUp is how long the warm-up took (from the caches' sync to its
+	// end, as logged) and how many past instants the source answered.
+	WarmUp      time.Duration
+	WarmUpPolls int
 }
 
 func (d Daemon) String() string {
 	return fmt.Sprintf("synced in %v, ready in %v (%v CPU); peak RSS %d MiB, RSS %d MiB after %v more (%v CPU); %s workloads watched",
 		d.Synced.Round(10*time.Millisecond), d.Ready.Round(10*time.Millisecond), d.CPUReady.Round(10*time.Millisecond),
-		d.PeakRSS>>20, d.RSS>>20, d.Settle, d.CPUIdle.Round(10*time.Millisecond), d.Workloads)
+		d.PeakRSS>>20, d.RSS>>20, d.Settle, d.CPUIdle.Round(10*time.Millisecond), d.Workloads) +
+		fmt.Sprintf("; warm-up %v over %d answered instants", d.WarmUp.Round(10*time.Millisecond), d.WarmUpPolls)
+}
+
+// warmUp reads from sentinel's log how long its warm-up took, from the
+// caches' sync to the end of the replay, and how many instants it
+// replayed.
+func warmUp(log string) (time.Duration, int) {
+	f, err := os.Open(log)
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	var synced, done time.Time
+	polls := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Msg   string    `json:"msg"`
+			TS    time.Time `json:"ts"`
+			Polls int       `json:"polls"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			continue
+		}
+		switch l.Msg {
+		case "kubernetes caches synced":
+			synced = l.TS
+		case "warmed up on metrics history":
+			done, polls = l.TS, l.Polls
+		}
+	}
+	if synced.IsZero() || done.IsZero() {
+		return 0, polls
+	}
+	return done.Sub(synced), polls
 }
 
 // BuildSentinel builds cmd/sentinel into dir.
@@ -102,6 +143,7 @@ func RunSentinel(ctx context.Context, bin, dir, kubeconfig, prometheus string, s
 		}
 	}
 	d.CPUReady = procCPU(cmd.Process.Pid)
+	d.WarmUp, d.WarmUpPolls = warmUp(logf.Name())
 	select {
 	case err := <-exited:
 		return d, fmt.Errorf("sentinel exited after ready (%v); log: %s", err, logf.Name())
