@@ -260,3 +260,29 @@ func TestBeganAndFailingRevision(t *testing.T) {
 func ptr(o detector.Observation) *detector.Observation { return &o }
 
 func round(v float64) float64 { return float64(int64(v*1e6+0.5)) / 1e6 }
+
+// Resolve sums the series of one ReplicaSet, named by hash or by name
+// and in any order, newest revision first. (It once summed into a copy
+// left behind when its list grew: a ReplicaSet's later series were lost.)
+func TestResolveSumsTheSeriesOfOneReplicaSet(t *testing.T) {
+	o := detector.Observation{Workload: cart, Revisions: []detector.RevisionTraffic{
+		{Revision: "aaa", Requests: 10},
+		{Revision: "cart-bbb", Requests: 5, Failures: 5},
+		{Revision: "bbb", Requests: 5, Failures: 1},
+		{Revision: "cart-aaa", Requests: 2},
+		{Revision: "zzz", Requests: 7, Failures: 7}, // not cart's: left out
+		{Revision: "aaa", Requests: 0},              // served nothing
+	}}
+	type rev struct {
+		Name               string
+		Requests, Failures float64
+	}
+	var got []rev
+	for _, r := range Resolve(o, &fakeDeployments{}) {
+		got = append(got, rev{r.Name, r.Requests, r.Failures})
+	}
+	want := []rev{{"cart-bbb", 10, 6}, {"cart-aaa", 12, 0}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Resolve (-want +got):\n%s", diff)
+	}
+}
