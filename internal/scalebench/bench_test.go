@@ -7,6 +7,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/kube"
 )
 
@@ -75,14 +78,17 @@ func BenchmarkWarmUp5000(b *testing.B) {
 
 // BenchmarkObserve50000 feeds 5,000 Deployments and 50,000 ReplicaSets to
 // a fresh engine as the watcher does (the Deployments kept, as their
-// informer keeps them; each ReplicaSet let go once observed) and reports
-// the heap they keep after a collection.
+// informer keeps them; each ReplicaSet let go once observed), polls
+// every workload serving healthily from its current revision for
+// run.warm_up, and reports the heap they keep after a collection.
 func BenchmarkObserve50000(b *testing.B) {
 	for range b.N {
 		runtime.GC()
 		before := heapInuse()
-		e := NewEngine(observations(nil), nil, nil, benchAt)
+		var src observations
+		e := NewEngine(&src, nil, nil, benchAt)
 		var deps []*appsv1.Deployment
+		hashes := map[detector.Workload]string{}
 		for i := range benchShape.Deployments {
 			d := benchShape.Deployment(i)
 			d.UID, d.ResourceVersion = "uid", "1"
@@ -91,13 +97,19 @@ func BenchmarkObserve50000(b *testing.B) {
 				rs.ResourceVersion = "1"
 				_, _ = kube.Trim(rs)
 				e.ObserveReplicaSet(rs)
+				hashes[detector.Workload{Namespace: d.Namespace, Name: d.Name}] = rs.Labels[history.PodTemplateHash]
 			}
 			_, _ = kube.Trim(d)
 			e.ObserveDeployment(d, benchAt)
 			deps = append(deps, d)
 		}
-		if err := e.Poll(b.Context(), benchAt); err != nil {
-			b.Fatal(err)
+		src = Observations(deps, hashes)
+		clear(hashes)
+		step := config.Default().Detection.PollInterval
+		for at := benchAt; at.Before(benchAt.Add(config.Default().Run.WarmUp)); at = at.Add(step) {
+			if err := e.Poll(b.Context(), at); err != nil {
+				b.Fatal(err)
+			}
 		}
 		runtime.GC()
 		b.ReportMetric(float64(heapInuse()-before)/(1<<20), "retained-MiB")

@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string) error {
 	sentinel := fs.String("sentinel", "", "the sentinel binary to run; empty builds ./cmd/sentinel")
 	populate := fs.Bool("populate", true, "create the objects; false runs against those a previous run made")
 	env := fs.String("env", "", "comma-separated VAR=VALUE added to sentinel's environment, e.g. GOMEMLIMIT=200MiB")
+	keep := fs.Bool("keep", false, "keep the working directory (sentinel's config and log) and print its path")
 	history := fs.Duration("history", 15*time.Minute, "metrics history to serve every workload's traffic for before sentinel starts (its warm-up replays it); 0 serves none")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,7 +65,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if *keep {
+		fmt.Printf("working directory (kept): %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	bin := *sentinel
 	if bin == "" {
 		if bin, err = BuildSentinel(ctx, dir); err != nil {
