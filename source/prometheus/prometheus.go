@@ -6,7 +6,9 @@
 // The query is rendered from configuration with text/template (see
 // DefaultQuery, RenderQuery and docs/metrics.md) and checked with
 // Prometheus's own PromQL parser at start-up. It is sent with
-// client_golang's api/prometheus/v1 over an HTTP client built by
+// client_golang's API client, as its api/prometheus/v1 sends it, and its
+// answer decoded straight into the rates sentinel reads (answer.go: a
+// tenth of v1's garbage), over an HTTP client built by
 // prometheus/common/config — the code Prometheus itself scrapes with — so
 // bearer token files, basic-auth password files and TLS files are re-read
 // as they change, without sentinel restarting.
@@ -55,6 +57,7 @@ import (
 // Source queries Prometheus. It is safe for concurrent use.
 type Source struct {
 	api       v1.API
+	client    api.Client        // api's: the instant query's answer is decoded here (answer.go)
 	buildinfo v1.API            // api, but a 404 is errNoBuildinfo
 	queries   map[Ranges]string // RangesLeftOpen and RangesClosed
 	timeout   time.Duration
@@ -127,7 +130,7 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 		return nil, fmt.Errorf("register prometheus source metrics: %w", err)
 	}
 	return &Source{
-		api: v1.NewAPI(c), buildinfo: v1.NewAPI(notFoundClient{c}),
+		api: v1.NewAPI(c), client: c, buildinfo: v1.NewAPI(notFoundClient{c}),
 		queries: queries, timeout: p.Timeout, ranges: o.ranges,
 		nsLabel: model.LabelName(p.NamespaceLabel), wlLabel: model.LabelName(p.WorkloadLabel),
 		clock: o.clock, log: o.log, m: m,
@@ -269,7 +272,7 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 		return nil, s.fail(classify(err), err)
 	}
 	start := s.clock.Now()
-	val, warnings, err := s.api.Query(qctx, s.queries[ranges], at, v1.WithTimeout(s.timeout))
+	samples, warnings, err := s.instantQuery(qctx, s.queries[ranges], at)
 	s.m.ObserveDuration(s.clock.Since(start))
 	if err != nil {
 		return nil, s.fail(classify(err), fmt.Errorf("query prometheus: %w", err))
@@ -278,11 +281,7 @@ func (s *Source) Observe(ctx context.Context, at time.Time) ([]detector.Observat
 		return nil, s.fail(ReasonWarnings, fmt.Errorf("query prometheus: the answer may be partial: %s",
 			strings.Join(warnings, "; ")))
 	}
-	vec, ok := val.(model.Vector)
-	if !ok {
-		return nil, s.fail(ReasonBadResponse, fmt.Errorf("query prometheus: want an instant vector, got %s", typeOf(val)))
-	}
-	return s.vectorAnswer(vec)
+	return s.vectorAnswer(samples)
 }
 
 func (s *Source) fail(reason string, err error) error {
@@ -354,11 +353,11 @@ type workloadRates struct {
 
 // observations turns the answer into observations and counts the skipped
 // samples by reason.
-func (s *Source) observations(vec model.Vector) ([]detector.Observation, map[string]int) {
+func (s *Source) observations(samples []series) ([]detector.Observation, map[string]int) {
 	skipped := map[string]int{}
 	byWorkload := map[detector.Workload]*workloadRates{}
-	for _, smp := range vec {
-		w := detector.Workload{Namespace: string(smp.Metric[s.nsLabel]), Name: string(smp.Metric[s.wlLabel])}
+	for _, smp := range samples {
+		w := detector.Workload{Namespace: smp.ns, Name: smp.wl}
 		if source.Unattributed(w.Namespace, w.Name) {
 			// Istio reports requests it cannot attribute as "unknown".
 			skipped[SkipNoWorkload]++
@@ -369,7 +368,7 @@ func (s *Source) observations(vec model.Vector) ([]detector.Observation, map[str
 			wr = &workloadRates{revisions: map[string]*rates{}}
 			byWorkload[w] = wr
 		}
-		rev := string(smp.Metric[RevisionLabel])
+		rev := smp.rev
 		r := wr.revisions[rev]
 		if r == nil {
 			r = &rates{}
@@ -396,12 +395,12 @@ func (s *Source) observations(vec model.Vector) ([]detector.Observation, map[str
 }
 
 // add takes one sample; it returns why it was skipped, or "".
-func (r *rates) add(smp *model.Sample) string {
-	v := float64(smp.Value)
-	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+func (r *rates) add(smp series) string {
+	v := smp.value
+	if smp.bad || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 		return SkipBadValue
 	}
-	switch smp.Metric[ClassLabel] {
+	switch smp.class {
 	case ClassTotal:
 		if r.hasTotal {
 			return SkipDuplicate

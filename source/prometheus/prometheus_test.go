@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	promclient "github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -213,6 +214,29 @@ func TestObserve(t *testing.T) {
 		want:    []detector.Observation{{Workload: gateway, Requests: 25}},
 		skipped: map[string]float64{SkipNoWorkload: 2, SkipBadClass: 1, SkipDuplicate: 1},
 	}, {
+		name: "fields and labels in any order, other labels and fields ignored, a native histogram skipped",
+		body: `{"data":{"result":[` +
+			`{"value":[1777074690,"40"],"metric":{"sentinel_class":"total","le":"x","destination_workload":"model-engine","destination_workload_namespace":"scale-deploy"}},` +
+			`{"metric":{"destination_workload_namespace":"scale-deploy","destination_workload":"model-engine","sentinel_class":"failed"},"value":[1777074690,"2"],"extra":{"a":[1,2]}},` +
+			`{"metric":{"destination_workload_namespace":"scale-deploy","destination_workload":"gateway","sentinel_class":"total"},"histogram":[1777074690,{"count":"1","sum":"1"}]}` +
+			`],"resultType":"vector"},"infos":["x"],"status":"success"}`,
+		want:    []detector.Observation{{Workload: engine, Requests: 40, Failures: 2}},
+		skipped: map[string]float64{SkipBadValue: 1},
+	}, {
+		name:      "a value that is not a number",
+		body:      vector(sample("scale-deploy", "gateway", "total", "forty")),
+		errReason: ReasonInvalid, noData: true,
+		skipped: map[string]float64{SkipBadValue: 1},
+	}, {
+		name:      "no answer at all",
+		status:    http.StatusNoContent,
+		errReason: ReasonBadResponse,
+	}, {
+		name:      "a success with an error's status code",
+		status:    http.StatusBadRequest,
+		body:      vector(sample("a", "b", "total", "1")),
+		errReason: ReasonBadResponse,
+	}, {
 		name:      "every sample unusable",
 		body:      vector(sample("scale-deploy", "model-engine", "total", "NaN")),
 		errReason: ReasonInvalid, noData: true,
@@ -391,7 +415,7 @@ func TestRangesAuto(t *testing.T) {
 		}
 		srv2 := httptest.NewServer(fake)
 		defer srv2.Close()
-		s.api, s.buildinfo = mustAPIs(t, srv2.URL)
+		s.api, s.client, s.buildinfo = mustAPIs(t, srv2.URL)
 		if _, err := s.Observe(t.Context(), at); err != nil {
 			t.Fatal(err)
 		}
@@ -480,14 +504,15 @@ func TestRangesAutoRetried(t *testing.T) {
 	}
 }
 
-// mustAPIs returns the query and buildinfo APIs of a source for url.
-func mustAPIs(t *testing.T, url string) (v1.API, v1.API) {
+// mustAPIs returns the query API, client and buildinfo API of a source
+// for url.
+func mustAPIs(t *testing.T, url string) (v1.API, api.Client, v1.API) {
 	t.Helper()
 	s, err := New(testConfig(url), promclient.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.api, s.buildinfo
+	return s.api, s.client, s.buildinfo
 }
 
 func TestMetricsPreCreatedAndShared(t *testing.T) {

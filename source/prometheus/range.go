@@ -226,7 +226,7 @@ func (r *Range) fetch(ctx context.Context, n int, first time.Time) (*chunk, erro
 	}
 	c := &chunk{index: n, answers: make([]answer, steps)}
 	for i, vec := range vecs {
-		c.answers[i].obs, c.answers[i].err = s.vectorAnswer(vec)
+		c.answers[i].obs, c.answers[i].err = s.vectorAnswer(s.samplesOf(vec))
 	}
 	return c, nil
 }
@@ -234,7 +234,7 @@ func (r *Range) fetch(ctx context.Context, n int, first time.Time) (*chunk, erro
 // vectorAnswer turns one instant's samples into observations with the
 // checks Observe applies to an instant query's answer: no series, or none
 // usable, is ErrNoData; skipped samples are counted.
-func (s *Source) vectorAnswer(vec model.Vector) ([]detector.Observation, error) {
+func (s *Source) vectorAnswer(vec []series) ([]detector.Observation, error) {
 	if len(vec) == 0 {
 		return nil, s.fail(ReasonNoData, fmt.Errorf("query prometheus: empty answer: %w", source.ErrNoData))
 	}
