@@ -211,11 +211,21 @@ func (e *Engine) searchOnset(ctx context.Context, w detector.Workload, known tim
 
 // breachedAt asks the source whether w breached at an instant, judged as
 // the live polls judge it (the workload, or its newest revision's own
-// pods failing while the older ones serve healthily); false when the
-// source did not answer.
+// pods failing while the older ones serve healthily); no data is an
+// answer (no breach). An instant left unanswered is asked again, up to
+// onsetAttempts times in all: a search stopped by one slow query dates
+// the incident later than the replicas that watched it, a second alert.
 func (e *Engine) breachedAt(ctx context.Context, w detector.Workload, at time.Time) (breached, answered bool) {
-	obs, err := e.source.Observe(ctx, at)
-	if err != nil {
+	var obs []detector.Observation
+	var err error
+	for range onsetAttempts {
+		if obs, err = e.source.Observe(ctx, at); source.Answered(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if !source.Answered(err) {
+		e.log.Warn("onset search stopped: the metrics source did not answer for a past instant",
+			zap.String("workload", w.String()), zap.Time("at", at), zap.Int("attempts", onsetAttempts), zap.Error(err))
 		return false, false
 	}
 	for _, o := range obs {
@@ -229,6 +239,9 @@ func (e *Engine) breachedAt(ctx context.Context, w detector.Workload, at time.Ti
 	}
 	return false, true
 }
+
+// onsetAttempts is how many times the onset search asks for one instant.
+const onsetAttempts = 3
 
 // maxOnsetSearch bounds how far back an incident's onset is looked for
 // (about 2 × log2(maxOnsetSearch / poll interval) queries per incident).
