@@ -86,6 +86,9 @@ type Engine struct {
 	completed     time.Time // the instant of the last poll completed
 	// warming: a warm-up replays history as a standby (see WarmUp).
 	warming bool
+	// replayed is the last instant a warm-up that did not give up
+	// replayed: the live polls go on from it (see Run).
+	replayed time.Time
 	// settleLater: the warm-up gave up on a down source before it could
 	// settle the incidents of Deployments deleted before the start; the
 	// first live poll answered does (settleGone).
@@ -282,12 +285,13 @@ func (e *Engine) Stats() Stats {
 // Run polls until ctx ends. Polls fall on multiples of the poll interval
 // and are evaluated at that instant, asked metrics.query_delay after it
 // so the instant's samples have landed: replicas (and replays) of the
-// same data agree on onsets, and with them on incident ids.
+// same data agree on onsets, and with them on incident ids. After a
+// warm-up the polls go on from its last instant (see maxCatchUp).
 func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 	// Rollbacks and verifications in flight end with ctx; wait for them.
 	defer e.inFlight.Wait()
 	step := e.cfg.Detection.PollInterval
-	var last time.Time
+	last := e.resumeFrom(clk.Now())
 	for {
 		now := clk.Now()
 		next := PollAt(now, step)
@@ -297,16 +301,57 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 		if !last.IsZero() && last.Add(step).Before(next) {
 			next = last.Add(step)
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, clk, next.Sub(now)+e.cfg.Metrics.QueryDelay) {
 			return nil
-		case <-clk.After(max(0, next.Sub(now)+e.cfg.Metrics.QueryDelay)):
 		}
 		if err := e.Poll(ctx, next); err != nil {
 			e.log.Warn("poll without metrics: every workload unknown", zap.Error(err))
 		}
 		last = next
 	}
+}
+
+// sleep waits d on clk, not at all when d is not positive (an instant
+// caught up on); false when ctx ended first.
+func sleep(ctx context.Context, clk clock.Clock, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-clk.After(d):
+		return true
+	}
+}
+
+// maxCatchUp bounds how many poll instants the first live polls catch up
+// on after a warm-up: the instants that passed while it replayed (a few
+// at most), polled at once rather than waiting for the next slot, so a
+// replica is ready, and an incident that began meanwhile is paged,
+// without a poll interval's wait; a warm-up that took longer (a slow
+// source) leaves the older ones out, as detecting what fails now comes
+// first.
+const maxCatchUp = 4
+
+// resumeFrom is the instant the live polls go on from: the last one the
+// warm-up replayed, or at most maxCatchUp polls before now; zero starts
+// at the next poll instant.
+func (e *Engine) resumeFrom(now time.Time) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.replayed.IsZero() {
+		return time.Time{}
+	}
+	step := e.cfg.Detection.PollInterval
+	return laterOf(e.replayed, PollAt(now, step).Add(-maxCatchUp*step))
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // PollAt returns the first poll instant at or after t: a multiple of step

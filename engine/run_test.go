@@ -50,3 +50,82 @@ func TestSlowSourceSkipsNoPoll(t *testing.T) {
 		t.Errorf("polled instants after t0 (-want +got):\n%s", diff)
 	}
 }
+
+// The live polls go on from the warm-up's last instant: the instants that
+// passed while it replayed are polled at once (a replica is ready, and a
+// failure that began meanwhile judged, without waiting for the next
+// slot), at most maxCatchUp of them; a warm-up that gave up on a down
+// source leaves nothing to go on from.
+func TestLivePollsGoOnFromTheWarmUp(t *testing.T) {
+	healthy := []detector.Observation{{Workload: cart, Requests: 10}}
+	for _, tc := range []struct {
+		name string
+		// perQuery is how long each warm-up query takes; down: the
+		// source does not answer during the warm-up.
+		perQuery time.Duration
+		down     bool
+		// want is the first live instants, after t0, and when each was
+		// asked.
+		want []asked
+	}{
+		{name: "quick warm-up", perQuery: 100 * time.Millisecond,
+			// replayed to t0 by t0+7s: t0+15s is the next slot
+			want: []asked{{15 * time.Second, 20 * time.Second}, {30 * time.Second, 35 * time.Second}}},
+		{name: "slow warm-up", perQuery: 500 * time.Millisecond,
+			// replayed to t0 by t0+31s: t0+15s and t0+30s at once
+			want: []asked{{15 * time.Second, 31 * time.Second}, {30 * time.Second, 35 * time.Second}, // its query delay
+				{45 * time.Second, 50 * time.Second}}},
+		{name: "very slow warm-up", perQuery: 5 * time.Second,
+			// replayed to t0 by t0+301s: at most maxCatchUp polls back
+			want: []asked{{270 * time.Second, 301 * time.Second}, {285 * time.Second, 301 * time.Second},
+				{300 * time.Second, 305 * time.Second}, {315 * time.Second, 320 * time.Second}}},
+		{name: "source down during the warm-up", perQuery: time.Second, down: true,
+			want: []asked{{15 * time.Second, 20 * time.Second}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := testingclock.NewFakeClock(t0.Add(time.Second))
+			live := make(chan asked, 16)
+			warming := true
+			src := script(func(at time.Time) ([]detector.Observation, error) {
+				if warming {
+					clk.Step(tc.perQuery)
+					if tc.down {
+						return nil, context.DeadlineExceeded
+					}
+					return healthy, nil
+				}
+				live <- asked{at.Sub(t0), clk.Now().Sub(t0)}
+				return healthy, nil
+			})
+			e := New(config.Default(), src, &executor{}, &collect{}, zap.NewNop())
+			e.WarmUp(t.Context(), clk.Now())
+			warming = false
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- e.Run(ctx, clk) }()
+			var got []asked
+			for len(got) < len(tc.want) {
+				select {
+				case a := <-live:
+					got = append(got, a)
+				default:
+					if clk.HasWaiters() {
+						clk.Step(time.Second)
+					}
+					time.Sleep(time.Millisecond) // let Run reach its next wait
+				}
+			}
+			cancel()
+			clk.Step(time.Minute)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(asked{})); diff != "" {
+				t.Errorf("live polls: instant and when asked, after t0 (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// asked is a poll instant and when the source was asked about it.
+type asked struct{ instant, when time.Duration }

@@ -89,6 +89,9 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 	}
 	e.mu.Lock()
 	open := len(e.open)
+	if !down && polls > 0 {
+		e.replayed = last
+	}
 	e.mu.Unlock()
 	e.log.Info("warmed up on metrics history", zap.Duration("span", span), zap.Int("polls", polls),
 		zap.Int("unanswered", failed), zap.Int("open_incidents", open), zap.Int("older_than_warm_up", backdated),
