@@ -44,34 +44,32 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 		e.warming = false
 		e.mu.Unlock()
 	}()
-	src := &unanswered{Source: e.source, after: max(1, e.cfg.Metrics.BlindAfter)}
 	polls, failed, down := 0, 0, false
 	var first time.Time                  // the first instant replayed
 	var lastObs []detector.Observation   // the last instant replayed's answer
 	last := PollAt(now, step).Add(-step) // the live polls start at PollAt(now)
-	for at := PollAt(now.Add(-span), step); !at.After(last); at = at.Add(step) {
-		if ctx.Err() != nil {
-			return
-		}
-		obs, err := src.Observe(ctx, at)
-		if errors.Is(err, source.ErrNoData) {
+	for r := range e.replay(ctx, PollAt(now.Add(-span), step), last, step) {
+		if errors.Is(r.err, source.ErrNoData) {
 			lastObs = nil // an answer: nothing was reported
 		}
-		if err != nil {
+		if r.err != nil {
 			failed++
-			if down = src.down(); down {
+			if down = r.down; down {
 				e.log.Warn("warm-up given up: the metrics source left metrics.blind_after queries in a row unanswered",
-					zap.Int("polls", polls), zap.Int("unanswered", failed), zap.Error(err))
+					zap.Int("polls", polls), zap.Int("unanswered", failed), zap.Error(r.err))
 				break
 			}
 			continue
 		}
-		e.evaluate(at, obs, nil)
+		e.evaluate(r.at, r.obs, nil)
 		if polls == 0 {
-			first = at
+			first = r.at
 		}
-		lastObs = obs
+		lastObs = r.obs
 		polls++
+	}
+	if ctx.Err() != nil {
+		return
 	}
 	backdated := 0
 	if !down { // asking further back would only wait out more timeouts
@@ -253,3 +251,39 @@ const maxOnsetSearch = 24 * time.Hour
 // maxWarmUpPolls bounds a warm-up's queries (15 minutes of 15 s polls is
 // 60), so a short poll interval does not delay the start.
 const maxWarmUpPolls = 120
+
+// replayed is the source's answer for one past instant of a warm-up;
+// down: the source has left metrics.blind_after queries in a row
+// unanswered, and no more are asked.
+type replayed struct {
+	at   time.Time
+	obs  []detector.Observation
+	err  error
+	down bool
+}
+
+// replay asks the source for the instants from first to last, every
+// step, in order, one query at a time, each asked while the previous
+// answer is being evaluated: the source's time and the evaluation's
+// overlap. At most one answer waits. It stops after a down answer (the
+// caller reads every answer until then) or when ctx ends.
+func (e *Engine) replay(ctx context.Context, first, last time.Time, step time.Duration) <-chan replayed {
+	out := make(chan replayed, 1)
+	src := &unanswered{Source: e.source, after: max(1, e.cfg.Metrics.BlindAfter)}
+	go func() {
+		defer close(out)
+		for at := first; !at.After(last) && ctx.Err() == nil; at = at.Add(step) {
+			obs, err := src.Observe(ctx, at)
+			r := replayed{at: at, obs: obs, err: err, down: err != nil && src.down()}
+			select {
+			case out <- r:
+			case <-ctx.Done():
+				return
+			}
+			if r.down {
+				return
+			}
+		}
+	}()
+	return out
+}
