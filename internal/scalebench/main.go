@@ -42,7 +42,9 @@ func run(ctx context.Context, args []string) error {
 	settle := fs.Duration("settle", time.Minute, "how long to watch sentinel after it is ready")
 	sentinel := fs.String("sentinel", "", "the sentinel binary to run; empty builds ./cmd/sentinel")
 	populate := fs.Bool("populate", true, "create the objects; false runs against those a previous run made")
-	env := fs.String("env", "", "comma-separated VAR=VALUE added to sentinel's environment, e.g. GOMEMLIMIT=200MiB")
+	var envs []string
+	fs.Func("env", "comma-separated VAR=VALUE added to sentinel's environment, e.g. GOMEMLIMIT=200MiB; repeated, sentinel is run once with each, one after another, the traffic going on",
+		func(v string) error { envs = append(envs, v); return nil })
 	keep := fs.Bool("keep", false, "keep the working directory (sentinel's config and log) and print its path")
 	history := fs.Duration("history", 15*time.Minute, "metrics history to serve every workload's traffic for before sentinel starts (its warm-up replays it); 0 serves none")
 	if err := fs.Parse(args); err != nil {
@@ -106,15 +108,20 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	var extra []string
-	if *env != "" {
-		extra = strings.Split(*env, ",")
+	if len(envs) == 0 {
+		envs = []string{""}
 	}
-	d, err := RunSentinel(ctx, bin, dir, kc, prom, *settle, extra)
-	if err != nil {
-		return err
+	for _, env := range envs {
+		var extra []string
+		if env != "" {
+			extra = strings.Split(env, ",")
+		}
+		d, err := RunSentinel(ctx, bin, dir, kc, prom, *settle, extra)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("sentinel run (env %q): %s\n", extra, d)
 	}
-	fmt.Printf("sentinel run (env %q): %s\n", extra, d)
 
 	return pollCost(ctx, client, s, *polls)
 }

@@ -106,7 +106,7 @@ func RunSentinel(ctx context.Context, bin, dir, kubeconfig, prometheus string, s
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return Daemon{}, fmt.Errorf("write sentinel config: %w", err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "sentinel.log"))
+	logf, err := os.CreateTemp(dir, "sentinel-*.log")
 	if err != nil {
 		return Daemon{}, fmt.Errorf("sentinel log: %w", err)
 	}
