@@ -25,25 +25,9 @@ func TestSlowSourceSkipsNoPoll(t *testing.T) {
 		return nil, nil
 	})
 	e := New(config.Default(), src, &executor{}, &collect{}, zap.NewNop())
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx, clk) }()
 	var got []time.Duration
-	for len(got) < 5 {
-		select {
-		case at := <-asked:
-			got = append(got, at.Sub(t0))
-		default:
-			if clk.HasWaiters() {
-				clk.Step(time.Second)
-			}
-			time.Sleep(time.Millisecond) // let Run reach its next wait
-		}
-	}
-	cancel()
-	clk.Step(time.Minute)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	for _, at := range runFor(t, e, clk, asked, 5) {
+		got = append(got, at.Sub(t0))
 	}
 	want := []time.Duration{15 * time.Second, 30 * time.Second, 45 * time.Second, 60 * time.Second, 75 * time.Second}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -100,26 +84,7 @@ func TestLivePollsGoOnFromTheWarmUp(t *testing.T) {
 			e := New(config.Default(), src, &executor{}, &collect{}, zap.NewNop())
 			e.WarmUp(t.Context(), clk.Now())
 			warming = false
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- e.Run(ctx, clk) }()
-			var got []asked
-			for len(got) < len(tc.want) {
-				select {
-				case a := <-live:
-					got = append(got, a)
-				default:
-					if clk.HasWaiters() {
-						clk.Step(time.Second)
-					}
-					time.Sleep(time.Millisecond) // let Run reach its next wait
-				}
-			}
-			cancel()
-			clk.Step(time.Minute)
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
+			got := runFor(t, e, clk, live, len(tc.want))
 			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(asked{})); diff != "" {
 				t.Errorf("live polls: instant and when asked, after t0 (-want +got):\n%s", diff)
 			}
@@ -129,3 +94,30 @@ func TestLivePollsGoOnFromTheWarmUp(t *testing.T) {
 
 // asked is a poll instant and when the source was asked about it.
 type asked struct{ instant, when time.Duration }
+
+// runFor runs e until it has sent n values on ch, stepping clk a second
+// whenever Run waits on it, and returns them.
+func runFor[T any](t *testing.T, e *Engine, clk *testingclock.FakeClock, ch <-chan T, n int) []T {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, clk) }()
+	var got []T
+	for len(got) < n {
+		select {
+		case v := <-ch:
+			got = append(got, v)
+		default:
+			if clk.HasWaiters() {
+				clk.Step(time.Second)
+			}
+			time.Sleep(time.Millisecond) // let Run reach its next wait
+		}
+	}
+	cancel()
+	clk.Step(time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
