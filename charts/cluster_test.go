@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -88,7 +89,27 @@ func (c *cluster) operatorCRDs(t *testing.T) {
 	crds := filepath.Join(mod.Dir, "example", "prometheus-operator-crd")
 	for _, crd := range []string{"servicemonitors", "prometheusrules"} {
 		c.kubectl(t, nil, "apply", "--server-side", "-f", filepath.Join(crds, "monitoring.coreos.com_"+crd+".yaml"))
-		c.kubectl(t, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/"+crd+".monitoring.coreos.com")
+		c.established(t, crd+".monitoring.coreos.com")
+	}
+}
+
+// established waits up to a minute for a CRD to be served. `kubectl wait
+// --for=condition=Established` is not used: asked before the API server
+// has given the new CRD any status it fails at once (".status.conditions
+// accessor error: <nil>"), which it did in CI.
+func (c *cluster) established(t *testing.T, crd string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := c.cmd(t, nil, "kubectl", "get", "crd", crd, "-o",
+			`jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		if err == nil && strings.TrimSpace(out) == "True" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CRD %s not established after a minute: %v %s", crd, err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
