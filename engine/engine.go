@@ -335,8 +335,8 @@ func sleep(ctx context.Context, clk clock.Clock, d time.Duration) bool {
 const maxCatchUp = 4
 
 // resumeFrom is the instant the live polls go on from: the last one the
-// warm-up replayed, or at most maxCatchUp polls before now; zero starts
-// at the next poll instant.
+// warm-up replayed, or the one that leaves maxCatchUp instants up to now
+// to catch up on; zero starts at the next poll instant.
 func (e *Engine) resumeFrom(now time.Time) time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -344,7 +344,11 @@ func (e *Engine) resumeFrom(now time.Time) time.Time {
 		return time.Time{}
 	}
 	step := e.cfg.Detection.PollInterval
-	return laterOf(e.replayed, PollAt(now, step).Add(-maxCatchUp*step))
+	passed := PollAt(now, step) // the last instant at or before now
+	if passed.After(now) {
+		passed = passed.Add(-step)
+	}
+	return laterOf(e.replayed, passed.Add(-maxCatchUp*step))
 }
 
 func laterOf(a, b time.Time) time.Time {

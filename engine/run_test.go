@@ -44,12 +44,13 @@ func TestLivePollsGoOnFromTheWarmUp(t *testing.T) {
 	healthy := []detector.Observation{{Workload: cart, Requests: 10}}
 	for _, tc := range []struct {
 		name string
-		// perQuery is how long each warm-up query takes; down: the
-		// source does not answer during the warm-up.
-		perQuery time.Duration
-		down     bool
+		// perQuery is how long each warm-up query takes; after
+		// answering downAfter of them (0: all) the source goes down.
+		perQuery  time.Duration
+		downAfter int
 		// want is the first live instants, after t0, and when each was
-		// asked.
+		// asked (metrics.query_delay, 5 s, after the instant at the
+		// earliest).
 		want []asked
 	}{
 		{name: "quick warm-up", perQuery: 100 * time.Millisecond,
@@ -57,23 +58,26 @@ func TestLivePollsGoOnFromTheWarmUp(t *testing.T) {
 			want: []asked{{15 * time.Second, 20 * time.Second}, {30 * time.Second, 35 * time.Second}}},
 		{name: "slow warm-up", perQuery: 500 * time.Millisecond,
 			// replayed to t0 by t0+31s: t0+15s and t0+30s at once
-			want: []asked{{15 * time.Second, 31 * time.Second}, {30 * time.Second, 35 * time.Second}, // its query delay
+			want: []asked{{15 * time.Second, 31 * time.Second}, {30 * time.Second, 35 * time.Second},
 				{45 * time.Second, 50 * time.Second}}},
 		{name: "very slow warm-up", perQuery: 5 * time.Second,
-			// replayed to t0 by t0+301s: at most maxCatchUp polls back
-			want: []asked{{270 * time.Second, 301 * time.Second}, {285 * time.Second, 301 * time.Second},
-				{300 * time.Second, 305 * time.Second}, {315 * time.Second, 320 * time.Second}}},
-		{name: "source down during the warm-up", perQuery: time.Second, down: true,
-			want: []asked{{15 * time.Second, 20 * time.Second}}},
+			// replayed to t0 by t0+301s: the maxCatchUp instants up to then
+			want: []asked{{255 * time.Second, 301 * time.Second}, {270 * time.Second, 301 * time.Second},
+				{285 * time.Second, 301 * time.Second}, {300 * time.Second, 305 * time.Second},
+				{315 * time.Second, 320 * time.Second}}},
+		{name: "source down during the warm-up", perQuery: time.Second, downAfter: 40,
+			// given up at t0+45s (40 answers, then metrics.blind_after
+			// of 4 unanswered): nothing to go on from
+			want: []asked{{45 * time.Second, 50 * time.Second}, {60 * time.Second, 65 * time.Second}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := testingclock.NewFakeClock(t0.Add(time.Second))
 			live := make(chan asked, 16)
-			warming := true
+			warming, queries := true, 0
 			src := script(func(at time.Time) ([]detector.Observation, error) {
 				if warming {
 					clk.Step(tc.perQuery)
-					if tc.down {
+					if queries++; tc.downAfter > 0 && queries > tc.downAfter {
 						return nil, context.DeadlineExceeded
 					}
 					return healthy, nil
@@ -103,7 +107,11 @@ func runFor[T any](t *testing.T, e *Engine, clk *testingclock.FakeClock, ch <-ch
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx, clk) }()
 	var got []T
+	deadline := time.Now().Add(10 * time.Second)
 	for len(got) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the source was asked %d times in 10 s, want %d: %v", len(got), n, got)
+		}
 		select {
 		case v := <-ch:
 			got = append(got, v)

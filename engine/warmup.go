@@ -45,10 +45,12 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 		e.mu.Unlock()
 	}()
 	polls, failed, down := 0, 0, false
-	var first time.Time                  // the first instant replayed
-	var lastObs []detector.Observation   // the last instant replayed's answer
-	last := PollAt(now, step).Add(-step) // the live polls start at PollAt(now)
-	for r := range e.replay(ctx, PollAt(now.Add(-span), step), last, step) {
+	var first time.Time                   // the first instant replayed
+	var lastObs []detector.Observation    // the last instant replayed's answer
+	last := PollAt(now, step).Add(-step)  // the last instant before now
+	rctx, stop := context.WithCancel(ctx) // ends replay whichever way the loop ends
+	defer stop()
+	for r := range e.replay(rctx, PollAt(now.Add(-span), step), last, step) {
 		if errors.Is(r.err, source.ErrNoData) {
 			lastObs = nil // an answer: nothing was reported
 		}
@@ -87,7 +89,7 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 	}
 	e.mu.Lock()
 	open := len(e.open)
-	if !down && polls > 0 {
+	if !down {
 		e.replayed = last
 	}
 	e.mu.Unlock()
@@ -252,10 +254,10 @@ const maxOnsetSearch = 24 * time.Hour
 // 60), so a short poll interval does not delay the start.
 const maxWarmUpPolls = 120
 
-// replayed is the source's answer for one past instant of a warm-up;
+// replayAnswer is the source's answer for one past instant of a warm-up;
 // down: the source has left metrics.blind_after queries in a row
 // unanswered, and no more are asked.
-type replayed struct {
+type replayAnswer struct {
 	at   time.Time
 	obs  []detector.Observation
 	err  error
@@ -265,16 +267,17 @@ type replayed struct {
 // replay asks the source for the instants from first to last, every
 // step, in order, one query at a time, each asked while the previous
 // answer is being evaluated: the source's time and the evaluation's
-// overlap. At most one answer waits. It stops after a down answer (the
-// caller reads every answer until then) or when ctx ends.
-func (e *Engine) replay(ctx context.Context, first, last time.Time, step time.Duration) <-chan replayed {
-	out := make(chan replayed, 1)
+// overlap. The channel is unbuffered, so one answer at most waits for
+// the caller (the one being fetched). It stops after a down answer or
+// when ctx ends; a caller that stops reading earlier must end ctx.
+func (e *Engine) replay(ctx context.Context, first, last time.Time, step time.Duration) <-chan replayAnswer {
+	out := make(chan replayAnswer)
 	src := &unanswered{Source: e.source, after: max(1, e.cfg.Metrics.BlindAfter)}
 	go func() {
 		defer close(out)
 		for at := first; !at.After(last) && ctx.Err() == nil; at = at.Add(step) {
 			obs, err := src.Observe(ctx, at)
-			r := replayed{at: at, obs: obs, err: err, down: err != nil && src.down()}
+			r := replayAnswer{at: at, obs: obs, err: err, down: err != nil && src.down()}
 			select {
 			case out <- r:
 			case <-ctx.Done():
