@@ -348,14 +348,10 @@ func (e *Engine) resumeFrom(now time.Time) time.Time {
 	if passed.After(now) {
 		passed = passed.Add(-step)
 	}
-	return laterOf(e.replayed, passed.Add(-maxCatchUp*step))
-}
-
-func laterOf(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+	if from := passed.Add(-maxCatchUp * step); from.After(e.replayed) {
+		return from
 	}
-	return b
+	return e.replayed
 }
 
 // PollAt returns the first poll instant at or after t: a multiple of step
