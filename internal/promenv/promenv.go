@@ -5,10 +5,12 @@ package promenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,10 +73,30 @@ func (e Env) Count(ctx context.Context, selector string, first, last time.Time) 
 // restarts Prometheus so it loads the blocks, unless the samples
 // (selector, want of them in [first, last]) are there already; then it
 // waits until they are queryable.
+//
+// Test binaries of several packages share one Prometheus and run at once,
+// and a restart cuts every query in flight. So Backfill holds a lock on
+// the environment's Prometheus until t ends: shared while t queries,
+// exclusive while it backfills and restarts. A test calls Backfill once
+// per t (a subtest's t for each recording): a second call under a t that
+// holds the lock shared would wait on itself.
 func (e Env) Backfill(t testing.TB, file, selector string, first, last time.Time, want int) {
 	t.Helper()
 	ctx := t.Context()
+	lock, err := os.OpenFile(filepath.Join(e.Dir, "prometheus.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lock.Close() }) // closing releases the lock
+	flock(t, lock, syscall.LOCK_SH)
 	if n, err := e.Count(ctx, selector, first, last); err == nil && n >= want {
+		return
+	}
+	// Another test may be backfilling the same file; it holds the lock
+	// exclusive until its samples are queryable, so count again after.
+	flock(t, lock, syscall.LOCK_EX)
+	if n, err := e.Count(ctx, selector, first, last); err == nil && n >= want {
+		flock(t, lock, syscall.LOCK_SH)
 		return
 	}
 	began := e.Clock.Now()
@@ -91,12 +113,30 @@ func (e Env) Backfill(t testing.TB, file, selector string, first, last time.Time
 		n, err := e.Count(ctx, selector, first, last)
 		if err == nil && n >= want {
 			t.Logf("backfilled %s in %s: %d samples queryable", file, e.Clock.Since(began).Round(time.Millisecond), n)
+			// Not atomic: another test may restart Prometheus in between,
+			// but it holds the lock until Prometheus answers again, with
+			// these blocks loaded too.
+			flock(t, lock, syscall.LOCK_SH)
 			return
 		}
 		if e.Clock.Now().After(deadline) {
 			t.Fatalf("backfilled samples not queryable after 3m: have %d of %d (%v)", n, want, err)
 		}
 		e.Clock.Sleep(200 * time.Millisecond)
+	}
+}
+
+// flock takes (or converts to) how on f, waiting for other holders.
+func flock(t testing.TB, f *os.File, how int) {
+	t.Helper()
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, syscall.EINTR) {
+			t.Fatalf("lock %s: %v", f.Name(), err)
+		}
 	}
 }
 
