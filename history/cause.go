@@ -17,7 +17,7 @@ func (t *Tracker) Changes(w detector.Workload, from, to time.Time) []Change {
 	var out []Change
 	for _, c := range d.changes {
 		if !c.attributed {
-			d.attributeFirstSight(c)
+			d.attributeFirstSight(c, t.dict)
 		}
 		if c.At.Before(from) || c.At.After(to) {
 			continue

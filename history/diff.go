@@ -14,36 +14,41 @@ import (
 // attributeFirstSight attributes the template a Deployment had when first
 // seen, by comparing it with the newest older revision whose template
 // differs.
-func (d *deployment) attributeFirstSight(c *change) {
+func (d *deployment) attributeFirstSight(c *change, dict []byte) {
 	var prev *replicaSet
 	for _, r := range d.older(c.Fingerprint) {
 		if prev == nil || r.revision > prev.revision {
 			prev = r
 		}
 	}
-	if prev != nil {
-		before := prev.template()
-		c.before = &before
+	after := decodeTemplate(c.tmpl, dict)
+	c.tmpl = nil
+	if prev == nil {
+		c.attribute(nil, &after)
+		return
 	}
-	c.attribute()
+	before := prev.template()
+	c.beforeFP = prev.fp
+	c.attribute(&before, &after)
 }
 
-// attribute works out what changed and who changed it.
-func (c *change) attribute() {
+// attribute works out what changed from before (nil: not known) to after
+// and who changed it.
+func (c *change) attribute(before, after *corev1.PodTemplateSpec) {
 	c.attributed = true
 	owners := parseOwners(c.managed)
 	c.managed = nil
-	if c.before == nil {
+	if before == nil {
 		// No earlier template known: the newest writer of the template
 		// made it, but what it changed cannot be told.
 		if o, ok := newestOwner(owners, [][]string{templatePath}); ok {
 			c.Manager, c.At = o.manager, o.at
 		}
-		c.ImagesAfter = images(&c.after.Spec)
+		c.ImagesAfter = images(&after.Spec)
 		return
 	}
-	c.ImagesBefore, c.ImagesAfter = images(&c.before.Spec), images(&c.after.Spec)
-	fields, imagePaths, otherPaths := diff(c.before, c.after)
+	c.ImagesBefore, c.ImagesAfter = images(&before.Spec), images(&after.Spec)
+	fields, imagePaths, otherPaths := diff(before, after)
 	c.Fields = fields
 	c.ImageChanged = len(imagePaths) > 0
 	paths := imagePaths

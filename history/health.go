@@ -109,7 +109,7 @@ func (t *Tracker) RecordRevisionHealth(now time.Time, w detector.Workload, rs st
 // change.
 func (t *Tracker) RecordPastHealth(now time.Time, judge func(detector.Workload) Served) {
 	for w, d := range t.deployments {
-		fp := d.templateAt(now)
+		fp := d.templateAt(now, t.dict)
 		if fp == "" || fp == d.fp && !d.rolledOut() {
 			continue
 		}
@@ -121,19 +121,16 @@ func (t *Tracker) RecordPastHealth(now time.Time, judge func(detector.Workload) 
 
 // templateAt returns the fingerprint of the template the Deployment ran
 // at t, as far as the changes seen tell; "" when they cannot.
-func (d *deployment) templateAt(t time.Time) string {
+func (d *deployment) templateAt(t time.Time, dict []byte) string {
 	for i := len(d.changes) - 1; i >= 0; i-- {
 		c := d.changes[i]
 		if !c.attributed {
-			d.attributeFirstSight(c)
+			d.attributeFirstSight(c, dict)
 		}
 		if !c.At.After(t) {
 			return c.Fingerprint
 		}
-		if i == 0 && c.before != nil {
-			if c.beforeFP == "" {
-				c.beforeFP = Fingerprint(c.before)
-			}
+		if i == 0 && c.beforeFP != "" {
 			return c.beforeFP
 		}
 	}

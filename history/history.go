@@ -21,7 +21,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sentinel-sre/sentinel/detector"
@@ -102,16 +101,45 @@ type Options struct {
 type Tracker struct {
 	opts        Options
 	deployments map[detector.Workload]*deployment
+	seen        int           // deployments with a state
 	deflate     *flate.Writer // reused: each allocates its window
 	dict        []byte        // deflate's dictionary (see compress)
 }
 
 type deployment struct {
-	obj     *appsv1.Deployment
-	fp      string // fingerprint of the current template
+	// state is what is known of the Deployment object; nil until it is
+	// seen (a ReplicaSet may name it first).
+	state *state
+	fp    string // fingerprint of the current template
+	// tmpl is the current template, kept as a ReplicaSet's is (see
+	// replicaSet.tmpl): the object itself is let go once observed.
+	tmpl    []byte
 	changes []*change
 	rs      map[string]*replicaSet // by name
 	health  map[string]*health     // by template fingerprint
+}
+
+// state is what the history reads of a Deployment object: a few fields,
+// where the object (its template, its managedFields) is a hundred times
+// their size at scale.
+type state struct {
+	uid, resourceVersion           string
+	paused                         bool
+	annotations                    map[string]string
+	generation, observedGeneration int64
+	replicas                       int32 // spec.replicas; 1 when unset
+	available                      int32
+	images                         []Image
+}
+
+func stateOf(obj *appsv1.Deployment) *state {
+	s := &state{uid: string(obj.UID), resourceVersion: obj.ResourceVersion, paused: obj.Spec.Paused,
+		annotations: obj.Annotations, generation: obj.Generation, observedGeneration: obj.Status.ObservedGeneration,
+		replicas: 1, available: obj.Status.AvailableReplicas, images: images(&obj.Spec.Template.Spec)}
+	if obj.Spec.Replicas != nil {
+		s.replicas = *obj.Spec.Replicas
+	}
+	return s
 }
 
 type replicaSet struct {
@@ -130,11 +158,13 @@ type replicaSet struct {
 
 type change struct {
 	Change
-	before *corev1.PodTemplateSpec // nil: first sight, compared lazily
-	// beforeFP is before's fingerprint once asked for (templateAt): a
-	// warm-up asks it of every Deployment at every instant it replays.
+	// beforeFP is the fingerprint of the template the change replaced;
+	// "" when unknown (first sight, until attributed, and then when no
+	// older revision shows it).
 	beforeFP string
-	after    *corev1.PodTemplateSpec
+	// tmpl is the template the change made, deflated, while the change
+	// waits to be attributed (first sight); then let go.
+	tmpl []byte
 	// managed is the Deployment's managedFields, parsed only when the
 	// change is attributed (attribute), then let go: decoded, they are
 	// several times their size.
@@ -167,23 +197,27 @@ func (t *Tracker) get(w detector.Workload) *deployment {
 func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Change, bool) {
 	w := detector.Workload{Namespace: obj.Namespace, Name: obj.Name}
 	d := t.get(w)
-	prev := d.obj
-	if prev != nil && prev.ResourceVersion == obj.ResourceVersion && obj.ResourceVersion != "" {
+	prev := d.state
+	if prev != nil && prev.resourceVersion == obj.ResourceVersion && obj.ResourceVersion != "" {
 		return Change{}, false // resync
 	}
-	d.obj = obj
-	if prev != nil && equality.Semantic.DeepEqual(prev.Spec.Template, obj.Spec.Template) {
+	if prev == nil {
+		t.seen++
+	}
+	d.state = stateOf(obj)
+	raw, fp := templateJSON(&obj.Spec.Template)
+	if prev != nil && fp == d.fp {
 		return Change{}, false // status, scale, annotation or revision bump
 	}
-	c := &change{
-		Change:  Change{Workload: w, At: at.UTC(), Fingerprint: Fingerprint(&obj.Spec.Template)},
-		after:   &obj.Spec.Template,
-		managed: obj.ManagedFields,
-	}
-	d.fp = c.Fingerprint
-	if prev != nil {
-		c.before = &prev.Spec.Template
-		c.attribute()
+	before, beforeFP := d.tmpl, d.fp
+	d.fp, d.tmpl = fp, t.compress(raw)
+	c := &change{Change: Change{Workload: w, At: at.UTC(), Fingerprint: fp}, managed: obj.ManagedFields}
+	if prev == nil {
+		c.tmpl = d.tmpl // attributed when first asked for
+	} else {
+		c.beforeFP = beforeFP
+		was, is := decodeTemplate(before, t.dict), decodeTemplate(d.tmpl, t.dict)
+		c.attribute(&was, &is)
 	}
 	d.changes = append(d.changes, c)
 	if len(d.changes) > t.opts.MaxChanges {
@@ -198,19 +232,15 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 
 // Len is the number of Deployments tracked (seen, not only named by a
 // ReplicaSet's owner reference).
-func (t *Tracker) Len() int {
-	n := 0
-	for _, d := range t.deployments {
-		if d.obj != nil {
-			n++
-		}
-	}
-	return n
-}
+func (t *Tracker) Len() int { return t.seen }
 
 // DeleteDeployment forgets a Deployment and its ReplicaSets.
 func (t *Tracker) DeleteDeployment(namespace, name string) {
-	delete(t.deployments, detector.Workload{Namespace: namespace, Name: name})
+	w := detector.Workload{Namespace: namespace, Name: name}
+	if d := t.deployments[w]; d != nil && d.state != nil {
+		t.seen--
+	}
+	delete(t.deployments, w)
 }
 
 // ObserveReplicaSet records a ReplicaSet owned by a Deployment; others are
@@ -270,7 +300,7 @@ func (t *Tracker) DeleteReplicaSet(namespace, name, owner string) {
 		return
 	}
 	delete(d.rs, name)
-	if d.obj == nil && len(d.rs) == 0 {
+	if d.state == nil && len(d.rs) == 0 {
 		delete(t.deployments, detector.Workload{Namespace: namespace, Name: owner})
 		return
 	}
@@ -297,17 +327,17 @@ func controllerDeployment(rs *appsv1.ReplicaSet) string {
 // Deployment returns what is known of a Deployment now.
 func (t *Tracker) Deployment(w detector.Workload) (Deployment, bool) {
 	d := t.deployments[w]
-	if d == nil || d.obj == nil {
+	if d == nil || d.state == nil {
 		return Deployment{}, false
 	}
 	return Deployment{
 		Workload:        w,
-		UID:             string(d.obj.UID),
-		ResourceVersion: d.obj.ResourceVersion,
-		Paused:          d.obj.Spec.Paused,
-		Annotations:     d.obj.Annotations,
+		UID:             d.state.uid,
+		ResourceVersion: d.state.resourceVersion,
+		Paused:          d.state.paused,
+		Annotations:     d.state.annotations,
 		Revision:        d.revisionOf(d.fp),
-		Images:          images(&d.obj.Spec.Template.Spec),
+		Images:          d.state.images,
 		Fingerprint:     d.fp,
 	}, true
 }
@@ -367,8 +397,8 @@ func (d *deployment) revisionOf(fp string) int64 {
 	}
 	// Until the controller has observed the current generation, the
 	// annotation still names the previous revision.
-	if best == 0 && d.obj != nil && fp == d.fp && d.obj.Status.ObservedGeneration >= d.obj.Generation {
-		best, _ = strconv.ParseInt(d.obj.Annotations[RevisionAnnotation], 10, 64)
+	if best == 0 && d.state != nil && fp == d.fp && d.state.observedGeneration >= d.state.generation {
+		best, _ = strconv.ParseInt(d.state.annotations[RevisionAnnotation], 10, 64)
 	}
 	return best
 }
@@ -415,6 +445,13 @@ func SameImages(a, b []Image) bool {
 // Fingerprint identifies a pod template, ignoring the pod-template-hash
 // label, so a Deployment's template and its ReplicaSet's compare equal.
 func Fingerprint(t *corev1.PodTemplateSpec) string {
+	_, fp := templateJSON(t)
+	return fp
+}
+
+// templateJSON returns a template's JSON without the pod-template-hash
+// label, and its fingerprint.
+func templateJSON(t *corev1.PodTemplateSpec) ([]byte, string) {
 	if _, ok := t.Labels[PodTemplateHash]; ok {
 		c := t.DeepCopy()
 		delete(c.Labels, PodTemplateHash)
@@ -425,8 +462,7 @@ func Fingerprint(t *corev1.PodTemplateSpec) string {
 		c.Labels = nil
 		t = c
 	}
-	_, fp := encodeTemplate(t)
-	return fp
+	return encodeTemplate(t)
 }
 
 // encodeTemplate returns a template's JSON and its fingerprint, the

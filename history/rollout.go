@@ -54,22 +54,18 @@ type Rollout struct {
 // Rollout returns what is known of w's rollout.
 func (t *Tracker) Rollout(w detector.Workload) (Rollout, bool) {
 	d := t.deployments[w]
-	if d == nil || d.obj == nil {
+	if d == nil || d.state == nil {
 		return Rollout{}, false
 	}
-	st := d.obj.Status
-	r := Rollout{Replicas: 1, Available: st.AvailableReplicas, StatusKnown: st.ObservedGeneration > 0}
-	if d.obj.Spec.Replicas != nil {
-		r.Replicas = *d.obj.Spec.Replicas
-	}
+	r := Rollout{Replicas: d.state.replicas, Available: d.state.available, StatusKnown: d.state.observedGeneration > 0}
 	// The template a Deployment had when first seen is a change only if
 	// an older revision shows what it replaced.
 	if n := len(d.changes); n > 0 {
 		c := d.changes[n-1]
 		if !c.attributed {
-			d.attributeFirstSight(c)
+			d.attributeFirstSight(c, t.dict)
 		}
-		if c.before != nil {
+		if c.beforeFP != "" {
 			r.ChangedAt = c.At
 		}
 	}

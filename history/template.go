@@ -12,8 +12,8 @@ import (
 )
 
 // The history keeps every ReplicaSet's template for rollbacks and
-// attribution, but reads one only when a rollback is decided or a
-// Deployment first seen is attributed: 50,000 of them decoded would take
+// attribution, and every Deployment's for attribution, but reads one only
+// when a rollback is decided or a change is attributed: 50,000 of them decoded would take
 // most of sentinel's memory. So each is kept as its JSON, deflated
 // against a dictionary of what every pod template's JSON repeats (the
 // keys, and the values the API server defaults): about a tenth of the
@@ -84,9 +84,12 @@ func (t *Tracker) compress(b []byte) []byte {
 }
 
 // template decodes the ReplicaSet's template.
-func (r *replicaSet) template() corev1.PodTemplateSpec {
+func (r *replicaSet) template() corev1.PodTemplateSpec { return decodeTemplate(r.tmpl, r.dict) }
+
+// decodeTemplate decodes what compress wrote with dict.
+func decodeTemplate(b, dict []byte) corev1.PodTemplateSpec {
 	var tmpl corev1.PodTemplateSpec
 	// What compress wrote of encodeTemplate's JSON always reads back.
-	_ = json.NewDecoder(flate.NewReaderDict(bytes.NewReader(r.tmpl), r.dict)).Decode(&tmpl)
+	_ = json.NewDecoder(flate.NewReaderDict(bytes.NewReader(b), dict)).Decode(&tmpl)
 	return tmpl
 }

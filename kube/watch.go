@@ -1,7 +1,6 @@
 // Package kube is sentinel's Kubernetes side. A Watcher feeds Deployments
-// (from a client-go shared informer) and ReplicaSets (from a client-go
-// reflector without a cache, see replicasets.go) to the change history
-// (the same code a recording feeds), and an Executor carries out rollback
+// and ReplicaSets (from client-go reflectors without a cache, see
+// store.go) to the change history (the same code a recording feeds), and an Executor carries out rollback
 // plans against the live API the way `kubectl rollout undo` does, but
 // conditioned on what the decision saw.
 package kube
@@ -15,7 +14,7 @@ import (
 	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -37,63 +36,94 @@ type WatchOptions struct {
 	LabelSelector string
 }
 
-// Watcher runs the informers.
+// Watcher runs the reflectors.
 type Watcher struct {
-	opts      WatchOptions
-	sink      Sink
-	clock     clock.PassiveClock
-	log       *zap.Logger
-	factories []informers.SharedInformerFactory
-	rss       []*cache.Reflector
-	synced    []cache.InformerSynced // fixed once NewWatcher returns
+	opts   WatchOptions
+	log    *zap.Logger
+	runs   []func(context.Context) // the reflectors
+	synced []cache.InformerSynced  // fixed once NewWatcher returns
 }
 
-// NewWatcher sets up the informers feeding sink; Run starts them. The
+// NewWatcher sets up the reflectors feeding sink; Run starts them. The
 // label selector applies to Deployments only: ReplicaSets carry their pod
 // template's labels, not the Deployment's, and the history keeps those of
 // watched Deployments.
 func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk clock.PassiveClock, log *zap.Logger) (*Watcher, error) {
-	w := &Watcher{opts: opts, sink: sink, clock: clk, log: log}
+	w := &Watcher{opts: opts, log: log}
 	namespaces := opts.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	for _, ns := range namespaces {
-		deps := informers.NewSharedInformerFactoryWithOptions(client, 0,
-			informers.WithNamespace(ns),
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = opts.LabelSelector }),
-			informers.WithTransform(Trim))
-		if err := w.register(deps); err != nil {
-			return nil, err
-		}
-		w.factories = append(w.factories, deps)
-		store := newRSStore(sink)
-		w.rss = append(w.rss, cache.NewReflectorWithOptions(store.listWatch(client, ns), &appsv1.ReplicaSet{}, store,
-			cache.ReflectorOptions{Name: "replicasets in " + nsName(ns)}))
-		w.synced = append(w.synced, store.hasSynced)
+		deps := newStore(kind[*appsv1.Deployment]{
+			name:    "deployments",
+			owner:   func(*appsv1.Deployment) string { return "" },
+			observe: func(d *appsv1.Deployment) { sink.ObserveDeployment(d, clk.Now()) },
+			forget:  func(ns, name, _ string) { sink.DeleteDeployment(ns, name) },
+		})
+		api := client.AppsV1().Deployments(ns)
+		w.add(deps.hasSynced, cache.NewReflectorWithOptions(deps.listWatch(
+			func(ctx context.Context, o metav1.ListOptions) ([]*appsv1.Deployment, metav1.ListMeta, error) {
+				o.LabelSelector = opts.LabelSelector
+				l, err := api.List(ctx, o)
+				if err != nil {
+					return nil, metav1.ListMeta{}, err
+				}
+				return pointers(l.Items), l.ListMeta, nil
+			},
+			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.LabelSelector = opts.LabelSelector
+				return api.Watch(ctx, o)
+			}), &appsv1.Deployment{}, deps, cache.ReflectorOptions{Name: "deployments in " + nsName(ns)}))
+
+		rss := newStore(kind[*appsv1.ReplicaSet]{
+			name:    "replicasets",
+			owner:   controllerOf,
+			observe: sink.ObserveReplicaSet,
+			forget: func(ns, name, owner string) {
+				if owner != "" {
+					sink.DeleteReplicaSet(ns, name, owner)
+				}
+			},
+		})
+		rsAPI := client.AppsV1().ReplicaSets(ns)
+		w.add(rss.hasSynced, cache.NewReflectorWithOptions(rss.listWatch(
+			func(ctx context.Context, o metav1.ListOptions) ([]*appsv1.ReplicaSet, metav1.ListMeta, error) {
+				l, err := rsAPI.List(ctx, o)
+				if err != nil {
+					return nil, metav1.ListMeta{}, err
+				}
+				return pointers(l.Items), l.ListMeta, nil
+			}, rsAPI.Watch), &appsv1.ReplicaSet{}, rss, cache.ReflectorOptions{Name: "replicasets in " + nsName(ns)}))
 	}
 	return w, nil
 }
 
-// Run starts the informers, waits for their caches, and blocks until ctx
-// ends. Informers relist and re-watch by themselves after disconnects and
-// API server restarts.
+func (w *Watcher) add(synced cache.InformerSynced, r *cache.Reflector) {
+	w.synced = append(w.synced, synced)
+	w.runs = append(w.runs, r.RunWithContext)
+}
+
+// pointers points into a list's items.
+func pointers[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
+// Run starts the reflectors, waits until each has listed, and blocks
+// until ctx ends. Reflectors relist and re-watch by themselves after
+// disconnects and API server restarts.
 func (w *Watcher) Run(ctx context.Context) error {
 	var reflectors sync.WaitGroup
-	for _, r := range w.rss {
-		reflectors.Go(func() { r.RunWithContext(ctx) })
+	defer reflectors.Wait()
+	for _, run := range w.runs {
+		reflectors.Go(func() { run(ctx) })
 	}
-	for _, f := range w.factories {
-		f.Start(ctx.Done())
-	}
-	defer func() {
-		for _, f := range w.factories {
-			f.Shutdown()
-		}
-		reflectors.Wait()
-	}()
 	if !cache.WaitForCacheSync(ctx.Done(), w.synced...) {
-		return fmt.Errorf("wait for deployment and replicaset caches: %w", ctx.Err())
+		return fmt.Errorf("wait for deployment and replicaset lists: %w", ctx.Err())
 	}
 	w.log.Info("kubernetes caches synced", zap.Strings("namespaces", w.opts.Namespaces),
 		zap.String("label_selector", w.opts.LabelSelector))
@@ -101,7 +131,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// HasSynced reports whether every informer has listed once.
+// HasSynced reports whether every reflector has listed once.
 func (w *Watcher) HasSynced() bool {
 	for _, s := range w.synced {
 		if !s() {
@@ -111,40 +141,11 @@ func (w *Watcher) HasSynced() bool {
 	return len(w.synced) > 0
 }
 
-func (w *Watcher) register(depf informers.SharedInformerFactory) error {
-	deps := depf.Apps().V1().Deployments().Informer()
-	h1, err := deps.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { w.deployment(obj) },
-		UpdateFunc: func(old, cur any) {
-			if o, ok := old.(*appsv1.Deployment); ok && o.ResourceVersion == cur.(*appsv1.Deployment).ResourceVersion {
-				return // resync
-			}
-			w.deployment(cur)
-		},
-		DeleteFunc: func(obj any) {
-			if d, ok := untomb(obj).(*appsv1.Deployment); ok {
-				w.sink.DeleteDeployment(d.Namespace, d.Name)
-			}
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("watch deployments: %w", err)
-	}
-	w.synced = append(w.synced, h1.HasSynced)
-	return nil
-}
-
 func nsName(ns string) string {
 	if ns == metav1.NamespaceAll {
 		return "all namespaces"
 	}
 	return ns
-}
-
-func (w *Watcher) deployment(obj any) {
-	if d, ok := obj.(*appsv1.Deployment); ok {
-		w.sink.ObserveDeployment(d, w.clock.Now())
-	}
 }
 
 func untomb(obj any) any {
