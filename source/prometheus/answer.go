@@ -1,6 +1,7 @@
 package prometheus
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -21,7 +22,51 @@ import (
 // kept the collector busy (docs/benchmarks.md). The request, the HTTP
 // client, the status codes and the error types are client_golang's, as
 // its v1 API sends and maps them; only the answer's labels sentinel reads
-// are kept.
+// are kept. The answer is read into a buffer kept from one poll to the
+// next (api.Client's Do grows a new one by doubling: 4 MB of garbage for
+// a 2 MB answer).
+
+// bodies holds answer buffers for reuse; a Source may query from several
+// goroutines (a warm-up and a look back), each taking its own.
+type bodies chan *bytes.Buffer
+
+// maxKept bounds a buffer kept for reuse: a pathological answer is not
+// held for ever.
+const maxKept = 64 << 20
+
+func (b bodies) get() *bytes.Buffer {
+	select {
+	case buf := <-b:
+		buf.Reset()
+		return buf
+	default:
+		return new(bytes.Buffer)
+	}
+}
+
+func (b bodies) put(buf *bytes.Buffer) {
+	if buf.Cap() > maxKept {
+		return
+	}
+	select {
+	case b <- buf:
+	default:
+	}
+}
+
+// do sends req and reads the answer into buf, as api.Client's Do does.
+func (s *Source) do(req *http.Request, buf *bytes.Buffer) (*http.Response, []byte, error) {
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	buf.Reset()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return resp, nil, err
+	}
+	return resp, buf.Bytes(), nil
+}
 
 // series is one answered series: the labels sentinel reads and its value.
 type series struct {
@@ -61,13 +106,15 @@ func (s *Source) instantQuery(ctx context.Context, query string, at time.Time) (
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header["Idempotency-Key"] = nil // retried by the transport like a GET
-	resp, body, err := s.client.Do(ctx, req)
+	buf := s.bodies.get()
+	defer s.bodies.put(buf) // decodeAnswer copies what it keeps
+	resp, body, err := s.do(req, buf)
 	if resp != nil && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
 		u.RawQuery = encoded
 		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil); err != nil {
 			return nil, nil, err
 		}
-		resp, body, err = s.client.Do(ctx, req)
+		resp, body, err = s.do(req, buf)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -121,7 +168,9 @@ type decoded struct {
 // decode reads an answer's envelope and, for a vector, its samples,
 // keeping of each series only the labels sentinel reads.
 func (s *Source) decode(body []byte) (decoded, error) {
-	var a decoded
+	// Room for every series at once: Prometheus writes each as
+	// {"metric":…} (a label value's quotes would be escaped).
+	a := decoded{samples: make([]series, 0, bytes.Count(body, []byte(`"metric":`)))}
 	it := jsoniter.ConfigDefault.BorrowIterator(body)
 	defer jsoniter.ConfigDefault.ReturnIterator(it)
 	for field := it.ReadObject(); field != ""; field = it.ReadObject() {

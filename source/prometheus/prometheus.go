@@ -28,6 +28,7 @@
 package prometheus
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,7 +37,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,8 @@ import (
 type Source struct {
 	api       v1.API
 	client    api.Client        // api's: the instant query's answer is decoded here (answer.go)
+	http      *http.Client      // the client api's sends with; the instant query's too
+	bodies    bodies            // the instant query's answer buffers
 	buildinfo v1.API            // api, but a 404 is errNoBuildinfo
 	queries   map[Ranges]string // RangesLeftOpen and RangesClosed
 	timeout   time.Duration
@@ -130,7 +133,7 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 		return nil, fmt.Errorf("register prometheus source metrics: %w", err)
 	}
 	return &Source{
-		api: v1.NewAPI(c), client: c, buildinfo: v1.NewAPI(notFoundClient{c}),
+		api: v1.NewAPI(c), client: c, http: o.client, bodies: make(bodies, 2), buildinfo: v1.NewAPI(notFoundClient{c}),
 		queries: queries, timeout: p.Timeout, ranges: o.ranges,
 		nsLabel: model.LabelName(p.NamespaceLabel), wlLabel: model.LabelName(p.WorkloadLabel),
 		clock: o.clock, log: o.log, m: m,
@@ -346,52 +349,77 @@ type rates struct {
 	hasTotal, hasFailed bool
 }
 
-type workloadRates struct {
-	revisions map[string]*rates
-	bad       bool // a sample was skipped: half an answer is no answer
-}
-
 // observations turns the answer into observations and counts the skipped
-// samples by reason.
+// samples by reason. It sorts the samples by workload and revision and
+// reads each workload's run of them: at 5,000 workloads a poll then
+// allocates its observations and little else (no map per workload).
 func (s *Source) observations(samples []series) ([]detector.Observation, map[string]int) {
 	skipped := map[string]int{}
-	byWorkload := map[detector.Workload]*workloadRates{}
-	for _, smp := range samples {
-		w := detector.Workload{Namespace: smp.ns, Name: smp.wl}
+	slices.SortFunc(samples, func(a, b series) int {
+		return cmp.Or(cmp.Compare(a.ns, b.ns), cmp.Compare(a.wl, b.wl), cmp.Compare(a.rev, b.rev))
+	})
+	out := make([]detector.Observation, 0, len(samples)/2)
+	// Every observation's revisions share one array, each capped at its own.
+	revs := make([]detector.RevisionTraffic, 0, len(samples)/2)
+	for len(samples) > 0 {
+		n := 1
+		for n < len(samples) && samples[n].ns == samples[0].ns && samples[n].wl == samples[0].wl {
+			n++
+		}
+		run := samples[:n]
+		samples = samples[n:]
+		w := detector.Workload{Namespace: run[0].ns, Name: run[0].wl}
 		if source.Unattributed(w.Namespace, w.Name) {
 			// Istio reports requests it cannot attribute as "unknown".
-			skipped[SkipNoWorkload]++
+			skipped[SkipNoWorkload] += len(run)
 			continue
 		}
-		wr := byWorkload[w]
-		if wr == nil {
-			wr = &workloadRates{revisions: map[string]*rates{}}
-			byWorkload[w] = wr
-		}
-		rev := smp.rev
-		r := wr.revisions[rev]
-		if r == nil {
-			r = &rates{}
-			wr.revisions[rev] = r
-		}
-		if reason := r.add(smp); reason != "" {
-			skipped[reason]++
-			wr.bad = true
-		}
-	}
-	out := make([]detector.Observation, 0, len(byWorkload))
-	for w, wr := range byWorkload {
-		if wr.bad {
+		from := len(revs)
+		o, ok := observation(w, run, &revs, skipped)
+		if !ok {
+			revs = revs[:from]
 			continue
 		}
-		if o, ok := wr.observation(w); ok {
-			out = append(out, o)
-		} else {
-			skipped[SkipNoTotal]++
+		if len(revs) > from {
+			o.Revisions = revs[from:len(revs):len(revs)]
 		}
+		out = append(out, o)
 	}
-	source.SortWorkloads(out)
 	return out, skipped
+}
+
+// observation sums one workload's samples, sorted by revision, appending
+// its revisions to revs. It has none when a sample is skipped (counted in
+// skipped by its reason: half an answer is no answer), or when a revision
+// has failures but no total (no ratio can be trusted: SkipNoTotal).
+func observation(w detector.Workload, run []series, revs *[]detector.RevisionTraffic, skipped map[string]int) (detector.Observation, bool) {
+	o := detector.Observation{Workload: w}
+	bad, noTotal := false, false
+	for len(run) > 0 {
+		n := 1
+		for n < len(run) && run[n].rev == run[0].rev {
+			n++
+		}
+		var r rates
+		for _, smp := range run[:n] {
+			if reason := r.add(smp); reason != "" {
+				skipped[reason]++
+				bad = true
+			}
+		}
+		noTotal = noTotal || !r.hasTotal
+		// No failed series means no request matched the failure codes.
+		o.Requests += r.total
+		o.Failures += r.failed
+		if rev := run[0].rev; rev != "" {
+			*revs = append(*revs, detector.RevisionTraffic{Revision: rev, Requests: r.total, Failures: r.failed})
+		}
+		run = run[n:]
+	}
+	if !bad && noTotal {
+		skipped[SkipNoTotal]++
+	}
+	return o, !bad && !noTotal
 }
 
 // add takes one sample; it returns why it was skipped, or "".
@@ -415,23 +443,4 @@ func (r *rates) add(smp series) string {
 		return SkipBadClass
 	}
 	return ""
-}
-
-// observation sums a workload's revisions; false when a revision has
-// failures but no total (no ratio can be trusted).
-func (wr *workloadRates) observation(w detector.Workload) (detector.Observation, bool) {
-	o := detector.Observation{Workload: w}
-	for rev, r := range wr.revisions {
-		if !r.hasTotal {
-			return detector.Observation{}, false
-		}
-		// No failed series means no request matched the failure codes.
-		o.Requests += r.total
-		o.Failures += r.failed
-		if rev != "" {
-			o.Revisions = append(o.Revisions, detector.RevisionTraffic{Revision: rev, Requests: r.total, Failures: r.failed})
-		}
-	}
-	sort.Slice(o.Revisions, func(i, j int) bool { return o.Revisions[i].Revision < o.Revisions[j].Revision })
-	return o, true
 }
