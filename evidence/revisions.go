@@ -1,7 +1,8 @@
 package evidence
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/sentinel-sre/sentinel/detector"
@@ -16,7 +17,6 @@ func Resolve(o detector.Observation, deps Deployments) []Revision {
 	if len(o.Revisions) == 0 {
 		return nil
 	}
-	byName := make(map[string]int, len(o.Revisions))
 	var out []Revision
 	for _, rt := range o.Revisions {
 		if rt.Requests <= 0 {
@@ -26,15 +26,16 @@ func Resolve(o detector.Observation, deps Deployments) []Revision {
 		if !ok {
 			continue
 		}
-		if i, ok := byName[rs.Name]; ok {
+		// A workload serves from a few revisions at most: a search beats
+		// a map made for every workload at every poll.
+		if i := slices.IndexFunc(out, func(r Revision) bool { return r.Name == rs.Name }); i >= 0 {
 			out[i].Requests += rt.Requests
 			out[i].Failures += rt.Failures
 			continue
 		}
-		byName[rs.Name] = len(out)
 		out = append(out, Revision{ReplicaSet: rs, Requests: rt.Requests, Failures: rt.Failures})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Revision > out[j].Revision })
+	slices.SortStableFunc(out, func(a, b Revision) int { return cmp.Compare(b.Revision, a.Revision) })
 	return out
 }
 
@@ -44,13 +45,17 @@ func (t *Tracker) revisions(now time.Time, o detector.Observation, r *run, deps 
 	out := Resolve(o, deps)
 	for i := range out {
 		rev := &out[i]
+		served := t.Served(rev.Requests, rev.Failures)
 		run := r.revisions[rev.Name]
 		if run == nil {
+			if served != history.ServedFailing && served != history.ServedDegraded {
+				continue // no run to start or move: a healthy fleet keeps none
+			}
 			run = &Revision{ReplicaSet: rev.ReplicaSet}
 			r.revisions[rev.Name] = run
 		}
 		run.Requests, run.Failures = rev.Requests, rev.Failures
-		switch t.Served(rev.Requests, rev.Failures) {
+		switch served {
 		case history.ServedHealthy:
 			run.Began, run.Failed = time.Time{}, time.Time{}
 		case history.ServedFailing:
