@@ -15,6 +15,7 @@ import (
 	"compress/flate"
 	"encoding/json"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -337,7 +338,7 @@ func (t *Tracker) Deployment(w detector.Workload) (Deployment, bool) {
 		Paused:          d.state.paused,
 		Annotations:     d.state.annotations,
 		Revision:        d.revisionOf(d.fp),
-		Images:          d.state.images,
+		Images:          slices.Clone(d.state.images),
 		Fingerprint:     d.fp,
 	}, true
 }

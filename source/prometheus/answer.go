@@ -44,8 +44,10 @@ func (b bodies) get() *bytes.Buffer {
 	}
 }
 
+// put keeps buf for the next answer unless it is far larger than the one
+// it just held (an answer of a fleet that has since shrunk) or too large.
 func (b bodies) put(buf *bytes.Buffer) {
-	if buf.Cap() > maxKept {
+	if buf.Cap() > maxKept || buf.Cap() > 4*buf.Len()+bytes.MinRead {
 		return
 	}
 	select {
@@ -61,8 +63,15 @@ func (s *Source) do(req *http.Request, buf *bytes.Buffer) (*http.Response, []byt
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
+	// The standard transport ends a read when the context ends; one given
+	// by WithHTTPClient may not.
+	stop := context.AfterFunc(req.Context(), func() { _ = resp.Body.Close() })
+	defer stop()
 	buf.Reset()
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return resp, nil, ctxErr
+		}
 		return resp, nil, err
 	}
 	return resp, buf.Bytes(), nil

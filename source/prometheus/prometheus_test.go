@@ -617,3 +617,44 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// stalledBody answers no read until it is closed, as the body of a
+// transport that ignores the request's context might.
+type stalledBody struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (b *stalledBody) Read([]byte) (int, error) {
+	<-b.closed
+	return 0, errors.New("read on a closed body")
+}
+
+func (b *stalledBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+type stallingTransport struct{}
+
+func (stallingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Request: r,
+		Body: &stalledBody{closed: make(chan struct{})}}, nil
+}
+
+// TestObserveEndsWithItsContext: the answer is read by sentinel (answer.go),
+// not by client_golang's Do, which closed the body when the context ended;
+// a client given with WithHTTPClient whose body ignores the context must
+// not hold a poll past its deadline.
+func TestObserveEndsWithItsContext(t *testing.T) {
+	s, err := New(testConfig("http://prometheus.invalid"), nil, WithRanges(RangesLeftOpen),
+		WithHTTPClient(&http.Client{Transport: stallingTransport{}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.Observe(ctx, at); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Observe with a stalled body: %v, want the context's deadline", err)
+	}
+}
