@@ -53,18 +53,25 @@ func TestLivePollsGoOnFromTheWarmUp(t *testing.T) {
 		// earliest).
 		want []asked
 	}{
+		// Started at t0+1s, before t0's query delay has passed, the
+		// warm-up replays 59 instants, to t0-15s; the live polls ask t0
+		// once its delay has passed. (Run's waits are stepped a second
+		// at a time from the warm-up's end, hence the tenths.)
+		{name: "instant warm-up", perQuery: 10 * time.Millisecond,
+			// replayed by t0+1.59s: t0 once its delay has passed
+			want: []asked{{0, 5590 * time.Millisecond}, {15 * time.Second, 20590 * time.Millisecond}}},
 		{name: "quick warm-up", perQuery: 100 * time.Millisecond,
-			// replayed to t0 by t0+7s: t0+15s is the next slot
-			want: []asked{{15 * time.Second, 20 * time.Second}, {30 * time.Second, 35 * time.Second}}},
+			// replayed by t0+6.9s: t0 at once, then t0+15s in its slot
+			want: []asked{{0, 6900 * time.Millisecond}, {15 * time.Second, 20900 * time.Millisecond}}},
 		{name: "slow warm-up", perQuery: 500 * time.Millisecond,
-			// replayed to t0 by t0+31s: t0+15s and t0+30s at once
-			want: []asked{{15 * time.Second, 31 * time.Second}, {30 * time.Second, 35 * time.Second},
-				{45 * time.Second, 50 * time.Second}}},
+			// replayed by t0+30.5s: t0 and t0+15s at once
+			want: []asked{{0, 30500 * time.Millisecond}, {15 * time.Second, 30500 * time.Millisecond},
+				{30 * time.Second, 35500 * time.Millisecond}}},
 		{name: "very slow warm-up", perQuery: 5 * time.Second,
-			// replayed to t0 by t0+301s: the maxCatchUp instants up to then
-			want: []asked{{255 * time.Second, 301 * time.Second}, {270 * time.Second, 301 * time.Second},
-				{285 * time.Second, 301 * time.Second}, {300 * time.Second, 305 * time.Second},
-				{315 * time.Second, 320 * time.Second}}},
+			// replayed by t0+296s: the maxCatchUp instants up to then
+			want: []asked{{240 * time.Second, 296 * time.Second}, {255 * time.Second, 296 * time.Second},
+				{270 * time.Second, 296 * time.Second}, {285 * time.Second, 296 * time.Second},
+				{300 * time.Second, 305 * time.Second}}},
 		{name: "source down during the warm-up", perQuery: time.Second, downAfter: 40,
 			// given up at t0+45s (40 answers, then metrics.blind_after
 			// of 4 unanswered): nothing to go on from
@@ -76,6 +83,10 @@ func TestLivePollsGoOnFromTheWarmUp(t *testing.T) {
 			warming, queries := true, 0
 			src := script(func(at time.Time) ([]detector.Observation, error) {
 				if warming {
+					if delay := config.Default().Metrics.QueryDelay; clk.Now().Before(at.Add(delay)) {
+						t.Errorf("the warm-up asked for %s at %s, before its samples landed (%s after it)",
+							at.Sub(t0), clk.Now().Sub(t0), delay)
+					}
 					clk.Step(tc.perQuery)
 					if queries++; tc.downAfter > 0 && queries > tc.downAfter {
 						return nil, context.DeadlineExceeded

@@ -45,9 +45,12 @@ func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 		e.mu.Unlock()
 	}()
 	polls, failed, down := 0, 0, false
-	var first time.Time                   // the first instant replayed
-	var lastObs []detector.Observation    // the last instant replayed's answer
-	last := PollAt(now, step).Add(-step)  // the last instant before now
+	var first time.Time                // the first instant replayed
+	var lastObs []detector.Observation // the last instant replayed's answer
+	// The last instant whose samples have landed: metrics.query_delay
+	// before now, as a live poll waits; the live polls ask the later ones
+	// (resumeFrom) once their delay has passed.
+	last := PollAt(now.Add(-e.cfg.Metrics.QueryDelay), step).Add(-step)
 	rctx, stop := context.WithCancel(ctx) // ends replay whichever way the loop ends
 	defer stop()
 	for r := range e.replay(rctx, PollAt(now.Add(-span), step), last, step) {
