@@ -165,9 +165,19 @@ func (s *store[T]) listWatch(list listFunc[T], watchFn func(context.Context, met
 // page's resourceVersion), observes each, and returns their names.
 func (s *store[T]) listPages(ctx context.Context, list listFunc[T], o metav1.ListOptions) (*metav1.PartialObjectMetadataList, error) {
 	o.Limit = listPage
-	if o.ResourceVersion == "0" {
+	switch o.ResourceVersion {
+	case "0":
 		// The watch cache answers "0" whole; pages come from a quorum read.
 		o.ResourceVersion = ""
+	case "":
+	default:
+		// A relist from the last resourceVersion seen. A paged list at a
+		// resourceVersion is read exactly there, in the past: after an
+		// API server restart whose watch cache no longer reaches back to
+		// it, the watch fails as too old, and the relist read the same
+		// past again, for ever. Not older than it is what a relist means
+		// (client-go's own reflector drops paging here instead).
+		o.ResourceVersionMatch = metav1.ResourceVersionMatchNotOlderThan
 	}
 	var out *metav1.PartialObjectMetadataList
 	for {

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"testing"
@@ -65,5 +66,45 @@ func TestStoreRelist(t *testing.T) {
 	}
 	if keys := slices.Sorted(maps.Keys(s.known)); !slices.Equal(keys, []string{"shop/web"}) {
 		t.Errorf("store keeps %v, want shop/web alone", keys)
+	}
+}
+
+// TestListPagesReadsNotOlderThan: a relist from the last resourceVersion
+// seen must not read the past. A paged list at a resourceVersion is read
+// exactly there unless asked for not older than it; after an API server
+// restart that read the same past for ever (the e2e test of the restart
+// caught it).
+func TestListPagesReadsNotOlderThan(t *testing.T) {
+	s := newStore(kind[*appsv1.Deployment]{name: "deployments",
+		owner: func(*appsv1.Deployment) string { return "" }, observe: func(*appsv1.Deployment) {}, forget: func(_, _, _ string) {}})
+	for _, tc := range []struct {
+		rv    string
+		first metav1.ListOptions
+	}{
+		{"0", metav1.ListOptions{Limit: listPage}}, // the watch cache answers "0" unpaged
+		{"", metav1.ListOptions{Limit: listPage}},
+		{"225", metav1.ListOptions{Limit: listPage, ResourceVersion: "225", ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan}},
+	} {
+		var asked []metav1.ListOptions
+		list := func(_ context.Context, o metav1.ListOptions) ([]*appsv1.Deployment, metav1.ListMeta, error) {
+			asked = append(asked, o)
+			if o.Continue == "" {
+				return nil, metav1.ListMeta{ResourceVersion: "230", Continue: "page-2"}, nil
+			}
+			return nil, metav1.ListMeta{ResourceVersion: "230"}, nil
+		}
+		out, err := s.listPages(t.Context(), list, metav1.ListOptions{ResourceVersion: tc.rv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The next page carries only the continue token: the API server
+		// refuses a resourceVersion with it.
+		want := []metav1.ListOptions{tc.first, {Limit: listPage, Continue: "page-2"}}
+		if diff := cmp.Diff(want, asked); diff != "" {
+			t.Errorf("relist from %q: list options (-want +got):\n%s", tc.rv, diff)
+		}
+		if out.ResourceVersion != "230" || out.Continue != "" {
+			t.Errorf("relist from %q: list meta %+v, want the first page's resourceVersion and no continue", tc.rv, out.ListMeta)
+		}
 	}
 }
