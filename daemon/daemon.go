@@ -93,11 +93,8 @@ func Run(ctx context.Context, o Options) error {
 	exec := kube.NewExecutor(client, o.Clock, log, cfg.Kubernetes.VerifyTimeout)
 	defer exec.Close() // flushes the Events still being written
 	eng, lw := newEngine(o, src, exec, client, leaseNS, leader.Load)
-	watcher, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces,
+	watcher := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces,
 		LabelSelector: cfg.Kubernetes.LabelSelector}, eng, o.Clock, log)
-	if err != nil {
-		return err
-	}
 	var le *leaderelection.LeaderElector
 	if cfg.Run.LeaderElection.Enabled {
 		if le, err = elector(cfg.Run.LeaderElection, leaseNS, client, o, &leader, leaderGauge); err != nil {

@@ -246,10 +246,7 @@ func startWith(t *testing.T, as *rest.Config, cfg config.Config, src engine.Sour
 	}
 	out := &recorder{}
 	eng := engine.New(cfg, src, exec, out, log)
-	w, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces}, eng, clk, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces}, eng, clk, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Add(1)

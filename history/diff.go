@@ -27,7 +27,7 @@ func (d *deployment) attributeFirstSight(c *change, dict []byte) {
 		c.attribute(nil, &after)
 		return
 	}
-	before := prev.template()
+	before := decodeTemplate(prev.tmpl, dict)
 	c.beforeFP = prev.fp
 	c.attribute(&before, &after)
 }

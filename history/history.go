@@ -151,7 +151,6 @@ type replicaSet struct {
 	// JSON its fingerprint hashes, deflated (see compress).
 	// It is read back only when a rollback or an attribution needs it.
 	tmpl     []byte
-	dict     []byte // the Tracker's, shared
 	fp       string
 	hash     string // the pod-template-hash label
 	replicas int32
@@ -217,7 +216,9 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 		c.tmpl = d.tmpl // attributed when first asked for
 	} else {
 		c.beforeFP = beforeFP
-		was, is := decodeTemplate(before, t.dict), decodeTemplate(d.tmpl, t.dict)
+		was := decodeTemplate(before, t.dict)
+		var is corev1.PodTemplateSpec
+		_ = json.Unmarshal(raw, &is) // both sides read back from JSON alike
 		c.attribute(&was, &is)
 	}
 	d.changes = append(d.changes, c)
@@ -286,7 +287,6 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 		revision: rev,
 		images:   images(&tmpl.Spec),
 		tmpl:     t.compress(raw),
-		dict:     t.dict,
 		fp:       fp,
 		hash:     rs.Labels[PodTemplateHash],
 		replicas: replicas,
@@ -352,7 +352,7 @@ func (t *Tracker) Revisions(w detector.Workload) []Revision {
 	}
 	var out []Revision
 	for _, r := range d.older(d.fp) {
-		rev := Revision{Name: r.name, Revision: r.revision, Template: r.template(), Images: r.images}
+		rev := Revision{Name: r.name, Revision: r.revision, Template: decodeTemplate(r.tmpl, t.dict), Images: r.images}
 		rev.Healthy = d.health[r.fp] != nil && d.health[r.fp].healthy
 		out = append(out, rev)
 	}

@@ -83,9 +83,6 @@ func (t *Tracker) compress(b []byte) []byte {
 	return bytes.Clone(out.Bytes())
 }
 
-// template decodes the ReplicaSet's template.
-func (r *replicaSet) template() corev1.PodTemplateSpec { return decodeTemplate(r.tmpl, r.dict) }
-
 // decodeTemplate decodes what compress wrote with dict.
 func decodeTemplate(b, dict []byte) corev1.PodTemplateSpec {
 	var tmpl corev1.PodTemplateSpec

@@ -48,7 +48,7 @@ type Watcher struct {
 // label selector applies to Deployments only: ReplicaSets carry their pod
 // template's labels, not the Deployment's, and the history keeps those of
 // watched Deployments.
-func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk clock.PassiveClock, log *zap.Logger) (*Watcher, error) {
+func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk clock.PassiveClock, log *zap.Logger) *Watcher {
 	w := &Watcher{opts: opts, log: log}
 	namespaces := opts.Namespaces
 	if len(namespaces) == 0 {
@@ -96,7 +96,7 @@ func NewWatcher(client kubernetes.Interface, opts WatchOptions, sink Sink, clk c
 				return pointers(l.Items), l.ListMeta, nil
 			}, rsAPI.Watch), &appsv1.ReplicaSet{}, rss, cache.ReflectorOptions{Name: "replicasets in " + nsName(ns)}))
 	}
-	return w, nil
+	return w
 }
 
 func (w *Watcher) add(synced cache.InformerSynced, r *cache.Reflector) {

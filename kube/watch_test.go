@@ -121,10 +121,7 @@ func TestWatcher(t *testing.T) {
 	s := &sink{}
 	core, logs := observer.New(zap.InfoLevel)
 	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
-	w, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: []string{ns}, LabelSelector: "team=shop"}, s, clk, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := kube.NewWatcher(client, kube.WatchOptions{Namespaces: []string{ns}, LabelSelector: "team=shop"}, s, clk, log)
 	if w.HasSynced() {
 		t.Error("synced before Run")
 	}

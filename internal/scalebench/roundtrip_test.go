@@ -96,10 +96,7 @@ func TestTrimKeepsWhatHistoryReads(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	opts := history.Options{HealthyFor: 5 * time.Minute}
 	trimmed := &tracker{h: history.New(opts)}
-	w, err := kube.NewWatcher(client, kube.WatchOptions{Namespaces: s.NamespaceNames()}, trimmed, clocktesting.NewFakePassiveClock(now), zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := kube.NewWatcher(client, kube.WatchOptions{Namespaces: s.NamespaceNames()}, trimmed, clocktesting.NewFakePassiveClock(now), zaptest.NewLogger(t))
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()

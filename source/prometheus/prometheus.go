@@ -362,10 +362,7 @@ func (s *Source) observations(samples []series) ([]detector.Observation, map[str
 	// Every observation's revisions share one array, each capped at its own.
 	revs := make([]detector.RevisionTraffic, 0, len(samples)/2)
 	for len(samples) > 0 {
-		n := 1
-		for n < len(samples) && samples[n].ns == samples[0].ns && samples[n].wl == samples[0].wl {
-			n++
-		}
+		n := runLen(samples, func(a, b series) bool { return a.ns == b.ns && a.wl == b.wl })
 		run := samples[:n]
 		samples = samples[n:]
 		w := detector.Workload{Namespace: run[0].ns, Name: run[0].wl}
@@ -396,10 +393,7 @@ func observation(w detector.Workload, run []series, revs *[]detector.RevisionTra
 	o := detector.Observation{Workload: w}
 	bad, noTotal := false, false
 	for len(run) > 0 {
-		n := 1
-		for n < len(run) && run[n].rev == run[0].rev {
-			n++
-		}
+		n := runLen(run, func(a, b series) bool { return a.rev == b.rev })
 		var r rates
 		for _, smp := range run[:n] {
 			if reason := r.add(smp); reason != "" {
@@ -420,6 +414,15 @@ func observation(w detector.Workload, run []series, revs *[]detector.RevisionTra
 		skipped[SkipNoTotal]++
 	}
 	return o, !bad && !noTotal
+}
+
+// runLen is how many samples from the first are the same as it.
+func runLen(samples []series, same func(a, b series) bool) int {
+	n := 1
+	for n < len(samples) && same(samples[n], samples[0]) {
+		n++
+	}
+	return n
 }
 
 // add takes one sample; it returns why it was skipped, or "".
