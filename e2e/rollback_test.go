@@ -303,22 +303,23 @@ func TestWriteRaceIsRetried(t *testing.T) {
 		return len(s.out.of(incident.Rollback)) == 1
 	})
 	d := c.deployment(t, ns)
-	if imageOf(d) != "registry.example/demo:v1" || d.Annotations["touched"] != "yes" {
-		t.Errorf("image %s annotations %v: the human's annotation must survive", imageOf(d), d.Annotations)
+	if imageOf(d) != "registry.example/demo:v1" || d.Annotations["touched"] != "yes" || d.Annotations[rollback.AnnotationIncident] == "" {
+		t.Errorf("image %s annotations %v: want the rollback, and the human's annotation kept", imageOf(d), d.Annotations)
 	}
-	// The first PATCH is stale and refused; the last one lands. Between
-	// them only refusals: the Deployment controller's own status writes
-	// also move the resourceVersion while v2 rolls out, so a re-checked
-	// write can race them too (CI saw three PATCHes once).
+	// The first PATCH is stale and refused; no write lands before the
+	// last one (a second write would be a second rollback). Between them
+	// the executor may have met anything it retries: a re-checked write
+	// can lose its race too, to the Deployment controller's own writes
+	// while v2 rolls out, and on a loaded machine an answer can be lost
+	// (CI saw three PATCHes once). That the last one landed is the image
+	// and annotations checked above.
 	codes := r.answers()
-	t.Logf("PATCH answers: %v", codes)
-	if len(codes) < 2 || codes[0] != http.StatusConflict || codes[len(codes)-1] != http.StatusOK {
-		t.Fatalf("PATCH answers %v, want 409 first (the stale write) and 200 last", codes)
+	t.Logf("PATCH answers (0: none): %v", codes)
+	if len(codes) < 2 || codes[0] != http.StatusConflict {
+		t.Fatalf("PATCH answers %v, want 409 first (the stale write), then a re-checked one", codes)
 	}
-	for _, code := range codes[1 : len(codes)-1] {
-		if code != http.StatusConflict {
-			t.Errorf("PATCH answers %v: only conflicts may come between the stale write and the one that lands", codes)
-		}
+	if slices.Contains(codes[:len(codes)-1], http.StatusOK) {
+		t.Errorf("PATCH answers %v: a write landed before the last one", codes)
 	}
 }
 
