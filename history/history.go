@@ -218,7 +218,9 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 		c.beforeFP = beforeFP
 		was := decodeTemplate(before, t.dict)
 		var is corev1.PodTemplateSpec
-		_ = json.Unmarshal(raw, &is) // both sides read back from JSON alike
+		// Read back from the JSON, as the template before it is, so that
+		// nil and empty compare alike; templateJSON's output always reads.
+		_ = json.Unmarshal(raw, &is)
 		c.attribute(&was, &is)
 	}
 	d.changes = append(d.changes, c)

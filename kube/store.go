@@ -166,10 +166,10 @@ func (s *store[T]) listWatch(list listFunc[T], watchFn func(context.Context, met
 func (s *store[T]) listPages(ctx context.Context, list listFunc[T], o metav1.ListOptions) (*metav1.PartialObjectMetadataList, error) {
 	o.Limit = listPage
 	switch o.ResourceVersion {
+	case "": // a quorum read, paged
 	case "0":
 		// The watch cache answers "0" whole; pages come from a quorum read.
 		o.ResourceVersion = ""
-	case "":
 	default:
 		// A relist from the last resourceVersion seen. A paged list at a
 		// resourceVersion is read exactly there, in the past: after an
