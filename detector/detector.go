@@ -10,23 +10,16 @@ package detector
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"time"
+
+	"github.com/sentinel-sre/sentinel/workload"
 )
-
-// Workload names a Deployment by namespace and name, which is what Istio
-// reports as destination_workload_namespace / destination_workload.
-type Workload struct {
-	Namespace string
-	Name      string
-}
-
-func (w Workload) String() string { return w.Namespace + "/" + w.Name }
 
 // Observation is a workload's traffic over the rate window ending at the
 // evaluation time, in requests per second.
 type Observation struct {
-	Workload Workload
+	Workload workload.Ref
 	// Requests is the rate of all requests, Failures the rate of those whose
 	// response code counts as a failure.
 	Requests float64
@@ -186,7 +179,7 @@ func (k Kind) String() string {
 // Finding is a change of incident state.
 type Finding struct {
 	Kind     Kind
-	Workload Workload
+	Workload workload.Ref
 	At       time.Time
 	// Onset is the first breaching evaluation of the incident; with the
 	// workload it identifies the incident. A reopened incident keeps it.
@@ -205,12 +198,6 @@ type Finding struct {
 	ResolvedAt time.Time
 	// Basis is what the evaluation behind the finding measured.
 	Basis Basis
-}
-
-// IncidentID is the stable identity of an incident: the same workload and
-// onset always give the same id, so replicas and restarts agree on it.
-func IncidentID(w Workload, onset time.Time) string {
-	return fmt.Sprintf("%s/%s@%s", w.Namespace, w.Name, onset.UTC().Format(time.RFC3339))
 }
 
 type workloadState struct {
@@ -234,13 +221,13 @@ type closed struct {
 // for concurrent use; one poll loop owns it.
 type Detector struct {
 	rule   Rule
-	states map[Workload]*workloadState
-	seen   map[Workload]bool // scratch, reused by every Evaluate
+	states map[workload.Ref]*workloadState
+	seen   map[workload.Ref]bool // scratch, reused by every Evaluate
 }
 
 // New returns a detector enforcing rule.
 func New(rule Rule) *Detector {
-	return &Detector{rule: rule, states: make(map[Workload]*workloadState), seen: make(map[Workload]bool)}
+	return &Detector{rule: rule, states: make(map[workload.Ref]*workloadState), seen: make(map[workload.Ref]bool)}
 }
 
 // Rule returns the rule the detector enforces.
@@ -271,19 +258,13 @@ func (d *Detector) Evaluate(now time.Time, obs []Observation) []Finding {
 			out = append(out, f)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Workload, out[j].Workload
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
+	slices.SortFunc(out, func(a, b Finding) int { return workload.Compare(a.Workload, b.Workload) })
 	return out
 }
 
 // EndReopen stops a workload's resolved incident from reopening: a
 // template change since the resolve makes any new failure a new incident.
-func (d *Detector) EndReopen(w Workload) {
+func (d *Detector) EndReopen(w workload.Ref) {
 	s := d.states[w]
 	if s == nil {
 		return
@@ -298,13 +279,13 @@ func (d *Detector) EndReopen(w Workload) {
 }
 
 // Forget drops a workload's state (its Deployment is gone).
-func (d *Detector) Forget(w Workload) { delete(d.states, w) }
+func (d *Detector) Forget(w workload.Ref) { delete(d.states, w) }
 
 // Backdate moves the onset of a workload's pending or firing breach back
 // to onset, when its history shows the breach began before the first
 // evaluation this detector made of it (a replay of the recent past);
 // false when there is no such breach or onset is not earlier.
-func (d *Detector) Backdate(w Workload, onset time.Time) bool {
+func (d *Detector) Backdate(w workload.Ref, onset time.Time) bool {
 	s := d.states[w]
 	if s == nil || s.state != StatePending && s.state != StateFiring || !onset.Before(s.onset) {
 		return false
@@ -314,7 +295,7 @@ func (d *Detector) Backdate(w Workload, onset time.Time) bool {
 }
 
 // State reports a workload's state and, when pending or firing, its onset.
-func (d *Detector) State(w Workload) (State, time.Time) {
+func (d *Detector) State(w workload.Ref) (State, time.Time) {
 	s, ok := d.states[w]
 	if !ok {
 		return StateOK, time.Time{}
@@ -369,7 +350,7 @@ func (d *Detector) step(now time.Time, o Observation) (Finding, bool) {
 
 // settle leaves a quiet workload ok (no state kept) or, within
 // ReopenWithin of its last resolve, resolved.
-func (d *Detector) settle(w Workload, s *workloadState) {
+func (d *Detector) settle(w workload.Ref, s *workloadState) {
 	if s.prior == nil {
 		delete(d.states, w)
 		return

@@ -5,12 +5,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 var (
 	t0   = time.Date(2026, 4, 24, 23, 50, 0, 0, time.UTC)
-	cart = Workload{Namespace: "shop", Name: "cart"}
-	web  = Workload{Namespace: "shop", Name: "web"}
+	cart = workload.Ref{Namespace: "shop", Name: "cart"}
+	web  = workload.Ref{Namespace: "shop", Name: "web"}
 )
 
 func rule() Rule {
@@ -204,7 +206,7 @@ func TestFindingCarriesRatiosAndIncidentID(t *testing.T) {
 	if diff := cmp.Diff(ratios{0.7, 0.9, 10}, ratios{f.Ratio, f.PeakRatio, f.Requests}); diff != "" {
 		t.Errorf("finding (-want +got):\n%s", diff)
 	}
-	if got, want := IncidentID(f.Workload, f.Onset), "shop/cart@2026-04-24T23:50:00Z"; got != want {
+	if got, want := workload.IncidentID(f.Workload, f.Onset), "shop/cart@2026-04-24T23:50:00Z"; got != want {
 		t.Errorf("incident id %q, want %q", got, want)
 	}
 	if s, onset := d.State(cart); s != StateFiring || !onset.Equal(t0) {
@@ -215,7 +217,7 @@ func TestFindingCarriesRatiosAndIncidentID(t *testing.T) {
 func TestQuietWorkloadsLeaveNoState(t *testing.T) {
 	d := New(rule())
 	for i := 0; i < 100; i++ {
-		d.Evaluate(t0.Add(time.Duration(i)*time.Second), []Observation{{Workload: Workload{"ns", string(rune('a' + i%26))}, Requests: 5}})
+		d.Evaluate(t0.Add(time.Duration(i)*time.Second), []Observation{{Workload: workload.Ref{Namespace: "ns", Name: string(rune('a' + i%26))}, Requests: 5}})
 	}
 	if len(d.states) != 0 {
 		t.Errorf("%d states kept for healthy workloads", len(d.states))

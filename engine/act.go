@@ -15,6 +15,7 @@ import (
 	"github.com/sentinel-sre/sentinel/evidence"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Acting on an incident: the page and its decision, the rollback carried
@@ -22,7 +23,7 @@ import (
 
 func (e *Engine) action(k incident.Kind, f detector.Finding) incident.Action {
 	return incident.Action{
-		At: f.At, Kind: k, Workload: f.Workload, Incident: detector.IncidentID(f.Workload, f.Onset),
+		At: f.At, Kind: k, Workload: f.Workload, Incident: workload.IncidentID(f.Workload, f.Onset),
 		Onset: f.Onset, Ratio: f.Ratio, Requests: f.Requests,
 		FailureCodes: e.cfg.Detection.FailureCodes, RunbookURL: e.cfg.Paging.RunbookURL,
 	}

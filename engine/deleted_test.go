@@ -10,6 +10,7 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // A failing Deployment is deleted: its incident resolves saying so, and
@@ -36,7 +37,7 @@ func TestDeletedDeploymentsLeftoverMetricsOpenNothing(t *testing.T) {
 			append(resolved, seen{incident.Page, ""}), 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			web := detector.Observation{Workload: detector.Workload{Namespace: "shop", Name: "web"}, Requests: 10}
+			web := detector.Observation{Workload: workload.Ref{Namespace: "shop", Name: "web"}, Requests: 10}
 			src := script(func(at time.Time) ([]detector.Observation, error) {
 				if at.After(deletedAt.Add(tc.reported)) {
 					return []detector.Observation{web}, nil // cart's series are gone

@@ -23,6 +23,7 @@ import (
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Source answers each workload's request and failure rates over the rate
@@ -70,12 +71,12 @@ type Engine struct {
 	stats    Stats
 	// open incidents, and whether this replica announced them (paged and
 	// decided): a standby evaluates but stays silent until it leads.
-	open      map[detector.Workload]*openIncident
+	open      map[workload.Ref]*openIncident
 	blindness blindness
 	pending   []incident.Action // told outside a poll, sent with the next
 	notifyErr error             // the first notifier error
 	lastPoll  time.Time
-	served    map[detector.Workload]history.Served // scratch, reused by every poll
+	served    map[workload.Ref]history.Served // scratch, reused by every poll
 	// resolves seen while standing by, sent on taking over
 	quietResolves []incident.Action
 	inFlight      sync.WaitGroup // rollbacks and verifications in the background
@@ -96,7 +97,7 @@ type Engine struct {
 	// deleted Deployments: their metrics linger in the rate window, and
 	// their terminating pods may serve a while, and must not open an
 	// incident (see withoutDeleted).
-	deleted map[detector.Workload]deletion
+	deleted map[workload.Ref]deletion
 }
 
 // deletion is a deleted Deployment whose metrics may linger: deleted at
@@ -183,10 +184,10 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 		policy:    rollback.NewPolicy(cfg.Rollback),
 		blindness: blindness{after: cfg.Metrics.BlindAfter},
 		stats:     Stats{Refused: map[rollback.Reason]int{}},
-		open:      map[detector.Workload]*openIncident{},
-		served:    map[detector.Workload]history.Served{},
+		open:      map[workload.Ref]*openIncident{},
+		served:    map[workload.Ref]history.Served{},
 		clock:     clock.RealClock{},
-		deleted:   map[detector.Workload]deletion{},
+		deleted:   map[workload.Ref]deletion{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -202,11 +203,11 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var reason string // the break-glass reason seen until now
-	if prev, ok := e.history.Deployment(detector.Workload{Namespace: d.Namespace, Name: d.Name}); ok {
+	if prev, ok := e.history.Deployment(workload.Ref{Namespace: d.Namespace, Name: d.Name}); ok {
 		reason = prev.Annotations[guard.BreakGlassAnnotation]
 	}
 	c, ok := e.history.ObserveDeployment(d, at)
-	delete(e.deleted, detector.Workload{Namespace: d.Namespace, Name: d.Name}) // (re)created
+	delete(e.deleted, workload.Ref{Namespace: d.Namespace, Name: d.Name}) // (re)created
 	e.metrics.workloads.Set(float64(e.history.Len()))
 	if !ok {
 		return
@@ -242,11 +243,11 @@ func (e *Engine) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 func (e *Engine) DeleteDeployment(namespace, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.forget(detector.Workload{Namespace: namespace, Name: name})
+	e.forget(workload.Ref{Namespace: namespace, Name: name})
 }
 
 // forget is DeleteDeployment with the lock held.
-func (e *Engine) forget(w detector.Workload) {
+func (e *Engine) forget(w workload.Ref) {
 	e.history.DeleteDeployment(w.Namespace, w.Name)
 	e.metrics.workloads.Set(float64(e.history.Len()))
 	e.detector.Forget(w)

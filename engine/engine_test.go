@@ -21,11 +21,12 @@ import (
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
 	"github.com/sentinel-sre/sentinel/source"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 var (
 	t0   = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
-	cart = detector.Workload{Namespace: "shop", Name: "cart"}
+	cart = workload.Ref{Namespace: "shop", Name: "cart"}
 )
 
 // script is a metrics source answering from a function of time.

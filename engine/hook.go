@@ -5,6 +5,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/evidence"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // PollRecord is what one poll saw and where it left the detector, for
@@ -17,11 +18,11 @@ type PollRecord struct {
 	SourceErr    error
 	// State returns a workload's detector state after the poll and, when
 	// pending or firing, its onset. Valid only during the hook's call.
-	State func(detector.Workload) (detector.State, time.Time)
+	State func(workload.Ref) (detector.State, time.Time)
 	// Evidence returns what a workload was judged by at the poll: its
 	// revisions' own ratios, the rule that chose the judged observation,
 	// when its errors began. Valid only during the hook's call.
-	Evidence func(detector.Workload) (evidence.Workload, bool)
+	Evidence func(workload.Ref) (evidence.Workload, bool)
 }
 
 // WithPollHook calls hook after every poll's evaluation, before its

@@ -10,6 +10,7 @@ import (
 	"github.com/sentinel-sre/sentinel/evidence"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // A look back learns, from the metrics source's answers for past
@@ -24,7 +25,7 @@ import (
 // poll that leads, which pages again under the same dedup key saying so
 // and rolls back.
 type lookBack struct {
-	workload detector.Workload
+	workload workload.Ref
 	incident string
 	revision history.Revision // the newest older revision
 	until    time.Time        // when the change replaced it
@@ -86,7 +87,7 @@ func (e *Engine) runLookBack(ctx context.Context, lb *lookBack) {
 	e.log.Info("looked back for a rollback target", zap.String("workload", lb.workload.String()),
 		zap.String("incident", lb.incident), zap.Int64("revision", lb.revision.Revision),
 		zap.Int("instants", len(judged)), zap.Bool("healthy", healthy))
-	if oi := e.open[lb.workload]; healthy && oi != nil && detector.IncidentID(lb.workload, oi.firing.Onset) == lb.incident {
+	if oi := e.open[lb.workload]; healthy && oi != nil && workload.IncidentID(lb.workload, oi.firing.Onset) == lb.incident {
 		oi.redecide = true
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,6 +13,7 @@ import (
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
 	"github.com/sentinel-sre/sentinel/source"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // One poll: observe, judge, announce — under the engine's lock — then
@@ -225,7 +225,7 @@ func (e *Engine) recordHealth(now time.Time, judged []detector.Observation) {
 			}
 		}
 	}
-	judge := func(w detector.Workload) history.Served { return served[w] }
+	judge := func(w workload.Ref) history.Served { return served[w] }
 	if e.warming {
 		// Replaying history: the template judged is the one live then.
 		e.history.RecordPastHealth(now, judge)
@@ -260,7 +260,7 @@ func (e *Engine) announce(now time.Time, active bool) []step {
 
 // unannounced lists the open incidents to announce: those this replica
 // has not, and, once it acts, those it paged without the Lease.
-func (e *Engine) unannounced(active bool) []detector.Workload {
+func (e *Engine) unannounced(active bool) []workload.Ref {
 	return e.openWhere(func(oi *openIncident) bool {
 		return !oi.announced || active && (oi.awaitsLease || oi.redecide)
 	})
@@ -268,14 +268,14 @@ func (e *Engine) unannounced(active bool) []detector.Workload {
 
 // openWhere lists the workloads of the open incidents that match, in
 // workload order. Called with the lock held.
-func (e *Engine) openWhere(match func(*openIncident) bool) []detector.Workload {
-	var ws []detector.Workload
+func (e *Engine) openWhere(match func(*openIncident) bool) []workload.Ref {
+	var ws []workload.Ref
 	for w, oi := range e.open {
 		if match(oi) {
 			ws = append(ws, w)
 		}
 	}
-	sort.Slice(ws, func(i, j int) bool { return ws[i].String() < ws[j].String() })
+	slices.SortFunc(ws, workload.Compare)
 	return ws
 }
 

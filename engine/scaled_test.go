@@ -11,6 +11,7 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // A workload stops serving after a Helm upgrade (no replica available:
@@ -19,7 +20,7 @@ import (
 // nothing fails: the incident resolves resolve_after later, saying why,
 // and nothing opens again while it stays at zero.
 func TestScaledToZeroResolvesItsIncident(t *testing.T) {
-	web := detector.Workload{Namespace: "shop", Name: "web"}
+	web := workload.Ref{Namespace: "shop", Name: "web"}
 	const stop, scale = 10 * time.Minute, 12 * time.Minute
 	for _, tc := range []struct {
 		name  string

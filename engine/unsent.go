@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // A notifier with no room for an action now (a full pager queue:
@@ -39,7 +39,7 @@ func (e *Engine) openOf(a incident.Action) *openIncident {
 	if a.Kind == incident.Resolve || !a.Kind.OfIncident() {
 		return nil
 	}
-	if oi := e.open[a.Workload]; oi != nil && detector.IncidentID(a.Workload, oi.firing.Onset) == a.Incident {
+	if oi := e.open[a.Workload]; oi != nil && workload.IncidentID(a.Workload, oi.firing.Onset) == a.Incident {
 		return oi
 	}
 	return nil

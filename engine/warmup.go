@@ -9,6 +9,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/source"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // WarmUp replays the poll instants of the run.warm_up before now, as a
@@ -124,7 +125,7 @@ func (e *Engine) settleDeferred(obs []detector.Observation) {
 func (e *Engine) settleGone(last []detector.Observation) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	reported := make(map[detector.Workload]bool, len(last))
+	reported := make(map[workload.Ref]bool, len(last))
 	for _, o := range last {
 		reported[o.Workload] = true
 	}
@@ -154,7 +155,7 @@ func (e *Engine) backdate(ctx context.Context, first time.Time) int {
 		return 0
 	}
 	e.mu.Lock()
-	var ws []detector.Workload
+	var ws []workload.Ref
 	for w, oi := range e.open {
 		if oi.firing.Onset.Equal(first) {
 			ws = append(ws, w)
@@ -179,7 +180,7 @@ func (e *Engine) backdate(ctx context.Context, first time.Time) int {
 // without a break up to known (an instant it breached at), looking back
 // at most maxOnsetSearch; an instant the source does not answer ends the
 // search where it stands.
-func (e *Engine) searchOnset(ctx context.Context, w detector.Workload, known time.Time) time.Time {
+func (e *Engine) searchOnset(ctx context.Context, w workload.Ref, known time.Time) time.Time {
 	step, from := e.cfg.Detection.PollInterval, known
 	var quiet time.Time // an instant w did not breach at
 	for stride := step; ; stride *= 2 {
@@ -221,7 +222,7 @@ func (e *Engine) searchOnset(ctx context.Context, w detector.Workload, known tim
 // answer (no breach). An instant left unanswered is asked again, up to
 // onsetAttempts times in all: a search stopped by one slow query dates
 // the incident later than the replicas that watched it, a second alert.
-func (e *Engine) breachedAt(ctx context.Context, w detector.Workload, at time.Time) (breached, answered bool) {
+func (e *Engine) breachedAt(ctx context.Context, w workload.Ref, at time.Time) (breached, answered bool) {
 	var obs []detector.Observation
 	var err error
 	for range onsetAttempts {

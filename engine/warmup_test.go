@@ -15,6 +15,7 @@ import (
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
 	"github.com/sentinel-sre/sentinel/source"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // A replica that starts in the middle of an incident — a restart, a
@@ -223,7 +224,7 @@ func TestWarmUpDatesTheOnsetAsThePollsJudge(t *testing.T) {
 // resolved — and resolves it as deleted, in case no one did.
 func TestWarmUpAfterADeploymentWasDeleted(t *testing.T) {
 	deleted := t0.Add(20 * time.Minute)
-	web := detector.Observation{Workload: detector.Workload{Namespace: "shop", Name: "web"}, Requests: 10}
+	web := detector.Observation{Workload: workload.Ref{Namespace: "shop", Name: "web"}, Requests: 10}
 	for _, tc := range []struct {
 		name   string
 		others []detector.Observation // what the source reports besides cart
@@ -254,7 +255,7 @@ func TestWarmUpAfterADeploymentWasDeleted(t *testing.T) {
 				_ = e.Poll(t.Context(), at)
 			}
 			want := []noticeView{{Kind: incident.Resolve, At: start.Add(-15 * time.Second),
-				Incident: detector.IncidentID(cart, t0.Add(10*time.Minute)), Message: "the Deployment was deleted"}}
+				Incident: workload.IncidentID(cart, t0.Add(10*time.Minute)), Message: "the Deployment was deleted"}}
 			switch {
 			case tc.err != nil:
 				want[0].At = deleted.Add(-15 * time.Second) // the last instant answered with a workload

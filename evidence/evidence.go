@@ -21,19 +21,20 @@
 package evidence
 
 import (
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Deployments is what evidence needs of the change history.
 type Deployments interface {
 	// ReplicaSetOf resolves a revision as the metrics name it.
-	ReplicaSetOf(w detector.Workload, key string) (history.ReplicaSet, bool)
+	ReplicaSetOf(w workload.Ref, key string) (history.ReplicaSet, bool)
 	// Rollout returns a Deployment's rollout state.
-	Rollout(w detector.Workload) (history.Rollout, bool)
+	Rollout(w workload.Ref) (history.Rollout, bool)
 }
 
 // Options are the thresholds evidence applies (from config).
@@ -100,7 +101,7 @@ func (w Workload) FailingRevision() (Revision, bool) {
 // concurrent use; the engine serialises polls.
 type Tracker struct {
 	opts Options
-	runs map[detector.Workload]*run
+	runs map[workload.Ref]*run
 }
 
 type run struct {
@@ -113,7 +114,7 @@ type run struct {
 
 // New returns an empty tracker.
 func New(opts Options) *Tracker {
-	return &Tracker{opts: opts, runs: map[detector.Workload]*run{}}
+	return &Tracker{opts: opts, runs: map[workload.Ref]*run{}}
 }
 
 // Poll takes one poll's observations at now and returns the observations
@@ -125,7 +126,7 @@ func (t *Tracker) Poll(now time.Time, obs []detector.Observation, deps Deploymen
 		return nil
 	}
 	out := make([]detector.Observation, 0, len(obs))
-	seen := make(map[detector.Workload]bool, len(obs))
+	seen := make(map[workload.Ref]bool, len(obs))
 	for _, o := range obs {
 		seen[o.Workload] = true
 		j, _ := t.observe(now, o, deps)
@@ -141,15 +142,12 @@ func (t *Tracker) Poll(now time.Time, obs []detector.Observation, deps Deploymen
 			out = append(out, j)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Workload, out[j].Workload
-		return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.Name < b.Name
-	})
+	slices.SortFunc(out, func(a, b detector.Observation) int { return workload.Compare(a.Workload, b.Workload) })
 	return out
 }
 
 // Evidence returns the evidence about w at the last poll.
-func (t *Tracker) Evidence(w detector.Workload) (Workload, bool) {
+func (t *Tracker) Evidence(w workload.Ref) (Workload, bool) {
 	r := t.runs[w]
 	if r == nil {
 		return Workload{}, false
@@ -158,11 +156,11 @@ func (t *Tracker) Evidence(w detector.Workload) (Workload, bool) {
 }
 
 // Forget drops what is remembered of w (its Deployment is gone).
-func (t *Tracker) Forget(w detector.Workload) { delete(t.runs, w) }
+func (t *Tracker) Forget(w workload.Ref) { delete(t.runs, w) }
 
 // Backdate moves the start of w's current run back to began, when its
 // history shows the errors began before the first poll this tracker saw.
-func (t *Tracker) Backdate(w detector.Workload, began time.Time) {
+func (t *Tracker) Backdate(w workload.Ref, began time.Time) {
 	if r := t.runs[w]; r != nil && !r.began.IsZero() && began.Before(r.began) {
 		r.began = began
 		r.last.Began = began

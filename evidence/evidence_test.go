@@ -8,11 +8,12 @@ import (
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 var (
 	t0   = time.Date(2026, 4, 24, 23, 50, 0, 0, time.UTC)
-	cart = detector.Workload{Namespace: "shop", Name: "cart"}
+	cart = workload.Ref{Namespace: "shop", Name: "cart"}
 )
 
 const step = 15 * time.Second
@@ -31,7 +32,7 @@ type fakeDeployments struct {
 	unknown bool
 }
 
-func (f *fakeDeployments) ReplicaSetOf(w detector.Workload, key string) (history.ReplicaSet, bool) {
+func (f *fakeDeployments) ReplicaSetOf(w workload.Ref, key string) (history.ReplicaSet, bool) {
 	for _, rs := range []history.ReplicaSet{
 		{Name: "cart-aaa", Hash: "aaa", Revision: 1},
 		{Name: "cart-bbb", Hash: "bbb", Revision: 2, Current: true},
@@ -43,7 +44,7 @@ func (f *fakeDeployments) ReplicaSetOf(w detector.Workload, key string) (history
 	return history.ReplicaSet{}, false
 }
 
-func (f *fakeDeployments) Rollout(w detector.Workload) (history.Rollout, bool) {
+func (f *fakeDeployments) Rollout(w workload.Ref) (history.Rollout, bool) {
 	return f.rollout, w == cart && !f.unknown
 }
 
@@ -171,7 +172,7 @@ func TestJudged(t *testing.T) {
 					in = append(in, *p)
 				}
 				// A neighbour keeps the answer non-empty, as a live source's is.
-				in = append(in, detector.Observation{Workload: detector.Workload{Namespace: "shop", Name: "web"}, Requests: 10})
+				in = append(in, detector.Observation{Workload: workload.Ref{Namespace: "shop", Name: "web"}, Requests: 10})
 				var j *judged
 				for _, o := range tr.Poll(at(i), in, deps) {
 					if o.Workload == cart {

@@ -3,13 +3,13 @@ package history
 import (
 	"time"
 
-	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Changes returns w's template changes made in [from, to], oldest first,
 // attributed (who made them, what they changed) and with the revision
 // each created where its ReplicaSet is known.
-func (t *Tracker) Changes(w detector.Workload, from, to time.Time) []Change {
+func (t *Tracker) Changes(w workload.Ref, from, to time.Time) []Change {
 	d := t.deployments[w]
 	if d == nil {
 		return nil
@@ -34,7 +34,7 @@ func (t *Tracker) Changes(w detector.Workload, from, to time.Time) []Change {
 // Cause returns the newest template change of w made in
 // [onset-window, onset]. A change after onset, or of another Deployment,
 // is never the cause.
-func (t *Tracker) Cause(w detector.Workload, onset time.Time, window time.Duration) (Change, bool) {
+func (t *Tracker) Cause(w workload.Ref, onset time.Time, window time.Duration) (Change, bool) {
 	cs := t.Changes(w, onset.Add(-window), onset)
 	if len(cs) == 0 {
 		return Change{}, false

@@ -3,7 +3,7 @@ package history
 import (
 	"time"
 
-	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Served is how a template served in one poll, for its health.
@@ -81,7 +81,7 @@ func (d *deployment) healthOf(fp string) *health {
 // metrics are mostly theirs (a stuck rollout of a crash-looping image
 // must not earn the old pods' health). Per-revision metrics judge every
 // revision by its own pods instead (RecordRevisionHealth).
-func (t *Tracker) RecordHealth(now time.Time, judge func(detector.Workload) Served) {
+func (t *Tracker) RecordHealth(now time.Time, judge func(workload.Ref) Served) {
 	for w, d := range t.deployments {
 		if d.fp == "" || !d.rolledOut() {
 			continue
@@ -94,7 +94,7 @@ func (t *Tracker) RecordHealth(now time.Time, judge func(detector.Workload) Serv
 
 // RecordRevisionHealth records one judgement of the template of w's
 // ReplicaSet rs, from its own pods' traffic, at now.
-func (t *Tracker) RecordRevisionHealth(now time.Time, w detector.Workload, rs string, s Served) {
+func (t *Tracker) RecordRevisionHealth(now time.Time, w workload.Ref, rs string, s Served) {
 	d := t.deployments[w]
 	if d == nil || d.rs[rs] == nil {
 		return
@@ -107,7 +107,7 @@ func (t *Tracker) RecordRevisionHealth(now time.Time, w detector.Workload, rs st
 // now as far as the changes seen tell — the newest made by then, else the
 // one the oldest change seen replaced, taken as rolled out until that
 // change.
-func (t *Tracker) RecordPastHealth(now time.Time, judge func(detector.Workload) Served) {
+func (t *Tracker) RecordPastHealth(now time.Time, judge func(workload.Ref) Served) {
 	for w, d := range t.deployments {
 		fp := d.templateAt(now, t.dict)
 		if fp == "" || fp == d.fp && !d.rolledOut() {
@@ -152,7 +152,7 @@ type Judged struct {
 // template healthy when they earn it: it was healthy the last time it
 // served. A template this replica judged itself (Judged) keeps that
 // verdict. It reports whether the judgements earned health.
-func (t *Tracker) LearnPastHealth(w detector.Workload, rs string, judged []Judged) bool {
+func (t *Tracker) LearnPastHealth(w workload.Ref, rs string, judged []Judged) bool {
 	if !t.Unjudged(w, rs) {
 		return false
 	}
@@ -170,7 +170,7 @@ func (t *Tracker) LearnPastHealth(w detector.Workload, rs string, judged []Judge
 // Unjudged reports whether w's ReplicaSet rs exists and its template was
 // never judged by this replica (live or in its warm-up): a look back may
 // learn its health.
-func (t *Tracker) Unjudged(w detector.Workload, rs string) bool {
+func (t *Tracker) Unjudged(w workload.Ref, rs string) bool {
 	d := t.deployments[w]
 	if d == nil || d.rs[rs] == nil {
 		return false

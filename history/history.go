@@ -24,7 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Annotations and labels Kubernetes itself maintains.
@@ -55,7 +55,7 @@ type Revision struct {
 
 // Change is one change of a Deployment's pod template.
 type Change struct {
-	Workload detector.Workload
+	Workload workload.Ref
 	// At is when the change was made: the time of the managedFields entry
 	// that made it (the observation time where none is found).
 	At time.Time
@@ -77,7 +77,7 @@ type Change struct {
 
 // Deployment is what decisions need to know of a Deployment now.
 type Deployment struct {
-	Workload        detector.Workload
+	Workload        workload.Ref
 	UID             string
 	ResourceVersion string
 	Paused          bool
@@ -101,7 +101,7 @@ type Options struct {
 // not safe for concurrent use; callers serialise access.
 type Tracker struct {
 	opts        Options
-	deployments map[detector.Workload]*deployment
+	deployments map[workload.Ref]*deployment
 	seen        int           // deployments with a state
 	deflate     *flate.Writer // reused: each allocates its window
 	dict        []byte        // deflate's dictionary (see compress)
@@ -177,10 +177,10 @@ func New(opts Options) *Tracker {
 	if opts.MaxChanges <= 0 {
 		opts.MaxChanges = 16
 	}
-	return &Tracker{opts: opts, deployments: map[detector.Workload]*deployment{}}
+	return &Tracker{opts: opts, deployments: map[workload.Ref]*deployment{}}
 }
 
-func (t *Tracker) get(w detector.Workload) *deployment {
+func (t *Tracker) get(w workload.Ref) *deployment {
 	d := t.deployments[w]
 	if d == nil {
 		d = &deployment{rs: map[string]*replicaSet{}, health: map[string]*health{}}
@@ -195,7 +195,7 @@ func (t *Tracker) get(w detector.Workload) *deployment {
 // Deployment (its latest change is then worked out from its ReplicaSets
 // when asked for).
 func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Change, bool) {
-	w := detector.Workload{Namespace: obj.Namespace, Name: obj.Name}
+	w := workload.Ref{Namespace: obj.Namespace, Name: obj.Name}
 	d := t.get(w)
 	prev := d.state
 	if prev != nil && prev.resourceVersion == obj.ResourceVersion && obj.ResourceVersion != "" {
@@ -240,7 +240,7 @@ func (t *Tracker) Len() int { return t.seen }
 
 // DeleteDeployment forgets a Deployment and its ReplicaSets.
 func (t *Tracker) DeleteDeployment(namespace, name string) {
-	w := detector.Workload{Namespace: namespace, Name: name}
+	w := workload.Ref{Namespace: namespace, Name: name}
 	if d := t.deployments[w]; d != nil && d.state != nil {
 		t.seen--
 	}
@@ -262,7 +262,7 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 	if rs.Spec.Replicas != nil {
 		replicas = *rs.Spec.Replicas
 	}
-	d := t.get(detector.Workload{Namespace: rs.Namespace, Name: owner})
+	d := t.get(workload.Ref{Namespace: rs.Namespace, Name: owner})
 	if known := d.rs[rs.Name]; known != nil && known.revision == rev {
 		// A ReplicaSet's template never changes: only its scale did.
 		known.replicas = replicas
@@ -298,13 +298,13 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 // DeleteReplicaSet forgets a ReplicaSet and health of templates no longer
 // anywhere, which keeps memory bounded by what rollback can still use.
 func (t *Tracker) DeleteReplicaSet(namespace, name, owner string) {
-	d := t.deployments[detector.Workload{Namespace: namespace, Name: owner}]
+	d := t.deployments[workload.Ref{Namespace: namespace, Name: owner}]
 	if d == nil {
 		return
 	}
 	delete(d.rs, name)
 	if d.state == nil && len(d.rs) == 0 {
-		delete(t.deployments, detector.Workload{Namespace: namespace, Name: owner})
+		delete(t.deployments, workload.Ref{Namespace: namespace, Name: owner})
 		return
 	}
 	live := map[string]bool{d.fp: true}
@@ -328,7 +328,7 @@ func controllerDeployment(rs *appsv1.ReplicaSet) string {
 }
 
 // Deployment returns what is known of a Deployment now.
-func (t *Tracker) Deployment(w detector.Workload) (Deployment, bool) {
+func (t *Tracker) Deployment(w workload.Ref) (Deployment, bool) {
 	d := t.deployments[w]
 	if d == nil || d.state == nil {
 		return Deployment{}, false
@@ -347,7 +347,7 @@ func (t *Tracker) Deployment(w detector.Workload) (Deployment, bool) {
 
 // Revisions returns w's revisions older than its current one, newest
 // first, each marked healthy or not.
-func (t *Tracker) Revisions(w detector.Workload) []Revision {
+func (t *Tracker) Revisions(w workload.Ref) []Revision {
 	d := t.deployments[w]
 	if d == nil {
 		return nil

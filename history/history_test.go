@@ -13,12 +13,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 var (
 	t0   = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
-	cart = detector.Workload{Namespace: "shop", Name: "cart"}
+	cart = workload.Ref{Namespace: "shop", Name: "cart"}
 )
 
 func at(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
@@ -198,7 +198,7 @@ func TestCauseWindow(t *testing.T) {
 	})
 	cases := []struct {
 		name  string
-		w     detector.Workload
+		w     workload.Ref
 		onset time.Time
 		want  bool
 	}{
@@ -207,8 +207,8 @@ func TestCauseWindow(t *testing.T) {
 		{"change 15m before onset is still in the window", cart, at(60), true},
 		{"change 16m before onset is not", cart, at(61), false},
 		{"a change after onset is never the cause", cart, at(44), false},
-		{"a neighbour's change is never the cause", detector.Workload{Namespace: "shop", Name: "web"}, at(46), false},
-		{"same name, other namespace", detector.Workload{Namespace: "other", Name: "cart"}, at(46), false},
+		{"a neighbour's change is never the cause", workload.Ref{Namespace: "shop", Name: "web"}, at(46), false},
+		{"same name, other namespace", workload.Ref{Namespace: "other", Name: "cart"}, at(46), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -431,8 +431,8 @@ func TestReplicaSetsOfAnUnseenDeploymentAreForgotten(t *testing.T) {
 }
 
 // judge is a workload-level judgement of every workload: healthy, or unknown.
-func judge(ok bool) func(detector.Workload) Served {
-	return func(detector.Workload) Served {
+func judge(ok bool) func(workload.Ref) Served {
+	return func(workload.Ref) Served {
 		if ok {
 			return ServedHealthy
 		}

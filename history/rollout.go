@@ -3,7 +3,7 @@ package history
 import (
 	"time"
 
-	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // ReplicaSet names a revision the way per-revision metrics can: by the
@@ -19,7 +19,7 @@ type ReplicaSet struct {
 // ReplicaSetOf resolves a revision as the metrics name it — a
 // pod-template-hash, or a ReplicaSet name (taken from a pod name) — to
 // one of w's ReplicaSets.
-func (t *Tracker) ReplicaSetOf(w detector.Workload, key string) (ReplicaSet, bool) {
+func (t *Tracker) ReplicaSetOf(w workload.Ref, key string) (ReplicaSet, bool) {
 	d := t.deployments[w]
 	if d == nil || key == "" {
 		return ReplicaSet{}, false
@@ -52,7 +52,7 @@ type Rollout struct {
 }
 
 // Rollout returns what is known of w's rollout.
-func (t *Tracker) Rollout(w detector.Workload) (Rollout, bool) {
+func (t *Tracker) Rollout(w workload.Ref) (Rollout, bool) {
 	d := t.deployments[w]
 	if d == nil || d.state == nil {
 		return Rollout{}, false

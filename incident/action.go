@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Action is one thing sentinel did, or would have done. Which fields are
@@ -25,8 +25,8 @@ type Action struct {
 	Kind Kind
 	// Workload is the Deployment acted on; empty for Blind and Sighted,
 	// which are about sentinel itself.
-	Workload detector.Workload
-	// Incident is the incident's id (detector.IncidentID) for the kinds
+	Workload workload.Ref
+	// Incident is the incident's id (workload.IncidentID) for the kinds
 	// that belong to one (Kind.OfIncident).
 	Incident string
 	// Onset is the incident's onset, or for Blind and Sighted the first
@@ -58,7 +58,7 @@ type Action struct {
 
 // subject is who the summary is about.
 func (a Action) subject() string {
-	if a.Workload == (detector.Workload{}) {
+	if a.Workload == (workload.Ref{}) {
 		return "sentinel" // about sentinel itself, such as being blind
 	}
 	return a.Workload.String()

@@ -9,14 +9,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 var (
 	onset = time.Date(2026, 4, 24, 23, 50, 20, 0, time.UTC)
-	me    = detector.Workload{Namespace: "scale-deploy", Name: "model-engine"}
+	me    = workload.Ref{Namespace: "scale-deploy", Name: "model-engine"}
 	good  = []history.Image{{Container: "app", Image: "registry.example/scale/model-engine:f395ffa6e1c24b7a"}}
 	bad   = []history.Image{{Container: "app", Image: "registry.example/scale/model-engine:04729cef9d3a11e2"}}
 )

@@ -27,10 +27,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sentinel-sre/sentinel/config"
-	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/kube"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // The fixtures are the demo of the e2e tests in miniature: Deployment
@@ -85,7 +85,7 @@ func replicaSet(name, rev, image string) *appsv1.ReplicaSet {
 func plan() *rollback.Plan {
 	d := deployment()
 	return &rollback.Plan{
-		Workload:        detector.Workload{Namespace: ns, Name: "web"},
+		Workload:        workload.Ref{Namespace: ns, Name: "web"},
 		Incident:        "shop/web@2026-04-24T23:50:00Z",
 		ResourceVersion: d.ResourceVersion,
 		FromRevision:    2,

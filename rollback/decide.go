@@ -10,8 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sentinel-sre/sentinel/config"
-	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // FieldManager is the field manager sentinel writes as, so attribution can
@@ -148,7 +148,7 @@ func GitOpsController(manager string) (product string, ok bool) {
 
 // Plan is a rollback to carry out.
 type Plan struct {
-	Workload detector.Workload
+	Workload workload.Ref
 	Incident string
 	// ResourceVersion is the Deployment's version the decision was made
 	// from; the write is conditioned on it.
@@ -269,7 +269,7 @@ func (d Decision) Explain() string {
 // Input is everything a decision is made from.
 type Input struct {
 	Incident   string
-	Workload   detector.Workload
+	Workload   workload.Ref
 	Cause      *history.Change // nil: no linked change
 	Deployment *history.Deployment
 	Revisions  []history.Revision // older revisions, newest first
@@ -279,7 +279,7 @@ type Input struct {
 // the cooldown and the per-incident limit hold.
 type Policy struct {
 	cfg  config.Rollback
-	done map[detector.Workload]record
+	done map[workload.Ref]record
 }
 
 type record struct {
@@ -290,7 +290,7 @@ type record struct {
 
 // NewPolicy returns a policy for cfg.
 func NewPolicy(cfg config.Rollback) *Policy {
-	return &Policy{cfg: cfg, done: map[detector.Workload]record{}}
+	return &Policy{cfg: cfg, done: map[workload.Ref]record{}}
 }
 
 // Decide decides at now. It does not record anything; call Done once a
@@ -353,7 +353,7 @@ func (p *Policy) Decide(now time.Time, in Input) Decision {
 
 // Forget drops what the policy remembers of a workload (its Deployment
 // is gone).
-func (p *Policy) Forget(w detector.Workload) { delete(p.done, w) }
+func (p *Policy) Forget(w workload.Ref) { delete(p.done, w) }
 
 // Done records a rollback carried out at now, and forgets rollbacks too
 // old to matter (past the cooldown, their incidents long over).
@@ -384,7 +384,7 @@ func (p *Policy) rollbacksIn(incident string, d *history.Deployment) int {
 	return n
 }
 
-func (p *Policy) lastRollback(w detector.Workload, d *history.Deployment) time.Time {
+func (p *Policy) lastRollback(w workload.Ref, d *history.Deployment) time.Time {
 	last := p.done[w].at
 	if s := d.Annotations[AnnotationRolledBackAt]; s != "" {
 		if t, err := time.Parse(time.RFC3339, s); err == nil && t.After(last) {

@@ -9,13 +9,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sentinel-sre/sentinel/config"
-	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 var (
 	now  = time.Date(2026, 4, 24, 23, 51, 15, 0, time.UTC)
-	me   = detector.Workload{Namespace: "scale-deploy", Name: "model-engine"}
+	me   = workload.Ref{Namespace: "scale-deploy", Name: "model-engine"}
 	good = []history.Image{{Container: "app", Image: "model-engine:f395ffa6"}}
 	bad  = []history.Image{{Container: "app", Image: "model-engine:04729cef"}}
 	mid  = []history.Image{{Container: "app", Image: "model-engine:11111111"}}
@@ -107,7 +107,7 @@ func TestDecide(t *testing.T) {
 			before: func(p *Policy) { p.Done(now.Add(-30*time.Minute), &Plan{Workload: me, Incident: "other"}) }, want: ReasonOutOfBandImage, target: 1},
 		{name: "cooldown of another deployment does not apply",
 			before: func(p *Policy) {
-				p.Done(now.Add(-time.Minute), &Plan{Workload: detector.Workload{Namespace: "scale-deploy", Name: "gateway"}, Incident: "x"})
+				p.Done(now.Add(-time.Minute), &Plan{Workload: workload.Ref{Namespace: "scale-deploy", Name: "gateway"}, Incident: "x"})
 			}, want: ReasonOutOfBandImage, target: 1},
 		{name: "cooldown from the annotation survives a restart",
 			in: func(in *Input) {

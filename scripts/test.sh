@@ -19,7 +19,7 @@ fi
 echo "== go vet"
 go vet ./...
 echo "== container tools (Debian's buildah, podman, runc) for the image test"
-# e2e/container_test.go builds the runtime image with buildah and runs it
+# test/e2e/container_test.go builds the runtime image with buildah and runs it
 # with podman (docs/testenv.md). Installed once; a no-op when present.
 container_pkgs=()
 for pkg in buildah podman runc; do
@@ -46,9 +46,9 @@ fi
 echo "== all tests: unit, replay, fuzz seeds, then end-to-end"
 # e2e runs after the rest: it restarts and freezes the API server, which
 # the other packages' cluster tests must not see. Its fault suite
-# (e2e/fault_*_test.go, docs/reliability.md) takes most of its time.
+# (test/e2e/fault_*_test.go, docs/reliability.md) takes most of its time.
 SENTINEL_E2E=required scripts/testenv.sh exec -- bash -c '
   set -e
   go test -count=1 -timeout 15m $(go list ./... | grep -v "/e2e$")
-  go test -count=1 -timeout 25m ./e2e
+  go test -count=1 -timeout 25m ./test/e2e
 '

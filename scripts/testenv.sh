@@ -4,7 +4,7 @@
 # sentinel's end-to-end tests. See docs/testenv.md.
 #
 # This script installs and builds; starting, supervising and stopping the
-# components is Go (internal/testenv, run as internal/testenv/cmd/testenv),
+# components is Go (test/testenv, run as test/testenv/cmd/testenv),
 # which the tests use too.
 #
 #   scripts/testenv.sh build              build/install everything into the cache
@@ -350,7 +350,7 @@ cmd_build() {
 
 
 # ---------------------------------------------------------------------------
-# run: the Go supervisor (internal/testenv/cmd/testenv), built once per
+# run: the Go supervisor (test/testenv/cmd/testenv), built once per
 # version of its sources into the cache
 # ---------------------------------------------------------------------------
 TESTENV_BIN_DIR=$CACHE/testenv-bin
@@ -361,14 +361,14 @@ testenv_bin() {
   key=$(cd "$REPO_ROOT" && {
     go version
     cat go.mod go.sum
-    find internal/testenv -name '*.go' ! -name '*_test.go' -print0 | sort -z | xargs -0 cat
+    find test/testenv -name '*.go' ! -name '*_test.go' -print0 | sort -z | xargs -0 cat
   } | sha256sum | cut -c1-16)
   bin=$TESTENV_BIN_DIR/testenv-$key
   if [[ ! -x $bin ]]; then
     mkdir -p "$TESTENV_BIN_DIR"
     tmp=$bin.tmp.$$
-    (cd "$REPO_ROOT" && go build -o "$tmp" ./internal/testenv/cmd/testenv) ||
-      { rm -f "$tmp"; die "building internal/testenv/cmd/testenv failed"; }
+    (cd "$REPO_ROOT" && go build -o "$tmp" ./test/testenv/cmd/testenv) ||
+      { rm -f "$tmp"; die "building test/testenv/cmd/testenv failed"; }
     mv -f "$tmp" "$bin"
     # Older builds go after a day (a running one keeps its inode).
     find "$TESTENV_BIN_DIR" -name 'testenv-*' -mtime +1 -delete 2>/dev/null || true

@@ -6,7 +6,6 @@
 package source
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // ErrNoData is wrapped by a source's error when the backend had no values
@@ -116,8 +116,7 @@ func (m *Metrics) ObserveDuration(d time.Duration) {
 // every source answers in.
 func SortWorkloads(obs []detector.Observation) {
 	slices.SortFunc(obs, func(a, b detector.Observation) int {
-		return cmp.Or(cmp.Compare(a.Workload.Namespace, b.Workload.Namespace),
-			cmp.Compare(a.Workload.Name, b.Workload.Name))
+		return workload.Compare(a.Workload, b.Workload)
 	})
 }
 

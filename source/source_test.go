@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // series returns the series of reg by metric name, each as its labels
@@ -106,7 +107,7 @@ func TestMetricsNilRegisterer(t *testing.T) {
 
 func TestSortWorkloads(t *testing.T) {
 	obs := func(ns, name string) detector.Observation {
-		return detector.Observation{Workload: detector.Workload{Namespace: ns, Name: name}}
+		return detector.Observation{Workload: workload.Ref{Namespace: ns, Name: name}}
 	}
 	got := []detector.Observation{obs("b", "a"), obs("a", "z"), obs("a", "b"), obs("", "c")}
 	SortWorkloads(got)

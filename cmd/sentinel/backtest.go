@@ -12,10 +12,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/sentinel-sre/sentinel/backtest"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
-	"github.com/sentinel-sre/sentinel/recording"
+	"github.com/sentinel-sre/sentinel/notify"
+	"github.com/sentinel-sre/sentinel/replay/backtest"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
 	"github.com/sentinel-sre/sentinel/source/datadog"
 	"github.com/sentinel-sre/sentinel/source/prometheus"
 )
@@ -40,7 +41,7 @@ func (h *historyFlags) add(cmd *cobra.Command) {
 // stream returns the change history as an objects.yaml stream.
 func (h *historyFlags) stream(ctx context.Context, cfg config.Config, to time.Time) ([]byte, error) {
 	if h.objects != "" {
-		objs, err := recording.ReadObjectsFile(h.objects)
+		objs, err := scenario.ReadObjectsFile(h.objects)
 		if err != nil {
 			return nil, err
 		}
@@ -166,23 +167,23 @@ func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	tee := &backtest.Tee{Next: n}
+	got := &notify.Collect{}
 	x, err := f.ex.start(cfg, traceTo(f.output, cmd), fmt.Sprintf("sentinel backtest %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
 	if err != nil {
 		return err
 	}
 	bar := progress(cmd.ErrOrStderr(), int(to.Sub(start)/cfg.Detection.PollInterval)+1)
 	res, err := backtest.Run(ctx, backtest.Options{Config: cfg, Source: src, Start: start, End: to,
-		Objects: objects, Notifier: tee, EngineOptions: x.options, Progress: bar})
+		Objects: objects, Notifier: notify.Tee{n, got}, EngineOptions: x.options, Progress: bar})
 	if err != nil {
 		return err
 	}
 	if f.output == "text" {
-		if err := backtest.WriteSummary(out, res, tee.Actions); err != nil {
+		if err := backtest.WriteSummary(out, res, got.Actions); err != nil {
 			return fmt.Errorf("write summary: %w", err)
 		}
 	}
-	return x.finish(objects, tee.Actions)
+	return x.finish(objects, got.Actions)
 }
 
 // loadConfig reads --config, or returns the built-in defaults without it

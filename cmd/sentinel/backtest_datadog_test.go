@@ -11,11 +11,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sentinel-sre/sentinel/config"
-	"github.com/sentinel-sre/sentinel/internal/fakedd"
-	"github.com/sentinel-sre/sentinel/internal/promenv"
-	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
+	"github.com/sentinel-sre/sentinel/replay/simulate"
 	"github.com/sentinel-sre/sentinel/source/datadog"
+	"github.com/sentinel-sre/sentinel/test/fakedd"
+	"github.com/sentinel-sre/sentinel/test/promenv"
 )
 
 // kinds is a text timeline's actions as "KIND workload", one per action.
@@ -41,7 +41,7 @@ func TestBacktestDatadog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	points, err := fakedd.FromOpenMetrics(f, recording.MetricName)
+	points, err := fakedd.FromOpenMetrics(f, scenario.MetricName)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)

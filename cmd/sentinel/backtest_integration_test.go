@@ -10,14 +10,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/sentinel-sre/sentinel/backtest"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
-	"github.com/sentinel-sre/sentinel/internal/promenv"
-	"github.com/sentinel-sre/sentinel/internal/replaytest"
-	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/notify"
+	"github.com/sentinel-sre/sentinel/replay/backtest"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
+	"github.com/sentinel-sre/sentinel/replay/simulate"
 	"github.com/sentinel-sre/sentinel/source/prometheus"
+	"github.com/sentinel-sre/sentinel/test/promenv"
+	"github.com/sentinel-sre/sentinel/test/replaytest"
 )
 
 // destination selects the samples a recording's replay reads.
@@ -74,12 +75,12 @@ func TestIntegrationBacktestEqualsSimulate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec, err := recording.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), recording.Options{Names: recording.DefaultNames(), FailureCodes: codes, Window: cfg.Detection.RateWindow})
+			rec, err := scenario.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), scenario.Options{Names: scenario.DefaultNames(), FailureCodes: codes, Window: cfg.Detection.RateWindow})
 			if err != nil {
 				t.Fatal(err)
 			}
 			env.Backfill(t, filepath.Join(dir, simulate.MetricsFile), destination, rec.First, rec.Last, rec.Samples)
-			var want simulate.Collect
+			var want notify.Collect
 			if _, err := simulate.Run(t.Context(), dir, cfg, &want); err != nil {
 				t.Fatal(err)
 			}
@@ -96,11 +97,11 @@ func TestIntegrationBacktestEqualsSimulate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			objects, err := recording.ReadObjectsFile(filepath.Join(dir, simulate.ObjectsFile))
+			objects, err := scenario.ReadObjectsFile(filepath.Join(dir, simulate.ObjectsFile))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got simulate.Collect
+			var got notify.Collect
 			res, err := backtest.Run(t.Context(), backtest.Options{Config: cfg, Source: rng, Start: start, End: rec.Last,
 				Objects: objects, Notifier: &got})
 			if err != nil {

@@ -18,7 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sentinel-sre/sentinel/history"
-	"github.com/sentinel-sre/sentinel/internal/promenv"
+	"github.com/sentinel-sre/sentinel/test/promenv"
 )
 
 // clusterConfig shortens the waits the history needs: a page 15 s after

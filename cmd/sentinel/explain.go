@@ -10,9 +10,9 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/incident"
-	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/report"
-	"github.com/sentinel-sre/sentinel/trace"
+	"github.com/sentinel-sre/sentinel/replay/report"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
+	"github.com/sentinel-sre/sentinel/replay/trace"
 )
 
 // explainFlags are --trace and --report, shared by simulate and backtest.
@@ -71,7 +71,7 @@ func (f *explainFlags) start(cfg config.Config, out io.Writer, title string) (*e
 }
 
 // finish reports a trace write error and writes the report.
-func (x *explain) finish(objects []recording.Object, actions []incident.Action) error {
+func (x *explain) finish(objects []scenario.Object, actions []incident.Action) error {
 	if x.tracer != nil && x.tracer.Err() != nil {
 		return fmt.Errorf("write trace: %w", x.tracer.Err())
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sentinel-sre/sentinel/record"
-	"github.com/sentinel-sre/sentinel/recording"
+	"github.com/sentinel-sre/sentinel/replay/record"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
 	"github.com/sentinel-sre/sentinel/source/prometheus"
 )
 
@@ -80,6 +80,6 @@ and DIR/config.yaml (the configuration used).`,
 
 // selectObjects keeps the objects in namespace and workload observed up
 // to to, as an objects.yaml stream.
-func selectObjects(objs []recording.Object, namespace, workload string, to time.Time) ([]byte, error) {
+func selectObjects(objs []scenario.Object, namespace, workload string, to time.Time) ([]byte, error) {
 	return record.Select(objs, namespace, workload, to)
 }

@@ -17,7 +17,8 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/daemon"
 	"github.com/sentinel-sre/sentinel/engine"
-	"github.com/sentinel-sre/sentinel/pager"
+	"github.com/sentinel-sre/sentinel/notify"
+	"github.com/sentinel-sre/sentinel/notify/pagerduty"
 	ddsource "github.com/sentinel-sre/sentinel/source/datadog"
 	promsource "github.com/sentinel-sre/sentinel/source/prometheus"
 )
@@ -82,18 +83,18 @@ func run(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	}
 
 	var runners, drains []func(context.Context) error
-	notifier := engine.Notifier(daemon.LogNotifier{Log: log.Named("action")})
+	notifier := engine.Notifier(notify.Log{Log: log.Named("action")})
 	if pd := cfg.Paging.PagerDuty; pd.Enabled {
 		key, err := config.ReadSecret(pd.RoutingKeyFile, pd.RoutingKeyEnv)
 		if err != nil {
 			return fmt.Errorf("paging.pagerduty routing key: %w", err)
 		}
-		p, err := pager.New(pager.Options{Paging: cfg.Paging, RoutingKey: key, Logger: log.Named("pager"),
+		p, err := pagerduty.New(pagerduty.Options{Paging: cfg.Paging, RoutingKey: key, Logger: log.Named("pager"),
 			Registerer: reg, Clock: clk})
 		if err != nil {
 			return err
 		}
-		notifier = daemon.Tee{notifier, p}
+		notifier = notify.Tee{notifier, p}
 		runners = append(runners, p.Run)
 		drains = append(drains, p.Drain) // what is queued at shutdown
 	}

@@ -13,13 +13,14 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/sentinel-sre/sentinel/backtest"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
-	"github.com/sentinel-sre/sentinel/expect"
 	"github.com/sentinel-sre/sentinel/incident"
-	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/notify"
+	"github.com/sentinel-sre/sentinel/notify/pagerduty"
+	"github.com/sentinel-sre/sentinel/replay/expect"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
+	"github.com/sentinel-sre/sentinel/replay/simulate"
 )
 
 // simulateFlags are simulate's flags.
@@ -85,14 +86,14 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 	if err != nil {
 		return err
 	}
-	got := &backtest.Tee{Next: n}
+	got := &notify.Collect{}
 	opts := simulate.Options{Engine: x.options}
 	if f.progress || isTerminal(stderr) {
 		bars := &progressBars{w: stderr}
 		defer bars.finish()
 		opts.Progress = bars.update
 	}
-	res, err := simulate.Replay(ctx, dir, cfg, got, opts)
+	res, err := simulate.Replay(ctx, dir, cfg, notify.Tee{n, got}, opts)
 	if opts.Progress != nil {
 		opts.Progress(simulate.Progress{}) // clear the bar before printing more
 	}
@@ -110,9 +111,9 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 	} else {
 		fmt.Fprintf(stderr, "sentinel: configuration: %s\n", cfgFrom)
 	}
-	var objects []recording.Object
+	var objects []scenario.Object
 	if x.collector != nil {
-		if objects, err = recording.ReadObjectsFile(filepath.Join(dir, simulate.ObjectsFile)); err != nil {
+		if objects, err = scenario.ReadObjectsFile(filepath.Join(dir, simulate.ObjectsFile)); err != nil {
 			return err
 		}
 	}
@@ -129,11 +130,11 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 func notifier(output string, out io.Writer, cfg config.Config) (engine.Notifier, error) {
 	switch output {
 	case "text":
-		return simulate.TextWriter{W: out}, nil
+		return notify.Text{W: out}, nil
 	case "json":
-		return simulate.JSONWriter{W: out}, nil
+		return notify.JSON{W: out}, nil
 	case "pagerduty":
-		return simulate.PagerDutyWriter{W: out, Paging: cfg.Paging}, nil
+		return pagerduty.Writer{W: out, Paging: cfg.Paging}, nil
 	}
 	return nil, fmt.Errorf("-o %q: want text, json or pagerduty", output)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/source"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Reading an answer: the bucket grid, the rate window's complete buckets,
@@ -50,7 +51,7 @@ func (c *counts) add(sum float64, failed bool, revision string) {
 }
 
 // observation is the workload's rates over secs seconds.
-func (c *counts) observation(w detector.Workload, secs float64) detector.Observation {
+func (c *counts) observation(w workload.Ref, secs float64) detector.Observation {
 	o := detector.Observation{Workload: w, Requests: c.total / secs, Failures: c.failed / secs}
 	for _, r := range c.revisions {
 		o.Revisions = append(o.Revisions, detector.RevisionTraffic{Revision: r.Revision,
@@ -171,11 +172,11 @@ func onGrid(series []datadogV1.MetricsQueryMetadata, anchor, interval, newest, h
 
 // sum adds up each workload's series over the window's buckets [lo, hi),
 // counting the series skipped by reason.
-func (s *Source) sum(series []datadogV1.MetricsQueryMetadata, lo, hi int64, skipped map[string]int) map[detector.Workload]*counts {
-	byWorkload := map[detector.Workload]*counts{}
+func (s *Source) sum(series []datadogV1.MetricsQueryMetadata, lo, hi int64, skipped map[string]int) map[workload.Ref]*counts {
+	byWorkload := map[workload.Ref]*counts{}
 	for _, ser := range series {
 		tags := tagMap(ser.TagSet)
-		w := detector.Workload{Namespace: tags[s.nsTag], Name: tags[s.wlTag]}
+		w := workload.Ref{Namespace: tags[s.nsTag], Name: tags[s.wlTag]}
 		if source.Unattributed(w.Namespace, w.Name) {
 			// Istio reports requests it cannot attribute as "unknown".
 			skipped[SkipNoWorkload]++

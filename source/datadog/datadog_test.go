@@ -21,8 +21,9 @@ import (
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
-	"github.com/sentinel-sre/sentinel/internal/fakedd"
-	"github.com/sentinel-sre/sentinel/internal/replaytest"
+	"github.com/sentinel-sre/sentinel/test/fakedd"
+	"github.com/sentinel-sre/sentinel/test/replaytest"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -36,8 +37,8 @@ const (
 var at = time.Date(2026, 4, 24, 23, 51, 30, 0, time.UTC)
 
 var (
-	cart = detector.Workload{Namespace: "shop", Name: "cart"}
-	web  = detector.Workload{Namespace: "shop", Name: "web"}
+	cart = workload.Ref{Namespace: "shop", Name: "cart"}
+	web  = workload.Ref{Namespace: "shop", Name: "web"}
 )
 
 func tags(ns, wl, code string, extra ...string) []string {

@@ -9,14 +9,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	promclient "github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sentinel-sre/sentinel/backtest"
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/incident"
-	"github.com/sentinel-sre/sentinel/internal/fakedd"
-	"github.com/sentinel-sre/sentinel/internal/replaytest"
-	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/notify"
+	"github.com/sentinel-sre/sentinel/replay/backtest"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
+	"github.com/sentinel-sre/sentinel/replay/simulate"
+	"github.com/sentinel-sre/sentinel/test/fakedd"
+	"github.com/sentinel-sre/sentinel/test/replaytest"
 )
 
 // TestRangeBacktest backtests each bundled example over the fake
@@ -32,7 +33,7 @@ func TestRangeBacktest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			points, err := fakedd.FromOpenMetrics(f, recording.MetricName)
+			points, err := fakedd.FromOpenMetrics(f, scenario.MetricName)
 			f.Close()
 			if err != nil {
 				t.Fatal(err)
@@ -78,11 +79,11 @@ func backtestOver(t *testing.T, cfg config.Config, dir string, s *Source) ([]inc
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := recording.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), recording.Options{Names: recording.DefaultNames(), FailureCodes: codes, Window: cfg.Detection.RateWindow})
+	rec, err := scenario.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), scenario.Options{Names: scenario.DefaultNames(), FailureCodes: codes, Window: cfg.Detection.RateWindow})
 	if err != nil {
 		t.Fatal(err)
 	}
-	objects, err := recording.ReadObjectsFile(filepath.Join(dir, simulate.ObjectsFile))
+	objects, err := scenario.ReadObjectsFile(filepath.Join(dir, simulate.ObjectsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func backtestOver(t *testing.T, cfg config.Config, dir string, s *Source) ([]inc
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got simulate.Collect
+	var got notify.Collect
 	res, err := backtest.Run(t.Context(), backtest.Options{Config: cfg, Source: rng, Start: start, End: rec.Last,
 		Objects: objects, Notifier: &got})
 	if err != nil {

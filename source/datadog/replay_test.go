@@ -8,10 +8,10 @@ import (
 
 	promclient "github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sentinel-sre/sentinel/internal/fakedd"
-	"github.com/sentinel-sre/sentinel/internal/replaytest"
-	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
+	"github.com/sentinel-sre/sentinel/replay/simulate"
+	"github.com/sentinel-sre/sentinel/test/fakedd"
+	"github.com/sentinel-sre/sentinel/test/replaytest"
 )
 
 // TestReplayOverDatadog loads each bundled scenario into the fake Datadog
@@ -28,7 +28,7 @@ func TestReplayOverDatadog(t *testing.T) {
 			if err != nil {
 				t.Fatalf("open the scenario bundled in examples/: %v", err)
 			}
-			points, err := fakedd.FromOpenMetrics(f, recording.MetricName)
+			points, err := fakedd.FromOpenMetrics(f, scenario.MetricName)
 			f.Close()
 			if err != nil {
 				t.Fatal(err)

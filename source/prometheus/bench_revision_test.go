@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sentinel-sre/sentinel/config"
-	"github.com/sentinel-sre/sentinel/internal/promenv"
-	"github.com/sentinel-sre/sentinel/internal/scenariogen"
-	"github.com/sentinel-sre/sentinel/recording"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
+	"github.com/sentinel-sre/sentinel/test/promenv"
+	"github.com/sentinel-sre/sentinel/test/scenariogen"
 )
 
 // BenchmarkRevisionQuery measures, on the test environment's real
@@ -39,11 +39,11 @@ func BenchmarkRevisionQuery(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg := config.Default()
-	ropts, err := recording.OptionsFor(cfg)
+	ropts, err := scenario.OptionsFor(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec, err := recording.ReadMetricsFile(filepath.Join(dir, scenariogen.MetricsFile), ropts)
+	rec, err := scenario.ReadMetricsFile(filepath.Join(dir, scenariogen.MetricsFile), ropts)
 	if err != nil {
 		b.Fatal(err)
 	}

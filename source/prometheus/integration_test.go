@@ -13,11 +13,12 @@ import (
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/engine"
-	"github.com/sentinel-sre/sentinel/internal/promenv"
-	"github.com/sentinel-sre/sentinel/internal/replaytest"
-	"github.com/sentinel-sre/sentinel/recording"
-	"github.com/sentinel-sre/sentinel/simulate"
+	"github.com/sentinel-sre/sentinel/replay/scenario"
+	"github.com/sentinel-sre/sentinel/replay/simulate"
 	"github.com/sentinel-sre/sentinel/source"
+	"github.com/sentinel-sre/sentinel/test/promenv"
+	"github.com/sentinel-sre/sentinel/test/replaytest"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // destination selects the samples a recording's replay reads.
@@ -44,11 +45,11 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts, err := recording.OptionsFor(cfg)
+			opts, err := scenario.OptionsFor(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec, err := recording.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), opts)
+			rec, err := scenario.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +85,7 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 // differences logged: on a left-open server (Prometheus 3.x) they agree
 // to rounding; Prometheus 2.x extrapolates a series that starts inside the
 // window differently (docs/metrics.md), which shows at pod starts only.
-func comparePolls(t *testing.T, rec *recording.Metrics, src *Source, step time.Duration) {
+func comparePolls(t *testing.T, rec *scenario.Metrics, src *Source, step time.Duration) {
 	t.Helper()
 	ctx := t.Context()
 	start := engine.PollAt(rec.First, step)
@@ -99,7 +100,7 @@ func comparePolls(t *testing.T, rec *recording.Metrics, src *Source, step time.D
 			}
 			continue
 		}
-		byWorkload := map[detector.Workload]detector.Observation{}
+		byWorkload := map[workload.Ref]detector.Observation{}
 		for _, o := range got {
 			byWorkload[o.Workload] = o
 		}

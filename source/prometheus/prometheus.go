@@ -53,6 +53,7 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/source"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Source queries Prometheus. It is safe for concurrent use.
@@ -365,7 +366,7 @@ func (s *Source) observations(samples []series) ([]detector.Observation, map[str
 		n := runLen(samples, func(a, b series) bool { return a.ns == b.ns && a.wl == b.wl })
 		run := samples[:n]
 		samples = samples[n:]
-		w := detector.Workload{Namespace: run[0].ns, Name: run[0].wl}
+		w := workload.Ref{Namespace: run[0].ns, Name: run[0].wl}
 		if source.Unattributed(w.Namespace, w.Name) {
 			// Istio reports requests it cannot attribute as "unknown".
 			skipped[SkipNoWorkload] += len(run)
@@ -389,7 +390,7 @@ func (s *Source) observations(samples []series) ([]detector.Observation, map[str
 // its revisions to revs. It has none when a sample is skipped (counted in
 // skipped by its reason: half an answer is no answer), or when a revision
 // has failures but no total (no ratio can be trusted: SkipNoTotal).
-func observation(w detector.Workload, run []series, revs *[]detector.RevisionTraffic, skipped map[string]int) (detector.Observation, bool) {
+func observation(w workload.Ref, run []series, revs *[]detector.RevisionTraffic, skipped map[string]int) (detector.Observation, bool) {
 	o := detector.Observation{Workload: w}
 	bad, noTotal := false, false
 	for len(run) > 0 {

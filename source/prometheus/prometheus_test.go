@@ -24,7 +24,8 @@ import (
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
-	"github.com/sentinel-sre/sentinel/internal/replaytest"
+	"github.com/sentinel-sre/sentinel/test/replaytest"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // at is the evaluation time of the tests: 2026-04-24T23:51:30Z.
@@ -151,8 +152,8 @@ func vector(samples ...string) string {
 }
 
 func TestObserve(t *testing.T) {
-	engine := detector.Workload{Namespace: "scale-deploy", Name: "model-engine"}
-	gateway := detector.Workload{Namespace: "scale-deploy", Name: "gateway"}
+	engine := workload.Ref{Namespace: "scale-deploy", Name: "model-engine"}
+	gateway := workload.Ref{Namespace: "scale-deploy", Name: "gateway"}
 	for _, tc := range []struct {
 		name      string
 		status    int
@@ -202,7 +203,7 @@ func TestObserve(t *testing.T) {
 		body: vector(sample("scale-deploy", "model-engine", "total", "40"), sample("scale-deploy", "model-engine", "failed", "-1"),
 			sample("scale-deploy", "gateway", "total", "25"), sample("scale-deploy", "gateway", "failed", "+Inf"),
 			sample("scale-deploy", "batch-api", "total", "5")),
-		want:    []detector.Observation{{Workload: detector.Workload{Namespace: "scale-deploy", Name: "batch-api"}, Requests: 5}},
+		want:    []detector.Observation{{Workload: workload.Ref{Namespace: "scale-deploy", Name: "batch-api"}, Requests: 5}},
 		skipped: map[string]float64{SkipBadValue: 2},
 	}, {
 		name: "missing labels, unknown workload, bad class and duplicates are skipped",

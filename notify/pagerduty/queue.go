@@ -1,0 +1,212 @@
+package pagerduty
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/sentinel-sre/sentinel/incident"
+)
+
+var (
+	// ErrQueueFull is returned by Notify when paging.pagerduty.queue_size
+	// incidents already have events waiting for delivery and the event
+	// would open another. The event is not queued (the engine sends a
+	// page refused so again at its next poll: it wraps
+	// incident.ErrNoRoom). A resolve is never refused.
+	ErrQueueFull = fmt.Errorf("pagerduty queue is full: %w", incident.ErrNoRoom)
+	// ErrStopped is returned by Notify once Drain has stopped the pager,
+	// and by Run when called after Drain.
+	ErrStopped = errors.New("pagerduty delivery has stopped")
+)
+
+// queue holds the events waiting for delivery in one lane per dedup key:
+// one incident, one drift notice, one blind spell. Each lane is delivered
+// in order by its own goroutine while delivery runs, so an event
+// PagerDuty keeps refusing holds up only its own incident, as
+// Alertmanager runs one aggregation group per goroutine.
+//
+// It coalesces by dedup key: a resolve replaces the triggers of its lane
+// that are not yet being sent (the alert is over before they could
+// tell of it). Its bound is in lanes, so in incidents, not events; a
+// resolve is queued even beyond the bound, since dropping it would leave
+// an alert open for good.
+type queue struct {
+	max int
+	// deliver delivers one lane, from its goroutine.
+	deliver func(ctx context.Context, key string)
+
+	mu     sync.Mutex
+	lanes  map[string]*lane
+	events int
+	seq    uint64
+	closed bool
+	// ctx is what lanes are delivered under while delivery runs; nil
+	// when it does not.
+	ctx context.Context
+	// running counts the lanes' goroutines; idle is closed (and
+	// replaced) whenever one returns.
+	running int
+	idle    chan struct{}
+}
+
+// lane is the queued events of one dedup key, oldest first. While active,
+// its goroutine is sending the head.
+type lane struct {
+	events []queuedEvent
+	active bool
+}
+
+func newQueue(max int, deliver func(ctx context.Context, key string)) *queue {
+	return &queue{max: max, deliver: deliver, lanes: map[string]*lane{}, idle: make(chan struct{})}
+}
+
+// push queues e in its lane and returns how many events are queued.
+func (q *queue) push(e queuedEvent) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return q.events, ErrStopped
+	}
+	key := e.event.DedupKey
+	l := q.lanes[key]
+	if l == nil {
+		if len(q.lanes) >= q.max && !e.resolves() {
+			return q.events, ErrQueueFull
+		}
+		l = &lane{}
+		q.lanes[key] = l
+	}
+	if e.resolves() {
+		keep := 0
+		if l.active {
+			keep = 1 // the head is being sent
+		}
+		l.events = append(l.events[:keep], slices.DeleteFunc(l.events[keep:], func(x queuedEvent) bool { return !x.resolves() })...)
+	}
+	q.seq++
+	e.seq = q.seq
+	l.events = append(l.events, e)
+	q.count()
+	if q.ctx != nil && !l.active {
+		q.activate(key, l)
+	}
+	return q.events, nil
+}
+
+// count recounts the queued events; q.mu is held.
+func (q *queue) count() {
+	q.events = 0
+	for _, l := range q.lanes {
+		q.events += len(l.events)
+	}
+}
+
+// activate starts l's goroutine; q.mu is held and q.ctx set.
+func (q *queue) activate(key string, l *lane) {
+	l.active = true
+	q.running++
+	go q.deliver(q.ctx, key)
+}
+
+// start delivers every lane under ctx until stop or close.
+func (q *queue) start(ctx context.Context) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.ctx = ctx
+	for key, l := range q.lanes {
+		if !l.active {
+			q.activate(key, l)
+		}
+	}
+}
+
+// stop ends delivery: it waits for the lanes' goroutines, which return
+// once the context given to start ends or their lane is empty.
+func (q *queue) stop() {
+	q.mu.Lock()
+	q.ctx = nil
+	q.mu.Unlock()
+	q.wait()
+}
+
+// wait waits until no lane's goroutine runs.
+func (q *queue) wait() {
+	for {
+		q.mu.Lock()
+		n, idle := q.running, q.idle
+		q.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		<-idle
+	}
+}
+
+// head returns the event key's goroutine sends next. When the lane is
+// empty it is removed and the goroutine must return (ok is false).
+func (q *queue) head(key string) (e queuedEvent, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l := q.lanes[key]
+	if len(l.events) > 0 {
+		return l.events[0], true
+	}
+	delete(q.lanes, key)
+	q.releaseLocked(l)
+	return e, false
+}
+
+// release ends key's goroutine, leaving its events queued.
+func (q *queue) release(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.releaseLocked(q.lanes[key])
+}
+
+func (q *queue) releaseLocked(l *lane) {
+	l.active = false
+	q.running--
+	close(q.idle)
+	q.idle = make(chan struct{})
+}
+
+// advance moves key's lane past its head: to the head's follow-up when
+// it was delivered and has one, else to the next event. It returns how
+// many events are queued.
+func (q *queue) advance(key string, delivered bool) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l := q.lanes[key]
+	if then := l.events[0].then; delivered && then != nil {
+		next := *then
+		next.seq = l.events[0].seq
+		l.events[0] = next
+		return q.events
+	}
+	l.events[0] = queuedEvent{}
+	l.events = l.events[1:]
+	q.count()
+	return q.events
+}
+
+// close refuses further events, waits for the lanes' goroutines, and
+// returns what was left undelivered, oldest first.
+func (q *queue) close() []queuedEvent {
+	q.mu.Lock()
+	q.closed, q.ctx = true, nil
+	q.mu.Unlock()
+	q.wait()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var left []queuedEvent
+	for _, l := range q.lanes {
+		left = append(left, l.events...)
+	}
+	slices.SortFunc(left, func(a, b queuedEvent) int { return cmp.Compare(a.seq, b.seq) })
+	q.lanes, q.events = map[string]*lane{}, 0
+	return left
+}

@@ -1,0 +1,176 @@
+package scenario
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"regexp"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/textparse"
+
+	"github.com/sentinel-sre/sentinel/counter"
+	"github.com/sentinel-sre/sentinel/source"
+	"github.com/sentinel-sre/sentinel/workload"
+)
+
+// readBufferSize is how much bufio reads at once; a longer line comes in
+// several parts.
+const readBufferSize = 64 << 10
+
+// readChunks cuts r into chunks of whole lines, each at least size bytes
+// unless the file ends, and hands them to send in order; every chunk but
+// a final one ending in "# EOF" is closed with one, so the parser accepts
+// it. A line is never cut, however long and wherever it falls.
+func readChunks(r io.Reader, size int, free <-chan []byte, stop <-chan struct{}, send func(*chunk) bool) error {
+	br := bufio.NewReaderSize(r, readBufferSize)
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-stop:
+			return nil
+		}
+		var readErr error
+		// Read whole lines until the chunk is full; a line longer than the
+		// read buffer comes in parts, and the chunk only ends after its
+		// last one.
+		for len(buf) < size || (len(buf) > 0 && buf[len(buf)-1] != '\n') {
+			part, err := br.ReadSlice('\n')
+			buf = append(buf, part...)
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if err != nil {
+				readErr = err
+				break
+			}
+		}
+		if readErr != nil && !errors.Is(readErr, io.EOF) {
+			return readErr
+		}
+		if len(buf) == 0 {
+			return nil
+		}
+		last := readErr != nil
+		if !last {
+			if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+				last = true
+			}
+		}
+		c := &chunk{done: make(chan struct{})}
+		if last && bytes.HasSuffix(bytes.TrimRight(buf, "\n"), []byte("# EOF")) {
+			c.final = true
+			c.buf = buf
+		} else {
+			c.buf = append(buf, "# EOF\n"...)
+		}
+		if !send(c) || last {
+			return nil
+		}
+	}
+}
+
+// chunk is a slice of whole lines and, once parsed, its series.
+type chunk struct {
+	buf   []byte
+	final bool // ends the file with its own "# EOF"
+	done  chan struct{}
+
+	lines   int // lines parsed; on error, the failing line's index
+	err     error
+	series  []*chunkSeries
+	skipped map[string]int
+	ignored int // samples of series the query does not select
+	spans   spans
+}
+
+// chunkSeries is one series' samples within a chunk, classified.
+type chunkSeries struct {
+	key      string // the canonical label set
+	workload workload.Ref
+	failure  bool
+	revision string
+	samples  []counter.Sample
+}
+
+// parse parses the chunk. Classifying a series needs only its labels, so
+// it happens here, in parallel; only the series' identity across chunks
+// is left to the merge.
+func (c *chunk) parse(names Names, codes *regexp.Regexp) {
+	p := textparse.NewOpenMetricsParser(c.buf, labels.NewSymbolTable())
+	c.skipped = map[string]int{}
+	c.spans = spans{}
+	local := map[string]*chunkSeries{} // by raw text; nil: ignored
+	var (
+		lbls labels.Labels
+		last *span // the span of the previous sample: most are in the same
+		key  int64
+	)
+	for {
+		e, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			c.err = err
+			return
+		}
+		c.lines++
+		if e != textparse.EntrySeries {
+			if e == textparse.EntryHistogram {
+				c.skipped[SkipNotSupported]++
+			}
+			continue
+		}
+		raw, ts, v := p.Series()
+		s, known := local[string(raw)]
+		if !known {
+			p.Labels(&lbls)
+			s = classify(lbls, names, codes)
+			if s != nil && s.key != "" {
+				c.series = append(c.series, s)
+			}
+			local[string(raw)] = s
+		}
+		switch {
+		case s == nil:
+			c.ignored++
+		case s.key == "": // no workload labels
+			c.skipped[SkipNoWorkload]++
+		case ts == nil:
+			c.skipped[SkipNoTimestamp]++
+		case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
+			c.skipped[SkipBadValue]++
+		default:
+			if err := checkTime(*ts); err != nil {
+				c.lines-- // the failing line's index
+				c.err = err
+				return
+			}
+			if last == nil || *ts/spanWidth != key {
+				key = *ts / spanWidth
+				last = c.spans.get(key)
+			}
+			last.add(*ts, c.lines-1)
+			s.samples = append(s.samples, counter.Sample{T: *ts, V: v})
+		}
+	}
+}
+
+// classify decides what a series is: nil when the live query would not
+// select it (another metric or reporter), a series without key when it
+// lacks the workload labels, else a series of a workload.
+func classify(l labels.Labels, names Names, codes *regexp.Regexp) *chunkSeries {
+	if !names.matches(l) {
+		return nil
+	}
+	w := workload.Ref{Namespace: l.Get(names.Namespace), Name: l.Get(names.Workload)}
+	if source.Unattributed(w.Namespace, w.Name) {
+		return &chunkSeries{}
+	}
+	return &chunkSeries{key: l.String(), workload: w, failure: codes.MatchString(l.Get(names.Code)),
+		revision: names.revisionOf(l)}
+}

@@ -1,0 +1,139 @@
+// Package trace explains a replay one poll at a time for one workload
+// (`--trace NS/NAME`): the request rate, the failure ratio, the
+// detector's state and, when nothing happened, why. It reads the engine's
+// per-poll record (engine.WithPollHook) and never changes a decision.
+package trace
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/evidence"
+	"github.com/sentinel-sre/sentinel/workload"
+)
+
+// ParseWorkload reads NS/NAME.
+func ParseWorkload(s string) (workload.Ref, error) {
+	ns, name, ok := strings.Cut(s, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return workload.Ref{}, fmt.Errorf("--trace %q: want NAMESPACE/NAME", s)
+	}
+	return workload.Ref{Namespace: ns, Name: name}, nil
+}
+
+// Tracer prints one line per poll for one workload.
+type Tracer struct {
+	w        io.Writer
+	workload workload.Ref
+	rule     detector.Rule
+	err      error
+}
+
+// New returns a tracer of workload writing to w, judging as cfg does.
+func New(w io.Writer, workload workload.Ref, cfg config.Config) *Tracer {
+	d := cfg.Detection
+	return &Tracer{w: w, workload: workload, rule: detector.Rule{Threshold: d.Threshold, For: d.For,
+		MinRequestRate: d.MinRequestRate, ResolveAfter: d.ResolveAfter}}
+}
+
+// Err is the first write error, if any.
+func (t *Tracer) Err() error { return t.err }
+
+// Hook is the engine's poll hook (engine.WithPollHook).
+func (t *Tracer) Hook(r engine.PollRecord) {
+	if t.err != nil {
+		return
+	}
+	_, t.err = fmt.Fprintln(t.w, t.Line(r))
+}
+
+// Line explains one poll.
+func (t *Tracer) Line(r engine.PollRecord) string {
+	state, onset := r.State(t.workload)
+	head := fmt.Sprintf("%s  trace     %s", r.At.UTC().Format(time.RFC3339), t.workload)
+	if r.SourceErr != nil {
+		return fmt.Sprintf("%s  no answer  %-8s %s", head, state, "unknown: the source had no usable answer ("+r.SourceErr.Error()+")")
+	}
+	o, found := find(r.Observations, t.workload)
+	if !found {
+		return fmt.Sprintf("%s  no data    %-8s %s", head, state, t.why(detector.Unknown, state, onset, r.At, "no series for the workload: unknown, never healthy nor failing"))
+	}
+	revs := ""
+	if r.Evidence != nil {
+		if ev, ok := r.Evidence(t.workload); ok {
+			o, revs = ev.Judged, revisions(ev)
+		}
+	}
+	v := t.rule.Judge(o)
+	ratio := fmt.Sprintf("%5.1f%%", o.Ratio()*100)
+	if o.Requests <= 0 {
+		ratio = "    -"
+	}
+	why := ""
+	if v == detector.Unknown {
+		why = fmt.Sprintf("below the volume floor of %g req/s: unknown, never healthy nor failing", t.rule.MinRequestRate)
+	}
+	return fmt.Sprintf("%s  %7.2f req/s  ratio %s  %-9s %-8s %s%s", head, o.Requests, ratio, v, state,
+		t.why(v, state, onset, r.At, why), revs)
+}
+
+// revisions lists the revisions' own ratios and, when the detector judged
+// something other than the workload as a whole, what.
+func revisions(ev evidence.Workload) string {
+	if len(ev.Revisions) == 0 && ev.Judged.Basis == detector.BasisWorkload {
+		return ""
+	}
+	var parts []string
+	for _, rv := range ev.Revisions {
+		parts = append(parts, fmt.Sprintf("revision %d %.1f%% at %.2f req/s", rv.Revision, rv.Ratio()*100, rv.Requests))
+	}
+	s := "  [" + strings.Join(parts, ", ")
+	switch ev.Judged.Basis {
+	case detector.BasisRevision:
+		s += "; judged on the newest revision's pods"
+	case detector.BasisStopped:
+		s += "; stopped serving: judged as failing every request"
+	case detector.BasisScaledToZero:
+		s += "; scaled to zero: nothing wanted, nothing failing"
+	}
+	return s + "]"
+}
+
+// why says what the detector is waiting for.
+func (t *Tracer) why(v detector.Verdict, s detector.State, onset, at time.Time, unknown string) string {
+	thr := fmt.Sprintf("%.0f%%", t.rule.Threshold*100)
+	switch s {
+	case detector.StatePending:
+		return fmt.Sprintf("breaching since %s; pages once that holds %s (held %s)",
+			onset.UTC().Format("15:04:05"), t.rule.For, at.Sub(onset))
+	case detector.StateFiring:
+		switch v {
+		case detector.Breaching:
+			return "incident open since " + onset.UTC().Format("15:04:05") + ": no new page while it is open"
+		case detector.OK:
+			return fmt.Sprintf("incident open; at or below %s, resolves after %s of that", thr, t.rule.ResolveAfter)
+		}
+		return "incident open; " + unknown + ", so the resolve countdown restarts"
+	}
+	switch v {
+	case detector.OK:
+		return "nothing to do: at or below the threshold " + thr
+	case detector.Breaching:
+		return fmt.Sprintf("above %s: fires once that holds %s", thr, t.rule.For)
+	}
+	return unknown
+}
+
+func find(obs []detector.Observation, w workload.Ref) (detector.Observation, bool) {
+	for _, o := range obs {
+		if o.Workload == w {
+			return o, true
+		}
+	}
+	return detector.Observation{}, false
+}
