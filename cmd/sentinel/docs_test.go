@@ -17,7 +17,7 @@ func TestDocLinksStayInside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, doc := range []string{"README.md", "docs/scenarios.md", "examples/mli-6574/README.md"} {
+	for _, doc := range []string{"README.md", "CONTRIBUTING.md", "docs/scenarios.md", "examples/mli-6574/README.md"} {
 		b, err := os.ReadFile(filepath.Join(root, doc))
 		if err != nil {
 			t.Fatal(err)
