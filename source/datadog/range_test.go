@@ -1,7 +1,6 @@
 package datadog
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/sentinel-sre/sentinel/replay/backtest"
 	"github.com/sentinel-sre/sentinel/replay/scenario"
 	"github.com/sentinel-sre/sentinel/replay/simulate"
-	"github.com/sentinel-sre/sentinel/test/fakedd"
 	"github.com/sentinel-sre/sentinel/test/replaytest"
 )
 
@@ -28,28 +26,8 @@ import (
 func TestRangeBacktest(t *testing.T) {
 	for _, name := range []string{"mli-6574", "kubectl-set-image"} {
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("..", "..", "examples", name)
-			f, err := os.Open(filepath.Join(dir, simulate.MetricsFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			points, err := fakedd.FromOpenMetrics(f, scenario.MetricName)
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir, cfg, live, fake := bundledOverFake(t, name)
 			const interval = 15 * time.Second
-			fake := newFake(t, fakedd.Options{Interval: interval, Lag: 20 * time.Second})
-			fake.Add(points...)
-			cfg, err := simulate.LoadConfig(dir, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			live := cfg
-			live.Metrics.Source = "datadog"
-			live.Metrics.Datadog.URL = fake.URL
-			t.Setenv(APIKeyEnv, apiKey)
-			t.Setenv(AppKeyEnv, appKey)
 			newSource := func() *Source {
 				s, err := New(live, promclient.NewRegistry())
 				if err != nil {
