@@ -100,7 +100,7 @@ func (m mapper) event(a incident.Action) (e queuedEvent, ok bool, linkErr, err e
 			e.event.DedupKey, class = "sentinel/break-glass/"+strings.TrimPrefix(e.event.DedupKey, "sentinel/drift/"), "break_glass"
 		}
 		// Nothing resolves such a notice later: resolve it as soon as it
-		// is in PagerDuty's log (see the package doc).
+		// is in PagerDuty's log (docs/paging.md#dedup-keys).
 		e.then = &queuedEvent{kind: incident.Resolve, event: pdapi.V2Event{
 			Action: "resolve", Client: Source, DedupKey: e.event.DedupKey}}
 		ok = pd.DriftNotices || k == incident.BreakGlass

@@ -1,57 +1,10 @@
-// Package pager sends sentinel's actions to PagerDuty as Events API v2
-// events, through github.com/PagerDuty/go-pagerduty. It works in stages,
-// as Alertmanager's notify/ does:
-//
-//   - event.go maps an action to its event (pure): dedup keys, the
-//     incident.Details as custom details, links; Preview shows the result.
-//   - queue.go and deliver.go queue and deliver: one lane per dedup key,
-//     each delivered in order by its own goroutine, retried with backoff.
-//   - client.go posts one event and classifies the answer: send returns
-//     (retry bool, err error).
-//
-// PagerDuty is an engine.Notifier. Notify never touches the network: it
-// maps the action and queues the event; Run delivers. A delivery that
-// fails with 429, 408, 5xx, a network error or a timeout is retried until
-// it succeeds, waiting what a 429's Retry-After asks for, else the
-// exponential backoff of k8s.io/apimachinery/pkg/util/wait, on the
-// injected clock. A Retry-After holds every incident's events, not only
-// the one answered: PagerDuty limits the rate per routing key. Later events of the same incident wait behind it, so
-// nothing is reordered, while other incidents' events go on; the dedup
-// key makes a retry of an event PagerDuty did receive harmless. Any other
-// answer (400: the event is invalid) is logged with PagerDuty's errors
-// and the event is dropped; retrying would not change the answer. So is
-// an event that could not be sent at all (the request could not be
-// built). A 2xx whose body cannot be read is counted as delivered, with a
-// warning: PagerDuty took the event, and a retry would get the same
-// answer.
-//
-// The queue is bounded in incidents (paging.pagerduty.queue_size dedup
-// keys), not events, and coalesces: a resolve replaces its incident's
-// triggers that are not being sent yet, and is queued even when the queue
-// is full, so an alert is never left open for want of room.
-//
-// On shutdown, after the engine has stopped, Drain delivers what is still
-// queued until its context ends; what is left then is logged with its
-// count and counted in sentinel_pages_failed_total.
-//
-// Every action of one incident shares one dedup key, derived from the
-// incident id (IncidentDedupKey), so replicas and restarts address the
-// same alert: the page triggers it, the rollback and failure notices
-// update it, the resolve resolves it. A resolve for another reason than
-// the errors ending (the Deployment was deleted or scaled to zero)
-// carries a payload saying why; others carry none.
-//
-// A drift notice has nothing that would later resolve it, so once its
-// trigger is accepted the pager resolves it at once with the same dedup
-// key (DriftDedupKey): the notice stays in the service's log without
-// leaving an open alert. PagerDuty's Change Events API would say the same
-// without an alert, but change events have no dedup key, so every replica
-// reporting one change would add its own.
-//
-// The routing key is added to an event only at the moment it is sent. No
-// error or log line carries the event, the request or the key; errors
-// from go-pagerduty are reduced to their status and PagerDuty's own error
-// strings, with any occurrence of the key replaced.
+// Package pagerduty sends sentinel's actions to PagerDuty as Events API v2
+// events, through github.com/PagerDuty/go-pagerduty. Notify maps an action
+// to its event (event.go) and queues it; Run delivers each dedup key's
+// lane in order, retrying with backoff (queue.go, deliver.go); client.go
+// posts one event and classifies the answer. Every event of an incident
+// shares one dedup key, and the routing key is added only as an event is
+// sent. See docs/paging.md.
 package pagerduty
 
 import (
@@ -198,7 +151,7 @@ func (p *PagerDuty) register(r prometheus.Registerer) error {
 // for delivery. A drift or blind notice (and the end of blindness) is
 // dropped (nil) when its option is off. A full queue is an error, counted
 // in sentinel_pages_failed_total; so is ErrStopped, once Drain has
-// stopped the pagerduty.
+// stopped the pager.
 func (p *PagerDuty) Notify(_ context.Context, a incident.Action) error {
 	e, ok, linkErr, err := p.event(a)
 	if err != nil {

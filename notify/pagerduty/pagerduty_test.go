@@ -813,9 +813,9 @@ func TestRejectedDriftIsNotResolved(t *testing.T) {
 	}
 }
 
-// TestWideChangePageIsSmall: a change of fifty containers once made a
-// 13 KB page listing every image; the page names the changed containers
-// and stays small.
+// TestWideChangePageIsSmall: a change of fifty containers gives a page
+// that names the changed containers and stays within 4 KB, rather than
+// listing every image.
 func TestWideChangePageIsSmall(t *testing.T) {
 	wide := func(tag string) []history.Image {
 		out := make([]history.Image, 50)
