@@ -1,26 +1,9 @@
 // Package datadog is sentinel's metric source over Datadog's metrics
-// query API: one query per poll gives every workload's request and
-// failure rates over the rate window.
-//
-// It uses the official client, github.com/DataDog/datadog-api-client-go/v2,
-// and its v1 "Query timeseries points" endpoint (GET /api/v1/query,
-// datadogV1.MetricsApi.QueryMetrics): the query is the one a person types
-// in the metric explorer, and each series carries its rollup interval, so
-// the time a count covers is known exactly (docs/metrics.md says why v1).
-//
-// The query sums the request count by namespace, workload and response
-// code (RenderQuery); codes are classified here with detection.failure_codes
-// exactly as the replay does. Datadog answers in time buckets, and the
-// newest is usually incomplete — still open, or not all ingested — so only
-// buckets that ended at least the ingestion delay before the poll are
-// used, and the counts are turned into per-second rates over the buckets
-// actually covered.
-//
-// A missing answer is never a healthy one: errors, an empty answer and an
-// answer whose newest complete bucket is empty everywhere (source.ErrNoData) are
-// errors, counted in sentinel_query_errors_total. Datadog's rate-limit
-// headers are honoured: once the limit is exhausted, polls are skipped
-// (an error, without a request) until it resets.
+// query API (GET /api/v1/query, through datadog-api-client-go): one query
+// per poll gives every workload's request and failure rates over the rate
+// window, read only from buckets that ended at least the ingestion delay
+// before the poll. A missing answer is an error, never a healthy one, and
+// Datadog's rate limits are honoured. See docs/metrics.md.
 package datadog
 
 import (

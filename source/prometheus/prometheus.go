@@ -1,30 +1,10 @@
 // Package prometheus is sentinel's metric source over the Prometheus HTTP
 // API: one instant query per poll, evaluated at the poll's own time, gives
-// every workload's request and failure rates. Because the evaluation time
-// is explicit, the same code answers live polls and replays of history.
-//
-// The query is rendered from configuration with text/template (see
-// DefaultQuery, RenderQuery and docs/metrics.md) and checked with
-// Prometheus's own PromQL parser at start-up. It is sent with
-// client_golang's API client, as its api/prometheus/v1 sends it, and its
-// answer decoded straight into the rates sentinel reads (answer.go: a
-// tenth of v1's garbage), over an HTTP client built by
-// prometheus/common/config — the code Prometheus itself scrapes with — so
-// bearer token files, basic-auth password files and TLS files are re-read
-// as they change, without sentinel restarting.
-//
-// Prometheus 3.x selects the samples of rate(x[w]) at t in (t-w, t], like
-// the replay (package counter); 2.x in [t-w, t]. The source asks the
-// server's version (buildinfo) until it has an answer and, for 2.x, sends
-// w-1ms, which selects the same samples, so a live poll and a replay of
-// the same data agree (docs/metrics.md has the measurements).
-//
-// A missing answer is never a healthy one: errors, timeouts, warnings
-// (the answer may be partial), a result that is not an instant vector and
-// an empty vector (source.ErrNoData) are errors, counted in
-// sentinel_query_errors_total. Malformed samples are skipped, counted in
-// sentinel_samples_skipped_total, and their workload is left out (unknown)
-// for that poll.
+// every workload's request and failure rates, so the same code answers
+// live polls and, through Range, a backtest of history. The query is
+// rendered from configuration (RenderQuery) and parsed as PromQL at
+// start-up; a missing answer is an error, never a healthy one. See
+// docs/metrics.md.
 package prometheus
 
 import (
