@@ -1,23 +1,9 @@
-// Package evidence turns each poll's observations into what sentinel
-// judges a workload by, and remembers what it needs to explain a failure
-// later: which revision's pods fail, and when the errors began.
-//
-// It is pure, like the detector: observations, the Deployments' rollout
-// state and the poll's time go in; the observations the detector judges
-// come out. Three rules choose them:
-//
-//   - the workload as a whole, by default;
-//   - the newest revision's own pods, when the metrics carry pod labels and
-//     those pods fail above the threshold while the older revision's pods
-//     stay healthy — a bad rollout is caught mid-rollout, before most pods
-//     are new;
-//   - a workload that stopped serving: it served above the volume floor, its
-//     template changed, and now it serves nothing while its Deployment
-//     reports no available replica — judged as failing every request at the
-//     rate it last served;
-//   - a workload that served and now serves nothing because its Deployment
-//     wants no replica (scaled to zero): nothing is asked of it, so nothing
-//     fails, and an incident it had resolves.
+// Package evidence chooses what the detector judges each workload by —
+// the workload as a whole, the newest revision's own pods, a workload that
+// stopped serving or one scaled to zero — and remembers what explains a
+// failure later: when the errors began, which revision failed first, and
+// so which change is to blame (BlameChange). It is pure, like the
+// detector. See docs/detection.md.
 package evidence
 
 import (

@@ -263,8 +263,8 @@ func ptr(o detector.Observation) *detector.Observation { return &o }
 func round(v float64) float64 { return float64(int64(v*1e6+0.5)) / 1e6 }
 
 // Resolve sums the series of one ReplicaSet, named by hash or by name
-// and in any order, newest revision first. (It once summed into a copy
-// left behind when its list grew: a ReplicaSet's later series were lost.)
+// and in any order, newest revision first: every series counts, however
+// many the ReplicaSet has.
 func TestResolveSumsTheSeriesOfOneReplicaSet(t *testing.T) {
 	o := detector.Observation{Workload: cart, Revisions: []detector.RevisionTraffic{
 		{Revision: "aaa", Requests: 10},

@@ -171,12 +171,12 @@ func (s *store[T]) listPages(ctx context.Context, list listFunc[T], o metav1.Lis
 		// The watch cache answers "0" whole; pages come from a quorum read.
 		o.ResourceVersion = ""
 	default:
-		// A relist from the last resourceVersion seen. A paged list at a
-		// resourceVersion is read exactly there, in the past: after an
-		// API server restart whose watch cache no longer reaches back to
-		// it, the watch fails as too old, and the relist read the same
-		// past again, for ever. Not older than it is what a relist means
-		// (client-go's own reflector drops paging here instead).
+		// A relist from the last resourceVersion seen reads a state not
+		// older than it. A paged list at a resourceVersion would read
+		// exactly that past: once an API server restart leaves it behind
+		// the watch cache, every watch from it fails as too old and
+		// every relist would read the same past again. (client-go's own
+		// reflector drops paging here instead.)
 		o.ResourceVersionMatch = metav1.ResourceVersionMatchNotOlderThan
 	}
 	var out *metav1.PartialObjectMetadataList

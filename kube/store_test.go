@@ -71,9 +71,9 @@ func TestStoreRelist(t *testing.T) {
 
 // TestListPagesReadsNotOlderThan: a relist from the last resourceVersion
 // seen must not read the past. A paged list at a resourceVersion is read
-// exactly there unless asked for not older than it; after an API server
-// restart that read the same past for ever (the e2e test of the restart
-// caught it).
+// exactly there unless asked for not older than it, and after an API
+// server restart that past is gone from the watch cache
+// (TestWatchSurvivesAPIServerRestart in test/e2e is the live check).
 func TestListPagesReadsNotOlderThan(t *testing.T) {
 	s := newStore(kind[*appsv1.Deployment]{name: "deployments",
 		owner: func(*appsv1.Deployment) string { return "" }, observe: func(*appsv1.Deployment) {}, forget: func(_, _, _ string) {}})

@@ -31,11 +31,11 @@ import (
 // the object, and never read.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// Trim is the informers' transform (client-go's cache.TransformFunc): it
-// drops what sentinel never reads before an object enters the informer
-// cache, which bounds memory on large clusters. It changes the object it
-// is given, which the informer has just decoded and nobody else holds;
-// trimming twice is trimming once.
+// Trim drops what sentinel never reads from an object before the store
+// hands it to the history, which bounds memory on large clusters. It has
+// the signature of client-go's cache.TransformFunc. It changes the object
+// it is given, which the reflector has just decoded and nobody else
+// holds; trimming twice is trimming once.
 func Trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:

@@ -1,8 +1,8 @@
 // Package kube is sentinel's Kubernetes side. A Watcher feeds Deployments
-// and ReplicaSets (from client-go reflectors without a cache, see
-// store.go) to the change history (the same code a recording feeds), and an Executor carries out rollback
-// plans against the live API the way `kubectl rollout undo` does, but
-// conditioned on what the decision saw.
+// and ReplicaSets, from client-go reflectors without a cache (store.go),
+// to the change history, the same code a recording feeds; an Executor
+// carries out rollback plans against the live API the way `kubectl
+// rollout undo` does, but conditioned on what the decision saw.
 package kube
 
 import (

@@ -84,7 +84,7 @@ func (s *sink) waitFor(t *testing.T, events ...string) {
 	})
 }
 
-// waitUntil polls ok: informers deliver on their own goroutines.
+// waitUntil polls ok: reflectors deliver on their own goroutines.
 func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
