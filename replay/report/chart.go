@@ -80,6 +80,7 @@ func (c *Collector) chart(wl workload.Ref, d config.Detection, acts []incident.A
 	if err := addManagers(ratio, changes); err != nil {
 		return "", err
 	}
+	// Fonts embedded, so the page fetches nothing when viewed.
 	canvas := vgsvg.NewWith(vgsvg.UseWH(vg.Points(chartWidth), vg.Points(chartHeight)), vgsvg.EmbedFonts(true))
 	dc := draw.New(canvas)
 	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4),

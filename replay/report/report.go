@@ -1,13 +1,9 @@
 // Package report writes a replay's timeline as one self-contained HTML
 // file (`--report FILE.html` on simulate and backtest): per workload that
-// paged or changed, the failure ratio against the threshold and the
-// request rate, every template change marked with who made it, the page,
-// rollback and resolve marks, and the text of each decision.
-//
-// The charts are drawn by gonum.org/v1/plot as SVG with its fonts
-// embedded (vgsvg.EmbedFonts), inline in the page: nothing is fetched
-// when the file is viewed. The marks have fixed colours (MarkColors) so a
-// test can find them in a screenshot.
+// paged or changed, the failure ratio and request rate drawn by
+// gonum.org/v1/plot as inline SVG, every template change with who made
+// it, the page, rollback and resolve marks in fixed colours (MarkColors),
+// and the text of each decision. Nothing is fetched when it is viewed.
 package report
 
 import (
@@ -38,7 +34,8 @@ var (
 	colorLimit    = color.RGBA{R: 120, G: 120, B: 120, A: 255}
 )
 
-// MarkColors names the mark colours.
+// MarkColors names the mark colours; they are fixed so that a test can
+// find each mark in a screenshot.
 var MarkColors = map[string]color.RGBA{
 	"page": ColorPage, "rollback": ColorRollback, "resolve": ColorResolve, "change": ColorChange,
 }

@@ -1,14 +1,10 @@
-// Package recording reads a replay scenario (the format of
-// shared/scenarios/README.md): Istio request counters in OpenMetrics text
-// (metrics.om) and the Deployments and ReplicaSets observed, as a YAML
-// stream (objects.yaml).
-//
-// The OpenMetrics text is parsed with Prometheus's own parser
-// (github.com/prometheus/prometheus/model/textparse), so a file that
-// promtool backfills is a file sentinel replays. Metrics answers the same
-// question a live metrics source does — each workload's request and
-// failure rates at a given time — computing per-series increases the way
-// PromQL does (package counter) before it aggregates.
+// Package scenario reads a replay scenario (docs/scenarios.md): Istio
+// request counters in OpenMetrics text (metrics.om), parsed with
+// Prometheus's own parser so a file promtool backfills is a file sentinel
+// replays, and the Deployments and ReplicaSets observed (objects.yaml).
+// Metrics answers what a live source does — each workload's request and
+// failure rates at a time — computing per-series increases as PromQL does
+// (package counter) before it aggregates.
 package scenario
 
 import (

@@ -14,8 +14,8 @@ import (
 
 // TestReadMetricsLongLineAcrossChunks: a line longer than the read
 // buffer that falls across a chunk boundary is one line, wherever the
-// boundary cuts it. Before the fix the chunk ended inside the line, and
-// a valid file failed with a syntax error (or lost the line).
+// boundary cuts it: a chunk never ends inside a line, so a valid file
+// neither fails with a syntax error nor loses the line.
 func TestReadMetricsLongLineAcrossChunks(t *testing.T) {
 	long := dst("cart", "cart-"+strings.Repeat("p", 3*readBufferSize), "200")
 	short := dst("cart", "cart-a", "503")

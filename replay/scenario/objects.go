@@ -30,7 +30,7 @@ type Object struct {
 	Deployment *appsv1.Deployment
 	ReplicaSet *appsv1.ReplicaSet
 	// Deleted: the object was deleted (a watch's DELETED event); a replay
-	// forgets it as the informer does.
+	// forgets it as the daemon's watcher does.
 	Deleted bool
 	// Line is where the object starts in the file.
 	Line int

@@ -16,7 +16,7 @@ import (
 )
 
 // TestReplayDeletedReplicaSet: a watch's DELETED event forgets the
-// object as the informer does. With cart's healthy revision deleted
+// object as the watcher does. With cart's healthy revision deleted
 // before the incident, the replay pages without a rollback target;
 // without the deletion it rolls back to it.
 func TestReplayDeletedReplicaSet(t *testing.T) {

@@ -319,7 +319,7 @@ func warnings(dir string, cfg config.Config, objects []scenario.Object) []string
 	return out
 }
 
-// Feed gives the engine one recorded object as an informer would: a
+// Feed gives the engine one recorded object as the watcher would: a
 // Deployment or ReplicaSet seen, or deleted.
 func Feed(eng *engine.Engine, o scenario.Object) {
 	switch {
