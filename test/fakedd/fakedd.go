@@ -1,22 +1,9 @@
 // Package fakedd is a loopback fake of the one Datadog API endpoint
 // sentinel uses, GET /api/v1/query ("Query timeseries points"), for tests
-// that drive the real datadog-api-client-go against it.
-//
-// It answers as the API reference and recorded answers show: the query
-// "sum:METRIC{SCOPE} by {TAG,...}.as_count()" summed per group into
-// buckets of a rollup interval aligned on the epoch, pointlist entries of
-// [milliseconds, value], tag_set "key:value", interval in seconds. The
-// bucket holding the query's end is returned as far as it is filled, and
-// points newer than the end minus an ingestion lag are not visible yet, so
-// the newest bucket is incomplete as it often is for real. It checks the
-// DD-API-KEY and DD-APPLICATION-KEY headers, sends the X-RateLimit-*
-// headers and enforces its limit with 429s, and can be told to fail the
-// next requests (429, 500, malformed JSON).
-//
-// Its data are Points, given by a test or converted from a scenario's
-// OpenMetrics counters by FromOpenMetrics, the way the Datadog Agent's
-// OpenMetrics check submits a counter (monotonic_count: the increase since
-// the previous scrape).
+// that drive the real datadog-api-client-go against it. It answers as the
+// API reference and recorded answers show, newest bucket incomplete and
+// rate limits enforced, from Points a test gives or FromOpenMetrics
+// converts. See docs/metrics.md#testing-without-datadog.
 package fakedd
 
 import (

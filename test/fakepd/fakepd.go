@@ -1,12 +1,8 @@
-// Package fakepd is a loopback PagerDuty Events API v2 server for tests.
-// It serves POST /v2/enqueue, checks every request against the documented
-// event schema (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/),
-// answers the way PagerDuty does (202 with the dedup key, 400 "invalid
-// event" with the errors, 429 with Retry-After when throttled), can be
-// told to fail, throttle, hang or answer slowly the next requests, to
-// refuse every event of one dedup key, or to be down (every request
-// failed or hung) until it is up again, and records the events it
-// accepted and when each request came and how it was answered.
+// Package fakepd is a loopback PagerDuty Events API v2 server for tests:
+// it checks every request against the documented event schema (Validate),
+// answers as PagerDuty does (202 with the dedup key, 400 "invalid event",
+// 429 with Retry-After), can be told to fail, throttle, hang, slow down or
+// be down, and records what it accepted and how it answered each request.
 //
 // PagerDuty cannot run here, so this is the one place its behaviour is
 // written down for sentinel's tests; keep it to what the documentation

@@ -9,7 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// Validate checks one request against the Events API v2 schema and
+// Validate checks one request against the Events API v2 schema
+// (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/) and
 // returns the event, or every problem found. Unknown fields are errors,
 // at the top level and in the payload, links and images.
 func Validate(contentType string, body []byte) (Event, []string) {

@@ -23,7 +23,7 @@ var benchShape = Shape{Namespaces: 50, Deployments: 5000, ReplicaSets: 10}
 
 var benchAt = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-// objects builds s's objects, trimmed as the informers keep them.
+// objects builds s's objects, trimmed as the watcher hands them on.
 func objects(s Shape) ([]*appsv1.Deployment, []*appsv1.ReplicaSet) {
 	var deps []*appsv1.Deployment
 	var rss []*appsv1.ReplicaSet

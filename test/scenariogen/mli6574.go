@@ -26,7 +26,7 @@ func mliPatches() []struct{ at, image string } {
 }
 
 // MLI6574 describes the replay of the MLI-6574 outage
-// (shared/incidents/mli-6574.md) bundled as examples/mli-6574:
+// (docs/incidents/mli-6574.md) bundled as examples/mli-6574:
 // scale-deploy/model-engine, released by Helm, gets a `kubectl set image`
 // at 23:50 whose pods fail ~97% of requests with 500s, five more patch
 // images the same way, and a manual `kubectl rollout undo` at 00:48; two

@@ -185,7 +185,7 @@ func creatorFields(spec WorkloadSpec) map[string]any {
 }
 
 // deploymentStatusFields is what the controller owns through the status
-// subresource, as in shared/scenarios/kubectl-set-image.
+// subresource, as in examples/kubectl-set-image.
 func deploymentStatusFields() map[string]any {
 	return set("f:metadata|f:annotations|f:"+annRevision, "f:status|f:observedGeneration",
 		"f:status|f:replicas", "f:status|f:updatedReplicas", "f:status|f:readyReplicas", "f:status|f:availableReplicas")

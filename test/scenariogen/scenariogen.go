@@ -1,19 +1,8 @@
 // Package scenariogen generates replay scenarios — the metrics.om and
-// objects.yaml that `sentinel simulate` replays (the format of
-// shared/scenarios/README.md) — from a description of workloads, their
-// traffic and the changes made to them.
-//
-// A Scenario is described with New, Scenario.AddWorkload and the
-// Workload methods (Fail, SetImage, RolloutUndo), then written with Write.
-// The same description always gives the same bytes: traffic noise comes
-// from a hash of the seed, the pod and the scrape (not math/rand, whose
-// streams are not promised to stay the same across Go releases), counters
-// are integer arithmetic (no floating-point rounding that could differ
-// between architectures), and nothing reads the clock.
-//
-// Kubernetes objects are built from k8s.io/api types and marshalled with
-// sigs.k8s.io/yaml, the library kubectl prints YAML with, so they decode
-// exactly as `kubectl get -o yaml --show-managed-fields` output does.
+// objects.yaml that `sentinel simulate` replays — from a description of
+// workloads, their traffic and the changes made to them (New,
+// Scenario.AddWorkload, the Workload methods, then Write). The same
+// description always gives the same bytes. See docs/scenarios.md.
 package scenariogen
 
 import (

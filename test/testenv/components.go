@@ -116,9 +116,9 @@ func pickAPIServer(e *Env) error {
 // apiserverArgs: RBAC and a static admin token as in a real cluster;
 // --endpoint-reconciler-type=none because the default one rejects a
 // loopback advertise address every few seconds (docs/testenv.md); a watch
-// termination grace period because without one an apiserver with open
-// watches (the controller manager's) ignores SIGTERM until it is killed,
-// which made every restart take 10 s more.
+// termination grace period so that an apiserver with open watches (the
+// controller manager's) stops on SIGTERM instead of waiting out the stop
+// grace to be killed, 10 s on every restart.
 func apiserverArgs(e *Env) []string {
 	pki := func(f string) string { return e.path(pkiDir, f) }
 	return []string{

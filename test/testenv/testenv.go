@@ -1,14 +1,9 @@
 // Package testenv starts and stops sentinel's end-to-end test
-// environment: a real etcd, kube-apiserver and kube-controller-manager and
-// a real Prometheus on loopback ports, with their PKI, kubeconfig and
-// configuration written into one directory. It supervises them the way
-// Kubernetes' integration tests do their servers: each a child process in
-// its own process group that dies with its parent, stopped with SIGTERM
-// and then SIGKILL, never left behind.
-//
-// scripts/testenv.sh builds the binaries and runs cmd/testenv (up, down,
-// exec, restart); tests find the running environment with Lookup and
-// restart a component with Restart. See docs/testenv.md.
+// environment — a real etcd, kube-apiserver, kube-controller-manager and
+// Prometheus on loopback ports — and supervises them so that none is ever
+// left behind. scripts/testenv.sh runs it as cmd/testenv; tests find the
+// running environment with Lookup and restart a component with Restart.
+// See docs/testenv.md.
 package testenv
 
 import (
