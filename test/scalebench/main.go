@@ -31,83 +31,135 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+// options are scalebench's flags.
+type options struct {
+	shape    Shape
+	workers  int           // parallel creates
+	polls    int           // engine polls to time
+	settle   time.Duration // how long to watch sentinel once ready
+	sentinel string        // the binary to run; empty builds ./cmd/sentinel
+	populate bool          // create the objects rather than reuse them
+	envs     []string      // one run of sentinel per entry, each VAR=VALUE,...
+	keep     bool          // keep the working directory
+	history  time.Duration // traffic served before sentinel starts
+}
+
+// parseFlags reads scalebench's command line.
+func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("scalebench", flag.ContinueOnError)
-	s := Shape{}
-	fs.IntVar(&s.Deployments, "deployments", 5000, "Deployments to create")
-	fs.IntVar(&s.ReplicaSets, "replicasets", 10, "ReplicaSets per Deployment")
-	fs.IntVar(&s.Namespaces, "namespaces", 50, "namespaces to spread them over")
-	workers := fs.Int("workers", 32, "parallel creates")
-	polls := fs.Int("polls", 20, "engine polls to time")
-	settle := fs.Duration("settle", time.Minute, "how long to watch sentinel after it is ready")
-	sentinel := fs.String("sentinel", "", "the sentinel binary to run; empty builds ./cmd/sentinel")
-	populate := fs.Bool("populate", true, "create the objects; false runs against those a previous run made")
-	var envs []string
+	var o options
+	fs.IntVar(&o.shape.Deployments, "deployments", 5000, "Deployments to create")
+	fs.IntVar(&o.shape.ReplicaSets, "replicasets", 10, "ReplicaSets per Deployment")
+	fs.IntVar(&o.shape.Namespaces, "namespaces", 50, "namespaces to spread them over")
+	fs.IntVar(&o.workers, "workers", 32, "parallel creates")
+	fs.IntVar(&o.polls, "polls", 20, "engine polls to time")
+	fs.DurationVar(&o.settle, "settle", time.Minute, "how long to watch sentinel after it is ready")
+	fs.StringVar(&o.sentinel, "sentinel", "", "the sentinel binary to run; empty builds ./cmd/sentinel")
+	fs.BoolVar(&o.populate, "populate", true, "create the objects; false runs against those a previous run made")
 	fs.Func("env", "comma-separated VAR=VALUE added to sentinel's environment, e.g. GOMEMLIMIT=200MiB; repeated, sentinel is run once with each, one after another, the traffic going on",
-		func(v string) error { envs = append(envs, v); return nil })
-	keep := fs.Bool("keep", false, "keep the working directory (sentinel's config and log) and print its path")
-	history := fs.Duration("history", 15*time.Minute, "metrics history to serve every workload's traffic for before sentinel starts (its warm-up replays it); 0 serves none")
+		func(v string) error { o.envs = append(o.envs, v); return nil })
+	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (sentinel's config and log) and print its path")
+	fs.DurationVar(&o.history, "history", 15*time.Minute, "metrics history to serve every workload's traffic for before sentinel starts (its warm-up replays it); 0 serves none")
 	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	return o, nil
+}
+
+// run populates the cluster, runs sentinel against it and times
+// engine.Poll, printing each figure as it is measured.
+func run(ctx context.Context, args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
 	kc, prom := os.Getenv("SENTINEL_TEST_KUBECONFIG"), os.Getenv("SENTINEL_TEST_PROMETHEUS_URL")
 	if kc == "" || prom == "" {
 		return fmt.Errorf("SENTINEL_TEST_KUBECONFIG and SENTINEL_TEST_PROMETHEUS_URL are not set: run under scripts/testenv.sh exec")
 	}
-	restCfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	client, err := newClient(kc)
 	if err != nil {
-		return fmt.Errorf("load %s: %w", kc, err)
-	}
-	restCfg.QPS, restCfg.Burst = 2000, 4000
-	client, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return err
 	}
 	dir, err := os.MkdirTemp("", "scalebench-")
 	if err != nil {
 		return err
 	}
-	if *keep {
+	if o.keep {
 		fmt.Printf("working directory (kept): %s\n", dir)
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	bin := *sentinel
+	bin := o.sentinel
 	if bin == "" {
 		if bin, err = BuildSentinel(ctx, dir); err != nil {
 			return err
 		}
 	}
 
-	fmt.Printf("shape: %s\n", s)
+	fmt.Printf("shape: %s\n", o.shape)
 	served := time.Now()
-	if *history > 0 {
-		file := os.Getenv("SENTINEL_TEST_PROMETHEUS_CONFIG")
-		if file == "" {
-			return errNoPrometheusConfig
-		}
-		stop, err := ServeTraffic(ctx, s, prom, file)
+	if o.history > 0 {
+		stop, err := serveHistory(ctx, o.shape, prom)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	if *populate {
-		t0 := time.Now()
-		made, err := Populate(ctx, client, s, *workers)
-		took := time.Since(t0)
-		fmt.Printf("populate: %d objects in %v (%.0f objects/s, %d workers)\n", made, took.Round(100*time.Millisecond),
-			float64(made)/took.Seconds(), *workers)
-		if err != nil {
+	if o.populate {
+		if err := populate(ctx, client, o.shape, o.workers); err != nil {
 			return err
 		}
 	}
+	if o.history > 0 {
+		if err := waitHistory(ctx, served, o.history); err != nil {
+			return err
+		}
+	}
+	if err := runSentinels(ctx, bin, dir, kc, prom, o.settle, o.envs); err != nil {
+		return err
+	}
+	return pollCost(ctx, client, o.shape, o.polls)
+}
 
-	if *history > 0 {
-		if err := waitHistory(ctx, served, *history); err != nil {
-			return err
-		}
+// newClient is a client of the test API server, allowed the request
+// rate populating needs.
+func newClient(kubeconfig string) (kubernetes.Interface, error) {
+	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", kubeconfig, err)
 	}
+	restCfg.QPS, restCfg.Burst = 2000, 4000
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return client, nil
+}
+
+// serveHistory serves the shape's traffic for the test Prometheus to
+// scrape (ServeTraffic); the returned function stops it.
+func serveHistory(ctx context.Context, s Shape, prom string) (func(), error) {
+	file := os.Getenv("SENTINEL_TEST_PROMETHEUS_CONFIG")
+	if file == "" {
+		return nil, errNoPrometheusConfig
+	}
+	return ServeTraffic(ctx, s, prom, file)
+}
+
+// populate fills the cluster with s's objects and reports how fast.
+func populate(ctx context.Context, client kubernetes.Interface, s Shape, workers int) error {
+	t0 := time.Now()
+	made, err := Populate(ctx, client, s, workers)
+	took := time.Since(t0)
+	fmt.Printf("populate: %d objects in %v (%.0f objects/s, %d workers)\n", made, took.Round(100*time.Millisecond),
+		float64(made)/took.Seconds(), workers)
+	return err
+}
+
+// runSentinels runs `sentinel run` once per entry of envs (once without
+// extra environment when there is none) and reports each run.
+func runSentinels(ctx context.Context, bin, dir, kc, prom string, settle time.Duration, envs []string) error {
 	if len(envs) == 0 {
 		envs = []string{""}
 	}
@@ -116,14 +168,13 @@ func run(ctx context.Context, args []string) error {
 		if env != "" {
 			extra = strings.Split(env, ",")
 		}
-		d, err := RunSentinel(ctx, bin, dir, kc, prom, *settle, extra)
+		d, err := RunSentinel(ctx, bin, dir, kc, prom, settle, extra)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("sentinel run (env %q): %s\n", extra, d)
 	}
-
-	return pollCost(ctx, client, s, *polls)
+	return nil
 }
 
 // pollCost lists what the cluster holds, trims it as the watcher does,
