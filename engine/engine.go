@@ -69,8 +69,8 @@ type Engine struct {
 	history  *history.Tracker
 	policy   *rollback.Policy
 	stats    Stats
-	// open incidents, and whether this replica announced them (paged and
-	// decided): a standby evaluates but stays silent until it leads.
+	// open incidents: a standby evaluates them but announces them only
+	// once it pages.
 	open      map[workload.Ref]*openIncident
 	blindness blindness
 	pending   []incident.Action // told outside a poll, sent with the next
@@ -85,7 +85,7 @@ type Engine struct {
 	// revisionsTold: the first answer was checked for revision labels.
 	revisionsTold bool
 	completed     time.Time // the instant of the last poll completed
-	// warming: a warm-up replays history as a standby (see WarmUp).
+	// warming: a warm-up replays history (see WarmUp, pollMode).
 	warming bool
 	// replayed is the last instant a warm-up that did not give up
 	// replayed: the live polls go on from it (see Run).
@@ -109,19 +109,15 @@ type deletion struct{ at, reported time.Time }
 const quietResolveHorizon = 5 * time.Minute
 
 type openIncident struct {
-	firing    detector.Finding
-	announced bool
-	// awaitsLease: paged by this replica without the Lease; its rollback
-	// is decided again once this replica leads.
-	awaitsLease bool
+	firing detector.Finding
+	state  announcement // where its announcement by this replica stands
 	// unsent are the incident's actions the notifier had no room for
 	// (incident.ErrNoRoom), and those told after them, sent again in order
 	// by the next poll that pages.
 	unsent []incident.Action
-	// lookedBack: a look back for a rollback target was started for it;
-	// redecide: it found one, and the next poll that leads decides the
-	// incident again.
-	lookedBack, redecide bool
+	// lookedBack: a look back for a rollback target was started for it
+	// (once per incident).
+	lookedBack bool
 }
 
 // Option adjusts an engine.

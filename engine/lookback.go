@@ -88,7 +88,7 @@ func (e *Engine) runLookBack(ctx context.Context, lb *lookBack) {
 		zap.String("incident", lb.incident), zap.Int64("revision", lb.revision.Revision),
 		zap.Int("instants", len(judged)), zap.Bool("healthy", healthy))
 	if oi := e.open[lb.workload]; healthy && oi != nil && workload.IncidentID(lb.workload, oi.firing.Onset) == lb.incident {
-		oi.redecide = true
+		oi.state = oi.state.next(lookBackFound)
 	}
 }
 

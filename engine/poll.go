@@ -83,15 +83,14 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	e.stats.Polls++
 	e.metrics.polls.Inc()
 	e.lastPoll = now
-	active := e.active() && !e.warming
-	paging := active || !e.warming && e.paging != nil && e.paging()
+	m := pollMode(e.warming, e.active, e.paging)
 	var steps []step
 	tell := func(a incident.Action) { steps = append(steps, step{action: a}) }
-	// A resolve is sent by the leader. A standby keeps it: if the leader
-	// died first, the standby sends it when it takes over (a leader that
-	// paged and died leaves its incident open otherwise).
+	// A resolve is sent by a replica that pages. One that does not keeps
+	// it, to send if it takes over from a leader that died first (which
+	// would otherwise leave its page open).
 	resolve := func(a incident.Action) {
-		if paging {
+		if m.mayPage() {
 			tell(a)
 		} else {
 			e.quietResolves = append(e.quietResolves, a)
@@ -104,18 +103,18 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		switch {
 		case a.Kind == incident.Resolve:
 			resolve(a)
-		case active:
+		case m.leads():
 			tell(a)
 		}
 	}
-	if a, ok := e.sourceHealth(now, srcErr, paging); ok {
+	if a, ok := e.sourceHealth(now, srcErr, m); ok {
 		tell(a)
 	}
 
 	e.tellRevisions(obs)
 	obs = e.withoutDeleted(now, obs)
 	judged := e.evidence.Poll(now, obs, e.history)
-	e.recordHealth(now, judged)
+	e.recordHealth(now, judged, m)
 	for _, f := range e.detector.Evaluate(now, judged) {
 		switch f.Kind {
 		case detector.Firing:
@@ -130,25 +129,31 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 			resolve(e.resolution(f))
 		}
 	}
-	if paging {
-		// Resolves of incidents that ended while this replica stood by,
-		// recent enough that a leader which died may not have sent them.
-		// Resolving twice is harmless: the dedup key makes it a no-op.
-		for _, a := range e.quietResolves {
-			if now.Sub(a.At) <= quietResolveHorizon {
-				tell(a)
-			}
-		}
-		e.quietResolves = nil
+	for _, a := range e.quietResolvesDue(now, m) {
+		tell(a)
+	}
+	if m.mayPage() {
 		steps = append(steps, e.resend()...)
-		steps = append(steps, e.announce(now, active)...)
-	} else {
-		e.quietResolves = slices.DeleteFunc(e.quietResolves, func(a incident.Action) bool {
-			return now.Sub(a.At) > quietResolveHorizon
-		})
+		steps = append(steps, e.announce(now, m)...)
 	}
 	e.metrics.incidentsOpen.Set(float64(len(e.open)))
 	return steps
+}
+
+// quietResolvesDue returns, at a poll that pages, the resolves kept while
+// this replica did not page that are recent enough that a leader which
+// died may not have sent them, and forgets them all; at a poll that does
+// not page it returns none and forgets those too old. Resolving twice is
+// harmless: the dedup key makes it a no-op. Called with the lock held.
+func (e *Engine) quietResolvesDue(now time.Time, m mode) []incident.Action {
+	old := func(a incident.Action) bool { return now.Sub(a.At) > quietResolveHorizon }
+	if !m.mayPage() {
+		e.quietResolves = slices.DeleteFunc(e.quietResolves, old)
+		return nil
+	}
+	due := slices.DeleteFunc(e.quietResolves, old)
+	e.quietResolves = nil
+	return due
 }
 
 // withoutDeleted leaves out the observations of deleted Deployments
@@ -208,7 +213,7 @@ func (e *Engine) tellRevisions(obs []detector.Observation) {
 // per revision, by each revision's own pods, where the metrics say which
 // pods served; else the workload as a whole (for its current template,
 // once rolled out).
-func (e *Engine) recordHealth(now time.Time, judged []detector.Observation) {
+func (e *Engine) recordHealth(now time.Time, judged []detector.Observation, m mode) {
 	served := e.served
 	clear(served)
 	for _, o := range judged {
@@ -226,44 +231,12 @@ func (e *Engine) recordHealth(now time.Time, judged []detector.Observation) {
 		}
 	}
 	judge := func(w workload.Ref) history.Served { return served[w] }
-	if e.warming {
+	if m == warmingUp {
 		// Replaying history: the template judged is the one live then.
 		e.history.RecordPastHealth(now, judge)
 		return
 	}
 	e.history.RecordHealth(now, judge)
-}
-
-// announce pages new incidents, and those a previous leader may have
-// left unannounced, in workload order. Without the Lease (active false)
-// it pages but rolls nothing back, and the incident waits for this
-// replica to lead to be decided again. Called with the lock held.
-func (e *Engine) announce(now time.Time, active bool) []step {
-	var steps []step
-	for _, w := range e.unannounced(active) {
-		oi := e.open[w]
-		oi.announced, oi.awaitsLease, oi.redecide = true, false, false
-		st := e.decide(oi.firing, now)
-		if active {
-			st.lookBack = e.planLookBack(oi, st)
-		}
-		if st.plan != nil && !active {
-			st.plan, st.action.Decision = nil, rollback.Decision{Reason: rollback.ReasonNoLease}
-			oi.awaitsLease = true
-			e.stats.Refused[rollback.ReasonNoLease]++
-			e.metrics.refused.WithLabelValues(string(rollback.ReasonNoLease)).Inc()
-		}
-		steps = append(steps, st)
-	}
-	return steps
-}
-
-// unannounced lists the open incidents to announce: those this replica
-// has not, and, once it acts, those it paged without the Lease.
-func (e *Engine) unannounced(active bool) []workload.Ref {
-	return e.openWhere(func(oi *openIncident) bool {
-		return !oi.announced || active && (oi.awaitsLease || oi.redecide)
-	})
 }
 
 // openWhere lists the workloads of the open incidents that match, in
@@ -284,8 +257,8 @@ func (e *Engine) openWhere(match func(*openIncident) bool) []workload.Ref {
 // resolve carry no workload and no incident, and share the first
 // unanswered poll as their onset; a replica that takes over while blind
 // sends the notice too.
-func (e *Engine) sourceHealth(now time.Time, err error, active bool) (incident.Action, bool) {
-	notify := active && e.cfg.Paging.PagerDuty.PageWhenBlind
+func (e *Engine) sourceHealth(now time.Time, err error, m mode) (incident.Action, bool) {
+	notify := m.mayPage() && e.cfg.Paging.PagerDuty.PageWhenBlind
 	b := &e.blindness
 	answered := source.Answered(err)
 	step := b.poll(now, answered)
