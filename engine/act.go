@@ -49,7 +49,6 @@ const scaledToZeroMessage = "the Deployment was scaled to zero replicas: it want
 func (e *Engine) decide(f detector.Finding, now time.Time) step {
 	page := e.action(incident.Page, f)
 	page.At = now
-	e.stats.Pages++
 	in := rollback.Input{Incident: page.Incident, Workload: f.Workload, Revisions: e.history.Revisions(f.Workload)}
 	ev, _ := e.evidence.Evidence(f.Workload)
 	began := ev.Began
@@ -69,7 +68,6 @@ func (e *Engine) decide(f detector.Finding, now time.Time) step {
 	dec := e.policy.Decide(now, in)
 	page.Decision = dec
 	if !dec.Rollback() {
-		e.stats.Refused[dec.Reason]++
 		e.metrics.refused.WithLabelValues(string(dec.Reason)).Inc()
 		return step{action: page}
 	}
@@ -84,7 +82,6 @@ func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Acti
 	switch {
 	case err == nil:
 		e.policy.Done(now, plan)
-		e.stats.Rollbacks++
 		if plan.DryRun {
 			e.metrics.rollbacks.WithLabelValues(resultDryRun).Inc()
 		} else {
@@ -93,7 +90,6 @@ func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Acti
 	case errors.As(err, &stale):
 		e.metrics.rollbacks.WithLabelValues(resultSkipped).Inc()
 	default:
-		e.stats.RollbackErrors++
 		e.metrics.rollbacks.WithLabelValues(resultFailed).Inc()
 	}
 	e.mu.Unlock()
@@ -176,7 +172,6 @@ func (e *Engine) notify(ctx context.Context, a incident.Action) {
 	}
 	if err != nil {
 		e.mu.Lock()
-		e.stats.NotifyErrors++
 		if e.notifyErr == nil {
 			e.notifyErr = err
 		}

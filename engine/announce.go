@@ -149,7 +149,6 @@ func (e *Engine) announce(now time.Time, m mode) []step {
 		if st.plan != nil && !m.leads() {
 			st.plan, st.action.Decision = nil, rollback.Decision{Reason: rollback.ReasonNoLease}
 			ev = pagedWithoutLease
-			e.stats.Refused[rollback.ReasonNoLease]++
 			e.metrics.refused.WithLabelValues(string(rollback.ReasonNoLease)).Inc()
 		}
 		oi.state = oi.state.next(ev)

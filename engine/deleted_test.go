@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
 	"github.com/sentinel-sre/sentinel/config"
@@ -60,8 +61,8 @@ func TestDeletedDeploymentsLeftoverMetricsOpenNothing(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("actions (-want +got):\n%s", diff)
 			}
-			if s := e.Stats(); s.Incidents != tc.incidents {
-				t.Errorf("%d incidents opened, want %d", s.Incidents, tc.incidents)
+			if got := testutil.ToFloat64(e.metrics.incidentsTotal); got != float64(tc.incidents) {
+				t.Errorf("sentinel_incidents_total %v, want %d", got, tc.incidents)
 			}
 		})
 	}

@@ -68,7 +68,6 @@ type Engine struct {
 	evidence *evidence.Tracker
 	history  *history.Tracker
 	policy   *rollback.Policy
-	stats    Stats
 	// open incidents: a standby evaluates them but announces them only
 	// once it pages.
 	open      map[workload.Ref]*openIncident
@@ -158,14 +157,6 @@ func WithActive(active func() bool) Option {
 	return func(e *Engine) { e.active = active }
 }
 
-// Stats counts what the engine has done. Incidents counts incidents
-// opened (by every replica, leader or not; a reopened one is not new);
-// Pages counts the pages this replica announced.
-type Stats struct {
-	Polls, SourceErrors, Incidents, Pages, Resolves, Rollbacks, RollbackErrors, NotifyErrors int
-	Refused                                                                                  map[rollback.Reason]int
-}
-
 // New returns an engine. cfg must be valid (config.Validate).
 func New(cfg config.Config, source Source, executor Executor, notifier Notifier, log *zap.Logger, opts ...Option) *Engine {
 	d := cfg.Detection
@@ -179,7 +170,6 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 		history:   history.New(history.Options{HealthyFor: cfg.Rollback.Healthy.MinDuration}),
 		policy:    rollback.NewPolicy(cfg.Rollback),
 		blindness: blindness{after: cfg.Metrics.BlindAfter},
-		stats:     Stats{Refused: map[rollback.Reason]int{}},
 		open:      map[workload.Ref]*openIncident{},
 		served:    map[workload.Ref]history.Served{},
 		clock:     clock.RealClock{},
@@ -252,7 +242,6 @@ func (e *Engine) forget(w workload.Ref) {
 	e.deleted[w] = deletion{at: e.lastPoll, reported: e.lastPoll}
 	if oi, ok := e.open[w]; ok {
 		delete(e.open, w)
-		e.stats.Resolves++
 		a := e.action(incident.Resolve, oi.firing)
 		a.At = e.lastPoll
 		a.Message = "the Deployment was deleted"
@@ -265,18 +254,6 @@ func (e *Engine) DeleteReplicaSet(namespace, name, owner string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.history.DeleteReplicaSet(namespace, name, owner)
-}
-
-// Stats returns a copy of the counters.
-func (e *Engine) Stats() Stats {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := e.stats
-	s.Refused = make(map[rollback.Reason]int, len(e.stats.Refused))
-	for k, v := range e.stats.Refused {
-		s.Refused[k] = v
-	}
-	return s
 }
 
 // Run polls until ctx ends. Polls fall on multiples of the poll interval

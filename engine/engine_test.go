@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
@@ -170,10 +171,14 @@ func TestPagesRollsBackAndResolvesOnce(t *testing.T) {
 	if diff := cmp.Diff([]planView{{ToRevision: 1, ResourceVersion: "2"}}, viewPlans(exec.plans)); diff != "" {
 		t.Errorf("plans (-want +got):\n%s", diff)
 	}
-	s := e.Stats()
-	got := Stats{Pages: s.Pages, Rollbacks: s.Rollbacks, Resolves: s.Resolves}
-	if diff := cmp.Diff(Stats{Pages: 1, Rollbacks: 1, Resolves: 1}, got); diff != "" {
-		t.Errorf("stats (-want +got):\n%s", diff)
+	if diff := cmp.Diff(map[string]int{resultDone: 1}, rollbacksByResult(e)); diff != "" {
+		t.Errorf("sentinel_rollbacks_total (-want +got):\n%s", diff)
+	}
+	if got := testutil.ToFloat64(e.metrics.incidentsTotal); got != 1 {
+		t.Errorf("sentinel_incidents_total %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(e.metrics.incidentsOpen); got != 0 {
+		t.Errorf("sentinel_incidents_open %v after the resolve, want 0", got)
 	}
 }
 
@@ -189,7 +194,7 @@ func TestHelmChangePagesOnly(t *testing.T) {
 	if diff := cmp.Diff(pageView{Manager: "helm", Reason: rollback.ReasonTrustedDeployer}, viewPage(out.actions[0])); diff != "" {
 		t.Errorf("page (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[rollback.Reason]int{rollback.ReasonTrustedDeployer: 1}, e.Stats().Refused); diff != "" {
+	if diff := cmp.Diff(map[rollback.Reason]int{rollback.ReasonTrustedDeployer: 1}, refusals(e)); diff != "" {
 		t.Errorf("refusals (-want +got):\n%s", diff)
 	}
 }
@@ -204,9 +209,8 @@ func TestFailedRollbackIsReported(t *testing.T) {
 	if diff := cmp.Diff("rollback to revision 1 not done: conflict", out.actions[1].Message); diff != "" {
 		t.Errorf("notice (-want +got):\n%s", diff)
 	}
-	s := e.Stats()
-	if diff := cmp.Diff(Stats{RollbackErrors: 1}, Stats{Rollbacks: s.Rollbacks, RollbackErrors: s.RollbackErrors}); diff != "" {
-		t.Errorf("stats (-want +got):\n%s", diff)
+	if diff := cmp.Diff(map[string]int{resultFailed: 1}, rollbacksByResult(e)); diff != "" {
+		t.Errorf("sentinel_rollbacks_total (-want +got):\n%s", diff)
 	}
 }
 
@@ -218,12 +222,13 @@ func TestSourceErrorsAreUnknownNeverFailing(t *testing.T) {
 		}
 		return nil
 	}
-	out, e := runScenario(t, "kubectl-set", &executor{}, down)
+	unanswered := 0
+	out, e := runScenario(t, "kubectl-set", &executor{}, down, countUnanswered(&unanswered))
 	if len(out.actions) != 0 {
 		t.Errorf("actions %v while the source was down", kinds(out.actions))
 	}
-	if s := e.Stats(); s.SourceErrors != 43 {
-		t.Errorf("source errors %d, want 43", s.SourceErrors)
+	if unanswered != 43 {
+		t.Errorf("sentinel_source_up read 0 after %d polls, want 43", unanswered)
 	}
 	err := e.Poll(t.Context(), t0.Add(15*time.Minute))
 	if err == nil || err.Error() != "observe metrics at 2026-03-10T09:15:00Z: connection refused" {
@@ -403,17 +408,21 @@ func TestEmptyAnswersAreUnknownButNotBlind(t *testing.T) {
 	cfg := config.Default()
 	cfg.Paging.PagerDuty.PageWhenBlind = true
 	out := &collect{}
+	unanswered := 0
 	e := New(cfg, script(func(time.Time) ([]detector.Observation, error) {
 		return nil, fmt.Errorf("query: %w", source.ErrNoData)
-	}), &executor{}, out, zap.NewNop())
+	}), &executor{}, out, zap.NewNop(), countUnanswered(&unanswered))
 	for i := 0; i < 10; i++ {
 		_ = e.Poll(t.Context(), t0.Add(time.Duration(i)*15*time.Second))
 	}
 	if diff := cmp.Diff([]incident.Kind(nil), kinds(out.actions)); diff != "" {
 		t.Errorf("an idle mesh made sentinel act (-want +got):\n%s", diff)
 	}
-	if got := e.Stats().SourceErrors; got != 0 {
-		t.Errorf("an idle mesh counted %d source errors, want 0", got)
+	if unanswered != 0 {
+		t.Errorf("an idle mesh read sentinel_source_up 0 after %d polls, want none", unanswered)
+	}
+	if got := testutil.ToFloat64(e.metrics.blind); got != 0 {
+		t.Errorf("an idle mesh read sentinel_blind %v, want 0", got)
 	}
 }
 
@@ -427,9 +436,8 @@ func (r *refusing) Rollback(_ context.Context, p *rollback.Plan) error {
 func TestStalePlanIsARefusalNotAFailure(t *testing.T) {
 	exec := &refusing{}
 	out, e := runScenario(t, "kubectl-set", exec, nil)
-	s := e.Stats()
-	if diff := cmp.Diff(Stats{}, Stats{Rollbacks: s.Rollbacks, RollbackErrors: s.RollbackErrors}); diff != "" {
-		t.Errorf("stats (-want +got):\n%s", diff)
+	if diff := cmp.Diff(map[string]int{resultSkipped: 1}, rollbacksByResult(e)); diff != "" {
+		t.Errorf("sentinel_rollbacks_total (-want +got):\n%s", diff)
 	}
 	want := []incident.Kind{incident.Page, incident.RollbackFailed, incident.Resolve}
 	if diff := cmp.Diff(want, kinds(out.actions)); diff != "" {

@@ -30,6 +30,9 @@ const (
 	resultSkipped = "skipped"
 )
 
+// rollbackResults are every rollback result.
+var rollbackResults = []string{resultDone, resultDryRun, resultFailed, resultUnverified, resultSkipped}
+
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		polls: prometheus.NewCounter(prometheus.CounterOpts{Name: "sentinel_polls_total",
@@ -51,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sentinel_rollbacks_refused_total",
 			Help: "Incidents not rolled back, by reason."}, []string{"reason"}),
 	}
-	for _, r := range []string{resultDone, resultDryRun, resultFailed, resultUnverified, resultSkipped} {
+	for _, r := range rollbackResults {
 		m.rollbacks.WithLabelValues(r)
 	}
 	for _, r := range rollback.Reasons() {

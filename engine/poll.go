@@ -80,7 +80,6 @@ type step struct {
 func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr error) []step {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.stats.Polls++
 	e.metrics.polls.Inc()
 	e.lastPoll = now
 	m := pollMode(e.warming, e.active, e.paging)
@@ -119,13 +118,11 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		switch f.Kind {
 		case detector.Firing:
 			if !f.Reopened {
-				e.stats.Incidents++
 				e.metrics.incidentsTotal.Inc()
 			}
 			e.open[f.Workload] = &openIncident{firing: f}
 		case detector.Resolved:
 			delete(e.open, f.Workload)
-			e.stats.Resolves++
 			resolve(e.resolution(f))
 		}
 	}
@@ -266,7 +263,6 @@ func (e *Engine) sourceHealth(now time.Time, err error, m mode) (incident.Action
 		e.metrics.sourceUp.Set(1)
 		e.metrics.lastPoll.Set(float64(now.Unix()))
 	} else {
-		e.stats.SourceErrors++
 		e.metrics.sourceUp.Set(0)
 	}
 	switch step {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -51,8 +52,11 @@ func TestActionsRefusedForRoomAreSentAgain(t *testing.T) {
 			if diff := cmp.Diff(1, len(exec.plans)); diff != "" {
 				t.Errorf("rollbacks carried out (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tc.refused, e.Stats().NotifyErrors); diff != "" {
-				t.Errorf("notify errors (-want +got):\n%s", diff)
+			if notifier.n != 0 {
+				t.Errorf("%d refusals left unasked", notifier.n)
+			}
+			if err := e.NotifyErr(); !errors.Is(err, incident.ErrNoRoom) {
+				t.Errorf("notify error %v, want the refusal (incident.ErrNoRoom)", err)
 			}
 		})
 	}

@@ -105,7 +105,7 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 	}
 	res.Config = cfgFrom
 	if f.output == "text" {
-		if err := simulate.WriteSummary(out, res); err != nil {
+		if err := simulate.WriteSummary(out, res, got.Actions); err != nil {
 			return fmt.Errorf("write summary: %w", err)
 		}
 	} else {

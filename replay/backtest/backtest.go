@@ -52,7 +52,6 @@ type Result struct {
 	// NoData counts polls the source had no usable answer for.
 	NoData  int
 	Objects int
-	Stats   engine.Stats
 }
 
 // Run replays the range. Simulated rollbacks are reported, never applied:
@@ -94,6 +93,5 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			o.Progress(res.Polls, total)
 		}
 	}
-	res.Stats = eng.Stats()
 	return res, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/notify"
 	"github.com/sentinel-sre/sentinel/replay/backtest"
 	"github.com/sentinel-sre/sentinel/replay/scenario"
@@ -73,7 +74,10 @@ func BenchmarkBacktest24h1000Workloads(b *testing.B) {
 	start := engine.PollAt(rec.First, step)
 
 	var bare, run time.Duration
-	var res backtest.Result
+	var (
+		res     backtest.Result
+		actions []incident.Action
+	)
 	cpu0 := cpuTime()
 	for b.Loop() {
 		rng, err := src.NewRange(ctx, start, rec.Last, step, 0)
@@ -99,6 +103,7 @@ func BenchmarkBacktest24h1000Workloads(b *testing.B) {
 			Objects: objects, Notifier: &c}); err != nil {
 			b.Fatal(err)
 		}
+		actions = c.Actions
 		run += time.Since(began)
 		b.Logf("backtest of the day: %s", time.Since(began).Round(time.Millisecond))
 	}
@@ -108,7 +113,7 @@ func BenchmarkBacktest24h1000Workloads(b *testing.B) {
 	b.ReportMetric(run.Seconds()/bare.Seconds(), "replay/backtest/bare")
 	b.ReportMetric((cpuTime()-cpu0).Seconds()/n, "sentinel-cpu-s/op")
 	b.ReportMetric(float64(res.Polls), "polls")
-	if res.Stats.Pages != 5 || res.Stats.Rollbacks != 5 {
-		b.Fatalf("%d pages, %d rollbacks; want 5 of each", res.Stats.Pages, res.Stats.Rollbacks)
+	if n := simulate.Tally(actions); n[incident.Page] != 5 || n[incident.Rollback] != 5 {
+		b.Fatalf("%d pages, %d rollbacks; want 5 of each", n[incident.Page], n[incident.Rollback])
 	}
 }

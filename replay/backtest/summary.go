@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/replay/simulate"
 	"github.com/sentinel-sre/sentinel/workload"
 )
 
@@ -75,14 +76,16 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// WriteSummary prints the backtest's totals and, per workload that paged
-// or would have been rolled back, what happened, after a text timeline.
+// WriteSummary prints the backtest's totals, counted from the actions it
+// reported, and, per workload that paged or would have been rolled back,
+// what happened, after a text timeline.
 func WriteSummary(w io.Writer, r Result, actions []incident.Action) error {
 	var b strings.Builder
+	n := simulate.Tally(actions)
 	fmt.Fprintf(&b, "\nbacktest %s to %s: %s (%d without data), %s; %s, %s, %s\n",
 		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), plural(r.Polls, "poll"), r.NoData,
-		plural(r.Objects, "object"), plural(r.Stats.Pages, "page"), plural(r.Stats.Rollbacks, "rollback"),
-		plural(r.Stats.Resolves, "resolve"))
+		plural(r.Objects, "object"), plural(n[incident.Page], "page"), plural(n[incident.Rollback], "rollback"),
+		plural(n[incident.Resolve], "resolve"))
 	if r.Polls > 0 && r.NoData == r.Polls {
 		b.WriteString("the source had no data for any poll: is the range within its retention, and the metric and labels those of the config?\n")
 	}

@@ -71,7 +71,6 @@ func TestWriteSummary(t *testing.T) {
 	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	web := workload.Ref{Namespace: "shop", Name: "web"}
 	res := Result{From: t0, To: t0.Add(time.Hour), Polls: 241, NoData: 1, Objects: 1}
-	res.Stats.Pages, res.Stats.Rollbacks = 1, 1
 	acts := []incident.Action{
 		{Kind: incident.Page, Workload: web, At: t0.Add(time.Minute), Onset: t0.Add(30 * time.Second),
 			Decision: rollback.Decision{Plan: &rollback.Plan{}}},

@@ -97,12 +97,13 @@ func benchmarkReplay(b *testing.B, dir string, wantPages int) {
 	b.ReportMetric(float64(res.Samples)/secs, "samples/s")
 	b.ReportMetric(float64(fi.Size())/(1<<20), "file-MiB")
 	b.ReportMetric(peakRSS()/(1<<20), "peak-RSS-MiB")
-	if res.Stats.Pages != wantPages || res.Stats.Rollbacks != wantPages || res.Stats.Resolves != wantPages {
+	if n := simulate.Tally(actions); n[incident.Page] != wantPages || n[incident.Rollback] != wantPages ||
+		n[incident.Resolve] != wantPages {
 		for _, a := range actions {
 			b.Logf("%s %s %s", a.At.UTC().Format(time.RFC3339), a.Kind, a.Summary())
 		}
-		b.Fatalf("%d pages, %d rollbacks, %d resolves; want %d of each", res.Stats.Pages, res.Stats.Rollbacks,
-			res.Stats.Resolves, wantPages)
+		b.Fatalf("%d pages, %d rollbacks, %d resolves; want %d of each", n[incident.Page], n[incident.Rollback],
+			n[incident.Resolve], wantPages)
 	}
 }
 

@@ -6,16 +6,29 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sentinel-sre/sentinel/incident"
 )
 
-// WriteSummary prints the replay's totals after a text timeline, and the
-// configuration used.
-func WriteSummary(w io.Writer, r Result) error {
+// Tally counts actions by kind: a replay's totals are those of the
+// actions it reported.
+func Tally(actions []incident.Action) map[incident.Kind]int {
+	n := map[incident.Kind]int{}
+	for _, a := range actions {
+		n[a.Kind]++
+	}
+	return n
+}
+
+// WriteSummary prints the replay's totals, counted from the actions it
+// reported, after a text timeline, and the configuration used.
+func WriteSummary(w io.Writer, r Result, actions []incident.Action) error {
 	var b strings.Builder
+	n := Tally(actions)
 	fmt.Fprintf(&b, "\nreplayed %s to %s: %s, %s, %s; %s, %s, %s\n",
 		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), count(r.Polls, "poll"),
 		count(r.Samples, "sample"), count(r.Objects, "object"),
-		count(r.Stats.Pages, "page"), count(r.Stats.Rollbacks, "rollback"), count(r.Stats.Resolves, "resolve"))
+		count(n[incident.Page], "page"), count(n[incident.Rollback], "rollback"), count(n[incident.Resolve], "resolve"))
 	if r.Config != "" {
 		fmt.Fprintf(&b, "configuration: %s\n", r.Config)
 	}

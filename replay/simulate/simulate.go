@@ -22,6 +22,7 @@ import (
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/replay/scenario"
 	"github.com/sentinel-sre/sentinel/rollback"
+	"github.com/sentinel-sre/sentinel/source"
 )
 
 // Scenario files inside a scenario directory.
@@ -49,7 +50,9 @@ type Result struct {
 	// the daemon would have seen it (objects without managedFields, a
 	// custom query), one sentence each.
 	Warnings []string
-	Stats    engine.Stats
+	// Unanswered counts the polls Options.Source did not answer (an
+	// empty answer is an answer).
+	Unanswered int
 }
 
 // DefaultConfig is Result.Config when no file was read.
@@ -112,7 +115,7 @@ type Options struct {
 	// (nil: the recording), e.g. a Prometheus the recording was
 	// backfilled into. The recording still sets the clock. A source error
 	// leaves that poll's workloads unknown, as in the daemon, and is
-	// counted in Result.Stats.SourceErrors; the replay goes on.
+	// counted in Result.Unanswered; the replay goes on.
 	Source engine.Source
 	// Progress, when set, is told how far the replay has come: the bytes
 	// of metrics.om read, then the polls done.
@@ -183,8 +186,13 @@ func Replay(ctx context.Context, dir string, cfg config.Config, notifier engine.
 		for ; next < len(objects) && !objects[next].At.After(now); next++ {
 			Feed(eng, objects[next])
 		}
-		if err := eng.Poll(ctx, now); err != nil && opts.Source == nil {
-			return res, err
+		if err := eng.Poll(ctx, now); err != nil {
+			if opts.Source == nil {
+				return res, err
+			}
+			if !source.Answered(err) {
+				res.Unanswered++
+			}
 		}
 		if err := eng.NotifyErr(); err != nil {
 			return res, fmt.Errorf("report actions: %w", err)
@@ -194,7 +202,6 @@ func Replay(ctx context.Context, dir string, cfg config.Config, notifier engine.
 			opts.Progress(Progress{Phase: PhaseReplay, Done: int64(res.Polls), Total: total})
 		}
 	}
-	res.Stats = eng.Stats()
 	return res, nil
 }
 

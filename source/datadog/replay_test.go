@@ -31,7 +31,7 @@ func TestReplayOverDatadog(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, got, res := replaytest.Replay(t.Context(), t, dir, cfg, src)
-			t.Logf("%d polls, %d without data", res.Polls, res.Stats.SourceErrors)
+			t.Logf("%d polls, %d without data", res.Polls, res.Unanswered)
 			replaytest.Compare(t, want, got, replaytest.Match{Source: "Datadog", Late: DefaultIngestionDelay + interval})
 		})
 	}

@@ -63,7 +63,7 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, got, res := replaytest.Replay(t.Context(), t, dir, cfg, src)
-			t.Logf("%d polls over Prometheus, %d without data; query: %s", res.Polls, res.Stats.SourceErrors, src.Query(RangesAuto))
+			t.Logf("%d polls over Prometheus, %d without data; query: %s", res.Polls, res.Unanswered, src.Query(RangesAuto))
 
 			m := replaytest.Match{Source: "Prometheus", Exact: true}
 			if src.Ranges() == RangesClosed {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -549,7 +550,13 @@ func (p *process) metric(t *testing.T, name string, labels map[string]string) fl
 	if err != nil {
 		t.Fatalf("parse /metrics of %s: %v", p.name, err)
 	}
-	for _, m := range families[name].GetMetric() {
+	return seriesValue(families[name], labels)
+}
+
+// seriesValue is the value of mf's counter or gauge series with exactly
+// labels; 0 when there is none.
+func seriesValue(mf *dto.MetricFamily, labels map[string]string) float64 {
+	for _, m := range mf.GetMetric() {
 		got := map[string]string{}
 		for _, l := range m.GetLabel() {
 			got[l.GetName()] = l.GetValue()

@@ -74,9 +74,9 @@ func TestRevertedRollbackIsReported(t *testing.T) {
 	}
 	// The engine has judged v2 failing again for longer than the
 	// detector's `for` since the notice: a second decision would have come.
-	polls := s.engine.Stats().Polls
-	need := polls + 2*int(s.cfg.Detection.For/s.cfg.Detection.PollInterval)
-	eventually(t, 30*time.Second, "more polls of v2 failing", func() bool { return s.engine.Stats().Polls >= need })
+	polls := s.metric(t, "sentinel_polls_total", nil)
+	need := polls + float64(2*int(s.cfg.Detection.For/s.cfg.Detection.PollInterval))
+	eventually(t, 30*time.Second, "more polls of v2 failing", func() bool { return s.metric(t, "sentinel_polls_total", nil) >= need })
 	if got := imageOf(c.deployment(t, ns)); got != "registry.example/demo:v2" || len(s.out.of(incident.Rollback)) != 1 {
 		t.Errorf("image %q after %d rollbacks, want v2 and exactly one rollback", got, len(s.out.of(incident.Rollback)))
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	appsv1 "k8s.io/api/apps/v1"
@@ -220,10 +221,11 @@ func (r *recorder) of(k incident.Kind) []incident.Action {
 
 // sentinel is one running instance: watcher, engine loop, executor.
 type sentinel struct {
-	cfg    config.Config
-	out    *recorder
-	engine *engine.Engine
-	stop   func()
+	cfg     config.Config
+	out     *recorder
+	engine  *engine.Engine
+	metrics *prometheus.Registry // the engine's
+	stop    func()
 }
 
 // start runs sentinel as the given identity (rest config) until the test
@@ -246,7 +248,8 @@ func startWith(t *testing.T, as *rest.Config, cfg config.Config, src engine.Sour
 		exec = wrap(exec)
 	}
 	out := &recorder{}
-	eng := engine.New(cfg, src, exec, out, log)
+	reg := prometheus.NewRegistry()
+	eng := engine.New(cfg, src, exec, out, log, engine.WithMetrics(reg))
 	w := kube.NewWatcher(client, kube.WatchOptions{Namespaces: cfg.Kubernetes.Namespaces}, eng, clk, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -263,7 +266,7 @@ func startWith(t *testing.T, as *rest.Config, cfg config.Config, src engine.Sour
 		defer wg.Done()
 		_ = eng.Run(ctx, clk)
 	}()
-	s := &sentinel{cfg: cfg, out: out, engine: eng}
+	s := &sentinel{cfg: cfg, out: out, engine: eng, metrics: reg}
 	var once sync.Once
 	s.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(s.stop)

@@ -137,8 +137,8 @@ func TestSetImageIsRolledBack(t *testing.T) {
 	if diff := cmp.Diff(pageView{Reason: rollback.ReasonCooldown}, got); diff != "" {
 		t.Errorf("after restart: decision, want cooldown (-want +got):\n%s", diff)
 	}
-	if n := s2.engine.Stats().Refused[rollback.ReasonCooldown]; n != 1 {
-		t.Errorf("after restart: %d cooldown refusals counted, want 1", n)
+	if n := s2.metric(t, "sentinel_rollbacks_refused_total", map[string]string{"reason": string(rollback.ReasonCooldown)}); n != 1 {
+		t.Errorf("after restart: %v cooldown refusals counted, want 1", n)
 	}
 	s2.pollsPast(t, p.At, 2)
 	if n := len(s2.out.of(incident.Rollback)); n != 0 {
@@ -170,8 +170,8 @@ func expectPageOnly(t *testing.T, c *cluster, s *sentinel, ns, manager string, r
 	if diff := cmp.Diff([]pageView{{Manager: manager, Reason: reason}}, viewPages([]incident.Action{p})); diff != "" {
 		t.Errorf("page (-want +got):\n%s", diff)
 	}
-	if n := s.engine.Stats().Refused[reason]; n != 1 {
-		t.Errorf("%d refusals for %s counted, want 1", n, reason)
+	if n := s.metric(t, "sentinel_rollbacks_refused_total", map[string]string{"reason": string(reason)}); n != 1 {
+		t.Errorf("%v refusals for %s counted, want 1", n, reason)
 	}
 	s.pollsPast(t, p.At, 2)
 	if n := len(s.out.of(incident.Rollback)); n != 0 {
