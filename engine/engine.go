@@ -1,9 +1,7 @@
-// Package engine runs one poll of sentinel: it asks the metrics source for
-// every workload's rates, lets the detector judge them, links each new
-// incident to the change behind it, decides on rollback, carries the
-// rollback out and reports every action. The daemon calls Poll on a
-// ticker and `sentinel simulate` calls it on the recording's clock: the
-// decisions are the same code.
+// Package engine runs sentinel's poll: metrics source → evidence →
+// detector → blame → rollback decision → rollback → notifier. The daemon
+// polls on a ticker and the replays on the recording's clock, through the
+// same code. How a poll runs: docs/engine.md.
 package engine
 
 import (
@@ -76,7 +74,7 @@ type Engine struct {
 	notifyErr error             // the first notifier error
 	lastPoll  time.Time
 	served    map[workload.Ref]history.Served // scratch, reused by every poll
-	// resolves seen while standing by, sent on taking over
+	// resolves seen at polls that did not page, sent on taking over
 	quietResolves []incident.Action
 	inFlight      sync.WaitGroup // rollbacks and verifications in the background
 	clock         clock.Clock    // paces rollback retries
@@ -107,6 +105,7 @@ type deletion struct{ at, reported time.Time }
 // be and still be sent on taking over: longer than any lease takeover.
 const quietResolveHorizon = 5 * time.Minute
 
+// openIncident is an incident firing now, as this replica knows it.
 type openIncident struct {
 	firing detector.Finding
 	state  announcement // where its announcement by this replica stands
@@ -137,22 +136,19 @@ func WithClock(c clock.Clock) Option { return func(e *Engine) { e.clock = c } }
 func WithBackgroundRollbacks() Option { return func(e *Engine) { e.background = true } }
 
 // WithPaging lets a replica that is not active page and resolve while
-// paging reports true — when no replica is seen holding the Lease (the API
-// server or the Lease is unreachable), so detection and paging never
-// depend on the control plane. Dedup keys are shared by the replicas, so a
-// page sent by two of them is one alert. Rollbacks still need active: a
-// page sent without it says so, and is decided again once this replica
-// leads.
+// paging reports true — no replica is seen holding the Lease — so paging
+// never depends on the control plane. Rollbacks still need active: a page
+// sent without it says so, and is decided again once this replica leads
+// (docs/engine.md#announcing).
 func WithPaging(paging func() bool) Option {
 	return func(e *Engine) { e.paging = paging }
 }
 
 // WithActive makes the engine act (notify, roll back) only while active
 // reports true — the leader — while still evaluating every poll, so a
-// standby that takes over knows every open incident and announces those
-// it has not announced itself. Pages are idempotent per incident (a
-// stable dedup key) and rollbacks per incident (the Deployment's
-// annotations), so the takeover pages and rolls back at most once.
+// replica that takes over announces the open incidents it has not. Pages
+// (a stable dedup key) and rollbacks (the Deployment's annotations) are
+// idempotent per incident, so a takeover repeats neither.
 func WithActive(active func() bool) Option {
 	return func(e *Engine) { e.active = active }
 }

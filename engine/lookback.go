@@ -13,17 +13,11 @@ import (
 	"github.com/sentinel-sre/sentinel/workload"
 )
 
-// A look back learns, from the metrics source's answers for past
-// instants, whether the revision a failing change replaced was healthy
-// when it last served, when the decision found no healthy rollback
-// target and this replica never judged that revision itself (it started
-// later than run.warm_up reaches back, or the revision served too little
-// within it): a verdict it reached watching stands. The instants are those just before the change, judged by the
-// revision's own pods where the metrics say which pods served, else by
-// the workload as a whole (all of it that revision's before the change).
-// A revision found healthy has the incident decided again by the next
-// poll that leads, which pages again under the same dedup key saying so
-// and rolls back.
+// lookBack learns from the source's answers for the instants before
+// until whether revision, which a failing change replaced then, was
+// healthy when it last served, for an incident with no healthy rollback
+// target whose replica never judged that revision itself. See
+// docs/engine.md#look-back.
 type lookBack struct {
 	workload workload.Ref
 	incident string

@@ -12,25 +12,12 @@ import (
 	"github.com/sentinel-sre/sentinel/workload"
 )
 
-// WarmUp replays the poll instants of the run.warm_up before now, as a
-// standby: the source answers for past instants, and the same evaluation
-// learns which revisions served healthily and where each workload's
-// failure stands. A replica that starts (after a restart, a rollout of
-// sentinel itself, a failover) thus knows a rollback target at once, and
-// an incident under way keeps its onset — so its id and PagerDuty dedup
-// key are the ones the previous replica used, and its page merges into
-// the same alert instead of opening a second one. Nothing is told or done
-// while warming up; incidents found open are announced by the first live
-// poll that leads, resolves found in the window by the quiet-resolve path.
-// A source that leaves metrics.blind_after queries in a row unanswered is
-// taken for down and the warm-up given up: each query costs a full
-// timeout, and the live polls, which declare blindness, must not wait
-// for dozens of them. Any other source error skips that instant (best
-// effort); ctx ends it early. At
-// most maxWarmUpPolls instants are asked, one query each; an incident
-// already under way at the first of them is followed back to its onset
-// (backdate), and one of a Deployment deleted before the start is
-// resolved (settleGone).
+// WarmUp replays the poll instants of run.warm_up before now, telling
+// and doing nothing, so a replica that starts knows which revisions
+// served healthily and every incident under way with the onset (and so
+// the dedup key) the replicas that watched it found. It gives up on a
+// source that leaves metrics.blind_after queries in a row unanswered;
+// ctx ends it early. See docs/engine.md#warm-up.
 func (e *Engine) WarmUp(ctx context.Context, now time.Time) {
 	span, step := e.cfg.Run.WarmUp, e.cfg.Detection.PollInterval
 	if span <= 0 {
@@ -140,16 +127,11 @@ func (e *Engine) settleGone(last []detector.Observation) int {
 	return n
 }
 
-// backdate finds the onset of every incident the replay found under way
-// at its first instant, which the replay alone would take for its onset:
-// the source is asked for earlier instants, back in doubling strides
-// until the workload did not breach, then bisecting on the poll grid to
-// the first breaching instant. The incident's onset, and with it its id
-// and dedup key, becomes the one the replicas that watched it found, so
-// its page continues their alert and its resolve closes it. A breach
-// that flapped before the window is dated to its last unbroken stretch,
-// and a reopened incident is not followed back past its resolve. It
-// returns how many incidents were backdated.
+// backdate follows every incident the replay found under way at its
+// first instant back to its onset (searchOnset), so its id and dedup key
+// are those the replicas that watched it found: its page continues their
+// alert and its resolve closes it. It returns how many incidents were
+// backdated.
 func (e *Engine) backdate(ctx context.Context, first time.Time) int {
 	if first.IsZero() {
 		return 0
@@ -177,9 +159,10 @@ func (e *Engine) backdate(ctx context.Context, first time.Time) int {
 }
 
 // searchOnset returns the earliest poll instant from which w breached
-// without a break up to known (an instant it breached at), looking back
-// at most maxOnsetSearch; an instant the source does not answer ends the
-// search where it stands.
+// without a break up to known (an instant it breached at): back in
+// doubling strides until w did not breach, then bisecting on the poll
+// grid, at most maxOnsetSearch back. An instant the source does not
+// answer ends the search where it stands.
 func (e *Engine) searchOnset(ctx context.Context, w workload.Ref, known time.Time) time.Time {
 	step, from := e.cfg.Detection.PollInterval, known
 	var quiet time.Time // an instant w did not breach at
