@@ -30,14 +30,3 @@ func (t *Tracker) Changes(w workload.Ref, from, to time.Time) []Change {
 	}
 	return out
 }
-
-// Cause returns the newest template change of w made in
-// [onset-window, onset]. A change after onset, or of another Deployment,
-// is never the cause.
-func (t *Tracker) Cause(w workload.Ref, onset time.Time, window time.Duration) (Change, bool) {
-	cs := t.Changes(w, onset.Add(-window), onset)
-	if len(cs) == 0 {
-		return Change{}, false
-	}
-	return cs[len(cs)-1], true
-}
