@@ -102,7 +102,10 @@ type Options struct {
 type Tracker struct {
 	opts        Options
 	deployments map[workload.Ref]*deployment
-	seen        int           // deployments with a state
+	seen        int // deployments with a state
+	// firstSights are the Deployments first seen since Attribute last
+	// ran: their first change waits to be attributed.
+	firstSights []workload.Ref
 	deflate     *flate.Writer // reused: each allocates its window
 	dict        []byte        // deflate's dictionary (see compress)
 }
@@ -159,17 +162,17 @@ type replicaSet struct {
 type change struct {
 	Change
 	// beforeFP is the fingerprint of the template the change replaced;
-	// "" when unknown (first sight, until attributed, and then when no
+	// "" when unknown (a first sight until attributed, and then when no
 	// older revision shows it).
 	beforeFP string
-	// tmpl is the template the change made, deflated, while the change
-	// waits to be attributed (first sight); then let go.
+	// tmpl is the template a first sight made, deflated, until Attribute
+	// settles its attribution.
 	tmpl []byte
 	// managed is the Deployment's managedFields, parsed only when the
 	// change is attributed (attribute), then let go: decoded, they are
 	// several times their size.
 	managed    []metav1.ManagedFieldsEntry
-	attributed bool // attribution computed
+	attributed bool // attribution settled
 }
 
 // New returns an empty tracker.
@@ -203,6 +206,7 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	}
 	if prev == nil {
 		t.seen++
+		t.firstSights = append(t.firstSights, w)
 	}
 	d.state = stateOf(obj)
 	raw, fp := templateJSON(&obj.Spec.Template)
@@ -213,7 +217,7 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	d.fp, d.tmpl = fp, t.compress(raw)
 	c := &change{Change: Change{Workload: w, At: at.UTC(), Fingerprint: fp}, managed: obj.ManagedFields}
 	if prev == nil {
-		c.tmpl = d.tmpl // attributed when first asked for
+		c.tmpl = d.tmpl // attributed by Attribute, once its ReplicaSets are known
 	} else {
 		c.beforeFP = beforeFP
 		was := decodeTemplate(before, t.dict)
@@ -292,6 +296,13 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 		fp:       fp,
 		hash:     rs.Labels[PodTemplateHash],
 		replicas: replicas,
+	}
+	// A change learns the revision it created when its ReplicaSet is
+	// seen, and keeps it once the ReplicaSet is pruned.
+	for _, c := range d.changes {
+		if c.Fingerprint == fp {
+			c.Revision = d.revisionOf(fp)
+		}
 	}
 }
 

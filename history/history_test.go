@@ -483,3 +483,57 @@ func TestHealthIsWhatARevisionDidLast(t *testing.T) {
 		})
 	}
 }
+
+// Reading the changes settles nothing: until Attribute, a first sight is
+// attributed against the ReplicaSets known at each read; after it, the
+// attribution stays as settled.
+func TestChangesOnlyReads(t *testing.T) {
+	tr := New(Options{HealthyFor: 5 * time.Minute})
+	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm), at(47))
+	unknown := []changeView{{Found: true, At: at(45), Manager: "kubectl-set", Fields: "[]", Revision: 2}}
+	if diff := cmp.Diff(unknown, views(tr.Changes(cart, at(0), at(48)))); diff != "" {
+		t.Errorf("before the older ReplicaSet is seen (-want +got):\n%s", diff)
+	}
+	tr.Rollout(cart)
+	if c := tr.deployments[cart].changes[0]; c.attributed || c.tmpl == nil {
+		t.Fatal("a read settled the first sight's attribution")
+	}
+	tr.ObserveReplicaSet(newRS("cart", 1, v1))
+	tr.ObserveReplicaSet(newRS("cart", 2, v2))
+	known := []changeView{{Found: true, At: at(45), Manager: "kubectl-set", ImageChanged: true,
+		Fields: "[containers[cart].image]", Revision: 2}}
+	if diff := cmp.Diff(known, views(tr.Changes(cart, at(0), at(48)))); diff != "" {
+		t.Errorf("once the older ReplicaSet is seen (-want +got):\n%s", diff)
+	}
+	tr.Attribute()
+	if c := tr.deployments[cart].changes[0]; !c.attributed || c.tmpl != nil || c.managed != nil {
+		t.Error("Attribute left the first sight unsettled, or kept what it needed for it")
+	}
+	tr.DeleteReplicaSet("shop", "cart-hash1", "cart")
+	if diff := cmp.Diff(known, views(tr.Changes(cart, at(0), at(48)))); diff != "" {
+		t.Errorf("after the older ReplicaSet is pruned (-want +got):\n%s", diff)
+	}
+}
+
+// A change learns its revision when its ReplicaSet is seen, however late,
+// and keeps it once the ReplicaSet is pruned.
+func TestAChangeKeepsItsRevision(t *testing.T) {
+	v3 := template("registry.example/cart:3", "")
+	tr := newTracker()
+	d2 := deploy(2, 2, v2, helmRel, entry("kubectl-set", 10, imageFields), kcm)
+	d2.Generation, d2.Status.ObservedGeneration = 2, 1 // the controller has not made its ReplicaSet yet
+	if c, _ := tr.ObserveDeployment(d2, at(10)); c.Revision != 0 {
+		t.Fatalf("revision %d before the controller made it", c.Revision)
+	}
+	tr.ObserveReplicaSet(newRS("cart", 2, v2))
+	tr.ObserveDeployment(deploy(3, 3, v3, helmRel, entry("kubectl-set", 20, imageFields), kcm), at(20))
+	tr.ObserveReplicaSet(newRS("cart", 3, v3))
+	tr.DeleteReplicaSet("shop", "cart-hash2", "cart")
+	var got []int64
+	for _, c := range tr.Changes(cart, at(1), at(30)) {
+		got = append(got, c.Revision)
+	}
+	if diff := cmp.Diff([]int64{2, 3}, got); diff != "" {
+		t.Errorf("revisions (-want +got):\n%s", diff)
+	}
+}
