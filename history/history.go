@@ -12,6 +12,7 @@
 package history
 
 import (
+	"cmp"
 	"compress/flate"
 	"encoding/json"
 	"hash/fnv"
@@ -61,7 +62,8 @@ type Change struct {
 	At time.Time
 	// Revision is the revision the change created; 0 while unknown.
 	Revision int64
-	// Manager is the field manager that made the change; "" when unknown.
+	// Manager is the field manager that made the change; "" when no
+	// managedFields entry names one (see By).
 	Manager string
 	// ImageChanged is true when a container's image changed.
 	ImageChanged bool
@@ -74,6 +76,13 @@ type Change struct {
 	// Fingerprint); a Deployment that no longer has it was changed since.
 	Fingerprint string
 }
+
+// UnknownManager stands in every rendering for the field manager of a
+// change no managedFields entry names.
+const UnknownManager = "an unknown manager"
+
+// By names who made the change: its field manager, or UnknownManager.
+func (c Change) By() string { return cmp.Or(c.Manager, UnknownManager) }
 
 // Deployment is what decisions need to know of a Deployment now.
 type Deployment struct {

@@ -537,3 +537,12 @@ func TestAChangeKeepsItsRevision(t *testing.T) {
 		t.Errorf("revisions (-want +got):\n%s", diff)
 	}
 }
+
+func TestByNamesTheManager(t *testing.T) {
+	if got := (Change{Manager: "helm"}).By(); got != "helm" {
+		t.Errorf("By of helm's change = %q", got)
+	}
+	if got := (Change{}).By(); got != UnknownManager {
+		t.Errorf("By of a change no manager is named for = %q, want %q", got, UnknownManager)
+	}
+}

@@ -83,7 +83,7 @@ func (a Action) Summary() string {
 	case Drift:
 		s := w + ": drift: image changed outside the trusted deployers"
 		if c := a.Cause; c != nil {
-			s += " by " + managerOrUnknown(c.Manager) + describeImages(c.ImagesBefore, c.ImagesAfter)
+			s += " by " + c.By() + describeImages(c.ImagesBefore, c.ImagesAfter)
 		}
 		return s
 	default:
@@ -141,19 +141,10 @@ func codesWord(p string) string {
 	return "codes " + p
 }
 
-func managerOrUnknown(m string) string {
-	if m == "" {
-		return "an unknown manager"
-	}
-	return m
-}
-
 // describeChange says who changed what, the way an operator would type it.
 func describeChange(c *history.Change) string {
 	var how string
 	switch {
-	case c.Manager == "":
-		how = "an unattributed change"
 	case c.Manager == "kubectl-set" && c.ImageChanged:
 		how = "kubectl set image (kubectl-set)"
 	case c.Manager == "kubectl-set":
@@ -161,7 +152,7 @@ func describeChange(c *history.Change) string {
 	case ViaHelm(c.Manager):
 		how = "a Helm release (" + c.Manager + ")"
 	default:
-		how = "a change by " + c.Manager
+		how = "a change by " + c.By()
 	}
 	if c.ImageChanged {
 		return how + describeImages(c.ImagesBefore, c.ImagesAfter)

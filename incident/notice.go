@@ -14,5 +14,5 @@ import (
 func BreakGlassNotice(at time.Time, c history.Change, reason, by string) Action {
 	return Action{At: at, Kind: BreakGlass, Workload: c.Workload, Cause: &c,
 		Message: fmt.Sprintf("break glass: image changed to %s past the admission guard by %s (user %s): %s",
-			ShortImages(c.ImagesAfter), managerOrUnknown(c.Manager), cmp.Or(by, "unnamed"), reason)}
+			ShortImages(c.ImagesAfter), c.By(), cmp.Or(by, "unnamed"), reason)}
 }
