@@ -1,14 +1,8 @@
-// Package history keeps, per Deployment, the revisions it went through and
-// the template changes that made them — what changed, when, and who made
-// it — from Deployment and ReplicaSet objects. A live watch and a recording
-// feed it the same way, so the daemon and `sentinel simulate` attribute
-// identically.
-//
-// Who made a change is read from metadata.managedFields: the field manager
-// owning the changed container's image (or, for other changes, the changed
-// field), the newest such entry by time. `kubectl set image` writes as
-// kubectl-set, Helm 3 as helm, `kubectl rollout undo` as kubectl, Argo CD
-// as argocd-controller, and sentinel's own rollbacks as sentinel.
+// Package history keeps, per Deployment, the revisions it went through,
+// whether each served healthily, and the template changes that made them:
+// what changed, when, and which field manager made it
+// (docs/detection.md#who-made-a-change). A live watch and a recording feed
+// it alike.
 package history
 
 import (
@@ -204,8 +198,8 @@ func (t *Tracker) get(w workload.Ref) *deployment {
 // ObserveDeployment records a Deployment as observed at at. It returns the
 // template change the observation reveals, if any. Status-only updates
 // and resyncs are not changes; neither is the first sight of a
-// Deployment (its latest change is then worked out from its ReplicaSets
-// when asked for).
+// Deployment (its latest change is then worked out from its ReplicaSets:
+// see Attribute).
 func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Change, bool) {
 	w := workload.Ref{Namespace: obj.Namespace, Name: obj.Name}
 	d := t.get(w)

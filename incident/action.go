@@ -1,10 +1,8 @@
 // Package incident is what sentinel tells the world: the actions it takes
-// on an incident (page, rollback, resolve) and the notices around them
-// (a rollback not done or not verified, drift, blindness), each of its
-// own Kind; their one-line summaries for the person paged; and Details,
-// the one rendering of an action that `sentinel simulate -o json`
-// prints, PagerDuty receives as custom details and the log records, so
-// all three say the same thing with the same names.
+// on an incident (page, rollback, resolve), the notices around them
+// (drift, break glass, blindness, a rollback not done, unverified or
+// reverted), their one-line summaries, and Details, the one rendering
+// that `simulate -o json`, PagerDuty and the log all carry.
 package incident
 
 import (
