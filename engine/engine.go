@@ -201,8 +201,8 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 		zap.Int64("revision", c.Revision), zap.String("manager", c.Manager),
 		zap.Bool("image_changed", c.ImageChanged), zap.Strings("fields", c.Fields))
 	e.revertedRollback(d, c, at)
-	if n, ok := guard.BreakGlassNotice(reason, d, c, at); ok {
-		e.pending = append(e.pending, n) // instead of a drift notice
+	if bg, ok := guard.BrokeGlass(reason, d, c); ok {
+		e.pending = append(e.pending, incident.BreakGlassNotice(at, c, bg.Reason, bg.By)) // instead of a drift notice
 		return
 	}
 	if e.cfg.Paging.PagerDuty.DriftNotices && c.ImageChanged && c.Manager != rollback.FieldManager &&

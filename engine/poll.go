@@ -110,6 +110,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 		tell(a)
 	}
 
+	e.history.Attribute() // first sights, before this poll reads the history
 	e.tellRevisions(obs)
 	obs = e.withoutDeleted(now, obs)
 	judged := e.evidence.Poll(now, obs, e.history)

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"cmp"
 	"fmt"
 	"time"
 
@@ -31,7 +30,7 @@ func (e *Engine) revertedRollback(d *appsv1.Deployment, c history.Change, at tim
 		return
 	}
 	msg := fmt.Sprintf("%s changed the image to %s after sentinel's rollback at %s; not rolling back again",
-		cmp.Or(c.Manager, "an unknown manager"), incident.ShortImages(c.ImagesAfter), rolledBack.UTC().Format("15:04:05"))
+		c.By(), incident.ShortImages(c.ImagesAfter), rolledBack.UTC().Format("15:04:05"))
 	if _, gitops := rollback.GitOpsController(c.Manager); gitops {
 		msg += ": managed by " + c.Manager + ": revert it in Git"
 	}

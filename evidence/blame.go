@@ -103,7 +103,7 @@ func (b Blame) Explain() string {
 		s = fmt.Sprintf("no change in the link window before the errors began at %s", began)
 	}
 	for _, c := range b.Later {
-		s += fmt.Sprintf("; %s by %s %s after errors began: not blamed", what(c), who(c), ago(c.At.Sub(b.Began)))
+		s += fmt.Sprintf("; %s by %s %s after errors began: not blamed", what(c), c.By(), ago(c.At.Sub(b.Began)))
 	}
 	return s
 }
@@ -113,13 +113,6 @@ func what(c history.Change) string {
 		return "image changed"
 	}
 	return "template changed"
-}
-
-func who(c history.Change) string {
-	if c.Manager == "" {
-		return "an unknown manager"
-	}
-	return c.Manager
 }
 
 // ago renders a duration the way people say it: "25 s", "3 m 10 s".

@@ -14,7 +14,19 @@ func change(rev int64, at time.Time, manager string) history.Change {
 	return history.Change{Workload: cart, At: at, Revision: rev, Manager: manager, ImageChanged: true}
 }
 
-func TestBlameChange(t *testing.T) {
+// blameCase is one failure and the changes around it.
+type blameCase struct {
+	name      string
+	ev        Workload
+	changes   []history.Change
+	wantCause int64 // revision of the blamed change; 0: none
+	wantRule  Rule
+	wantLater int
+	wantWhy   string
+}
+
+// blameCases fail at poll 1 (23:50:15) and are detected at poll 3.
+func blameCases() []blameCase {
 	deps := &fakeDeployments{rollout: history.Rollout{Replicas: 3, Available: 3, StatusKnown: true}}
 	// evidence after polls of traffic (workload-level when rev is "").
 	evidence := func(polls ...[]traffic) Workload {
@@ -26,16 +38,9 @@ func TestBlameChange(t *testing.T) {
 		return ev
 	}
 	healthy, failing := []traffic{{"", 40, 0.01}}, []traffic{{"", 40, 0.9}}
-	onset := at(3)
-	cases := []struct {
-		name      string
-		ev        Workload
-		changes   []history.Change
-		wantCause int64 // revision of the blamed change; 0: none
-		wantRule  Rule
-		wantLater int
-		wantWhy   string
-	}{{
+	bFails := evidence([]traffic{{"aaa", 40, 0.01}}, []traffic{{"aaa", 36, 0.01}, {"bbb", 4, 0.95}},
+		[]traffic{{"aaa", 30, 0.01}, {"bbb", 10, 0.95}}, []traffic{{"aaa", 20, 0.01}, {"bbb", 20, 0.95}})
+	return []blameCase{{
 		name:      "without per-revision metrics, a change by the last healthy poll is the cause",
 		ev:        evidence(healthy, failing, failing, failing),
 		changes:   []history.Change{change(2, at(0), "kubectl-set")},
@@ -47,6 +52,12 @@ func TestBlameChange(t *testing.T) {
 		changes:   []history.Change{change(2, at(0).Add(5*time.Second), "kubectl-set")},
 		wantCause: 2, wantRule: RuleBeforeErrors,
 		wantWhy: "the change came 10 s before the errors began at 23:50:15",
+	}, {
+		name:      "a change stamped with the second the errors began is before them: the cause",
+		ev:        evidence(healthy, failing, failing, failing),
+		changes:   []history.Change{change(2, at(1), "kubectl-set")},
+		wantCause: 2, wantRule: RuleBeforeErrors,
+		wantWhy: "the change came 0 s before the errors began at 23:50:15",
 	}, {
 		name:     "a change after the errors began is reported and never blamed",
 		ev:       evidence(healthy, failing, failing, failing),
@@ -63,12 +74,18 @@ func TestBlameChange(t *testing.T) {
 		wantWhy: "the change came 3 m 15 s before the errors began at 23:50:15; " +
 			"image changed by kubectl-set 15 s after errors began: not blamed",
 	}, {
-		name: "with per-revision metrics the change that created the failing revision is the cause",
-		ev: evidence([]traffic{{"aaa", 40, 0.01}}, []traffic{{"aaa", 36, 0.01}, {"bbb", 4, 0.95}},
-			[]traffic{{"aaa", 30, 0.01}, {"bbb", 10, 0.95}}, []traffic{{"aaa", 20, 0.01}, {"bbb", 20, 0.95}}),
+		name:      "with per-revision metrics the change that created the failing revision is the cause",
+		ev:        bFails,
 		changes:   []history.Change{change(2, at(0), "kubectl-set")},
 		wantCause: 2, wantRule: RuleFailingRevision,
 		wantWhy: "errors are on revision 2, which this change created 15 s before they began at 23:50:15",
+	}, {
+		name:     "a change stamped after onset is not blamed, even for the failing revision",
+		ev:       bFails,
+		changes:  []history.Change{change(2, at(3).Add(10*time.Second), "")},
+		wantRule: RuleOlderRevisionFailing, wantLater: 1,
+		wantWhy: "errors began at 23:50:15 on revision 2, which no change in the link window created; " +
+			"image changed by an unknown manager 40 s after errors began: not blamed",
 	}, {
 		name: "old pods failing before a fix was pushed: the push is not blamed",
 		ev: evidence([]traffic{{"aaa", 40, 0.01}}, []traffic{{"aaa", 40, 0.9}},
@@ -78,7 +95,11 @@ func TestBlameChange(t *testing.T) {
 		wantWhy: "errors began at 23:50:15 on revision 1, which no change in the link window created; " +
 			"image changed by kubectl-set 10 s after errors began: not blamed",
 	}}
-	for _, tc := range cases {
+}
+
+func TestBlameChange(t *testing.T) {
+	onset := at(3)
+	for _, tc := range blameCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			b := BlameChange(tc.ev, onset, tc.changes)
 			var cause int64

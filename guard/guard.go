@@ -1,23 +1,8 @@
-// Package guard renders sentinel's opt-in admission guard: a
-// ValidatingAdmissionPolicy and its binding (admissionregistration.k8s.io/v1,
-// CEL, evaluated inside the API server) that refuse an image change of a
-// protected Deployment unless it comes from a trusted deployer — the same
-// rollback.trusted_managers sentinel trusts, plus sentinel itself — or
-// breaks glass. It also reads back which guard binding covers the
-// namespaces sentinel watches, for the daemon's start-up report.
-//
-// A Deployment is protected when it is in a namespace sentinel watches
-// (kubernetes.namespaces) and carries the label sentinel.dev/guard=enabled:
-// the team that owns a workload opts it in, and nobody else's kubectl
-// workflow in the same namespace changes. The label is the guard's whole
-// object selector (kubernetes.label_selector is not repeated in it), so
-// the Helm chart can render the same binding without parsing selectors.
-//
-// The trust decision is by field manager (request.options.fieldManager),
-// which the client names: the guard stops the accidental out-of-band push
-// (kubectl set image, edit, patch), not someone determined to pass
-// --field-manager=helm. RBAC remains the hard boundary; see
-// docs/admission-guard.md.
+// Package guard is sentinel's opt-in admission guard: it renders the
+// ValidatingAdmissionPolicy and binding that refuse an untrusted image
+// change of a protected Deployment unless it breaks glass, reads back
+// which binding covers the watched namespaces, and tells a change that
+// broke glass (docs/admission-guard.md).
 package guard
 
 import (

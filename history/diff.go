@@ -11,25 +11,27 @@ import (
 // Attribution: what a template change changed, and which field manager
 // made it.
 
-// attributeFirstSight attributes the template a Deployment had when first
-// seen, by comparing it with the newest older revision whose template
-// differs.
-func (d *deployment) attributeFirstSight(c *change, dict []byte) {
+// attributeFirstSight returns c, the template a Deployment had when first
+// seen, attributed by comparing it with the newest older revision whose
+// template differs; c itself is left as it is.
+func (d *deployment) attributeFirstSight(c *change, dict []byte) change {
 	var prev *replicaSet
 	for _, r := range d.older(c.Fingerprint) {
 		if prev == nil || r.revision > prev.revision {
 			prev = r
 		}
 	}
+	a := *c
+	a.tmpl = nil
 	after := decodeTemplate(c.tmpl, dict)
-	c.tmpl = nil
 	if prev == nil {
-		c.attribute(nil, &after)
-		return
+		a.attribute(nil, &after)
+		return a
 	}
 	before := decodeTemplate(prev.tmpl, dict)
-	c.beforeFP = prev.fp
-	c.attribute(&before, &after)
+	a.beforeFP = prev.fp
+	a.attribute(&before, &after)
+	return a
 }
 
 // attribute works out what changed from before (nil: not known) to after

@@ -123,10 +123,7 @@ func (t *Tracker) RecordPastHealth(now time.Time, judge func(workload.Ref) Serve
 // at t, as far as the changes seen tell; "" when they cannot.
 func (d *deployment) templateAt(t time.Time, dict []byte) string {
 	for i := len(d.changes) - 1; i >= 0; i-- {
-		c := d.changes[i]
-		if !c.attributed {
-			d.attributeFirstSight(c, dict)
-		}
+		c := d.attributed(d.changes[i], dict)
 		if !c.At.After(t) {
 			return c.Fingerprint
 		}

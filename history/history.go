@@ -1,20 +1,14 @@
-// Package history keeps, per Deployment, the revisions it went through and
-// the template changes that made them — what changed, when, and who made
-// it — from Deployment and ReplicaSet objects. A live watch and a recording
-// feed it the same way, so the daemon and `sentinel simulate` attribute
-// identically.
-//
-// Who made a change is read from metadata.managedFields: the field manager
-// owning the changed container's image (or, for other changes, the changed
-// field), the newest such entry by time. `kubectl set image` writes as
-// kubectl-set, Helm 3 as helm, `kubectl rollout undo` as kubectl, Argo CD
-// as argocd-controller, and sentinel's own rollbacks as sentinel.
+// Package history keeps, per Deployment, the revisions it went through,
+// whether each served healthily, and the template changes that made them:
+// what changed, when, and which field manager made it
+// (docs/detection.md#who-made-a-change). A live watch and a recording feed
+// it alike.
 package history
 
 import (
+	"cmp"
 	"compress/flate"
 	"encoding/json"
-	"hash/fnv"
 	"slices"
 	"sort"
 	"strconv"
@@ -61,7 +55,8 @@ type Change struct {
 	At time.Time
 	// Revision is the revision the change created; 0 while unknown.
 	Revision int64
-	// Manager is the field manager that made the change; "" when unknown.
+	// Manager is the field manager that made the change; "" when no
+	// managedFields entry names one (see By).
 	Manager string
 	// ImageChanged is true when a container's image changed.
 	ImageChanged bool
@@ -74,6 +69,13 @@ type Change struct {
 	// Fingerprint); a Deployment that no longer has it was changed since.
 	Fingerprint string
 }
+
+// UnknownManager stands in every rendering for the field manager of a
+// change no managedFields entry names.
+const UnknownManager = "an unknown manager"
+
+// By names who made the change: its field manager, or UnknownManager.
+func (c Change) By() string { return cmp.Or(c.Manager, UnknownManager) }
 
 // Deployment is what decisions need to know of a Deployment now.
 type Deployment struct {
@@ -102,7 +104,10 @@ type Options struct {
 type Tracker struct {
 	opts        Options
 	deployments map[workload.Ref]*deployment
-	seen        int           // deployments with a state
+	seen        int // deployments with a state
+	// firstSights are the Deployments first seen since Attribute last
+	// ran: their first change waits to be attributed.
+	firstSights []workload.Ref
 	deflate     *flate.Writer // reused: each allocates its window
 	dict        []byte        // deflate's dictionary (see compress)
 }
@@ -159,17 +164,17 @@ type replicaSet struct {
 type change struct {
 	Change
 	// beforeFP is the fingerprint of the template the change replaced;
-	// "" when unknown (first sight, until attributed, and then when no
+	// "" when unknown (a first sight until attributed, and then when no
 	// older revision shows it).
 	beforeFP string
-	// tmpl is the template the change made, deflated, while the change
-	// waits to be attributed (first sight); then let go.
+	// tmpl is the template a first sight made, deflated, until Attribute
+	// settles its attribution.
 	tmpl []byte
 	// managed is the Deployment's managedFields, parsed only when the
 	// change is attributed (attribute), then let go: decoded, they are
 	// several times their size.
 	managed    []metav1.ManagedFieldsEntry
-	attributed bool // attribution computed
+	attributed bool // attribution settled
 }
 
 // New returns an empty tracker.
@@ -192,8 +197,8 @@ func (t *Tracker) get(w workload.Ref) *deployment {
 // ObserveDeployment records a Deployment as observed at at. It returns the
 // template change the observation reveals, if any. Status-only updates
 // and resyncs are not changes; neither is the first sight of a
-// Deployment (its latest change is then worked out from its ReplicaSets
-// when asked for).
+// Deployment (its latest change is then worked out from its ReplicaSets:
+// see Attribute).
 func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Change, bool) {
 	w := workload.Ref{Namespace: obj.Namespace, Name: obj.Name}
 	d := t.get(w)
@@ -203,6 +208,7 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	}
 	if prev == nil {
 		t.seen++
+		t.firstSights = append(t.firstSights, w)
 	}
 	d.state = stateOf(obj)
 	raw, fp := templateJSON(&obj.Spec.Template)
@@ -213,7 +219,7 @@ func (t *Tracker) ObserveDeployment(obj *appsv1.Deployment, at time.Time) (Chang
 	d.fp, d.tmpl = fp, t.compress(raw)
 	c := &change{Change: Change{Workload: w, At: at.UTC(), Fingerprint: fp}, managed: obj.ManagedFields}
 	if prev == nil {
-		c.tmpl = d.tmpl // attributed when first asked for
+		c.tmpl = d.tmpl // attributed by Attribute, once its ReplicaSets are known
 	} else {
 		c.beforeFP = beforeFP
 		was := decodeTemplate(before, t.dict)
@@ -292,6 +298,13 @@ func (t *Tracker) ObserveReplicaSet(rs *appsv1.ReplicaSet) {
 		fp:       fp,
 		hash:     rs.Labels[PodTemplateHash],
 		replicas: replicas,
+	}
+	// A change learns the revision it created when its ReplicaSet is
+	// seen, and keeps it once the ReplicaSet is pruned.
+	for _, c := range d.changes {
+		if c.Fingerprint == fp {
+			c.Revision = d.revisionOf(fp)
+		}
 	}
 }
 
@@ -404,75 +417,4 @@ func (d *deployment) revisionOf(fp string) int64 {
 		best, _ = strconv.ParseInt(d.state.annotations[RevisionAnnotation], 10, 64)
 	}
 	return best
-}
-
-// images lists a pod's images, init containers first (named "init:NAME").
-func images(spec *corev1.PodSpec) []Image {
-	out := make([]Image, 0, len(spec.InitContainers)+len(spec.Containers))
-	for _, c := range spec.InitContainers {
-		out = append(out, Image{Container: "init:" + c.Name, Image: c.Image})
-	}
-	for _, c := range spec.Containers {
-		out = append(out, Image{Container: c.Name, Image: c.Image})
-	}
-	return out
-}
-
-// Names returns the image references alone, in order.
-func Names(imgs []Image) []string {
-	out := make([]string, len(imgs))
-	for i, img := range imgs {
-		out[i] = img.Image
-	}
-	return out
-}
-
-// SameImages reports whether two image sets are equal, container by
-// container.
-func SameImages(a, b []Image) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	m := make(map[string]string, len(a))
-	for _, i := range a {
-		m[i.Container] = i.Image
-	}
-	for _, i := range b {
-		if img, ok := m[i.Container]; !ok || img != i.Image {
-			return false
-		}
-	}
-	return true
-}
-
-// Fingerprint identifies a pod template, ignoring the pod-template-hash
-// label, so a Deployment's template and its ReplicaSet's compare equal.
-func Fingerprint(t *corev1.PodTemplateSpec) string {
-	_, fp := templateJSON(t)
-	return fp
-}
-
-// templateJSON returns a template's JSON without the pod-template-hash
-// label, and its fingerprint.
-func templateJSON(t *corev1.PodTemplateSpec) ([]byte, string) {
-	if _, ok := t.Labels[PodTemplateHash]; ok {
-		c := t.DeepCopy()
-		delete(c.Labels, PodTemplateHash)
-		t = c
-	}
-	if len(t.Labels) == 0 && t.Labels != nil {
-		c := t.DeepCopy()
-		c.Labels = nil
-		t = c
-	}
-	return encodeTemplate(t)
-}
-
-// encodeTemplate returns a template's JSON and its fingerprint, the
-// JSON's hash; t must not carry the pod-template-hash label.
-func encodeTemplate(t *corev1.PodTemplateSpec) ([]byte, string) {
-	b, _ := json.Marshal(t) // a PodTemplateSpec always marshals
-	h := fnv.New64a()
-	h.Write(b)
-	return b, strconv.FormatUint(h.Sum64(), 16)
 }

@@ -144,8 +144,8 @@ func TestAttribution(t *testing.T) {
 			if diff := cmp.Diff(want, view(c, ok)); diff != "" {
 				t.Errorf("change (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(want, view(tr.Cause(cart, at(46), 15*time.Minute))); diff != "" {
-				t.Errorf("cause (-want +got):\n%s", diff)
+			if diff := cmp.Diff([]changeView{want}, views(tr.Changes(cart, at(1), at(46)))); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -169,6 +169,14 @@ func view(c Change, ok bool) changeView {
 		Fields: fmt.Sprint(c.Fields), Revision: c.Revision}
 }
 
+func views(cs []Change) []changeView {
+	var out []changeView
+	for _, c := range cs {
+		out = append(out, view(c, true))
+	}
+	return out
+}
+
 func TestStatusUpdatesAndResyncsAreNotChanges(t *testing.T) {
 	tr := newTracker()
 	if _, ok := tr.ObserveDeployment(deploy(1, 1, v1, helmRel, kcm), at(1)); ok {
@@ -180,65 +188,67 @@ func TestStatusUpdatesAndResyncsAreNotChanges(t *testing.T) {
 	if _, ok := tr.ObserveDeployment(status, at(2)); ok {
 		t.Error("status/scale update reported as a change")
 	}
-	// The newest change is still helm's creation of revision 1.
-	c, ok := tr.Cause(cart, at(3), 15*time.Minute)
-	got := view(c, ok)
-	got.At, got.Fields = time.Time{}, ""
-	if diff := cmp.Diff(changeView{Found: true, Manager: "helm", Revision: 1}, got); diff != "" {
-		t.Errorf("cause, want helm's creation of revision 1 (-want +got):\n%s", diff)
+	// The only change is still helm's creation of revision 1.
+	want := []changeView{{Found: true, At: at(0), Manager: "helm", Fields: "[]", Revision: 1}}
+	if diff := cmp.Diff(want, views(tr.Changes(cart, at(0), at(3)))); diff != "" {
+		t.Errorf("changes, want helm's creation of revision 1 alone (-want +got):\n%s", diff)
 	}
 }
 
 func ptr[T any](v T) *T { return &v }
 
-func TestCauseWindow(t *testing.T) {
+func TestChangesWindow(t *testing.T) {
 	tr := newTracker(func(tr *Tracker) {
 		tr.ObserveReplicaSet(newRS("cart", 2, v2))
 		tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm), at(45))
 	})
 	cases := []struct {
-		name  string
-		w     workload.Ref
-		onset time.Time
-		want  bool
+		name     string
+		w        workload.Ref
+		from, to time.Time
+		want     bool
 	}{
-		{"onset just after the change", cart, at(46), true},
-		{"onset at the change", cart, at(45), true},
-		{"change 15m before onset is still in the window", cart, at(60), true},
-		{"change 16m before onset is not", cart, at(61), false},
-		{"a change after onset is never the cause", cart, at(44), false},
-		{"a neighbour's change is never the cause", workload.Ref{Namespace: "shop", Name: "web"}, at(46), false},
-		{"same name, other namespace", workload.Ref{Namespace: "other", Name: "cart"}, at(46), false},
+		{"made inside the window", cart, at(31), at(46), true},
+		{"made at the window's end", cart, at(30), at(45), true},
+		{"made at the window's start", cart, at(45), at(60), true},
+		{"made after the window", cart, at(29), at(44), false},
+		{"made before the window", cart, at(46), at(61), false},
+		{"a neighbour's changes are its own", workload.Ref{Namespace: "shop", Name: "web"}, at(31), at(46), false},
+		{"same name, other namespace", workload.Ref{Namespace: "other", Name: "cart"}, at(31), at(46), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var want changeView
+			var want []changeView
 			if tc.want {
-				want = changeView{Found: true, At: at(45), Manager: "kubectl-set", ImageChanged: true,
-					Fields: "[containers[cart].image]", Revision: 2}
+				want = []changeView{{Found: true, At: at(45), Manager: "kubectl-set", ImageChanged: true,
+					Fields: "[containers[cart].image]", Revision: 2}}
 			}
-			if diff := cmp.Diff(want, view(tr.Cause(tc.w, tc.onset, 15*time.Minute))); diff != "" {
-				t.Errorf("cause (-want +got):\n%s", diff)
+			if diff := cmp.Diff(want, views(tr.Changes(tc.w, tc.from, tc.to))); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestCauseIsTheNewestChangeBeforeOnset(t *testing.T) {
+// Each change is compared with the template it replaced.
+func TestChangesFollowOneAnother(t *testing.T) {
 	v3 := template("registry.example/cart:2.4.0-rc2", "")
 	tr := newTracker(func(tr *Tracker) {
 		tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 40, imageFields), kcm), at(40))
 		tr.ObserveDeployment(deploy(3, 3, v3, helmRel, entry("kubectl-set", 50, imageFields), kcm), at(50))
 	})
-	if c, _ := tr.Cause(cart, at(45), 15*time.Minute); c.Revision != 2 {
-		t.Errorf("onset 45: cause revision %d, want 2 (the change at 50 came after onset)", c.Revision)
+	cs := tr.Changes(cart, at(1), at(55))
+	type images struct{ Revision, Before, After string }
+	var got []images
+	for _, c := range cs {
+		got = append(got, images{fmt.Sprint(c.Revision), fmt.Sprint(Names(c.ImagesBefore)), fmt.Sprint(Names(c.ImagesAfter))})
 	}
-	c, _ := tr.Cause(cart, at(55), 15*time.Minute)
-	if diff := cmp.Diff(int64(3), c.Revision); diff != "" {
-		t.Errorf("onset 55: cause revision (-want +got):\n%s", diff)
+	want := []images{
+		{"2", "[registry.example/cart:2.3.0]", "[registry.example/cart:2.4.0-rc1]"},
+		{"3", "[registry.example/cart:2.4.0-rc1]", "[registry.example/cart:2.4.0-rc2]"},
 	}
-	if diff := cmp.Diff([]Image{{Container: "cart", Image: v2.Spec.Containers[0].Image}}, c.ImagesBefore); diff != "" {
-		t.Errorf("onset 55: cause images before, want rc1 (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 }
 
@@ -249,17 +259,14 @@ func TestFirstSightAttribution(t *testing.T) {
 	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm), at(47))
 	tr.ObserveReplicaSet(newRS("cart", 1, v1))
 	tr.ObserveReplicaSet(newRS("cart", 2, v2))
-	c, ok := tr.Cause(cart, at(48), 15*time.Minute)
-	if !ok {
-		t.Fatal("no cause")
+	cs := tr.Changes(cart, at(0), at(48))
+	want := []changeView{{Found: true, At: at(45), Manager: "kubectl-set", ImageChanged: true,
+		Fields: "[containers[cart].image]", Revision: 2}}
+	if diff := cmp.Diff(want, views(cs)); diff != "" {
+		t.Fatalf("changes (-want +got):\n%s", diff)
 	}
-	want := changeView{Found: true, At: at(45), Manager: "kubectl-set", ImageChanged: true,
-		Fields: "[containers[cart].image]", Revision: 2}
-	if diff := cmp.Diff(want, view(c, ok)); diff != "" {
-		t.Errorf("cause (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]Image{{Container: "cart", Image: "registry.example/cart:2.3.0"}}, c.ImagesBefore); diff != "" {
-		t.Errorf("cause images before (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]Image{{Container: "cart", Image: "registry.example/cart:2.3.0"}}, cs[0].ImagesBefore); diff != "" {
+		t.Errorf("images before (-want +got):\n%s", diff)
 	}
 }
 
@@ -474,5 +481,68 @@ func TestHealthIsWhatARevisionDidLast(t *testing.T) {
 				t.Errorf("healthy = %v, want %v", h.healthy, tc.want)
 			}
 		})
+	}
+}
+
+// Reading the changes settles nothing: until Attribute, a first sight is
+// attributed against the ReplicaSets known at each read; after it, the
+// attribution stays as settled.
+func TestChangesOnlyReads(t *testing.T) {
+	tr := New(Options{HealthyFor: 5 * time.Minute})
+	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 45, imageFields), kcm), at(47))
+	unknown := []changeView{{Found: true, At: at(45), Manager: "kubectl-set", Fields: "[]", Revision: 2}}
+	if diff := cmp.Diff(unknown, views(tr.Changes(cart, at(0), at(48)))); diff != "" {
+		t.Errorf("before the older ReplicaSet is seen (-want +got):\n%s", diff)
+	}
+	tr.Rollout(cart)
+	if c := tr.deployments[cart].changes[0]; c.attributed || c.tmpl == nil {
+		t.Fatal("a read settled the first sight's attribution")
+	}
+	tr.ObserveReplicaSet(newRS("cart", 1, v1))
+	tr.ObserveReplicaSet(newRS("cart", 2, v2))
+	known := []changeView{{Found: true, At: at(45), Manager: "kubectl-set", ImageChanged: true,
+		Fields: "[containers[cart].image]", Revision: 2}}
+	if diff := cmp.Diff(known, views(tr.Changes(cart, at(0), at(48)))); diff != "" {
+		t.Errorf("once the older ReplicaSet is seen (-want +got):\n%s", diff)
+	}
+	tr.Attribute()
+	if c := tr.deployments[cart].changes[0]; !c.attributed || c.tmpl != nil || c.managed != nil {
+		t.Error("Attribute left the first sight unsettled, or kept what it needed for it")
+	}
+	tr.DeleteReplicaSet("shop", "cart-hash1", "cart")
+	if diff := cmp.Diff(known, views(tr.Changes(cart, at(0), at(48)))); diff != "" {
+		t.Errorf("after the older ReplicaSet is pruned (-want +got):\n%s", diff)
+	}
+}
+
+// A change learns its revision when its ReplicaSet is seen, however late,
+// and keeps it once the ReplicaSet is pruned.
+func TestAChangeKeepsItsRevision(t *testing.T) {
+	v3 := template("registry.example/cart:3", "")
+	tr := newTracker()
+	d2 := deploy(2, 2, v2, helmRel, entry("kubectl-set", 10, imageFields), kcm)
+	d2.Generation, d2.Status.ObservedGeneration = 2, 1 // the controller has not made its ReplicaSet yet
+	if c, _ := tr.ObserveDeployment(d2, at(10)); c.Revision != 0 {
+		t.Fatalf("revision %d before the controller made it", c.Revision)
+	}
+	tr.ObserveReplicaSet(newRS("cart", 2, v2))
+	tr.ObserveDeployment(deploy(3, 3, v3, helmRel, entry("kubectl-set", 20, imageFields), kcm), at(20))
+	tr.ObserveReplicaSet(newRS("cart", 3, v3))
+	tr.DeleteReplicaSet("shop", "cart-hash2", "cart")
+	var got []int64
+	for _, c := range tr.Changes(cart, at(1), at(30)) {
+		got = append(got, c.Revision)
+	}
+	if diff := cmp.Diff([]int64{2, 3}, got); diff != "" {
+		t.Errorf("revisions (-want +got):\n%s", diff)
+	}
+}
+
+func TestByNamesTheManager(t *testing.T) {
+	if got := (Change{Manager: "helm"}).By(); got != "helm" {
+		t.Errorf("By of helm's change = %q", got)
+	}
+	if got := (Change{}).By(); got != UnknownManager {
+		t.Errorf("By of a change no manager is named for = %q, want %q", got, UnknownManager)
 	}
 }

@@ -61,11 +61,7 @@ func (t *Tracker) Rollout(w workload.Ref) (Rollout, bool) {
 	// The template a Deployment had when first seen is a change only if
 	// an older revision shows what it replaced.
 	if n := len(d.changes); n > 0 {
-		c := d.changes[n-1]
-		if !c.attributed {
-			d.attributeFirstSight(c, t.dict)
-		}
-		if c.beforeFP != "" {
+		if c := d.attributed(d.changes[n-1], t.dict); c.beforeFP != "" {
 			r.ChangedAt = c.At
 		}
 	}

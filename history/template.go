@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/json"
+	"hash/fnv"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -89,4 +91,75 @@ func decodeTemplate(b, dict []byte) corev1.PodTemplateSpec {
 	// What compress wrote of encodeTemplate's JSON always reads back.
 	_ = json.NewDecoder(flate.NewReaderDict(bytes.NewReader(b), dict)).Decode(&tmpl)
 	return tmpl
+}
+
+// images lists a pod's images, init containers first (named "init:NAME").
+func images(spec *corev1.PodSpec) []Image {
+	out := make([]Image, 0, len(spec.InitContainers)+len(spec.Containers))
+	for _, c := range spec.InitContainers {
+		out = append(out, Image{Container: "init:" + c.Name, Image: c.Image})
+	}
+	for _, c := range spec.Containers {
+		out = append(out, Image{Container: c.Name, Image: c.Image})
+	}
+	return out
+}
+
+// Names returns the image references alone, in order.
+func Names(imgs []Image) []string {
+	out := make([]string, len(imgs))
+	for i, img := range imgs {
+		out[i] = img.Image
+	}
+	return out
+}
+
+// SameImages reports whether two image sets are equal, container by
+// container.
+func SameImages(a, b []Image) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := make(map[string]string, len(a))
+	for _, i := range a {
+		m[i.Container] = i.Image
+	}
+	for _, i := range b {
+		if img, ok := m[i.Container]; !ok || img != i.Image {
+			return false
+		}
+	}
+	return true
+}
+
+// Fingerprint identifies a pod template, ignoring the pod-template-hash
+// label, so a Deployment's template and its ReplicaSet's compare equal.
+func Fingerprint(t *corev1.PodTemplateSpec) string {
+	_, fp := templateJSON(t)
+	return fp
+}
+
+// templateJSON returns a template's JSON without the pod-template-hash
+// label, and its fingerprint.
+func templateJSON(t *corev1.PodTemplateSpec) ([]byte, string) {
+	if _, ok := t.Labels[PodTemplateHash]; ok {
+		c := t.DeepCopy()
+		delete(c.Labels, PodTemplateHash)
+		t = c
+	}
+	if len(t.Labels) == 0 && t.Labels != nil {
+		c := t.DeepCopy()
+		c.Labels = nil
+		t = c
+	}
+	return encodeTemplate(t)
+}
+
+// encodeTemplate returns a template's JSON and its fingerprint, the
+// JSON's hash; t must not carry the pod-template-hash label.
+func encodeTemplate(t *corev1.PodTemplateSpec) ([]byte, string) {
+	b, _ := json.Marshal(t) // a PodTemplateSpec always marshals
+	h := fnv.New64a()
+	h.Write(b)
+	return b, strconv.FormatUint(h.Sum64(), 16)
 }

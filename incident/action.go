@@ -1,10 +1,8 @@
 // Package incident is what sentinel tells the world: the actions it takes
-// on an incident (page, rollback, resolve) and the notices around them
-// (a rollback not done or not verified, drift, blindness), each of its
-// own Kind; their one-line summaries for the person paged; and Details,
-// the one rendering of an action that `sentinel simulate -o json`
-// prints, PagerDuty receives as custom details and the log records, so
-// all three say the same thing with the same names.
+// on an incident (page, rollback, resolve), the notices around them
+// (drift, break glass, blindness, a rollback not done, unverified or
+// reverted), their one-line summaries, and Details, the one rendering
+// that `simulate -o json`, PagerDuty and the log all carry.
 package incident
 
 import (
@@ -83,7 +81,7 @@ func (a Action) Summary() string {
 	case Drift:
 		s := w + ": drift: image changed outside the trusted deployers"
 		if c := a.Cause; c != nil {
-			s += " by " + managerOrUnknown(c.Manager) + describeImages(c.ImagesBefore, c.ImagesAfter)
+			s += " by " + c.By() + describeImages(c.ImagesBefore, c.ImagesAfter)
 		}
 		return s
 	default:
@@ -141,19 +139,10 @@ func codesWord(p string) string {
 	return "codes " + p
 }
 
-func managerOrUnknown(m string) string {
-	if m == "" {
-		return "an unknown manager"
-	}
-	return m
-}
-
 // describeChange says who changed what, the way an operator would type it.
 func describeChange(c *history.Change) string {
 	var how string
 	switch {
-	case c.Manager == "":
-		how = "an unattributed change"
 	case c.Manager == "kubectl-set" && c.ImageChanged:
 		how = "kubectl set image (kubectl-set)"
 	case c.Manager == "kubectl-set":
@@ -161,7 +150,7 @@ func describeChange(c *history.Change) string {
 	case ViaHelm(c.Manager):
 		how = "a Helm release (" + c.Manager + ")"
 	default:
-		how = "a change by " + c.Manager
+		how = "a change by " + c.By()
 	}
 	if c.ImageChanged {
 		return how + describeImages(c.ImagesBefore, c.ImagesAfter)

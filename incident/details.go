@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"time"
@@ -71,6 +72,9 @@ type Cause struct {
 	Changes  []ImageChange `json:"image_changes,omitempty"`
 	Fields   []string      `json:"changed"`
 }
+
+// By names who made the change, as history.Change.By does.
+func (c *Cause) By() string { return cmp.Or(c.Manager, history.UnknownManager) }
 
 // Decision is a page's rollback decision.
 type Decision struct {

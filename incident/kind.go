@@ -78,8 +78,8 @@ func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // Action is the documented `action` field of `sentinel simulate -o json`
 // (and of expected.json): page, rollback or resolve, and notice for the
-// notices that are neither (a rollback not done or not verified, drift,
-// blind). The end of blindness is a resolve, as it always was.
+// notices that are neither (a rollback not done, unverified or reverted,
+// drift, blind, break glass). The end of blindness is a resolve.
 func (k Kind) Action() string {
 	switch k {
 	case Page, Rollback, Resolve:

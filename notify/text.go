@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -39,7 +38,7 @@ func (t Text) Notify(_ context.Context, a incident.Action) error {
 			a.Onset.UTC().Format(time.RFC3339))
 		if c := d.Cause; c != nil {
 			fmt.Fprintf(&b, "%22s cause: revision %d at %s by %s (via Helm: %t), changed %s\n", "",
-				c.Revision, c.At.Format(time.RFC3339), cmp.Or(c.Manager, "unknown"), c.ViaHelm, strings.Join(c.Fields, ", "))
+				c.Revision, c.At.Format(time.RFC3339), c.By(), c.ViaHelm, strings.Join(c.Fields, ", "))
 			if c.ImageChanged {
 				fmt.Fprintf(&b, "%22s images: %s -> %s\n", "", shortImages(c.Previous), shortImages(c.Images))
 			}

@@ -70,7 +70,7 @@ func (c *Collector) Hook(r engine.PollRecord) {
 type Change struct {
 	At       time.Time
 	Revision int64
-	Manager  string // "unknown" when no one can be named
+	Manager  string // history.UnknownManager when no one can be named
 	Fields   []string
 	Images   string
 }
@@ -89,11 +89,7 @@ func Changes(objects []scenario.Object, healthyFor time.Duration) map[workload.R
 			if !ok {
 				continue
 			}
-			m := c.Manager
-			if m == "" {
-				m = "unknown"
-			}
-			out[c.Workload] = append(out[c.Workload], Change{At: c.At, Revision: c.Revision, Manager: m,
+			out[c.Workload] = append(out[c.Workload], Change{At: c.At, Revision: c.Revision, Manager: c.By(),
 				Fields: c.Fields, Images: incident.ShortImages(c.ImagesAfter)})
 		}
 	}
@@ -163,11 +159,7 @@ func decisions(acts []incident.Action) []decision {
 			d.Details = append(d.Details, fmt.Sprintf("onset %s, %.1f%% failing at %.1f req/s",
 				a.Onset.UTC().Format(time.RFC3339), a.Ratio*100, a.Requests))
 			if c := a.Cause; c != nil {
-				who := c.Manager
-				if who == "" {
-					who = "unknown"
-				}
-				d.Details = append(d.Details, fmt.Sprintf("cause: revision %d at %s by %s", c.Revision, c.At.UTC().Format(time.RFC3339), who))
+				d.Details = append(d.Details, fmt.Sprintf("cause: revision %d at %s by %s", c.Revision, c.At.UTC().Format(time.RFC3339), c.By()))
 			} else {
 				d.Details = append(d.Details, "cause: none found in the link window")
 			}
