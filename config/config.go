@@ -423,19 +423,6 @@ func httpURL(path, v string, required bool, bad func(string, string, ...any)) {
 	}
 }
 
-// CompileCodes compiles a failure-code pattern anchored at both ends, so
-// "5.." matches 500 and 503 but never 4xx or "1500".
-func CompileCodes(pattern string) (*regexp.Regexp, error) {
-	if pattern == "" {
-		return nil, errors.New("must not be empty")
-	}
-	re, err := regexp.Compile("^(?:" + pattern + ")$")
-	if err != nil {
-		return nil, fmt.Errorf("invalid regular expression %q: %w", pattern, err)
-	}
-	return re, nil
-}
-
 // OptedOut reports whether config opts a Deployment out.
 func (r Rollback) OptedOut(namespace, name string) bool {
 	for _, ns := range r.OptOut.Namespaces {

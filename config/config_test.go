@@ -52,14 +52,20 @@ func TestDefaults(t *testing.T) {
 // Each broken config in testdata breaks one rule; the message is exact.
 func TestBrokenConfigs(t *testing.T) {
 	cases := map[string][]string{
-		"threshold.bad.yaml":          {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 1.5"},
-		"threshold-zero.bad.yaml":     {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 0"},
-		"threshold-one.bad.yaml":      {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 1"},
-		"poll-interval.bad.yaml":      {"detection.poll_interval: must be positive, got 0s"},
-		"rate-window.bad.yaml":        {"detection.rate_window: must be at least twice detection.poll_interval (1m0s), got 1m0s"},
-		"for.bad.yaml":                {"detection.for: must not be negative, got -1s"},
-		"min-request-rate.bad.yaml":   {"detection.min_request_rate: must be positive (requests per second), got 0"},
-		"failure-codes.bad.yaml":      {"detection.failure_codes: invalid regular expression \"5((\": error parsing regexp: missing closing ): `^(?:5(()$`"},
+		"threshold.bad.yaml":        {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 1.5"},
+		"threshold-zero.bad.yaml":   {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 0"},
+		"threshold-one.bad.yaml":    {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 1"},
+		"poll-interval.bad.yaml":    {"detection.poll_interval: must be positive, got 0s"},
+		"rate-window.bad.yaml":      {"detection.rate_window: must be at least twice detection.poll_interval (1m0s), got 1m0s"},
+		"for.bad.yaml":              {"detection.for: must not be negative, got -1s"},
+		"min-request-rate.bad.yaml": {"detection.min_request_rate: must be positive (requests per second), got 0"},
+		"failure-codes.bad.yaml":    {"detection.failure_codes: invalid regular expression \"5((\": error parsing regexp: missing closing ): `^(?:5(()$`"},
+		"failure-codes-5xx.bad.yaml": {"detection.failure_codes: \"5xx\" matches no status code from 100 to 599, so no server error would count as a failure " +
+			"and an outage would never page; did you mean \"5..\" (a regular expression matched against the whole code)?"},
+		"failure-codes-4xx.bad.yaml": {"detection.failure_codes: \"4..\" matches every 4xx code and no 5xx, so no server error would count as a failure " +
+			"and an outage would never page; did you mean \"5..\" (a regular expression matched against the whole code)?"},
+		"failure-codes-success.bad.yaml": {"detection.failure_codes: \".*\" matches every 1xx, 2xx, 3xx, 4xx and 5xx code, so successful requests would count " +
+			"as failures and every workload would page; did you mean \"5..\" (a regular expression matched against the whole code)?"},
 		"resolve-after.bad.yaml":      {"detection.resolve_after: must be positive, got 0s"},
 		"link-window.bad.yaml":        {"detection.link_window: must be positive, got 0s"},
 		"trusted-managers.bad.yaml":   {"rollback.trusted_managers[1]: must not be empty"},

@@ -65,7 +65,7 @@ func validateDetection(v *problems, d Detection) {
 	if d.MinRequestRate <= 0 || d.MinRequestRate != d.MinRequestRate {
 		v.bad("detection.min_request_rate", "must be positive (requests per second), got %g", d.MinRequestRate)
 	}
-	if _, err := CompileCodes(d.FailureCodes); err != nil {
+	if err := checkCodes(d.FailureCodes); err != nil {
 		v.bad("detection.failure_codes", "%v", err)
 	}
 	v.positive("detection.resolve_after", d.ResolveAfter)
@@ -73,7 +73,6 @@ func validateDetection(v *problems, d Detection) {
 	if d.ReopenWithin < 0 {
 		v.bad("detection.reopen_within", "must not be negative (0 never reopens), got %s", d.ReopenWithin)
 	}
-
 }
 
 // validateRollback checks rollback.*; its healthy ratio must be below the detection threshold.

@@ -1,0 +1,71 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// Every status code from 100 to 599 is tried: a pattern must match some
+// 5xx and no 1xx, 2xx or 3xx. 4xx may count (the docs' 5\d\d|429).
+func TestFailureCodes(t *testing.T) {
+	for _, tc := range []struct {
+		pattern string
+		want    string // "" accepted, else what the message says it matches
+	}{
+		{"5..", ""},
+		{"5[0-9][0-9]", ""},
+		{`5\d\d`, ""},
+		{`5\d\d|429`, ""},
+		{"50[234]", ""},
+		{"503|504", ""},
+		{"500", ""},
+		{"5.*", ""}, // anchored: 5xx only, among 100-599
+		{"^5..$", ""},
+		{"(5..)?", ""},
+		{"[45]..", ""},
+		{`\x35..`, ""}, // an "x" that is not a placeholder
+		{"5xx", `"5xx" matches no status code from 100 to 599, so no server error would count as a failure`},
+		{"5XX", `"5XX" matches no status code from 100 to 599`},
+		{"5**", `invalid regular expression "5**": error parsing regexp: invalid nested repetition operator: ` + "`**`" + `; did you mean "5.."?`},
+		{".5..", `".5.." matches no status code from 100 to 599`},
+		{"4..", `"4.." matches every 4xx code and no 5xx`},
+		{"429", `"429" matches 429 and no 5xx`},
+		{"1..", `"1.." matches every 1xx code and no 5xx`},
+		{".*", `".*" matches every 1xx, 2xx, 3xx, 4xx and 5xx code, so successful requests would count as failures and every workload would page`},
+		{"...", `"..." matches every 1xx, 2xx, 3xx, 4xx and 5xx code`},
+		{"[0-9]+", `"[0-9]+" matches every 1xx, 2xx, 3xx, 4xx and 5xx code`},
+		{`\d{3}`, `"\\d{3}" matches every 1xx, 2xx, 3xx, 4xx and 5xx code`},
+		{"[^2]..", `"[^2].." matches every 1xx, 3xx, 4xx and 5xx code`},
+		{"5..|2..", `"5..|2.." matches every 2xx and 5xx code`},
+		{"5..|200", `"5..|200" matches every 5xx code and 200`},
+		{"5..|30[12]", `"5..|30[12]" matches every 5xx code, 301 and 302`},
+		{"20[0-4]|5..", `"20[0-4]|5.." matches every 5xx code and 5 2xx codes from 200 to 204`},
+	} {
+		t.Run(tc.pattern, func(t *testing.T) {
+			err := checkCodes(tc.pattern)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+				t.Errorf("got %v\nwant it to begin %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// The pattern suggested is the one written with x for a digit when that
+// one is good, else the default.
+func TestFailureCodesSuggestion(t *testing.T) {
+	for pattern, want := range map[string]string{
+		"5xx":      `did you mean "5.." (`,
+		"5XX|429":  `did you mean "5..|429" (`,
+		"50x|429":  `did you mean "50.|429" (`,
+		"2xx":      `did you mean "5.." (`, // 2.. is no better
+		"5..|2..":  `did you mean "5.." (`,
+		"[0-9]{3}": `did you mean "5.." (`,
+	} {
+		if err := checkCodes(pattern); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %s", pattern, err, want)
+		}
+	}
+}
