@@ -3,7 +3,17 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
+
+// parseErr parses a document and returns its error's text, "" if none.
+func parseErr(t *testing.T, doc string) string {
+	t.Helper()
+	if _, err := Parse([]byte(doc)); err != nil {
+		return err.Error()
+	}
+	return ""
+}
 
 // Every status code from 100 to 599 is tried: a pattern must match some
 // 5xx and no 1xx, 2xx or 3xx. 4xx may count (the docs' 5\d\d|429).
@@ -67,5 +77,28 @@ func TestFailureCodesSuggestion(t *testing.T) {
 		if err := checkCodes(pattern); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want %s", pattern, err, want)
 		}
+	}
+}
+
+// Below the floor only detection.poll_interval is blamed; above it,
+// query_delay and the timeout are measured against it as before.
+func TestPollIntervalFloor(t *testing.T) {
+	floor := "detection.poll_interval: must be at least 1s (each poll is a query, and no metric is scraped more often), got "
+	for _, tc := range []struct{ doc, want string }{
+		{"detection:\n  poll_interval: 1ms\n", floor + "1ms"},
+		{"detection:\n  poll_interval: 999ms\n", floor + "999ms"},
+		{"detection:\n  poll_interval: -15s\n", floor + "-15s"},
+		{"detection:\n  poll_interval: 1ms\nmetrics:\n  query_delay: -1s\n", floor + "1ms\nmetrics.query_delay: must not be negative, got -1s"},
+		{"detection:\n  poll_interval: 1s\n  rate_window: 2s\nmetrics:\n  query_delay: 0s\n  prometheus:\n    timeout: 900ms\n", ""},
+		{"detection:\n  poll_interval: 1s\n", "metrics.query_delay: must be shorter than detection.poll_interval (1s), got 5s"},
+		{"detection:\n  poll_interval: 1s\nmetrics:\n  query_delay: 0s\n",
+			"metrics.prometheus.timeout: with metrics.query_delay (0s) must be shorter than detection.poll_interval (1s), or a slow answer makes sentinel skip polls; got 9s"},
+	} {
+		if got := parseErr(t, tc.doc); got != tc.want {
+			t.Errorf("%q:\n got %q\nwant %q", tc.doc, got, tc.want)
+		}
+	}
+	if MinPollInterval != time.Second {
+		t.Errorf("MinPollInterval = %s; the messages above and the docs say 1s", MinPollInterval)
 	}
 }

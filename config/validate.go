@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"text/template"
@@ -11,6 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
+
+// MinPollInterval is the shortest detection.poll_interval: each poll is a
+// query, metrics are scraped every few seconds at best, and a replay polls
+// as often as the daemon does (a day at 1ms is 86 million polls).
+const MinPollInterval = time.Second
 
 // problems collects every invalid value with its path, so Validate
 // reports them all at once.
@@ -50,20 +56,30 @@ func (c Config) Validate() error {
 
 // validateDetection checks detection.*.
 func validateDetection(v *problems, d Detection) {
-	v.positive("detection.poll_interval", d.PollInterval)
+	if d.PollInterval < MinPollInterval {
+		v.bad("detection.poll_interval", "must be at least %s (each poll is a query, and no metric is scraped more often), got %s",
+			MinPollInterval, d.PollInterval)
+	}
 	v.positive("detection.rate_window", d.RateWindow)
-	if d.RateWindow > 0 && d.PollInterval > 0 && d.RateWindow < 2*d.PollInterval {
+	if d.RateWindow > 0 && d.PollInterval >= MinPollInterval && d.RateWindow < 2*d.PollInterval {
 		v.bad("detection.rate_window", "must be at least twice detection.poll_interval (%s), got %s", d.PollInterval, d.RateWindow)
 	}
-	// A ratio is never above 1, so a threshold of 1 could never page.
-	if !(d.Threshold > 0 && d.Threshold < 1) {
-		v.bad("detection.threshold", "must be in (0,1) (a ratio is never above 1), got %g", d.Threshold)
+	switch t := d.Threshold; {
+	case math.IsNaN(t):
+		v.bad("detection.threshold", "must be a number above 0 and below 1, got NaN")
+	case t <= 0:
+		v.bad("detection.threshold", "must be above 0, got %g", t)
+	case t >= 1:
+		v.bad("detection.threshold", "must be below 1 (a failure ratio is never above 1, so it could never page), got %g", t)
 	}
 	if d.For < 0 {
 		v.bad("detection.for", "must not be negative, got %s", d.For)
 	}
-	if d.MinRequestRate <= 0 || d.MinRequestRate != d.MinRequestRate {
+	if !(d.MinRequestRate > 0) {
 		v.bad("detection.min_request_rate", "must be positive (requests per second), got %g", d.MinRequestRate)
+	} else if math.IsInf(d.MinRequestRate, 1) {
+		// A floor no traffic reaches: every workload unknown, never paged.
+		v.bad("detection.min_request_rate", "must be finite (requests per second), got %g", d.MinRequestRate)
 	}
 	if err := checkCodes(d.FailureCodes); err != nil {
 		v.bad("detection.failure_codes", "%v", err)
@@ -142,9 +158,15 @@ func validateMetrics(v *problems, m Metrics, d Detection) {
 	default:
 		v.bad("metrics.source", "must be prometheus or datadog, got %q", m.Source)
 	}
-	if m.QueryDelay < 0 || (d.PollInterval > 0 && m.QueryDelay >= d.PollInterval) {
-		v.bad("metrics.query_delay", "must be at least 0 and shorter than detection.poll_interval (%s), got %s", d.PollInterval, m.QueryDelay)
-	} else if timeout > 0 && d.PollInterval > 0 && m.QueryDelay+timeout >= d.PollInterval {
+	// Measured against a poll interval below the floor, query_delay and
+	// the timeout would be blamed for detection.poll_interval's mistake.
+	poll := d.PollInterval >= MinPollInterval
+	switch {
+	case m.QueryDelay < 0:
+		v.bad("metrics.query_delay", "must not be negative, got %s", m.QueryDelay)
+	case poll && m.QueryDelay >= d.PollInterval:
+		v.bad("metrics.query_delay", "must be shorter than detection.poll_interval (%s), got %s", d.PollInterval, m.QueryDelay)
+	case poll && timeout > 0 && m.QueryDelay+timeout >= d.PollInterval:
 		v.bad("metrics."+m.Source+".timeout", "with metrics.query_delay (%s) must be shorter than detection.poll_interval (%s), "+
 			"or a slow answer makes sentinel skip polls; got %s", m.QueryDelay, d.PollInterval, timeout)
 	}
