@@ -329,7 +329,7 @@ func Default() Config {
 }
 
 // Load reads and validates a configuration file; every problem is reported
-// in one error.
+// in one error, each line prefixed with path.
 func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -357,6 +357,14 @@ func Parse(b []byte) (Config, error) {
 		// so validation below can report its problems too.
 		errs = append(errs, decodeErrors(te, b)...)
 	}
+	n, err := documents(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("parse: %w", err)
+	}
+	if n > 1 {
+		// Only the first was decoded: the others would be ignored.
+		errs = append([]error{fmt.Errorf("%d YAML documents; sentinel reads one", n)}, errs...)
+	}
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -364,6 +372,26 @@ func Parse(b []byte) (Config, error) {
 		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// documents counts the YAML documents in b up to the last one with
+// content, so a file ending in "---" (as templating often leaves it) is
+// one document, and one starting with two is two.
+func documents(b []byte) (int, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	n, last := 0, 0
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return last, nil
+		} else if err != nil {
+			return 0, err
+		}
+		n++
+		if len(doc.Content) > 0 && doc.Content[0].Tag != "!!null" {
+			last = n
+		}
+	}
 }
 
 var notFound = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)

@@ -90,6 +90,7 @@ func TestBrokenConfigs(t *testing.T) {
 			"detection.for: out of range: 3000000h is beyond ±2562047h47m16.854775807s, the longest duration (line 3)",
 			"rollback.max_per_incident: out of range: 99999999999999999999 is beyond ±9223372036854775807 (line 5)",
 		},
+		"two-documents.bad.yaml": {"2 YAML documents; sentinel reads one"},
 		"wrong-types.bad.yaml": {
 			"detection.threshold: want a number, got !!str `high` (line 2)",
 			"rollback.trusted_managers: want a list of strings, got !!str `helm` (line 4)",
@@ -116,6 +117,7 @@ func TestBrokenConfigs(t *testing.T) {
 			"paging.pagerduty.url: must be the Events API v2 endpoint ending in /v2/enqueue, got \"https://events.pagerduty.com/v1/enqueue\"",
 			"paging.dashboard_url: template: dashboard_url:1: unclosed action",
 		},
+		"routing-key-file.bad.yaml":     {"paging.pagerduty.routing_key_file: read secret file: open testdata/no-such-routing-key: no such file or directory"},
 		"query-delay.bad.yaml":          {"metrics.query_delay: must be shorter than detection.poll_interval (15s), got 20s"},
 		"query-delay-negative.bad.yaml": {"metrics.query_delay: must not be negative, got -1s"},
 		"timeout-poll.bad.yaml":         {"metrics.prometheus.timeout: with metrics.query_delay (5s) must be shorter than detection.poll_interval (15s), or a slow answer makes sentinel skip polls; got 14m0s"},

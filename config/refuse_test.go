@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +102,66 @@ func TestPollIntervalFloor(t *testing.T) {
 	}
 	if MinPollInterval != time.Second {
 		t.Errorf("MinPollInterval = %s; the messages above and the docs say 1s", MinPollInterval)
+	}
+}
+
+// Only the first document is decoded, so a file with more is refused;
+// empty documents after the last one with content are not counted.
+func TestDocuments(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"detection:\n  threshold: 0.4\n", ""},
+		{"---\ndetection:\n  threshold: 0.4\n", ""},
+		{"detection:\n  threshold: 0.4\n---\n", ""},
+		{"detection:\n  threshold: 0.4\n---\n# nothing here\n", ""},
+		{"detection:\n  threshold: 0.4\n...\n", ""},
+		{"detection:\n  threshold: 0.4\n---\n~\n", ""},
+		{"", ""},
+		{"detection:\n  threshold: 0.4\n---\ndetection:\n  threshold: 0.3\n", "2 YAML documents; sentinel reads one"},
+		{"---\n---\ndetection:\n  threshold: 0.3\n", "2 YAML documents; sentinel reads one"},
+		{"a: 1\n---\nb: 2\n---\nc: 3\n---\n", "3 YAML documents; sentinel reads one\na: unknown key (line 1)"},
+		{"detection:\n  threshold: 0.4\n...\n---\nrollback:\n  enabled: false\n", "2 YAML documents; sentinel reads one"},
+		{"detection:\n  threshold: 0.4\n---\nrollback: [\n", "parse: yaml: line 4: did not find expected node content"},
+	} {
+		if got := parseErr(t, tc.doc); got != tc.want {
+			t.Errorf("%q:\n got %q\nwant %q", tc.doc, got, tc.want)
+		}
+	}
+}
+
+// A routing key file is read at check time when PagerDuty is on, as run
+// reads it at start.
+func TestRoutingKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	empty := filepath.Join(dir, "empty")
+	for name, body := range map[string]string{key: "R0UT1NGK3Y0000000000000000000000\n", empty: " \n"} {
+		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct {
+		enabled bool
+		file    string
+		want    string
+	}{
+		{true, key, ""},
+		{true, missing, "paging.pagerduty.routing_key_file: read secret file: open " + missing + ": no such file or directory"},
+		{true, empty, "paging.pagerduty.routing_key_file: secret file " + empty + " is empty"},
+		{true, dir, "paging.pagerduty.routing_key_file: read secret file: read " + dir + ": is a directory"},
+		{false, missing, ""}, // never read
+	} {
+		c := Default()
+		c.Paging.PagerDuty.Enabled, c.Paging.PagerDuty.RoutingKeyFile = tc.enabled, tc.file
+		got := ""
+		if err := c.Validate(); err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("enabled %v, file %s:\n got %q\nwant %q", tc.enabled, tc.file, got, tc.want)
+		}
+	}
+	if strings.Contains(parseErr(t, "paging:\n  pagerduty:\n    enabled: true\n    routing_key_file: "+key+"\n"), "R0UT1NGK3Y") {
+		t.Error("the key was printed")
 	}
 }

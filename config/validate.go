@@ -230,6 +230,14 @@ func validatePaging(v *problems, pg Paging) {
 	if pd.Enabled && pd.RoutingKeyFile == "" && pd.RoutingKeyEnv == "" {
 		v.bad("paging.pagerduty", "routing_key_file or routing_key_env must be set")
 	}
+	// Read as `sentinel run` reads it at start, so check-config refuses a
+	// key file that is missing, empty or a directory too. routing_key_env
+	// is not read: it belongs to the daemon's process, not to the file.
+	if pd.Enabled && pd.RoutingKeyFile != "" {
+		if _, err := ReadSecret(pd.RoutingKeyFile, ""); err != nil {
+			v.bad("paging.pagerduty.routing_key_file", "%v", err)
+		}
+	}
 	switch pd.Severity {
 	case "critical", "error", "warning", "info":
 	default:
