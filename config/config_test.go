@@ -117,7 +117,11 @@ func TestBrokenConfigs(t *testing.T) {
 			"paging.pagerduty.url: must be the Events API v2 endpoint ending in /v2/enqueue, got \"https://events.pagerduty.com/v1/enqueue\"",
 			"paging.dashboard_url: template: dashboard_url:1: unclosed action",
 		},
-		"routing-key-file.bad.yaml":     {"paging.pagerduty.routing_key_file: read secret file: open testdata/no-such-routing-key: no such file or directory"},
+		"dashboard-field.bad.yaml": {"paging.dashboard_url: only {{.Namespace}} and {{.Workload}} can be used: template: dashboard_url:1:37: " +
+			"executing \"dashboard_url\" at <.Namespce>: can't evaluate field Namespce in type struct { Namespace string; Workload string }"},
+		"routing-key-file.bad.yaml": {"paging.pagerduty.routing_key_file: read secret file: open testdata/no-such-routing-key: no such file or directory"},
+		"reporter-selector.bad.yaml": {"metrics.prometheus.reporter_selector: must be PromQL label matchers without braces, such as reporter=\"destination\"; " +
+			"series selector \"istio_requests_total{reporter=destination}\": 1:31: parse error: unexpected identifier \"destination\" in label matching, expected string"},
 		"query-delay.bad.yaml":          {"metrics.query_delay: must be shorter than detection.poll_interval (15s), got 20s"},
 		"query-delay-negative.bad.yaml": {"metrics.query_delay: must not be negative, got -1s"},
 		"timeout-poll.bad.yaml":         {"metrics.prometheus.timeout: with metrics.query_delay (5s) must be shorter than detection.poll_interval (15s), or a slow answer makes sentinel skip polls; got 14m0s"},

@@ -165,3 +165,36 @@ func TestRoutingKeyFile(t *testing.T) {
 		t.Error("the key was printed")
 	}
 }
+
+// reporter_selector is parsed with Prometheus's parser as the query will
+// use it.
+func TestReporterSelector(t *testing.T) {
+	for _, tc := range []struct{ sel, want string }{
+		{`reporter="destination"`, ""},
+		{`reporter="destination",`, ""}, // PromQL allows the trailing comma
+		{`reporter=~"dest.*", source_workload!="probe"`, ""},
+		{`   `, ""},
+		{`reporter=destination`, `unexpected identifier "destination" in label matching, expected string`},
+		{`reporter="destination`, `unterminated quoted string`},
+		{`{reporter="destination"}`, `unexpected left brace '{'`},
+		{`reporter="destination"}`, `unexpected character: '}'`},
+		{`reporter="a" source="b"`, `unexpected identifier "source" in label matching, expected "," or "}"`},
+		{`reporter=~"(("`, "error parsing regexp: missing closing ): `((`"},
+	} {
+		c := Default()
+		c.Metrics.Prometheus.ReporterSelector = tc.sel
+		err := c.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.sel, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), "metrics.prometheus.reporter_selector: ") || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: got %v, want metrics.prometheus.reporter_selector: ...%s", tc.sel, err, tc.want)
+		}
+	}
+	// Another source does not use it.
+	c := Default()
+	c.Metrics.Source, c.Metrics.Prometheus.ReporterSelector = "datadog", "reporter=destination"
+	if err := c.Validate(); err != nil {
+		t.Errorf("datadog source: %v", err)
+	}
+}

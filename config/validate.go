@@ -3,12 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/prometheus/prometheus/promql/parser"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -192,6 +194,13 @@ func validatePrometheus(v *problems, p Prometheus) {
 			v.bad(n.path, "must be a Prometheus name or empty, got %q", n.value)
 		}
 	}
+	if sel := strings.TrimSpace(p.ReporterSelector); sel != "" && promName.MatchString(p.Metric) {
+		// Parsed as the query will use it, so the parser's positions fit.
+		if _, err := parser.ParseMetricSelector(p.Metric + "{" + sel + "}"); err != nil {
+			v.bad("metrics.prometheus.reporter_selector", "must be PromQL label matchers without braces, such as %s; "+
+				"series selector %q: %v", `reporter="destination"`, p.Metric+"{"+sel+"}", err)
+		}
+	}
 	if p.BearerTokenFile != "" && p.BasicAuth.Username != "" {
 		v.bad("metrics.prometheus.bearer_token_file", "cannot be used with basic_auth")
 	}
@@ -252,8 +261,11 @@ func validatePaging(v *problems, pg Paging) {
 	}
 	if pg.DashboardURL != "" {
 		httpURL("paging.dashboard_url", pg.DashboardURL, false, v.bad)
-		if _, err := template.New("dashboard_url").Option("missingkey=error").Parse(pg.DashboardURL); err != nil {
+		t, err := template.New("dashboard_url").Option("missingkey=error").Parse(pg.DashboardURL)
+		if err != nil {
 			v.bad("paging.dashboard_url", "%v", err)
+		} else if err := t.Execute(io.Discard, struct{ Namespace, Workload string }{"shop", "cart"}); err != nil {
+			v.bad("paging.dashboard_url", "only {{.Namespace}} and {{.Workload}} can be used: %v", err)
 		}
 	}
 }
