@@ -330,20 +330,28 @@ func Default() Config {
 
 // Load reads and validates a configuration file; every problem is reported
 // in one error, each line prefixed with path.
-func Load(path string) (Config, error) {
+func Load(path string, checks ...Check) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	c, err := Parse(b)
+	c, err := Parse(b, checks...)
 	if err != nil {
 		return Config{}, prefixLines(path, err)
 	}
 	return c, nil
 }
 
-// Parse decodes strictly over the defaults, then validates.
-func Parse(b []byte) (Config, error) {
+// A Check is a further check, by a package config cannot import, of a
+// configuration that has passed Validate (a metrics source rendering its
+// query from it, say). Like Validate it reports every problem, each as a
+// line "path: message".
+type Check func(Config) error
+
+// Parse decodes strictly over the defaults, then validates. The checks run
+// only on a configuration that is otherwise valid: they build on values
+// Validate checks, and a mistake is reported once, where it was made.
+func Parse(b []byte, checks ...Check) (Config, error) {
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -367,6 +375,13 @@ func Parse(b []byte) (Config, error) {
 	}
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		for _, check := range checks {
+			if err := check(c); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,9 +10,9 @@ import (
 )
 
 // parseErr parses a document and returns its error's text, "" if none.
-func parseErr(t *testing.T, doc string) string {
+func parseErr(t *testing.T, doc string, checks ...Check) string {
 	t.Helper()
-	if _, err := Parse([]byte(doc)); err != nil {
+	if _, err := Parse([]byte(doc), checks...); err != nil {
 		return err.Error()
 	}
 	return ""
@@ -196,5 +197,25 @@ func TestReporterSelector(t *testing.T) {
 	c.Metrics.Source, c.Metrics.Prometheus.ReporterSelector = "datadog", "reporter=destination"
 	if err := c.Validate(); err != nil {
 		t.Errorf("datadog source: %v", err)
+	}
+}
+
+// Checks run on an otherwise valid configuration, each problem once.
+func TestChecksRunOnValidConfigs(t *testing.T) {
+	ran := 0
+	check := func(Config) error { ran++; return errors.New("metrics.prometheus.query: broken") }
+	if got := parseErr(t, "detection:\n  threshold: 0.4\n", check, check); got != "metrics.prometheus.query: broken\nmetrics.prometheus.query: broken" || ran != 2 {
+		t.Errorf("valid config: %q after %d checks", got, ran)
+	}
+	ran = 0
+	if got := parseErr(t, "detection:\n  threshold: 0\n", check); got != "detection.threshold: must be above 0, got 0" || ran != 0 {
+		t.Errorf("invalid config: %q after %d checks", got, ran)
+	}
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p, check); err == nil || err.Error() != p+": metrics.prometheus.query: broken" {
+		t.Errorf("Load: %v", err)
 	}
 }
