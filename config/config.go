@@ -329,21 +329,29 @@ func Default() Config {
 }
 
 // Load reads and validates a configuration file; every problem is reported
-// in one error.
-func Load(path string) (Config, error) {
+// in one error, each line prefixed with path.
+func Load(path string, checks ...Check) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	c, err := Parse(b)
+	c, err := Parse(b, checks...)
 	if err != nil {
 		return Config{}, prefixLines(path, err)
 	}
 	return c, nil
 }
 
-// Parse decodes strictly over the defaults, then validates.
-func Parse(b []byte) (Config, error) {
+// A Check is a further check, by a package config cannot import, of a
+// configuration that has passed Validate (a metrics source rendering its
+// query from it, say). Like Validate it reports every problem, each as a
+// line "path: message".
+type Check func(Config) error
+
+// Parse decodes strictly over the defaults, then validates. The checks run
+// only on a configuration that is otherwise valid: they build on values
+// Validate checks, and a mistake is reported once, where it was made.
+func Parse(b []byte, checks ...Check) (Config, error) {
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -357,13 +365,48 @@ func Parse(b []byte) (Config, error) {
 		// so validation below can report its problems too.
 		errs = append(errs, decodeErrors(te, b)...)
 	}
+	n, err := documents(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("parse: %w", err)
+	}
+	if n > 1 {
+		// Only the first was decoded: the others would be ignored.
+		errs = append([]error{fmt.Errorf("%d YAML documents; sentinel reads one", n)}, errs...)
+	}
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		for _, check := range checks {
+			if err := check(c); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// documents counts the YAML documents in b up to the last one with
+// content, so a file ending in "---" (as templating often leaves it) is
+// one document, and one starting with two is two.
+func documents(b []byte) (int, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	n, last := 0, 0
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return last, nil
+		} else if err != nil {
+			return 0, err
+		}
+		n++
+		if len(doc.Content) > 0 && doc.Content[0].Tag != "!!null" {
+			last = n
+		}
+	}
 }
 
 var notFound = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
@@ -421,19 +464,6 @@ func httpURL(path, v string, required bool, bad func(string, string, ...any)) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad(path, "must be an http(s) URL, got %q", v)
 	}
-}
-
-// CompileCodes compiles a failure-code pattern anchored at both ends, so
-// "5.." matches 500 and 503 but never 4xx or "1500".
-func CompileCodes(pattern string) (*regexp.Regexp, error) {
-	if pattern == "" {
-		return nil, errors.New("must not be empty")
-	}
-	re, err := regexp.Compile("^(?:" + pattern + ")$")
-	if err != nil {
-		return nil, fmt.Errorf("invalid regular expression %q: %w", pattern, err)
-	}
-	return re, nil
 }
 
 // OptedOut reports whether config opts a Deployment out.

@@ -52,14 +52,25 @@ func TestDefaults(t *testing.T) {
 // Each broken config in testdata breaks one rule; the message is exact.
 func TestBrokenConfigs(t *testing.T) {
 	cases := map[string][]string{
-		"threshold.bad.yaml":          {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 1.5"},
-		"threshold-zero.bad.yaml":     {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 0"},
-		"threshold-one.bad.yaml":      {"detection.threshold: must be in (0,1) (a ratio is never above 1), got 1"},
-		"poll-interval.bad.yaml":      {"detection.poll_interval: must be positive, got 0s"},
-		"rate-window.bad.yaml":        {"detection.rate_window: must be at least twice detection.poll_interval (1m0s), got 1m0s"},
-		"for.bad.yaml":                {"detection.for: must not be negative, got -1s"},
-		"min-request-rate.bad.yaml":   {"detection.min_request_rate: must be positive (requests per second), got 0"},
-		"failure-codes.bad.yaml":      {"detection.failure_codes: invalid regular expression \"5((\": error parsing regexp: missing closing ): `^(?:5(()$`"},
+		"threshold.bad.yaml":          {"detection.threshold: must be below 1 (a failure ratio is never above 1, so it could never page), got 1.5"},
+		"threshold-zero.bad.yaml":     {"detection.threshold: must be above 0, got 0"},
+		"threshold-negative.bad.yaml": {"detection.threshold: must be above 0, got -0.2"},
+		"threshold-one.bad.yaml":      {"detection.threshold: must be below 1 (a failure ratio is never above 1, so it could never page), got 1"},
+		"threshold-nan.bad.yaml":      {"detection.threshold: must be a number above 0 and below 1, got NaN"},
+		"poll-interval.bad.yaml":      {"detection.poll_interval: must be at least 1s (each poll is a query, and no metric is scraped more often), got 0s"},
+		// Only the interval is blamed, not metrics.query_delay measured against it.
+		"poll-interval-tiny.bad.yaml":   {"detection.poll_interval: must be at least 1s (each poll is a query, and no metric is scraped more often), got 1ms"},
+		"rate-window.bad.yaml":          {"detection.rate_window: must be at least twice detection.poll_interval (1m0s), got 1m0s"},
+		"for.bad.yaml":                  {"detection.for: must not be negative, got -1s"},
+		"min-request-rate.bad.yaml":     {"detection.min_request_rate: must be positive (requests per second), got 0"},
+		"min-request-rate-inf.bad.yaml": {"detection.min_request_rate: must be finite (requests per second), got +Inf"},
+		"failure-codes.bad.yaml":        {"detection.failure_codes: invalid regular expression \"5((\": error parsing regexp: missing closing ): `^(?:5(()$`"},
+		"failure-codes-5xx.bad.yaml": {"detection.failure_codes: \"5xx\" matches no status code from 100 to 599, so no server error would count as a failure " +
+			"and an outage would never page; did you mean \"5..\" (a regular expression matched against the whole code)?"},
+		"failure-codes-4xx.bad.yaml": {"detection.failure_codes: \"4..\" matches every 4xx code and no 5xx, so no server error would count as a failure " +
+			"and an outage would never page; did you mean \"5..\" (a regular expression matched against the whole code)?"},
+		"failure-codes-success.bad.yaml": {"detection.failure_codes: \".*\" matches every 1xx, 2xx, 3xx, 4xx and 5xx code, so successful requests would count " +
+			"as failures and every workload would page; did you mean \"5..\" (a regular expression matched against the whole code)?"},
 		"resolve-after.bad.yaml":      {"detection.resolve_after: must be positive, got 0s"},
 		"link-window.bad.yaml":        {"detection.link_window: must be positive, got 0s"},
 		"trusted-managers.bad.yaml":   {"rollback.trusted_managers[1]: must not be empty"},
@@ -74,6 +85,12 @@ func TestBrokenConfigs(t *testing.T) {
 		"unknown-section.bad.yaml":    {"alerting: unknown key (line 1)"},
 		"wrong-type.bad.yaml":         {"detection.for: want a duration such as 15s, 5m or 1h30m, got !!str `soon` (line 2)"},
 		"wrong-type-int.bad.yaml":     {"detection.poll_interval: want a duration such as 15s, 5m or 1h30m, got !!int `15` (line 2)"},
+		"out-of-range.bad.yaml": {
+			"detection.threshold: out of range: 1e309 is not a finite number (beyond ±1.8e308) (line 2)",
+			"detection.for: out of range: 3000000h is beyond ±2562047h47m16.854775807s, the longest duration (line 3)",
+			"rollback.max_per_incident: out of range: 99999999999999999999 is beyond ±9223372036854775807 (line 5)",
+		},
+		"two-documents.bad.yaml": {"2 YAML documents; sentinel reads one"},
 		"wrong-types.bad.yaml": {
 			"detection.threshold: want a number, got !!str `high` (line 2)",
 			"rollback.trusted_managers: want a list of strings, got !!str `helm` (line 4)",
@@ -100,13 +117,19 @@ func TestBrokenConfigs(t *testing.T) {
 			"paging.pagerduty.url: must be the Events API v2 endpoint ending in /v2/enqueue, got \"https://events.pagerduty.com/v1/enqueue\"",
 			"paging.dashboard_url: template: dashboard_url:1: unclosed action",
 		},
-		"query-delay.bad.yaml":  {"metrics.query_delay: must be at least 0 and shorter than detection.poll_interval (15s), got 20s"},
-		"timeout-poll.bad.yaml": {"metrics.prometheus.timeout: with metrics.query_delay (5s) must be shorter than detection.poll_interval (15s), or a slow answer makes sentinel skip polls; got 14m0s"},
+		"dashboard-field.bad.yaml": {"paging.dashboard_url: only {{.Namespace}} and {{.Workload}} can be used: template: dashboard_url:1:37: " +
+			"executing \"dashboard_url\" at <.Namespce>: can't evaluate field Namespce in type struct { Namespace string; Workload string }"},
+		"routing-key-file.bad.yaml": {"paging.pagerduty.routing_key_file: read secret file: open testdata/no-such-routing-key: no such file or directory"},
+		"reporter-selector.bad.yaml": {"metrics.prometheus.reporter_selector: must be PromQL label matchers without braces, such as reporter=\"destination\"; " +
+			"series selector \"istio_requests_total{reporter=destination}\": 1:31: parse error: unexpected identifier \"destination\" in label matching, expected string"},
+		"query-delay.bad.yaml":          {"metrics.query_delay: must be shorter than detection.poll_interval (15s), got 20s"},
+		"query-delay-negative.bad.yaml": {"metrics.query_delay: must not be negative, got -1s"},
+		"timeout-poll.bad.yaml":         {"metrics.prometheus.timeout: with metrics.query_delay (5s) must be shorter than detection.poll_interval (15s), or a slow answer makes sentinel skip polls; got 14m0s"},
 		// Every problem at once, unknown keys and invalid values together.
 		"many.bad.yaml": {
 			"detection.tresh: unknown key (line 3)",
-			"detection.poll_interval: must be positive, got 0s",
-			"detection.threshold: must be in (0,1) (a ratio is never above 1), got 2",
+			"detection.poll_interval: must be at least 1s (each poll is a query, and no metric is scraped more often), got 0s",
+			"detection.threshold: must be below 1 (a failure ratio is never above 1, so it could never page), got 2",
 			"rollback.cooldown: must not be negative, got -1s",
 		},
 	}

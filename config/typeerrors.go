@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -26,7 +29,8 @@ var wants = map[string]string{
 //
 //	detection.poll_interval: want a duration such as 15s, 5m or 1h30m, got !!int `15` (line 2)
 //
-// src is the document, parsed again to find the key at that line. A
+// or, for a number or duration too large for its type, that it is out of
+// range. src is the document, parsed again to find the key at that line. A
 // message of another shape is returned as it is.
 func typeError(msg string, src []byte) string {
 	m := cannotUnmarshal.FindStringSubmatch(msg)
@@ -41,12 +45,18 @@ func typeError(msg string, src []byte) string {
 			want = "a mapping of " + s + "* keys"
 		}
 	}
-	path := "line " + m[1]
+	path, value := "line "+m[1], m[3]
 	var root yaml.Node
 	if err := yaml.Unmarshal(src, &root); err == nil {
-		if p, found := keyAt(&root, line, m[3]); found {
+		if p, n, found := keyAt(&root, line, m[3]); found {
 			path = p
+			if n.Kind == yaml.ScalarNode {
+				value = n.Value // yaml's message shortens long values
+			}
 		}
+	}
+	if r := outOfRange(m[4], value); r != "" {
+		return fmt.Sprintf("%s: out of range: %s (line %d)", path, r, line)
 	}
 	got := m[2]
 	if m[3] != "" {
@@ -55,9 +65,33 @@ func typeError(msg string, src []byte) string {
 	return fmt.Sprintf("%s: want %s, got %s (line %d)", path, want, got, line)
 }
 
-// keyAt finds the path of the value at line, preferring a scalar whose
-// text is value (several values may share a line in flow style).
-func keyAt(root *yaml.Node, line int, value string) (string, bool) {
+// durationSyntax is what time.ParseDuration reads, whatever the size.
+var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// outOfRange says why value, of the right form for goType, does not fit
+// it; "" when its form is wrong (or it fits).
+func outOfRange(goType, value string) string {
+	switch goType {
+	case "float64":
+		if _, err := strconv.ParseFloat(value, 64); errors.Is(err, strconv.ErrRange) {
+			return value + " is not a finite number (beyond ±1.8e308)"
+		}
+	case "int":
+		if _, err := strconv.ParseInt(value, 0, 64); errors.Is(err, strconv.ErrRange) {
+			return fmt.Sprintf("%s is beyond ±%d", value, math.MaxInt64)
+		}
+	case "time.Duration":
+		if _, err := time.ParseDuration(value); err != nil && durationSyntax.MatchString(value) {
+			return fmt.Sprintf("%s is beyond ±%s, the longest duration", value, time.Duration(math.MaxInt64))
+		}
+	}
+	return ""
+}
+
+// keyAt finds the path of the value at line, and its node, preferring a
+// scalar whose text yaml's messages show as shown (several values may
+// share a line in flow style).
+func keyAt(root *yaml.Node, line int, shown string) (string, *yaml.Node, bool) {
 	type cand struct {
 		path string
 		n    *yaml.Node
@@ -89,12 +123,21 @@ func keyAt(root *yaml.Node, line int, value string) (string, bool) {
 	}
 	walk("", root)
 	for _, c := range cands {
-		if c.n.Kind == yaml.ScalarNode && c.n.Value == value {
-			return c.path, true
+		if c.n.Kind == yaml.ScalarNode && shownAs(c.n.Value) == shown {
+			return c.path, c.n, true
 		}
 	}
 	if len(cands) > 0 {
-		return cands[0].path, true
+		return cands[0].path, cands[0].n, true
 	}
-	return "", false
+	return "", nil, false
+}
+
+// shownAs is how yaml's messages show a scalar: beyond 10 bytes, its first
+// 7 and "...".
+func shownAs(v string) string {
+	if len(v) > 10 {
+		return v[:7] + "..."
+	}
+	return v
 }

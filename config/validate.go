@@ -3,14 +3,22 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/prometheus/prometheus/promql/parser"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
+
+// MinPollInterval is the shortest detection.poll_interval: each poll is a
+// query, metrics are scraped every few seconds at best, and a replay polls
+// as often as the daemon does (a day at 1ms is 86 million polls).
+const MinPollInterval = time.Second
 
 // problems collects every invalid value with its path, so Validate
 // reports them all at once.
@@ -50,22 +58,32 @@ func (c Config) Validate() error {
 
 // validateDetection checks detection.*.
 func validateDetection(v *problems, d Detection) {
-	v.positive("detection.poll_interval", d.PollInterval)
+	if d.PollInterval < MinPollInterval {
+		v.bad("detection.poll_interval", "must be at least %s (each poll is a query, and no metric is scraped more often), got %s",
+			MinPollInterval, d.PollInterval)
+	}
 	v.positive("detection.rate_window", d.RateWindow)
-	if d.RateWindow > 0 && d.PollInterval > 0 && d.RateWindow < 2*d.PollInterval {
+	if d.RateWindow > 0 && d.PollInterval >= MinPollInterval && d.RateWindow < 2*d.PollInterval {
 		v.bad("detection.rate_window", "must be at least twice detection.poll_interval (%s), got %s", d.PollInterval, d.RateWindow)
 	}
-	// A ratio is never above 1, so a threshold of 1 could never page.
-	if !(d.Threshold > 0 && d.Threshold < 1) {
-		v.bad("detection.threshold", "must be in (0,1) (a ratio is never above 1), got %g", d.Threshold)
+	switch t := d.Threshold; {
+	case math.IsNaN(t):
+		v.bad("detection.threshold", "must be a number above 0 and below 1, got NaN")
+	case t <= 0:
+		v.bad("detection.threshold", "must be above 0, got %g", t)
+	case t >= 1:
+		v.bad("detection.threshold", "must be below 1 (a failure ratio is never above 1, so it could never page), got %g", t)
 	}
 	if d.For < 0 {
 		v.bad("detection.for", "must not be negative, got %s", d.For)
 	}
-	if d.MinRequestRate <= 0 || d.MinRequestRate != d.MinRequestRate {
+	if !(d.MinRequestRate > 0) {
 		v.bad("detection.min_request_rate", "must be positive (requests per second), got %g", d.MinRequestRate)
+	} else if math.IsInf(d.MinRequestRate, 1) {
+		// A floor no traffic reaches: every workload unknown, never paged.
+		v.bad("detection.min_request_rate", "must be finite (requests per second), got %g", d.MinRequestRate)
 	}
-	if _, err := CompileCodes(d.FailureCodes); err != nil {
+	if err := checkCodes(d.FailureCodes); err != nil {
 		v.bad("detection.failure_codes", "%v", err)
 	}
 	v.positive("detection.resolve_after", d.ResolveAfter)
@@ -73,7 +91,6 @@ func validateDetection(v *problems, d Detection) {
 	if d.ReopenWithin < 0 {
 		v.bad("detection.reopen_within", "must not be negative (0 never reopens), got %s", d.ReopenWithin)
 	}
-
 }
 
 // validateRollback checks rollback.*; its healthy ratio must be below the detection threshold.
@@ -143,9 +160,15 @@ func validateMetrics(v *problems, m Metrics, d Detection) {
 	default:
 		v.bad("metrics.source", "must be prometheus or datadog, got %q", m.Source)
 	}
-	if m.QueryDelay < 0 || (d.PollInterval > 0 && m.QueryDelay >= d.PollInterval) {
-		v.bad("metrics.query_delay", "must be at least 0 and shorter than detection.poll_interval (%s), got %s", d.PollInterval, m.QueryDelay)
-	} else if timeout > 0 && d.PollInterval > 0 && m.QueryDelay+timeout >= d.PollInterval {
+	// Measured against a poll interval below the floor, query_delay and
+	// the timeout would be blamed for detection.poll_interval's mistake.
+	poll := d.PollInterval >= MinPollInterval
+	switch {
+	case m.QueryDelay < 0:
+		v.bad("metrics.query_delay", "must not be negative, got %s", m.QueryDelay)
+	case poll && m.QueryDelay >= d.PollInterval:
+		v.bad("metrics.query_delay", "must be shorter than detection.poll_interval (%s), got %s", d.PollInterval, m.QueryDelay)
+	case poll && timeout > 0 && m.QueryDelay+timeout >= d.PollInterval:
 		v.bad("metrics."+m.Source+".timeout", "with metrics.query_delay (%s) must be shorter than detection.poll_interval (%s), "+
 			"or a slow answer makes sentinel skip polls; got %s", m.QueryDelay, d.PollInterval, timeout)
 	}
@@ -169,6 +192,13 @@ func validatePrometheus(v *problems, p Prometheus) {
 	for _, n := range []named{{"metrics.prometheus.revision_label", p.RevisionLabel}, {"metrics.prometheus.pod_label", p.PodLabel}} {
 		if n.value != "" && !promName.MatchString(n.value) {
 			v.bad(n.path, "must be a Prometheus name or empty, got %q", n.value)
+		}
+	}
+	if sel := strings.TrimSpace(p.ReporterSelector); sel != "" && promName.MatchString(p.Metric) {
+		// Parsed as the query will use it, so the parser's positions fit.
+		if _, err := parser.ParseMetricSelector(p.Metric + "{" + sel + "}"); err != nil {
+			v.bad("metrics.prometheus.reporter_selector", "must be PromQL label matchers without braces, such as %s; "+
+				"series selector %q: %v", `reporter="destination"`, p.Metric+"{"+sel+"}", err)
 		}
 	}
 	if p.BearerTokenFile != "" && p.BasicAuth.Username != "" {
@@ -209,6 +239,14 @@ func validatePaging(v *problems, pg Paging) {
 	if pd.Enabled && pd.RoutingKeyFile == "" && pd.RoutingKeyEnv == "" {
 		v.bad("paging.pagerduty", "routing_key_file or routing_key_env must be set")
 	}
+	// Read as `sentinel run` reads it at start, so check-config refuses a
+	// key file that is missing, empty or a directory too. routing_key_env
+	// is not read: it belongs to the daemon's process, not to the file.
+	if pd.Enabled && pd.RoutingKeyFile != "" {
+		if _, err := ReadSecret(pd.RoutingKeyFile, ""); err != nil {
+			v.bad("paging.pagerduty.routing_key_file", "%v", err)
+		}
+	}
 	switch pd.Severity {
 	case "critical", "error", "warning", "info":
 	default:
@@ -223,8 +261,11 @@ func validatePaging(v *problems, pg Paging) {
 	}
 	if pg.DashboardURL != "" {
 		httpURL("paging.dashboard_url", pg.DashboardURL, false, v.bad)
-		if _, err := template.New("dashboard_url").Option("missingkey=error").Parse(pg.DashboardURL); err != nil {
+		t, err := template.New("dashboard_url").Option("missingkey=error").Parse(pg.DashboardURL)
+		if err != nil {
 			v.bad("paging.dashboard_url", "%v", err)
+		} else if err := t.Execute(io.Discard, struct{ Namespace, Workload string }{"shop", "cart"}); err != nil {
+			v.bad("paging.dashboard_url", "only {{.Namespace}} and {{.Workload}} can be used: %v", err)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sentinel-sre/sentinel/config"
+	promsource "github.com/sentinel-sre/sentinel/source/prometheus"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,7 +52,7 @@ func newCheckConfig() *cobra.Command {
 		Short: "Validate a configuration file and list every problem",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := config.Load(args[0]); err != nil {
+			if _, err := loadChecked(args[0]); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return errors.New("configuration is invalid")
 			}
@@ -59,6 +60,12 @@ func newCheckConfig() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// loadChecked loads a configuration as `sentinel run` needs it: valid, and
+// with a query the Prometheus source can send (check-config and run agree).
+func loadChecked(path string) (config.Config, error) {
+	return config.Load(path, promsource.Check)
 }
 
 func newVersion() *cobra.Command {

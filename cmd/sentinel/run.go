@@ -33,7 +33,7 @@ func newRun() *cobra.Command {
 		Short: "Run the always-on daemon: watch, page, roll back",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(cfgPath)
+			cfg, err := loadChecked(cfgPath)
 			if err != nil {
 				// Every problem, then refuse to start.
 				fmt.Fprintln(cmd.ErrOrStderr(), err)

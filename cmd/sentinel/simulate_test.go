@@ -151,3 +151,27 @@ func TestCheckConfigKeyPath(t *testing.T) {
 		t.Errorf("stderr (-want +got):\n%s\nerror %q", diff, errText)
 	}
 }
+
+// check-config refuses what run would refuse at start, a query that does
+// not render or parse included, and run refuses it before anything else.
+func TestCheckConfigAgreesWithRun(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"query", "metrics:\n  prometheus:\n    query: 'sum by ('\n",
+			`metrics.prometheus.query: rendered as "sum by (": 1:9: parse error: unclosed left parenthesis`},
+		{"failure codes", "detection:\n  failure_codes: 5xx\n",
+			`detection.failure_codes: "5xx" matches no status code from 100 to 599, so no server error would count as a failure ` +
+				`and an outage would never page; did you mean "5.." (a regular expression matched against the whole code)?`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write(t, t.TempDir(), "config.yaml", tc.doc)
+			_, stderr, errText := sentinel(t, "check-config", p)
+			if stderr != p+": "+tc.want+"\n" || errText != "configuration is invalid" {
+				t.Errorf("check-config: stderr %q, error %q; want %q", stderr, errText, p+": "+tc.want)
+			}
+			_, stderr, errText = sentinel(t, "run", "--config", p)
+			if stderr != p+": "+tc.want+"\n" || errText != "refusing to start with an invalid configuration" {
+				t.Errorf("run: stderr %q, error %q; want %q", stderr, errText, p+": "+tc.want)
+			}
+		})
+	}
+}

@@ -91,15 +91,10 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 		opt(&o)
 	}
 	p := cfg.Metrics.Prometheus
-	queries := map[Ranges]string{}
-	for _, r := range []Ranges{RangesLeftOpen, RangesClosed} {
-		q, err := RenderQuery(p, cfg.Detection, r)
-		if err != nil {
-			return nil, err
-		}
-		queries[r] = q
+	queries, err := renderQueries(p, cfg.Detection)
+	if err != nil {
+		return nil, err
 	}
-	var err error
 	if o.client == nil {
 		if o.client, err = NewHTTPClient(p); err != nil {
 			return nil, err

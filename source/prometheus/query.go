@@ -161,29 +161,54 @@ func NewQueryData(p config.Prometheus, d config.Detection, r Ranges) QueryData {
 // RenderQuery renders the query sentinel sends to a server whose ranges
 // are r: metrics.prometheus.query when set, else DefaultQuery. The result
 // is parsed as PromQL, so a bad template, selector or regular expression
-// is reported at start-up, not at the first poll.
+// is reported before the first poll. Errors begin with the configuration
+// path at fault, as config.Validate's do.
 func RenderQuery(p config.Prometheus, d config.Detection, r Ranges) (string, error) {
-	text := p.Query
+	text, path := p.Query, "metrics.prometheus.query"
 	if strings.TrimSpace(text) == "" {
-		text = DefaultQuery
+		text, path = DefaultQuery, "metrics.prometheus: the built-in query"
 	}
 	t, err := template.New("query").Funcs(funcs).Option("missingkey=error").Parse(text)
 	if err != nil {
-		return "", fmt.Errorf("metrics.prometheus.query: %w", err)
+		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	var b bytes.Buffer
 	if err := t.Execute(&b, NewQueryData(p, d, r)); err != nil {
-		return "", fmt.Errorf("metrics.prometheus.query: %w", err)
+		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	q := strings.TrimSpace(b.String())
 	expr, err := parser.ParseExpr(q)
 	if err != nil {
-		return "", fmt.Errorf("rendered query %q: %w", q, err)
+		return "", fmt.Errorf("%s: rendered as %q: %w", path, q, err)
 	}
 	if expr.Type() != parser.ValueTypeVector {
-		return "", fmt.Errorf("rendered query %q: must return an instant vector, returns %s", q, expr.Type())
+		return "", fmt.Errorf("%s: rendered as %q: must return an instant vector, returns %s", path, q, expr.Type())
 	}
 	return q, nil
+}
+
+// renderQueries renders the query for both kinds of server.
+func renderQueries(p config.Prometheus, d config.Detection) (map[Ranges]string, error) {
+	queries := map[Ranges]string{}
+	for _, r := range []Ranges{RangesLeftOpen, RangesClosed} {
+		q, err := RenderQuery(p, d, r)
+		if err != nil {
+			return nil, err
+		}
+		queries[r] = q
+	}
+	return queries, nil
+}
+
+// Check renders and parses cfg's query as New does, so `sentinel
+// check-config` refuses what `sentinel run` would. It is a config.Check;
+// with another metrics source there is nothing to check.
+func Check(cfg config.Config) error {
+	if cfg.Metrics.Source != "prometheus" {
+		return nil
+	}
+	_, err := renderQueries(cfg.Metrics.Prometheus, cfg.Detection)
+	return err
 }
 
 // promDuration writes d the way PromQL reads it (1m, 1m30s, 500ms).

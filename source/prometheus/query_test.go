@@ -81,10 +81,10 @@ func TestRenderQueryErrors(t *testing.T) {
 	}{
 		{"template syntax", `sum({{.Metric}`, "", "metrics.prometheus.query: template: query:1: bad character"},
 		{"unknown field", `{{.Nope}}`, "", `can't evaluate field Nope`},
-		{"not promql", `sum by (`, "", `rendered query "sum by ("`},
+		{"not promql", `sum by (`, "", `metrics.prometheus.query: rendered as "sum by (": 1:9: parse error: unclosed left parenthesis`},
 		{"not a vector", `"a string"`, "", "must return an instant vector, returns string"},
 		{"range vector", `{{sel .Metric}}[5m]`, "", "must return an instant vector, returns matrix"},
-		{"bad reporter selector", "", `reporter="destination`, "rendered query"},
+		{"bad reporter selector", "", `reporter="destination`, `metrics.prometheus: the built-in query: rendered as "label_replace(`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
@@ -117,5 +117,51 @@ func TestQueryDataWindow(t *testing.T) {
 		if got := NewQueryData(c.Metrics.Prometheus, c.Detection, tc.ranges).Window; got != tc.want {
 			t.Errorf("window %s, %s: got %s, want %s", tc.window, tc.ranges, got, tc.want)
 		}
+	}
+}
+
+// The broken queries in testdata pass config.Validate; with Check, as
+// check-config and run load them, each is refused with its path and the
+// exact reason.
+func TestBrokenQueries(t *testing.T) {
+	cases := map[string]string{
+		"query-field.bad.yaml": "metrics.prometheus.query: template: query:1:6: executing \"query\" at <.Namespace>: " +
+			"can't evaluate field Namespace in type prometheus.QueryData",
+		"query-template.bad.yaml": "metrics.prometheus.query: template: query:1: bad character U+007D '}'",
+		"query-promql.bad.yaml": "metrics.prometheus.query: rendered as \"sum by (destination_workload_namespace) (rate(istio_requests_total[1m])\": " +
+			"1:72: parse error: unclosed left parenthesis",
+		"query-range.bad.yaml": "metrics.prometheus.query: rendered as \"istio_requests_total{reporter=\\\"destination\\\"}[1m]\": " +
+			"must return an instant vector, returns matrix",
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
+	if len(files) != len(cases) {
+		t.Errorf("%d broken configs in testdata, %d cases: keep them in step", len(files), len(cases))
+	}
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name)
+			if _, err := config.Load(path); err != nil {
+				t.Fatalf("config.Validate refused it already: %v", err)
+			}
+			_, err := config.Load(path, Check)
+			if err == nil || err.Error() != path+": "+want {
+				t.Errorf("error:\n%v\nwant:\n%s: %s", err, path, want)
+			}
+		})
+	}
+}
+
+func TestCheckOtherSource(t *testing.T) {
+	c := config.Default()
+	c.Metrics.Prometheus.Query = "sum by ("
+	if err := Check(c); err == nil {
+		t.Error("a broken query passed with the prometheus source")
+	}
+	c.Metrics.Source = "datadog"
+	if err := Check(c); err != nil {
+		t.Errorf("datadog source, whose query this is not: %v", err)
+	}
+	if err := Check(config.Default()); err != nil {
+		t.Errorf("defaults: %v", err)
 	}
 }
