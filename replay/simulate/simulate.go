@@ -10,9 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -297,16 +298,7 @@ func skippedText(skipped map[string]int) string {
 	if len(skipped) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(skipped))
-	for k := range skipped {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, skipped[k])
-	}
-	return " (skipped: " + strings.Join(parts, " ") + ")"
+	return " (skipped: " + countsByReason(skipped) + ")"
 }
 
 // warnings are what a replay under cfg cannot take as the daemon would.
@@ -354,3 +346,12 @@ func (Recorded) Rollback(context.Context, *rollback.Plan) error { return nil }
 
 // Verify has nothing to wait for.
 func (Recorded) Verify(context.Context, *rollback.Plan) error { return nil }
+
+// countsByReason lists skipped-sample counts as "reason=n", by reason.
+func countsByReason(skipped map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(skipped)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, skipped[k]))
+	}
+	return strings.Join(parts, " ")
+}
