@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,12 +28,7 @@ func (e *Engine) revertedRollback(d *appsv1.Deployment, c history.Change, at tim
 	if !ok {
 		return
 	}
-	msg := fmt.Sprintf("%s changed the image to %s after sentinel's rollback at %s; not rolling back again",
-		c.By(), incident.ShortImages(c.ImagesAfter), rolledBack.UTC().Format("15:04:05"))
-	if _, gitops := rollback.GitOpsController(c.Manager); gitops {
-		msg += ": managed by " + c.Manager + ": revert it in Git"
-	}
 	n := e.action(incident.RollbackReverted, oi.firing)
-	n.At, n.Cause, n.Message = at, &c, msg
+	n.At, n.Cause, n.Message = at, &c, incident.RevertedMessage(c, rolledBack)
 	e.pending = append(e.pending, n)
 }

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -37,5 +38,19 @@ func TestBreakGlassNotice(t *testing.T) {
 				t.Errorf("summary (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestRevertedMessage(t *testing.T) {
+	rolledBack := onset.Add(time.Minute)
+	for _, tt := range []struct{ manager, want string }{
+		{"kubectl-set", "kubectl-set changed the image to model-engine:04729cef… after sentinel's rollback at 23:51:20; not rolling back again"},
+		{"argocd-controller", "argocd-controller changed the image to model-engine:04729cef… after sentinel's rollback at 23:51:20; not rolling back again: managed by argocd-controller: revert it in Git"},
+		{"", "an unknown manager changed the image to model-engine:04729cef… after sentinel's rollback at 23:51:20; not rolling back again"},
+	} {
+		c := history.Change{Workload: me, Manager: tt.manager, ImageChanged: true, ImagesBefore: good, ImagesAfter: bad}
+		if got := RevertedMessage(c, rolledBack); got != tt.want {
+			t.Errorf("manager %q:\n got %s\nwant %s", tt.manager, got, tt.want)
+		}
 	}
 }
