@@ -34,8 +34,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -549,20 +547,7 @@ func (p *process) metric(t *testing.T, name string, labels map[string]string) fl
 	if err != nil {
 		t.Fatalf("parse /metrics of %s: %v", p.name, err)
 	}
-	for _, m := range families[name].GetMetric() {
-		got := map[string]string{}
-		for _, l := range m.GetLabel() {
-			got[l.GetName()] = l.GetValue()
-		}
-		if !cmp.Equal(labels, got, cmpopts.EquateEmpty()) {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return valueOf(families[name], labels)
 }
+
+func (p *process) String() string { return p.name }
