@@ -350,10 +350,10 @@ func TestFaultLeaderKilledBeforeWrite(t *testing.T) {
 // The leader dies (SIGKILL) the instant its rollback's write has landed,
 // before it hears the answer, records the Event or tells PagerDuty. The
 // standby takes over while the workload still fails (the test holds the
-// failure until it has paged) and finds the rollback done: it never rolls
-// back again, and its page says sentinel already rolled back in this
-// incident — not that a person changed the Deployment since (it used to).
-// Had the failure ended first, the standby would only resolve (seen in CI).
+// failure until it has paged: had the failure ended first, the standby
+// would only resolve) and finds the rollback done: it never rolls back
+// again, and its page says sentinel already rolled back in this incident,
+// not that a person changed the Deployment since.
 func TestFaultLeaderKilledAfterWrite(t *testing.T) {
 	r := newRig(t, "fault-kill-after", "demo")
 	procs, taps := r.replicas(t, r.config(), "sentinel-a", "sentinel-b")

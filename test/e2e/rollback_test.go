@@ -310,9 +310,8 @@ func TestWriteRaceIsRetried(t *testing.T) {
 	// last one (a second write would be a second rollback). Between them
 	// the executor may have met anything it retries: a re-checked write
 	// can lose its race too, to the Deployment controller's own writes
-	// while v2 rolls out, and on a loaded machine an answer can be lost
-	// (CI saw three PATCHes once). That the last one landed is the image
-	// and annotations checked above.
+	// while v2 rolls out, and on a loaded machine an answer can be lost.
+	// That the last one landed is the image and annotations checked above.
 	codes := r.answers()
 	t.Logf("PATCH answers (0: none): %v", codes)
 	if len(codes) < 2 || codes[0] != http.StatusConflict {
