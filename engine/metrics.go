@@ -14,6 +14,7 @@ type metrics struct {
 	blind          prometheus.Gauge
 	lastPoll       prometheus.Gauge
 	workloads      prometheus.Gauge
+	healthyKnown   prometheus.Gauge
 	incidentsOpen  prometheus.Gauge
 	incidentsTotal prometheus.Counter
 	rollbacks      *prometheus.CounterVec
@@ -45,6 +46,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time of the last poll the metrics source answered."}),
 		workloads: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sentinel_workloads_watched",
 			Help: "Deployments whose history sentinel keeps."}),
+		healthyKnown: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sentinel_workloads_with_healthy_revision",
+			Help: "Deployments with a revision judged healthy for rollback.healthy.min_duration: a rollback target."}),
 		incidentsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sentinel_incidents_open",
 			Help: "Incidents firing now."}),
 		incidentsTotal: prometheus.NewCounter(prometheus.CounterOpts{Name: "sentinel_incidents_total",
@@ -63,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.polls, m.sourceUp, m.blind, m.lastPoll, m.workloads, m.incidentsOpen,
+		reg.MustRegister(m.polls, m.sourceUp, m.blind, m.lastPoll, m.workloads, m.healthyKnown, m.incidentsOpen,
 			m.incidentsTotal, m.rollbacks, m.refused)
 	}
 	return m

@@ -115,6 +115,7 @@ func (e *Engine) evaluate(now time.Time, obs []detector.Observation, srcErr erro
 	obs = e.withoutDeleted(now, obs)
 	judged := e.evidence.Poll(now, obs, e.history)
 	e.recordHealth(now, judged, m)
+	e.metrics.healthyKnown.Set(float64(e.history.WithHealthyRevision()))
 	for _, f := range e.detector.Evaluate(now, judged) {
 		switch f.Kind {
 		case detector.Firing:

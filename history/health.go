@@ -92,6 +92,21 @@ func (t *Tracker) RecordHealth(now time.Time, judge func(workload.Ref) Served) {
 	}
 }
 
+// WithHealthyRevision counts the Deployments one of whose templates is
+// judged healthy now: those a failing change could be rolled back from.
+func (t *Tracker) WithHealthyRevision() int {
+	n := 0
+	for _, d := range t.deployments {
+		for _, h := range d.health {
+			if h.healthy {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
 // RecordRevisionHealth records one judgement of the template of w's
 // ReplicaSet rs, from its own pods' traffic, at now.
 func (t *Tracker) RecordRevisionHealth(now time.Time, w workload.Ref, rs string, s Served) {

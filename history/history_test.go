@@ -546,3 +546,25 @@ func TestByNamesTheManager(t *testing.T) {
 		t.Errorf("By of a change no manager is named for = %q, want %q", got, UnknownManager)
 	}
 }
+
+// WithHealthyRevision counts a Deployment once its template has earned
+// health, keeps counting it while that template is an older revision
+// (the rollback target of a failing change), and stops when the
+// template's last ReplicaSet is gone.
+func TestWithHealthyRevisionCountsRollbackTargets(t *testing.T) {
+	tr := newTracker()
+	var got []int
+	tr.RecordHealth(at(0), judge(true))
+	got = append(got, tr.WithHealthyRevision())
+	tr.RecordHealth(at(5), judge(true)) // five healthy minutes: health earned
+	got = append(got, tr.WithHealthyRevision())
+	tr.ObserveReplicaSet(newRS("cart", 2, v2))
+	tr.ObserveDeployment(deploy(2, 2, v2, helmRel, entry("kubectl-set", 10, imageFields), kcm), at(10))
+	got = append(got, tr.WithHealthyRevision())
+	tr.DeleteReplicaSet("shop", "cart-hash1", "cart")
+	got = append(got, tr.WithHealthyRevision())
+	if diff := cmp.Diff([]int{0, 1, 1, 0}, got); diff != "" {
+		t.Errorf("deployments with a healthy revision: at the first healthy poll, after five minutes, "+
+			"after a change, after revision 1's ReplicaSet went (-want +got):\n%s", diff)
+	}
+}

@@ -10,15 +10,16 @@ import (
 	"github.com/sentinel-sre/sentinel/test/scenariogen"
 )
 
-// TestAdversaryOldPodsElevated_Finding3: a rolling `kubectl set image`
-// whose new pods fail 95% while the old pods answer a few 503s of their
-// own — while being drained during the rollout, or chronically at 8%
-// since before the change (above the healthy band, far below the line).
-// The errors are plainly on the revision the change created. A drain's
-// few minutes of 503s leave revision 1 the target it earned; five minutes
-// at 8% (above rollback.healthy.max_error_ratio) before the push make it no
-// longer healthy: the page blames revision 2 and rolls nothing back.
-func TestAdversaryOldPodsElevated_Finding3(t *testing.T) {
+// TestAdversaryElevatedOldPodsKeepHealthOnlyThroughADrain: a rolling
+// `kubectl set image` whose new pods fail 95% while the old pods answer a
+// few 503s of their own — while being drained during the rollout, or
+// chronically at 8% since before the change (above the healthy band, far
+// below the line). The errors are plainly on the revision the change
+// created. A drain's few minutes of 503s leave revision 1 the target it
+// earned; five minutes at 8% (above rollback.healthy.max_error_ratio)
+// before the push make it no longer healthy: the page blames revision 2
+// and rolls nothing back.
+func TestAdversaryElevatedOldPodsKeepHealthOnlyThroughADrain(t *testing.T) {
 	cases := []struct {
 		name string
 		old  scenariogen.Failure
@@ -45,12 +46,12 @@ func TestAdversaryOldPodsElevated_Finding3(t *testing.T) {
 	}
 }
 
-// TestAdversaryDegradedIsNotHealthy_Finding4: revision 1 earns health,
-// then serves 40% errors for six minutes (above the healthy band, below
-// the page line); a fix, revision 2, serves cleanly for three minutes
-// (too short to be a target), and then a bad revision 3 is pushed. The
-// last time revision 1 served it was not healthy: no target.
-func TestAdversaryDegradedIsNotHealthy_Finding4(t *testing.T) {
+// TestAdversaryDegradedRevisionIsNoRollbackTarget: revision 1 earns
+// health, then serves 40% errors for six minutes (above the healthy band,
+// below the page line); a fix, revision 2, serves cleanly for three
+// minutes (too short to be a target), and then a bad revision 3 is pushed.
+// The last time revision 1 served it was not healthy: no target.
+func TestAdversaryDegradedRevisionIsNoRollbackTarget(t *testing.T) {
 	for _, noLabels := range []bool{false, true} {
 		name := map[bool]string{false: "labels", true: "no labels"}[noLabels]
 		t.Run(name, func(t *testing.T) {
@@ -73,12 +74,12 @@ func TestAdversaryDegradedIsNotHealthy_Finding4(t *testing.T) {
 	}
 }
 
-// TestAdversaryNewChangeAfterResolve_Finding5: a bad image is rolled back
-// by hand (the replay does not apply sentinel's), the incident resolves,
-// and ten minutes later another bad image is pushed. With a 5-minute
-// cooldown the second bad image is a new incident and is rolled back; it
-// must not be merged into the first, whose one rollback is spent.
-func TestAdversaryNewChangeAfterResolve_Finding5(t *testing.T) {
+// TestAdversaryNewChangeAfterResolveIsANewIncident: a bad image is rolled
+// back by hand (the replay does not apply sentinel's), the incident
+// resolves, and ten minutes later another bad image is pushed. With a
+// 5-minute cooldown the second bad image is a new incident and is rolled
+// back; it must not be merged into the first, whose one rollback is spent.
+func TestAdversaryNewChangeAfterResolveIsANewIncident(t *testing.T) {
 	s, api := advScenario(0)
 	api.Fail(scenariogen.Failure{Revisions: []int64{2, 4}, Code: "500", Ratio: 0.95})
 	api.SetImage(at(10, 0), "kubectl-set", "registry.example/api:2")

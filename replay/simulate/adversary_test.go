@@ -54,16 +54,16 @@ func TestAdversaryBlameTiming(t *testing.T) {
 	}
 }
 
-// TestAdversaryBlameTimingWithoutLabels_Finding1: without revision labels,
-// the errors start at 10:15:00 and the first poll to see them is 10:15:15.
-// A change made up to that poll is taken for the cause — timing is all
-// there is to go on, and managedFields times are whole seconds, so a
-// change stamped with the poll's own second may have come just before it.
-// Only revision labels tell a person's fix pushed within
+// TestAdversaryWithoutLabelsBlamesChangesUpToTheFirstFailingPoll: without
+// revision labels, the errors start at 10:15:00 and the first poll to see
+// them is 10:15:15. A change made up to that poll is taken for the cause —
+// timing is all there is to go on, and managedFields times are whole
+// seconds, so a change stamped with the poll's own second may have come
+// just before it. Only revision labels tell a person's fix pushed within
 // that poll interval from the cause; a real rollout cannot show errors
 // that fast anyway (its pods must start, and the rate window needs two
 // samples of them). docs/detection.md says so.
-func TestAdversaryBlameTimingWithoutLabels_Finding1(t *testing.T) {
+func TestAdversaryWithoutLabelsBlamesChangesUpToTheFirstFailingPoll(t *testing.T) {
 	notBlamed := verdict{Pages: 1, Incidents: 1, Blame: "no_change_before_errors"}
 	blamed := verdict{Pages: 1, Incidents: 1, Rollbacks: 1, To: 1, Blame: "before_errors", Blamed: 2}
 	cases := []struct {
@@ -97,12 +97,13 @@ func withRule(v verdict, rule string) verdict {
 	return v
 }
 
-// TestAdversaryOldPodsFailThenFix: revision 1's own pods start failing 90%
-// at 10:15:00 and a person pushes a fix with `kubectl set image` 30 s
-// later. Whether the fix works or fails too, sentinel must never roll the
-// fix back to the revision that was already failing. Variants: with and
-// without labels, a rolling fix, and labels only on the fix's pods.
-func TestAdversaryOldPodsFailThenFix(t *testing.T) {
+// TestAdversaryFixIsNeverRolledBackToTheFailingRevision: revision 1's own
+// pods start failing 90% at 10:15:00 and a person pushes a fix with
+// `kubectl set image` 30 s later. Whether the fix works or fails too,
+// sentinel must never roll the fix back to the revision that was already
+// failing. Variants: with and without labels, a rolling fix, and labels
+// only on the fix's pods.
+func TestAdversaryFixIsNeverRolledBackToTheFailingRevision(t *testing.T) {
 	cases := []struct {
 		name      string
 		fixFails  bool

@@ -34,11 +34,11 @@ func ofKind(actions []incident.Action, kind incident.Kind, name string) []incide
 	return out
 }
 
-// TestMLI6574 replays the outage sentinel exists for and checks that it
-// does what the post-mortem asked: page within minutes of the 500s, roll
-// the kubectl set image back to the Helm release, and stay quiet about
-// everything else.
-func TestMLI6574(t *testing.T) {
+// TestMLI6574PagesAndRollsBackToTheHelmRelease replays the outage sentinel
+// exists for and checks that it does what the post-mortem asked: page
+// within minutes of the 500s, roll the kubectl set image back to the Helm
+// release, and stay quiet about everything else.
+func TestMLI6574PagesAndRollsBackToTheHelmRelease(t *testing.T) {
 	actions, _ := replay(t, mliDir)
 	for _, a := range actions {
 		t.Logf("%s %-8s %s", a.At.UTC().Format(time.RFC3339), a.Kind, a.Summary())
@@ -114,9 +114,10 @@ func TestMLI6574(t *testing.T) {
 	})
 }
 
-// TestMLI6574JSON checks the documented JSON shape of each action, as
-// `sentinel simulate -o json` prints it and the pager sends it.
-func TestMLI6574JSON(t *testing.T) {
+// TestMLI6574ActionsHaveTheDocumentedJSONShape checks the documented JSON
+// shape of each action, as `sentinel simulate -o json` prints it and the
+// pager sends it.
+func TestMLI6574ActionsHaveTheDocumentedJSONShape(t *testing.T) {
 	actions, _ := replay(t, mliDir)
 	tests := []struct {
 		kind incident.Kind

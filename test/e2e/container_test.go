@@ -170,7 +170,7 @@ pagerduty: {existingSecret: sentinel-pagerduty}
 		}
 		_, _ = exec.Command("podman", append(append([]string{}, ctrs.store...), "rm", "--force", "--time", "0", name)...).CombinedOutput()
 	})
-	p := &process{port: port}
+	p := &process{name: "the container", port: port}
 	eventually(t, 60*time.Second, "the container ready (/readyz)", p.ready)
 	holder := func() string {
 		l, err := c.client.CoordinationV1().Leases("sentinel").Get(t.Context(), lease, metav1.GetOptions{})
@@ -180,7 +180,7 @@ pagerduty: {existingSecret: sentinel-pagerduty}
 		return *l.Spec.HolderIdentity
 	}
 	eventually(t, 30*time.Second, "the container holding the Lease", func() bool { return holder() == pod })
-	time.Sleep(6 * time.Second) // v1 seen healthy for longer than healthy.min_duration
+	waitHealthy(t, 1, p)
 
 	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
 	eventually(t, 60*time.Second, "the page", func() bool { return len(pd.Events()) > 0 })

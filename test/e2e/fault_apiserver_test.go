@@ -44,16 +44,16 @@ func TestFaultAPIServerFrozenDuringRollbackRead(t *testing.T) {
 }
 
 // leaderBehindTap starts one replica that reaches the API server through
-// a tap, waits until it leads and v1 has served healthy for longer than
-// healthy.min_duration, and returns the tap.
+// a tap, waits until it leads and has judged v1 healthy, and returns the
+// tap.
 func (r *rig) leaderBehindTap(t *testing.T) *tap {
 	t.Helper()
 	tp, kubeconfig := r.tap(t)
 	cfg := r.config()
 	cfg.Kubernetes.Kubeconfig = kubeconfig
-	r.start(t, "sentinel-a", cfg)
+	p := r.start(t, "sentinel-a", cfg)
 	eventually(t, 30*time.Second, "a leader", func() bool { return r.holder(t) != "" })
-	time.Sleep(6 * time.Second) // paces real time: v1 serves healthy past healthy.min_duration
+	waitHealthy(t, 1, p)
 	return tp
 }
 
@@ -209,7 +209,7 @@ func TestFaultPagingWhileAPIServerDown(t *testing.T) {
 	procs, taps := r.replicas(t, r.config(), "sentinel-a", "sentinel-b")
 	var leader string
 	eventually(t, 30*time.Second, "a leader", func() bool { leader = r.holder(t); return leader != "" })
-	time.Sleep(6 * time.Second) // v1 serves healthy for longer than healthy.min_duration
+	waitHealthy(t, 2, procs["sentinel-a"], procs["sentinel-b"])
 
 	const frozen = 25 * time.Second
 	var frozenAt atomicTime
@@ -307,7 +307,7 @@ func TestFaultLeaderKilledBeforeWrite(t *testing.T) {
 	if leader == standby {
 		standby = "sentinel-b"
 	}
-	time.Sleep(6 * time.Second) // v1 serves healthy for longer than healthy.min_duration
+	waitHealthy(t, 1, procs["sentinel-a"], procs["sentinel-b"])
 
 	var killedAt atomicTime
 	sprung := taps[leader].arm(deploymentRequest(http.MethodPatch, r.ns, "demo"),
@@ -350,16 +350,16 @@ func TestFaultLeaderKilledBeforeWrite(t *testing.T) {
 // The leader dies (SIGKILL) the instant its rollback's write has landed,
 // before it hears the answer, records the Event or tells PagerDuty. The
 // standby takes over while the workload still fails (the test holds the
-// failure until it has paged) and finds the rollback done: it never rolls
-// back again, and its page says sentinel already rolled back in this
-// incident — not that a person changed the Deployment since (it used to).
-// Had the failure ended first, the standby would only resolve (seen in CI).
+// failure until it has paged: had the failure ended first, the standby
+// would only resolve) and finds the rollback done: it never rolls back
+// again, and its page says sentinel already rolled back in this incident,
+// not that a person changed the Deployment since.
 func TestFaultLeaderKilledAfterWrite(t *testing.T) {
 	r := newRig(t, "fault-kill-after", "demo")
 	procs, taps := r.replicas(t, r.config(), "sentinel-a", "sentinel-b")
 	var leader string
 	eventually(t, 30*time.Second, "a leader", func() bool { leader = r.holder(t); return leader != "" })
-	time.Sleep(6 * time.Second) // v1 serves healthy for longer than healthy.min_duration
+	waitHealthy(t, 1, procs["sentinel-a"], procs["sentinel-b"])
 
 	sprung := taps[leader].arm(deploymentRequest(http.MethodPatch, r.ns, "demo"),
 		func(w http.ResponseWriter, req *http.Request, forward http.Handler) {

@@ -34,9 +34,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -550,26 +547,7 @@ func (p *process) metric(t *testing.T, name string, labels map[string]string) fl
 	if err != nil {
 		t.Fatalf("parse /metrics of %s: %v", p.name, err)
 	}
-	return seriesValue(families[name], labels)
+	return valueOf(families[name], labels)
 }
 
-// seriesValue is the value of mf's counter or gauge series with exactly
-// labels; 0 when there is none.
-func seriesValue(mf *dto.MetricFamily, labels map[string]string) float64 {
-	for _, m := range mf.GetMetric() {
-		got := map[string]string{}
-		for _, l := range m.GetLabel() {
-			got[l.GetName()] = l.GetValue()
-		}
-		if !cmp.Equal(labels, got, cmpopts.EquateEmpty()) {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
-}
+func (p *process) String() string { return p.name }

@@ -175,9 +175,9 @@ func TestFaultPagerDutyErrors(t *testing.T) {
 	// replace the rollback notice still queued behind the page (which the
 	// queue does by design: the alert is over).
 	cfg.Detection.ResolveAfter = 25 * time.Second
-	r.start(t, "sentinel-a", cfg)
+	p := r.start(t, "sentinel-a", cfg)
 	eventually(t, 30*time.Second, "a leader", func() bool { return r.holder(t) != "" })
-	time.Sleep(6 * time.Second) // v1 serves healthy for longer than healthy.min_duration
+	waitHealthy(t, 1, p)
 
 	const throttle = 3 * time.Second
 	r.pd.FailNext(2, http.StatusInternalServerError)

@@ -242,7 +242,7 @@ run:
 		return *l.Spec.HolderIdentity
 	}
 	eventually(t, 30*time.Second, "a leader", func() bool { return holder() != "" })
-	time.Sleep(6 * time.Second) // v1 seen healthy for longer than healthy.min_duration
+	waitHealthy(t, 1, procs["sentinel-a"], procs["sentinel-b"])
 
 	c.kubectl(t, "-n", ns, "set", "image", "deployment/demo", "app=registry.example/demo:v2")
 	eventually(t, 60*time.Second, "the page", func() bool { return len(pd.Events()) > 0 })

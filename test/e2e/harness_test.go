@@ -10,12 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	appsv1 "k8s.io/api/apps/v1"
@@ -141,15 +145,85 @@ func (c *cluster) waitRevision(t *testing.T, ns, rev string) {
 	})
 }
 
+// eventually fails the test unless ok holds within timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 	t.Helper()
+	if !within(timeout, ok) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+}
+
+// within reports whether ok held before timeout, asking every 200 ms:
+// often enough for a poll interval of a second, seldom enough not to load
+// the API server or sentinel's /metrics.
+func within(timeout time.Duration, ok func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !ok() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			return false
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	return true
+}
+
+// healthyRevisions is sentinel's gauge of the Deployments with a revision
+// judged healthy: a rollback target for their next change.
+const healthyRevisions = "sentinel_workloads_with_healthy_revision"
+
+// replica is a running sentinel whose own metrics a test reads: a
+// `sentinel run` (its /metrics) or one the test runs in-process (its
+// registry).
+type replica interface {
+	metric(t *testing.T, name string, labels map[string]string) float64
+	String() string
+}
+
+// waitHealthy waits until each replica has judged a revision of each of
+// the namespace's n workloads healthy for rollback.healthy.min_duration,
+// so that a bad change made next has a rollback target whichever replica
+// decides.
+func waitHealthy(t *testing.T, n int, replicas ...replica) {
+	t.Helper()
+	const timeout = 30 * time.Second
+	began := time.Now()
+	got := make([]float64, len(replicas))
+	ok := within(timeout, func() bool {
+		for i, r := range replicas {
+			got[i] = r.metric(t, healthyRevisions, nil)
+		}
+		return !slices.ContainsFunc(got, func(v float64) bool { return v < float64(n) })
+	})
+	if !ok {
+		var seen []string
+		for i, r := range replicas {
+			seen = append(seen, fmt.Sprintf("%s: %v", r, got[i]))
+		}
+		t.Fatalf("timed out after %s waiting for %s to reach %d (a healthy revision of each workload); last seen %s",
+			timeout, healthyRevisions, n, strings.Join(seen, ", "))
+	}
+	t.Logf("%s at %d after %s", healthyRevisions, n, time.Since(began).Round(100*time.Millisecond))
+}
+
+// valueOf is the value of the counter or gauge of family f whose labels
+// are exactly labels; 0 when there is none.
+func valueOf(f *dto.MetricFamily, labels map[string]string) float64 {
+	for _, m := range f.GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		if !cmp.Equal(labels, got, cmpopts.EquateEmpty()) {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }
 
 // testConfig shrinks sentinel's durations so a whole incident takes
@@ -224,8 +298,26 @@ type sentinel struct {
 	cfg     config.Config
 	out     *recorder
 	engine  *engine.Engine
-	metrics *prometheus.Registry // the engine's
+	metrics *prometheus.Registry // the engine's own series
 	stop    func()
+}
+
+func (s *sentinel) String() string { return "the test's sentinel" }
+
+// metric is the value of the series of name with exactly labels in the
+// engine's registry; 0 when there is none.
+func (s *sentinel) metric(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := s.metrics.Gather()
+	if err != nil {
+		t.Fatalf("gather the engine's metrics: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return valueOf(f, labels)
+		}
+	}
+	return 0
 }
 
 // start runs sentinel as the given identity (rest config) until the test
@@ -271,11 +363,6 @@ func startWith(t *testing.T, as *rest.Config, cfg config.Config, src engine.Sour
 	s.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(s.stop)
 	return s
-}
-
-// settle lets sentinel see the healthy revision long enough to trust it.
-func settle(cfg config.Config) {
-	time.Sleep(cfg.Rollback.Healthy.MinDuration + 2*cfg.Detection.PollInterval)
 }
 
 func imageOf(d *appsv1.Deployment) string { return d.Spec.Template.Spec.Containers[0].Image }

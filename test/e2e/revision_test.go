@@ -101,8 +101,7 @@ func TestFailingRevisionIsRolledBackMidRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startWith(t, c.serviceAccount(t, "sentinel"), cfg, src, nil)
-	settle(cfg)
-	time.Sleep(cfg.Detection.RateWindow) // the old pods' health earned on their own series
+	waitHealthy(t, 1, s) // v1 judged healthy on its own pods' series
 
 	c.setImage(t, ns, "v2")
 	eventually(t, 60*time.Second, "a rollback", func() bool { return len(s.out.of(incident.Rollback)) > 0 })

@@ -37,7 +37,7 @@ type tweaks struct {
 // arrange is where every rollback test starts: a fresh namespace holding
 // the demo chart at v1 (helm install), and sentinel watching it as the
 // least-privilege ServiceAccount of deploy/base/rbac.yaml, running long
-// enough to have seen v1 healthy.
+// until it has judged v1 healthy.
 func arrange(t *testing.T, name string, tw tweaks) (*cluster, string, *sentinel) {
 	t.Helper()
 	c := needCluster(t)
@@ -57,7 +57,7 @@ func arrange(t *testing.T, name string, tw tweaks) (*cluster, string, *sentinel)
 		wrap = func(next engine.Executor) engine.Executor { return tw.executor(next, kubectl) }
 	}
 	s := start(t, as, cfg, c.client, wrap)
-	settle(cfg)
+	waitHealthy(t, 1, s)
 	return c, ns, s
 }
 
@@ -310,9 +310,8 @@ func TestWriteRaceIsRetried(t *testing.T) {
 	// last one (a second write would be a second rollback). Between them
 	// the executor may have met anything it retries: a re-checked write
 	// can lose its race too, to the Deployment controller's own writes
-	// while v2 rolls out, and on a loaded machine an answer can be lost
-	// (CI saw three PATCHes once). That the last one landed is the image
-	// and annotations checked above.
+	// while v2 rolls out, and on a loaded machine an answer can be lost.
+	// That the last one landed is the image and annotations checked above.
 	codes := r.answers()
 	t.Logf("PATCH answers (0: none): %v", codes)
 	if len(codes) < 2 || codes[0] != http.StatusConflict {
@@ -336,7 +335,10 @@ func TestWatchSurvivesAPIServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restart the API server: %v\n%s", err, out)
 	}
-	settle(s.cfg)
+	// v1's health is kept across the restart. The change is made at once:
+	// whether the informers have watched again yet or are still relisting,
+	// it must be seen.
+	waitHealthy(t, 1, s)
 	c.setImage(t, ns, "v2")
 	eventually(t, 60*time.Second, "a rollback after the restart", func() bool { return len(s.out.of(incident.Rollback)) == 1 })
 	if diff := cmp.Diff([]pageView{{Manager: "kubectl-set", Rollback: true, Reason: rollback.ReasonOutOfBandImage}},

@@ -42,22 +42,6 @@ func viewPages(as []incident.Action) []pageView {
 	return out
 }
 
-// metric is the value of the engine's series of name with exactly
-// labels; 0 when there is none.
-func (s *sentinel) metric(t *testing.T, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := s.metrics.Gather()
-	if err != nil {
-		t.Fatalf("gather the engine's metrics: %v", err)
-	}
-	for _, mf := range families {
-		if mf.GetName() == name {
-			return seriesValue(mf, labels)
-		}
-	}
-	return 0
-}
-
 // pollsPast waits until the engine has completed the poll n intervals
 // after at: whatever the polls up to it were to do has been done and
 // reported, since a rollback runs inside its poll.
