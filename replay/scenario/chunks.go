@@ -128,6 +128,11 @@ func (c *chunk) parse(names Names, codes *regexp.Regexp) {
 		raw, ts, v := p.Series()
 		s, known := local[string(raw)]
 		if !known {
+			if err := checkLabelSizes(raw); err != nil {
+				c.lines-- // the failing line's index
+				c.err = err
+				return
+			}
 			p.Labels(&lbls)
 			s = classify(lbls, names, codes)
 			if s != nil && s.key != "" {
