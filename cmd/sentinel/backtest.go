@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -61,6 +62,17 @@ func (h *historyFlags) stream(ctx context.Context, cfg config.Config, to time.Ti
 		scope.Namespaces = []string{h.namespace}
 	}
 	return backtest.FromCluster(ctx, c, scope)
+}
+
+// holdsNone says where no Deployment or ReplicaSet was found up to to.
+func (h *historyFlags) holdsNone(to time.Time) string {
+	if h.objects == "" {
+		return "the cluster of --kubeconfig " + h.kubeconfig + " has no Deployment in scope (kubernetes.namespaces, kubernetes.label_selector)"
+	}
+	if st, err := os.Stat(h.objects); err == nil && st.Size() == 0 {
+		return "--objects " + h.objects + " is empty (0 bytes)"
+	}
+	return fmt.Sprintf("--objects %s holds no Deployment or ReplicaSet observed by --to %s", h.objects, to.Format(time.RFC3339))
 }
 
 // rangeFlags are --from and --to.
@@ -155,6 +167,9 @@ func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
 	objects, err := backtest.ReadHistory(stream, "change history")
 	if err != nil {
 		return err
+	}
+	if len(objects) == 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "sentinel: warning: %s\n", scenario.NoObjects(f.hist.holdsNone(to)))
 	}
 	start := engine.PollAt(from, cfg.Detection.PollInterval)
 	src, query, err := rangeSource(ctx, cfg, start, to)

@@ -82,7 +82,10 @@ func ReadObjects(r io.Reader, name string) ([]Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: read: %w", name, bytes.Count(data, []byte("\n"))+1, err)
 	}
-	docs, err := splitDocuments(data)
+	if what, fix := notText(data[:min(len(data), sniffLen)]); what != "" {
+		return nil, fmt.Errorf("%s: %s; sentinel reads YAML or JSON text (kubectl get -o yaml or -o json): %s", name, what, fix)
+	}
+	docs, err := splitDocuments(bytes.TrimPrefix(data, []byte(utf8BOM)))
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", name, lineOf(err), err)
 	}

@@ -51,6 +51,15 @@ func MissingManagedFields(name string, objs []Object) string {
 		name, first.Line, n, all, first.Deployment.Namespace, first.Deployment.Name)
 }
 
+// NoObjects is a warning for a replay given no Deployment or ReplicaSet:
+// what holds none ("DIR/objects.yaml is empty (0 bytes)") and what the
+// replay cannot do without them.
+func NoObjects(what string) string {
+	return what + ": a replay reads the Deployments and ReplicaSets observed (kubectl get deploy,rs -o yaml " +
+		"--show-managed-fields; docs/scenarios.md) to tell what changed and who changed it; without them no page " +
+		"names a cause and nothing is rolled back"
+}
+
 // yamlNode is a parsed document, for the lines of a List's items.
 type yamlNode struct{ root yamlv3.Node }
 

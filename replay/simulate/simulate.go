@@ -304,6 +304,9 @@ func skippedText(skipped map[string]int) string {
 // warnings are what a replay under cfg cannot take as the daemon would.
 func warnings(dir string, cfg config.Config, objects []scenario.Object) []string {
 	var out []string
+	if len(objects) == 0 {
+		out = append(out, scenario.NoObjects(holdsNone(filepath.Join(dir, ObjectsFile))))
+	}
 	if w := scenario.MissingManagedFields(filepath.Join(dir, ObjectsFile), objects); w != "" {
 		out = append(out, w)
 	}
@@ -316,6 +319,15 @@ func warnings(dir string, cfg config.Config, objects []scenario.Object) []string
 			"metrics.prometheus's metric and label names", cfg.Metrics.Source))
 	}
 	return out
+}
+
+// holdsNone says how a file read has no objects: it is empty, or holds
+// none (only comments, separators or an empty List).
+func holdsNone(path string) string {
+	if st, err := os.Stat(path); err == nil && st.Size() == 0 {
+		return path + " is empty (0 bytes)"
+	}
+	return path + " holds no Deployment or ReplicaSet"
 }
 
 // Feed gives the engine one recorded object as the watcher would: a
