@@ -187,6 +187,7 @@ func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	x.known(scenario.Deployments(objects))
 	bar := progress(cmd.ErrOrStderr(), int(to.Sub(start)/cfg.Detection.PollInterval)+1)
 	res, err := backtest.Run(ctx, backtest.Options{Config: cfg, Source: src, Start: start, End: to,
 		Objects: objects, Notifier: notify.Tee{n, got}, EngineOptions: x.options, Progress: bar})
@@ -198,7 +199,8 @@ func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
 			return fmt.Errorf("write summary: %w", err)
 		}
 	}
-	return x.finish(objects, got.Actions)
+	return x.finish(objects, got.Actions, fmt.Sprintf("the backtest (its change history and the answers to its %d %s)",
+		res.Polls, plural(res.Polls, "poll", "polls")))
 }
 
 // loadConfig reads --config, or returns the built-in defaults without it

@@ -13,6 +13,7 @@ import (
 	"github.com/sentinel-sre/sentinel/replay/report"
 	"github.com/sentinel-sre/sentinel/replay/scenario"
 	"github.com/sentinel-sre/sentinel/replay/trace"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // explainFlags are --trace and --report, shared by simulate and backtest.
@@ -70,14 +71,45 @@ func (f *explainFlags) start(cfg config.Config, out io.Writer, title string) (*e
 	return x, nil
 }
 
-// finish reports a trace write error and writes the report.
-func (x *explain) finish(objects []scenario.Object, actions []incident.Action) error {
+// known tells the tracer of the workloads there are before any poll.
+func (x *explain) known(workloads []workload.Ref) {
+	if x.tracer != nil {
+		x.tracer.Known(workloads)
+	}
+}
+
+// check fails when --trace names none of workloads, all there are.
+func (x *explain) check(where string) func([]workload.Ref) error {
+	return func(workloads []workload.Ref) error {
+		x.known(workloads)
+		return x.missing(where)
+	}
+}
+
+// missing is the tracer's error for a workload never found.
+func (x *explain) missing(where string) error {
+	if x.tracer == nil {
+		return nil
+	}
+	return x.tracer.Missing(where)
+}
+
+// finish writes the report, and reports a trace write error or a traced
+// workload never found in where.
+func (x *explain) finish(objects []scenario.Object, actions []incident.Action, where string) error {
 	if x.tracer != nil && x.tracer.Err() != nil {
 		return fmt.Errorf("write trace: %w", x.tracer.Err())
 	}
-	if x.collector == nil {
-		return nil
+	if x.collector != nil {
+		if err := x.write(objects, actions); err != nil {
+			return err
+		}
 	}
+	return x.missing(where)
+}
+
+// write writes the report.
+func (x *explain) write(objects []scenario.Object, actions []incident.Action) error {
 	f, err := os.Create(x.path)
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sentinel-sre/sentinel/test/promenv"
+)
+
+// traceLines are the --trace lines of a text output.
+func traceLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "  trace     ") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// TestSimulateTraceUnknown: --trace naming no workload of the recording
+// is an error before the replay, not a line of "no data" per poll.
+func TestSimulateTraceUnknown(t *testing.T) {
+	out, _, errText := sentinel(t, "simulate", "--trace", "shop/crat", example)
+	want := "--trace shop/crat: no such workload in the recording (metrics.om and objects.yaml); did you mean shop/cart? " +
+		"(its 2 workloads: shop/cart, shop/web)"
+	if diff := cmp.Diff(want, errText); diff != "" || out != "" {
+		t.Errorf("error (-want +got):\n%s\noutput:\n%s", diff, out)
+	}
+	// A workload the recording names: one line per poll, as before.
+	out, _, errText = sentinel(t, "simulate", "--trace", "shop/web", example)
+	if n := len(traceLines(out)); errText != "" || n != 241 {
+		t.Errorf("--trace shop/web: %d trace lines, error %q; want 241", n, errText)
+	}
+}
+
+// TestBacktestTrace: --trace of a workload neither the change history
+// nor any answer has is one error after the backtest, with no trace line
+// printed; one the answers have and the history does not is traced
+// every poll.
+func TestBacktestTrace(t *testing.T) {
+	dir := filepath.Join(promenv.RepoRoot(t), "examples", "mli-6574")
+	cfg, _ := fakeDatadog(t, dir)
+	args := []string{"backtest", "--datadog", "--config", cfg, "--from", "2026-04-24T23:20:00Z", "--to", "2026-04-25T01:00:00Z"}
+
+	out, _, errText := sentinel(t, append(args, "--objects", filepath.Join(dir, "objects.yaml"), "--trace", "scale-deploy/model-engien")...)
+	want := "--trace scale-deploy/model-engien: no such workload in the backtest (its change history and the answers to " +
+		"its 401 polls); did you mean scale-deploy/model-engine? (its 3 workloads: scale-deploy/batch-api, " +
+		"scale-deploy/gateway, scale-deploy/model-engine)"
+	if diff := cmp.Diff(want, errText); diff != "" || len(traceLines(out)) != 0 {
+		t.Errorf("error (-want +got):\n%s\n%d trace lines", diff, len(traceLines(out)))
+	}
+
+	empty := write(t, t.TempDir(), "objects.yaml", "")
+	out, _, errText = sentinel(t, append(args, "--objects", empty, "--trace", "scale-deploy/model-engine")...)
+	if n := len(traceLines(out)); errText != "" || n != 401 {
+		t.Errorf("%d trace lines, error %q; want one per poll, 401", n, errText)
+	}
+}
