@@ -89,6 +89,7 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 	if err != nil {
 		return err
 	}
+	defer x.close()
 	got := &notify.Collect{}
 	opts := simulate.Options{Engine: x.options, Workloads: x.check(recording)}
 	if f.progress || isTerminal(stderr) {
