@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -63,6 +65,17 @@ func (h *historyFlags) stream(ctx context.Context, cfg config.Config, to time.Ti
 	return backtest.FromCluster(ctx, c, scope)
 }
 
+// holdsNone says where no Deployment or ReplicaSet was found up to to.
+func (h *historyFlags) holdsNone(to time.Time) string {
+	if h.objects == "" {
+		return "the cluster of --kubeconfig " + h.kubeconfig + " has no Deployment in scope (kubernetes.namespaces, kubernetes.label_selector)"
+	}
+	if st, err := os.Stat(h.objects); err == nil && st.Size() == 0 {
+		return "--objects " + h.objects + " is empty (0 bytes)"
+	}
+	return fmt.Sprintf("--objects %s holds no Deployment or ReplicaSet observed by --to %s", h.objects, to.Format(time.RFC3339))
+}
+
 // rangeFlags are --from and --to.
 type rangeFlags struct{ from, to string }
 
@@ -97,11 +110,17 @@ func (r *rangeFlags) parse(now time.Time, delay time.Duration, stderr io.Writer)
 // backtestFlags are backtest's flags.
 type backtestFlags struct {
 	cfgPath, promURL, output string
-	useDatadog               bool
+	useDatadog, progress     bool
+	maxPolls                 int
 	rng                      rangeFlags
 	hist                     historyFlags
 	ex                       explainFlags
 }
+
+// defaultMaxPolls is the longest range backtest runs unless --max-polls
+// says more: 1,000,000 polls is 174 days at the default 15 s interval,
+// far past any incident, and a mistyped year is caught.
+const defaultMaxPolls = 1_000_000
 
 func newBacktest(now func() time.Time) *cobra.Command {
 	var f backtestFlags
@@ -123,56 +142,51 @@ poll to page, and the workloads that would have paged more than once a day.`,
 	cmd.Flags().BoolVar(&f.useDatadog, "datadog", false, "ask Datadog (metrics.datadog in the config; keys from DD_API_KEY and DD_APP_KEY)")
 	cmd.Flags().StringVar(&f.cfgPath, "config", "", "configuration file (default: built-in defaults)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text, json or pagerduty")
+	cmd.Flags().BoolVar(&f.progress, "progress", false, "show progress on stderr even when it is not a terminal")
+	cmd.Flags().IntVar(&f.maxPolls, "max-polls", defaultMaxPolls, "refuse a range of more polls than this (0: no limit); raise it to run a longer one")
 	f.rng.add(cmd)
 	f.hist.add(cmd)
 	f.ex.add(cmd)
 	return cmd
 }
 
-// run backtests the range the flags name.
+// run backtests the range the flags name. Everything the flags can get
+// wrong is checked before the history is read or a query sent.
 func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
-	ctx := cmd.Context()
-	if (f.promURL == "") == !f.useDatadog {
-		return errors.New("want exactly one of --prometheus URL and --datadog")
-	}
-	cfg, err := loadConfig(f.cfgPath)
-	if err != nil {
-		return err
-	}
-	if f.promURL != "" {
-		cfg.Metrics.Source, cfg.Metrics.Prometheus.URL = "prometheus", f.promURL
-	} else {
-		cfg.Metrics.Source = "datadog"
-	}
-	from, to, err := f.rng.parse(now, cfg.Metrics.QueryDelay, cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	stream, err := f.hist.stream(ctx, cfg, to)
-	if err != nil {
-		return err
-	}
-	objects, err := backtest.ReadHistory(stream, "change history")
+	ctx, out, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	cfg, from, to, err := f.config(now, stderr)
 	if err != nil {
 		return err
 	}
 	start := engine.PollAt(from, cfg.Detection.PollInterval)
-	src, query, err := rangeSource(ctx, cfg, start, to)
-	if err != nil {
-		return err
+	polls := int(to.Sub(start)/cfg.Detection.PollInterval) + 1
+	if f.maxPolls > 0 && polls > f.maxPolls {
+		return f.tooLong(from, to, polls, cfg.Detection.PollInterval)
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "sentinel: backtest query: %s\n", query)
-	out := cmd.OutOrStdout()
 	n, err := notifier(f.output, out, cfg)
 	if err != nil {
 		return err
 	}
-	got := &notify.Collect{}
 	x, err := f.ex.start(cfg, traceTo(f.output, cmd), fmt.Sprintf("sentinel backtest %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
 	if err != nil {
 		return err
 	}
-	bar := progress(cmd.ErrOrStderr(), int(to.Sub(start)/cfg.Detection.PollInterval)+1)
+	defer x.close()
+	objects, err := f.history(ctx, cfg, to, stderr)
+	if err != nil {
+		return err
+	}
+	x.known(scenario.Deployments(objects))
+	src, query, err := rangeSource(ctx, cfg, start, to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "sentinel: backtest query: %s\n", query)
+	var bar func(done, total int)
+	if f.progress || isTerminal(stderr) {
+		bar = progress(stderr, polls)
+	}
+	got := &notify.Collect{}
 	res, err := backtest.Run(ctx, backtest.Options{Config: cfg, Source: src, Start: start, End: to,
 		Objects: objects, Notifier: notify.Tee{n, got}, EngineOptions: x.options, Progress: bar})
 	if err != nil {
@@ -183,7 +197,63 @@ func (f *backtestFlags) run(cmd *cobra.Command, now time.Time) error {
 			return fmt.Errorf("write summary: %w", err)
 		}
 	}
-	return x.finish(objects, got.Actions)
+	return x.finish(objects, got.Actions, fmt.Sprintf("the backtest (its change history and the answers to its %s)",
+		count(res.Polls, "poll", "polls")))
+}
+
+// config is the configuration the flags ask for, and the range.
+func (f *backtestFlags) config(now time.Time, stderr io.Writer) (cfg config.Config, from, to time.Time, err error) {
+	if (f.promURL == "") == !f.useDatadog {
+		return cfg, from, to, errors.New("want exactly one of --prometheus URL and --datadog")
+	}
+	if cfg, err = loadConfig(f.cfgPath); err != nil {
+		return cfg, from, to, err
+	}
+	if f.promURL != "" {
+		cfg.Metrics.Source, cfg.Metrics.Prometheus.URL = "prometheus", f.promURL
+	} else {
+		cfg.Metrics.Source = "datadog"
+	}
+	from, to, err = f.rng.parse(now, cfg.Metrics.QueryDelay, stderr)
+	return cfg, from, to, err
+}
+
+// tooLong refuses a range of more than --max-polls polls.
+func (f *backtestFlags) tooLong(from, to time.Time, polls int, every time.Duration) error {
+	return fmt.Errorf("--from %s to --to %s is %s polls (one every %s, detection.poll_interval), more than "+
+		"--max-polls %s: narrow the range, or give --max-polls %d to run them all",
+		from.Format(time.RFC3339), to.Format(time.RFC3339), thousands(polls), every, thousands(f.maxPolls), polls)
+}
+
+// history reads the change history, warning when it holds no object.
+func (f *backtestFlags) history(ctx context.Context, cfg config.Config, to time.Time, stderr io.Writer) ([]scenario.Object, error) {
+	stream, err := f.hist.stream(ctx, cfg, to)
+	if err != nil {
+		return nil, err
+	}
+	objects, err := backtest.ReadHistory(stream, "change history")
+	if err != nil {
+		return nil, err
+	}
+	if len(objects) == 0 {
+		fmt.Fprintf(stderr, "sentinel: warning: %s\n", scenario.NoObjects(f.hist.holdsNone(to)))
+	}
+	return objects, nil
+}
+
+// count is "1 poll", "2 polls".
+func count(n int, one, many string) string {
+	return thousands(n) + " " + plural(n, one, many)
+}
+
+// thousands writes n (not negative) with commas between thousands:
+// 1,000,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // loadConfig reads --config, or returns the built-in defaults without it

@@ -37,25 +37,7 @@ func kinds(lines []string) []string {
 // does).
 func TestBacktestDatadog(t *testing.T) {
 	dir := filepath.Join(promenv.RepoRoot(t), "examples", "mli-6574")
-	f, err := os.Open(filepath.Join(dir, simulate.MetricsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	points, err := fakedd.FromOpenMetrics(f, scenario.MetricName)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := fakedd.New(fakedd.Options{APIKey: "api", AppKey: "app", Metric: config.Default().Metrics.Datadog.Metric,
-		Interval: 15 * time.Second})
-	t.Cleanup(fake.Close)
-	fake.Add(points...)
-	t.Setenv(datadog.APIKeyEnv, "api")
-	t.Setenv(datadog.AppKeyEnv, "app")
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, "metrics:\n  source: datadog\n  datadog:\n    url: %s\n", fake.URL), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg, _ := fakeDatadog(t, dir)
 	out := sentinelOut(t, "backtest", "--datadog", "--config", cfg, "--from", "2026-04-24T23:20:00Z", "--to", "2026-04-25T01:00:00Z",
 		"--objects", filepath.Join(dir, simulate.ObjectsFile))
 	want := kinds(timeline(sentinelOut(t, "simulate", dir)))
@@ -69,4 +51,30 @@ func TestBacktestDatadog(t *testing.T) {
 	if !strings.Contains(out, "1 page, 1 rollback, 1 resolve") {
 		t.Errorf("summary lacks the totals:\n%s", out)
 	}
+}
+
+// fakeDatadog starts the fake Datadog loaded with a scenario's
+// metrics.om and returns a configuration file asking it.
+func fakeDatadog(t *testing.T, dir string) (cfg string, fake *fakedd.Server) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, simulate.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	points, err := fakedd.FromOpenMetrics(f, scenario.MetricName)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake = fakedd.New(fakedd.Options{APIKey: "api", AppKey: "app", Metric: config.Default().Metrics.Datadog.Metric,
+		Interval: 15 * time.Second})
+	t.Cleanup(fake.Close)
+	fake.Add(points...)
+	t.Setenv(datadog.APIKeyEnv, "api")
+	t.Setenv(datadog.AppKeyEnv, "app")
+	cfg = filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "metrics:\n  source: datadog\n  datadog:\n    url: %s\n", fake.URL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, fake
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -13,6 +15,7 @@ import (
 	"github.com/sentinel-sre/sentinel/replay/report"
 	"github.com/sentinel-sre/sentinel/replay/scenario"
 	"github.com/sentinel-sre/sentinel/replay/trace"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // explainFlags are --trace and --report, shared by simulate and backtest.
@@ -33,6 +36,10 @@ type explain struct {
 	path      string
 	cfg       config.Config
 	title     string
+	// report is --report's file, opened before the replay so that one
+	// that cannot be written fails first; created says it was not there.
+	report  *os.File
+	created bool
 }
 
 // traceTo is where --trace writes: beside a text timeline, else on
@@ -57,6 +64,9 @@ func (f *explainFlags) start(cfg config.Config, out io.Writer, title string) (*e
 		hooks = append(hooks, x.tracer.Hook)
 	}
 	if f.report != "" {
+		if err := x.open(); err != nil {
+			return nil, err
+		}
 		x.collector = report.NewCollector()
 		hooks = append(hooks, x.collector.Hook)
 	}
@@ -70,20 +80,80 @@ func (f *explainFlags) start(cfg config.Config, out io.Writer, title string) (*e
 	return x, nil
 }
 
-// finish reports a trace write error and writes the report.
-func (x *explain) finish(objects []scenario.Object, actions []incident.Action) error {
+// open opens --report's file for writing without emptying it: a replay
+// that fails leaves a file that was there as it was, and removes one it
+// created (close).
+func (x *explain) open() error {
+	f, err := os.OpenFile(x.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	x.created = err == nil
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(x.path, os.O_WRONLY, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("--report %s cannot be written: %w", x.path, err)
+	}
+	x.report = f
+	return nil
+}
+
+// known tells the tracer of the workloads there are before any poll.
+func (x *explain) known(workloads []workload.Ref) {
+	if x.tracer != nil {
+		x.tracer.Known(workloads)
+	}
+}
+
+// check fails when --trace names none of workloads, all there are.
+func (x *explain) check(where string) func([]workload.Ref) error {
+	return func(workloads []workload.Ref) error {
+		x.known(workloads)
+		return x.missing(where)
+	}
+}
+
+// missing is the tracer's error for a workload never found.
+func (x *explain) missing(where string) error {
+	if x.tracer == nil {
+		return nil
+	}
+	return x.tracer.Missing(where)
+}
+
+// close removes a report file the replay created and did not write.
+func (x *explain) close() {
+	if x.report == nil {
+		return
+	}
+	_ = x.report.Close()
+	if x.created {
+		_ = os.Remove(x.path)
+	}
+	x.report = nil
+}
+
+// finish writes the report, and reports a trace write error or a traced
+// workload never found in where.
+func (x *explain) finish(objects []scenario.Object, actions []incident.Action, where string) error {
 	if x.tracer != nil && x.tracer.Err() != nil {
 		return fmt.Errorf("write trace: %w", x.tracer.Err())
 	}
-	if x.collector == nil {
-		return nil
+	if x.collector != nil {
+		if err := x.write(objects, actions); err != nil {
+			return err
+		}
 	}
-	f, err := os.Create(x.path)
-	if err != nil {
-		return fmt.Errorf("write report: %w", err)
+	return x.missing(where)
+}
+
+// write writes the report into the file opened before the replay.
+func (x *explain) write(objects []scenario.Object, actions []incident.Action) error {
+	f := x.report
+	x.report = nil
+	err := f.Truncate(0)
+	if err == nil {
+		err = x.collector.Write(f, report.Input{Title: x.title, Config: x.cfg, Actions: actions,
+			Changes: report.Changes(objects, x.cfg.Rollback.Healthy.MinDuration)})
 	}
-	err = x.collector.Write(f, report.Input{Title: x.title, Config: x.cfg, Actions: actions,
-		Changes: report.Changes(objects, x.cfg.Rollback.Healthy.MinDuration)})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

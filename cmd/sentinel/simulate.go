@@ -61,6 +61,9 @@ decision the daemon runs.`,
 	return cmd
 }
 
+// recording is what a simulation replays, for messages.
+const recording = "the recording (" + simulate.MetricsFile + " and " + simulate.ObjectsFile + ")"
+
 func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulateFlags) error {
 	if err := simulate.CheckDir(dir); err != nil {
 		return err
@@ -86,8 +89,9 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 	if err != nil {
 		return err
 	}
+	defer x.close()
 	got := &notify.Collect{}
-	opts := simulate.Options{Engine: x.options}
+	opts := simulate.Options{Engine: x.options, Workloads: x.check(recording)}
 	if f.progress || isTerminal(stderr) {
 		bars := &progressBars{w: stderr}
 		defer bars.finish()
@@ -117,7 +121,7 @@ func runSimulate(ctx context.Context, cmd *cobra.Command, dir string, f simulate
 			return err
 		}
 	}
-	if err := x.finish(objects, got.Actions); err != nil {
+	if err := x.finish(objects, got.Actions, recording); err != nil {
 		return err
 	}
 	if want != nil {

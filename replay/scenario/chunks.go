@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"runtime"
+	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
@@ -61,7 +63,7 @@ func readChunks(r io.Reader, size int, free <-chan []byte, stop <-chan struct{},
 			}
 		}
 		c := &chunk{done: make(chan struct{})}
-		if last && bytes.HasSuffix(bytes.TrimRight(buf, "\n"), []byte("# EOF")) {
+		if last && bytes.HasSuffix(bytes.TrimRight(buf, "\r\n"), []byte("# EOF")) {
 			c.final = true
 			c.buf = buf
 		} else {
@@ -71,6 +73,63 @@ func readChunks(r io.Reader, size int, free <-chan []byte, stop <-chan struct{},
 			return nil
 		}
 	}
+}
+
+// parsers cut a file into chunks and parse them, one parser per core.
+type parsers struct {
+	// inOrder are the chunks in file order, each parsed once its done
+	// is closed; free takes their buffers back.
+	inOrder <-chan *chunk
+	free    chan<- []byte
+	// readErr is the reader's error, sent once inOrder is closed.
+	readErr <-chan error
+	stop    func()
+}
+
+// startParsers reads r in chunks of size bytes, parsing them on every
+// core; stop ends the reader and waits for the parsers.
+func startParsers(r io.Reader, size int, opts Options) *parsers {
+	workers := max(1, runtime.GOMAXPROCS(0))
+	free := make(chan []byte, workers+2)
+	for range workers + 2 {
+		// Grown by the first chunks and then reused: a small file never
+		// holds a chunk's worth of memory.
+		free <- make([]byte, 0, readBufferSize)
+	}
+	todo := make(chan *chunk, workers+2)
+	inOrder := make(chan *chunk, workers+2)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for c := range todo {
+				c.parse(opts.Names, opts.FailureCodes)
+				close(c.done)
+			}
+		})
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(inOrder)
+		defer close(todo)
+		readErr <- readChunks(r, size, free, stop, func(c *chunk) bool {
+			select {
+			case todo <- c:
+			case <-stop:
+				return false
+			}
+			select {
+			case inOrder <- c:
+				return true
+			case <-stop:
+				return false
+			}
+		})
+	}()
+	return &parsers{inOrder: inOrder, free: free, readErr: readErr, stop: func() {
+		close(stop)
+		wg.Wait()
+	}}
 }
 
 // chunk is a slice of whole lines and, once parsed, its series.
@@ -100,6 +159,7 @@ type chunkSeries struct {
 // it happens here, in parallel; only the series' identity across chunks
 // is left to the merge.
 func (c *chunk) parse(names Names, codes *regexp.Regexp) {
+	c.buf = dropCR(c.buf)
 	p := textparse.NewOpenMetricsParser(c.buf, labels.NewSymbolTable())
 	c.skipped = map[string]int{}
 	c.spans = spans{}
@@ -128,6 +188,11 @@ func (c *chunk) parse(names Names, codes *regexp.Regexp) {
 		raw, ts, v := p.Series()
 		s, known := local[string(raw)]
 		if !known {
+			if err := checkLabelSizes(raw); err != nil {
+				c.lines-- // the failing line's index
+				c.err = err
+				return
+			}
 			p.Labels(&lbls)
 			s = classify(lbls, names, codes)
 			if s != nil && s.key != "" {

@@ -15,11 +15,9 @@ import (
 	"math"
 	"os"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sentinel-sre/sentinel/counter"
@@ -161,54 +159,17 @@ func ReadMetrics(r io.Reader, name string, opts Options) (*Metrics, error) {
 	m := &Metrics{window: opts.Window, Skipped: map[string]int{}}
 	b := &builder{m: m, byLabels: map[string]*series{}, byWorkload: map[workload.Ref]int{}, spans: spans{}}
 
-	workers := max(1, runtime.GOMAXPROCS(0))
-	free := make(chan []byte, workers+2)
-	for range workers + 2 {
-		// Grown by the first chunks and then reused: a small file never
-		// holds a chunk's worth of memory.
-		free <- make([]byte, 0, readBufferSize)
+	br, err := openMetrics(r, name, opts.Names)
+	if err != nil {
+		return nil, err
 	}
-	todo := make(chan *chunk, workers+2)
-	inOrder := make(chan *chunk, workers+2)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	// On return (an error may come early), stop the reader, then wait for
-	// the parsers: deferred calls run last first.
-	defer wg.Wait()
-	defer close(stop)
-
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range todo {
-				c.parse(opts.Names, opts.FailureCodes)
-				close(c.done)
-			}
-		}()
-	}
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(inOrder)
-		defer close(todo)
-		readErr <- readChunks(r, size, free, stop, func(c *chunk) bool {
-			select {
-			case todo <- c:
-			case <-stop:
-				return false
-			}
-			select {
-			case inOrder <- c:
-				return true
-			case <-stop:
-				return false
-			}
-		})
-	}()
+	p := startParsers(br, size, opts)
+	// On return (an error may come early), stop the reader and parsers.
+	defer p.stop()
 
 	line := 1 // first line of the chunk
 	sawEOF := false
-	for c := range inOrder {
+	for c := range p.inOrder {
 		<-c.done
 		if c.err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", name, line+c.lines, shortError{c.err})
@@ -216,9 +177,9 @@ func ReadMetrics(r io.Reader, name string, opts Options) (*Metrics, error) {
 		b.merge(c, line)
 		line += c.lines
 		sawEOF = c.final
-		free <- c.buf[:0]
+		p.free <- c.buf[:0]
 	}
-	if err := <-readErr; err != nil {
+	if err := <-p.readErr; err != nil {
 		return nil, fmt.Errorf("%s: read: %w", name, err)
 	}
 	if !sawEOF {

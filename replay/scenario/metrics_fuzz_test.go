@@ -13,13 +13,24 @@ import (
 	"github.com/sentinel-sre/sentinel/source"
 )
 
-var errLine = regexp.MustCompile(`^fuzz\.[a-z]+:(\d+): `)
+var (
+	errLine   = regexp.MustCompile(`^fuzz\.[a-z]+:(\d+): `)
+	fileError = regexp.MustCompile(`^fuzz\.[a-z]+: [^:]+; sentinel reads `)
+)
 
 // checkErrLine checks that an error names the file and a line that exists
 // (or the one just past the end, where a missing "# EOF" belongs). YAML
 // also counts a lone carriage return as a line break (yamlLines).
 func checkErrLine(t *testing.T, err error, data []byte, yamlLines bool) {
 	t.Helper()
+	// A file that is not text, or an empty metrics file, is named for what
+	// it is, and no line.
+	if what, _ := notText(data[:min(len(data), sniffLen)]); what != "" || len(data) == 0 && !yamlLines {
+		if !fileError.MatchString(err.Error()) {
+			t.Fatalf("error %q does not say what the file is", err)
+		}
+		return
+	}
 	m := errLine.FindStringSubmatch(err.Error())
 	if m == nil {
 		t.Fatalf("error %q does not name file:line", err)

@@ -403,7 +403,7 @@ func TestReadMetricsErrors(t *testing.T) {
 		{
 			name: "empty",
 			text: "",
-			want: "test.om:1: truncated",
+			want: "test.om: empty (0 bytes); sentinel reads OpenMetrics text: ",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"regexp"
+	goruntime "runtime"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -79,18 +82,16 @@ func ReadObjects(r io.Reader, name string) ([]Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: read: %w", name, bytes.Count(data, []byte("\n"))+1, err)
 	}
-	docs, err := splitDocuments(data)
+	if what, fix := notText(data[:min(len(data), sniffLen)]); what != "" {
+		return nil, fmt.Errorf("%s: %s; sentinel reads YAML or JSON text (kubectl get -o yaml or -o json): %s", name, what, fix)
+	}
+	docs, err := splitDocuments(bytes.TrimPrefix(data, []byte(utf8BOM)))
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", name, lineOf(err), err)
 	}
-	d := newDecoder()
-	var out []Object
-	for _, doc := range docs {
-		objs, err := d.document(doc)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, lineOf(err), err)
-		}
-		out = append(out, objs...)
+	out, err := newDecoder().documents(docs)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", name, lineOf(err), err)
 	}
 	byResourceVersion(out)
 	var last time.Time
@@ -154,6 +155,45 @@ func newDecoder() *decoder {
 	s := runtime.NewScheme()
 	_ = appsv1.AddToScheme(s) // registers types only; cannot fail
 	return &decoder{codec: serializer.NewCodecFactory(s).UniversalDeserializer()}
+}
+
+// documents decodes the documents on every core, keeping their order;
+// the error is that of the first failing document in the file.
+func (d *decoder) documents(docs []document) ([]Object, error) {
+	objs := make([][]Object, len(docs))
+	errs := make([]error, len(docs))
+	var next, failed atomic.Int64 // the next document to take; the first failing one
+	failed.Store(int64(len(docs)))
+	var wg sync.WaitGroup
+	for range min(goruntime.GOMAXPROCS(0), len(docs)) {
+		wg.Go(func() {
+			// Documents after a failing one need no decoding.
+			for i := next.Add(1) - 1; i < failed.Load(); i = next.Add(1) - 1 {
+				if objs[i], errs[i] = d.document(docs[i]); errs[i] != nil {
+					lower(&failed, i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if i := failed.Load(); i < int64(len(docs)) {
+		return nil, errs[i]
+	}
+	n := 0
+	for _, o := range objs {
+		n += len(o)
+	}
+	out := make([]Object, 0, n)
+	for _, o := range objs {
+		out = append(out, o...)
+	}
+	return out, nil
+}
+
+// lower sets a to i if i is lower.
+func lower(a *atomic.Int64, i int64) {
+	for f := a.Load(); i < f && !a.CompareAndSwap(f, i); f = a.Load() {
+	}
 }
 
 // envelope is what tells the forms apart: an object or List has a kind,

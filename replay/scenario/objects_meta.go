@@ -2,10 +2,13 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // ObservedAt is the newest managedFields time of an object, or its
@@ -49,6 +52,28 @@ func MissingManagedFields(name string, objs []Object) string {
 	return fmt.Sprintf("%s:%d: %d of %d Deployment observations (the first: %s/%s) have no managedFields, so who made "+
 		"a change is unknown and no change is rolled back; record with kubectl get --show-managed-fields",
 		name, first.Line, n, all, first.Deployment.Namespace, first.Deployment.Name)
+}
+
+// NoObjects is a warning for a replay given no Deployment or ReplicaSet:
+// what holds none ("DIR/objects.yaml is empty (0 bytes)") and what the
+// replay cannot do without them.
+func NoObjects(what string) string {
+	return what + ": a replay reads the Deployments and ReplicaSets observed (kubectl get deploy,rs -o yaml " +
+		"--show-managed-fields; docs/scenarios.md) to tell what changed and who changed it; without them no page " +
+		"names a cause and nothing is rolled back"
+}
+
+// Deployments are the workloads objs observe as Deployments, sorted,
+// each once.
+func Deployments(objs []Object) []workload.Ref {
+	var out []workload.Ref
+	for _, o := range objs {
+		if d := o.Deployment; d != nil {
+			out = append(out, workload.Ref{Namespace: d.Namespace, Name: d.Name})
+		}
+	}
+	slices.SortFunc(out, workload.Compare)
+	return slices.Compact(out)
 }
 
 // yamlNode is a parsed document, for the lines of a List's items.

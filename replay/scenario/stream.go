@@ -54,6 +54,7 @@ func splitDocuments(data []byte) ([]document, error) {
 
 func splitJSON(data []byte) ([]document, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	ls := newLines(data)
 	var out []document
 	for {
 		start := int(dec.InputOffset())
@@ -73,7 +74,7 @@ func splitJSON(data []byte) ([]document, error) {
 			}
 			return nil, atLine(lineAt(data, at), fmt.Errorf("invalid JSON: %w", err))
 		}
-		l := lineAt(data, start)
+		l := ls.at(start)
 		out = append(out, document{text: raw, line: l, first: l, json: true})
 	}
 }
@@ -86,12 +87,34 @@ func lineAt(data []byte, off int) int {
 	return bytes.Count(data[:off], []byte("\n")) + 1
 }
 
+// lines finds the lines of offsets asked in increasing order, counting
+// only the newlines since the last one asked: a stream of thousands of
+// documents is read in linear time.
+type lines struct {
+	data      []byte
+	off, line int
+}
+
+func newLines(data []byte) *lines { return &lines{data: data, line: 1} }
+
+// at is the 1-based line of byte offset off.
+func (l *lines) at(off int) int {
+	off = min(max(off, 0), len(l.data))
+	if off < l.off {
+		l.off, l.line = 0, 1
+	}
+	l.line += bytes.Count(l.data[l.off:off], []byte("\n"))
+	l.off = off
+	return l.line
+}
+
 // splitYAML cuts a YAML stream with apimachinery's reader, finding each
 // document's first line in the input (the reader drops separators and
 // empty documents). Lines end in "\n" for the reader; "\r\n" is one too.
 func splitYAML(data []byte) ([]document, error) {
 	norm := bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 	rd := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(norm)))
+	ls := newLines(norm)
 	var out []document
 	off := 0
 	for {
@@ -111,7 +134,7 @@ func splitYAML(data []byte) ([]document, error) {
 		if isComments(text) {
 			continue
 		}
-		doc := document{text: append([]byte(nil), text...), line: lineAt(norm, start)}
+		doc := document{text: append([]byte(nil), text...), line: ls.at(start)}
 		doc.first = doc.line + contentLine(text)
 		if err := secondDocument(doc); err != nil {
 			return nil, err

@@ -79,3 +79,44 @@ func kinds(actions []incident.Action) []string {
 	}
 	return out
 }
+
+// TestReplayWithoutObjects: an objects.yaml holding no Deployment or
+// ReplicaSet (empty, comments only, an empty List) still replays the
+// metrics, with a warning saying what the file is and what a replay
+// then cannot do; before, nothing said why no page named a cause.
+func TestReplayWithoutObjects(t *testing.T) {
+	const cannot = ": a replay reads the Deployments and ReplicaSets observed (kubectl get deploy,rs -o yaml " +
+		"--show-managed-fields; docs/scenarios.md) to tell what changed and who changed it; without them no page " +
+		"names a cause and nothing is rolled back"
+	abs, err := filepath.Abs(filepath.Join("..", "..", "examples", "kubectl-set-image", simulate.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, objects, want string }{
+		{"empty", "", " is empty (0 bytes)"},
+		{"comments only", "# kubectl printed nothing\n---\n", " holds no Deployment or ReplicaSet"},
+		{"an empty List", "apiVersion: v1\nitems: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n", " holds no Deployment or ReplicaSet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, simulate.ObjectsFile)
+			if err := os.WriteFile(path, []byte(tc.objects), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(abs, filepath.Join(dir, simulate.MetricsFile)); err != nil {
+				t.Fatal(err)
+			}
+			var c notify.Collect
+			res, err := simulate.Run(t.Context(), dir, config.Default(), &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{path + tc.want + cannot}, res.Warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"page shop/cart rollback=false"}, kinds(c.Actions)); diff != "" {
+				t.Errorf("actions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package simulate_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/notify"
 	"github.com/sentinel-sre/sentinel/replay/simulate"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // TestReplayProgress: progress is told for reading metrics.om (up to its
@@ -140,4 +142,26 @@ func describe(actions []incident.Action) []string {
 		out = append(out, a.At.UTC().Format("15:04:05")+" "+a.Summary())
 	}
 	return out
+}
+
+// TestReplayWorkloads: Options.Workloads is told the workloads the
+// recording names, in its metrics and as Deployments, before the first
+// poll; its error ends the replay with no action reported.
+func TestReplayWorkloads(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "kubectl-set-image")
+	var got []string
+	stop := errors.New("stop")
+	var c notify.Collect
+	res, err := simulate.Replay(t.Context(), dir, config.Default(), &c, simulate.Options{Workloads: func(ws []workload.Ref) error {
+		for _, w := range ws {
+			got = append(got, w.String())
+		}
+		return stop
+	}})
+	if !errors.Is(err, stop) || res.Polls != 0 || len(c.Actions) != 0 {
+		t.Errorf("error %v after %d polls and %d actions; want the callback's, before any", err, res.Polls, len(c.Actions))
+	}
+	if diff := cmp.Diff([]string{"shop/cart", "shop/web"}, got); diff != "" {
+		t.Errorf("workloads (-want +got):\n%s", diff)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sentinel-sre/sentinel/replay/scenario"
 	"github.com/sentinel-sre/sentinel/rollback"
 	"github.com/sentinel-sre/sentinel/source"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // Scenario files inside a scenario directory.
@@ -124,6 +125,10 @@ type Options struct {
 	// Engine are options of the replay's engine, e.g. a poll hook that
 	// traces or draws the replay.
 	Engine []engine.Option
+	// Workloads, when set, is told the workloads the recording names (in
+	// metrics.om and as Deployments in objects.yaml) once it is read;
+	// an error ends the replay before its first poll.
+	Workloads func([]workload.Ref) error
 }
 
 // Progress is how far one phase of a replay has come.
@@ -166,6 +171,11 @@ func Replay(ctx context.Context, dir string, cfg config.Config, notifier engine.
 		Warnings: warnings(dir, cfg, objects)}
 	if metrics.Samples == 0 {
 		return res, noSamples(filepath.Join(dir, MetricsFile), metrics, cfg)
+	}
+	if opts.Workloads != nil {
+		if err := opts.Workloads(workloads(metrics, objects)); err != nil {
+			return res, err
+		}
 	}
 
 	var src engine.Source = metrics
@@ -231,6 +241,14 @@ func read(dir string, cfg config.Config, progress func(Progress)) (*scenario.Met
 		return nil, nil, objErr
 	}
 	return metrics, objects, nil
+}
+
+// workloads are those the recording names: in its metrics, and as
+// Deployments.
+func workloads(m *scenario.Metrics, objects []scenario.Object) []workload.Ref {
+	out := append(m.Workloads(), scenario.Deployments(objects)...)
+	slices.SortFunc(out, workload.Compare)
+	return slices.Compact(out)
 }
 
 // readMetrics reads metrics.om, telling progress of the bytes read.
@@ -304,6 +322,9 @@ func skippedText(skipped map[string]int) string {
 // warnings are what a replay under cfg cannot take as the daemon would.
 func warnings(dir string, cfg config.Config, objects []scenario.Object) []string {
 	var out []string
+	if len(objects) == 0 {
+		out = append(out, scenario.NoObjects(holdsNone(filepath.Join(dir, ObjectsFile))))
+	}
 	if w := scenario.MissingManagedFields(filepath.Join(dir, ObjectsFile), objects); w != "" {
 		out = append(out, w)
 	}
@@ -316,6 +337,15 @@ func warnings(dir string, cfg config.Config, objects []scenario.Object) []string
 			"metrics.prometheus's metric and label names", cfg.Metrics.Source))
 	}
 	return out
+}
+
+// holdsNone says how a file read has no objects: it is empty, or holds
+// none (only comments, separators or an empty List).
+func holdsNone(path string) string {
+	if st, err := os.Stat(path); err == nil && st.Size() == 0 {
+		return path + " is empty (0 bytes)"
+	}
+	return path + " holds no Deployment or ReplicaSet"
 }
 
 // Feed gives the engine one recorded object as the watcher would: a

@@ -5,6 +5,7 @@
 package trace
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -27,29 +28,118 @@ func ParseWorkload(s string) (workload.Ref, error) {
 }
 
 // Tracer prints one line per poll for one workload.
+//
+// Until the workload is known to exist (Known, or a poll with a series
+// of it), its lines are held back: a name that matches nothing is one
+// error at the end (Missing), not a line of "no data" per poll.
 type Tracer struct {
 	w        io.Writer
 	workload workload.Ref
 	rule     detector.Rule
 	err      error
+
+	found bool
+	held  []heldPoll                // polls before it was found
+	seen  map[workload.Ref]struct{} // workloads known or observed, for Missing
+}
+
+// heldPoll is what the line of a poll without the workload says, kept
+// small: a backtest may hold a million.
+type heldPoll struct {
+	at, onset int64 // Unix nanoseconds
+	state     detector.State
+	srcErr    string
+}
+
+// heldLine is the held poll's line, as Line wrote it then.
+func (t *Tracer) heldLine(h heldPoll) string {
+	r := engine.PollRecord{At: time.Unix(0, h.at).UTC(), State: func(workload.Ref) (detector.State, time.Time) {
+		if h.onset == 0 {
+			return h.state, time.Time{}
+		}
+		return h.state, time.Unix(0, h.onset).UTC()
+	}}
+	if h.srcErr != "" {
+		r.SourceErr = errors.New(h.srcErr)
+	}
+	return t.Line(r)
 }
 
 // New returns a tracer of workload writing to w, judging as cfg does.
-func New(w io.Writer, workload workload.Ref, cfg config.Config) *Tracer {
+func New(w io.Writer, wl workload.Ref, cfg config.Config) *Tracer {
 	d := cfg.Detection
-	return &Tracer{w: w, workload: workload, rule: detector.Rule{Threshold: d.Threshold, For: d.For,
-		MinRequestRate: d.MinRequestRate, ResolveAfter: d.ResolveAfter}}
+	return &Tracer{w: w, workload: wl, rule: detector.Rule{Threshold: d.Threshold, For: d.For,
+		MinRequestRate: d.MinRequestRate, ResolveAfter: d.ResolveAfter}, seen: map[workload.Ref]struct{}{}}
 }
 
 // Err is the first write error, if any.
 func (t *Tracer) Err() error { return t.err }
+
+// Known tells the tracer of workloads that exist before any poll (a
+// recording's, a change history's) and reports whether the traced one
+// is among them.
+func (t *Tracer) Known(workloads []workload.Ref) bool {
+	for _, w := range workloads {
+		t.seen[w] = struct{}{}
+		if w == t.workload {
+			t.found = true
+		}
+	}
+	return t.found
+}
+
+// Missing is an error when no poll had a series of the workload and
+// Known did not name it, listing the workloads there were; where says
+// what was replayed ("the backtest").
+func (t *Tracer) Missing(where string) error {
+	if t.found {
+		return nil
+	}
+	known := make([]workload.Ref, 0, len(t.seen))
+	for w := range t.seen {
+		known = append(known, w)
+	}
+	return NoSuchWorkload(t.workload, known, where)
+}
 
 // Hook is the engine's poll hook (engine.WithPollHook).
 func (t *Tracer) Hook(r engine.PollRecord) {
 	if t.err != nil {
 		return
 	}
+	if !t.found {
+		for _, o := range r.Observations {
+			t.seen[o.Workload] = struct{}{}
+		}
+		if _, ok := find(r.Observations, t.workload); !ok {
+			t.hold(r)
+			return
+		}
+		t.found = true
+		for _, h := range t.held {
+			if _, t.err = fmt.Fprintln(t.w, t.heldLine(h)); t.err != nil {
+				return
+			}
+		}
+		t.held = nil
+	}
 	_, t.err = fmt.Fprintln(t.w, t.Line(r))
+}
+
+// hold keeps a poll without the workload.
+func (t *Tracer) hold(r engine.PollRecord) {
+	state, onset := r.State(t.workload)
+	h := heldPoll{at: r.At.UnixNano(), state: state}
+	if !onset.IsZero() {
+		h.onset = onset.UnixNano()
+	}
+	if r.SourceErr != nil {
+		h.srcErr = r.SourceErr.Error()
+		if n := len(t.held); n > 0 && t.held[n-1].srcErr == h.srcErr {
+			h.srcErr = t.held[n-1].srcErr // one copy of a repeated message
+		}
+	}
+	t.held = append(t.held, h)
 }
 
 // Line explains one poll.

@@ -2,6 +2,8 @@ package trace
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +75,106 @@ func TestParseWorkload(t *testing.T) {
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("ParseWorkload(%q) = %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+// TestTracerHoldsUntilFound: lines of polls without the workload are held
+// until one has it, then printed as they would have been; a workload no
+// poll had is one error naming those there were, with nothing printed.
+func TestTracerHoldsUntilFound(t *testing.T) {
+	web := workload.Ref{Namespace: "shop", Name: "web"}
+	cart := workload.Ref{Namespace: "shop", Name: "cart"}
+	at := time.Date(2026, 4, 24, 23, 0, 0, 0, time.UTC)
+	ok := func(workload.Ref) (detector.State, time.Time) { return detector.StateOK, time.Time{} }
+	recs := []engine.PollRecord{
+		{At: at, Observations: []detector.Observation{{Workload: cart, Requests: 5}}, State: ok},
+		{At: at.Add(15 * time.Second), SourceErr: errors.New("timeout"), State: ok},
+		{At: at.Add(30 * time.Second), SourceErr: errors.New("timeout"), State: ok},
+		{At: at.Add(45 * time.Second), Observations: []detector.Observation{{Workload: web, Requests: 40, Failures: 1}}, State: ok},
+		{At: at.Add(60 * time.Second), Observations: []detector.Observation{{Workload: cart, Requests: 5}}, State: ok},
+	}
+	var want strings.Builder
+	direct := New(nil, web, config.Default())
+	for _, r := range recs {
+		want.WriteString(direct.Line(r) + "\n")
+	}
+	var got strings.Builder
+	tr := New(&got, web, config.Default())
+	for i, r := range recs {
+		tr.Hook(r)
+		if i < 3 && got.Len() > 0 {
+			t.Fatalf("printed before the workload was found:\n%s", got.String())
+		}
+	}
+	if diff := cmp.Diff(want.String(), got.String()); diff != "" {
+		t.Errorf("trace (-as printed at once +held):\n%s", diff)
+	}
+	if err := tr.Missing("the backtest"); err != nil {
+		t.Errorf("Missing: %v", err)
+	}
+
+	got.Reset()
+	api := workload.Ref{Namespace: "shop", Name: "api"}
+	never := New(&got, workload.Ref{Namespace: "shop", Name: "wbe"}, config.Default())
+	if never.Known([]workload.Ref{api}) {
+		t.Error("Known: found a workload not given")
+	}
+	for _, r := range recs {
+		never.Hook(r)
+	}
+	want2 := "--trace shop/wbe: no such workload in the backtest; did you mean shop/web? (its 3 workloads: shop/api, shop/cart, shop/web)"
+	if err := never.Missing("the backtest"); err == nil || err.Error() != want2 || got.Len() > 0 {
+		t.Errorf("Missing: %v, printed %q; want %s and nothing printed", err, got.String(), want2)
+	}
+
+	got.Reset()
+	known := New(&got, web, config.Default())
+	if !known.Known([]workload.Ref{cart, web}) {
+		t.Error("Known: did not find the workload given")
+	}
+	known.Hook(recs[1])
+	if diff := cmp.Diff(direct.Line(recs[1])+"\n", got.String()); diff != "" {
+		t.Errorf("a known workload's poll is printed at once (-want +got):\n%s", diff)
+	}
+}
+
+func TestNoSuchWorkload(t *testing.T) {
+	ref := func(s string) workload.Ref {
+		w, err := ParseWorkload(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	var fleet []workload.Ref
+	for i := range 30 {
+		fleet = append(fleet, workload.Ref{Namespace: fmt.Sprintf("team-%02d", i%3), Name: fmt.Sprintf("svc-%02d", i)})
+	}
+	for _, tc := range []struct {
+		name  string
+		trace string
+		known []workload.Ref
+		want  string
+	}{
+		{"a typo", "shop/crat", []workload.Ref{ref("shop/web"), ref("shop/cart"), ref("staging/cart")},
+			"--trace shop/crat: no such workload in the recording; did you mean shop/cart? (its 3 workloads: shop/cart, shop/web, staging/cart)"},
+		{"another namespace", "staging/web", []workload.Ref{ref("shop/web"), ref("staging/cart")},
+			"--trace staging/web: no such workload in the recording; did you mean shop/web? (its 2 workloads: staging/cart, shop/web)"},
+		{"a typo and another namespace", "staging/wbe", []workload.Ref{ref("shop/web"), ref("staging/cart")},
+			"--trace staging/wbe: no such workload in the recording; its 2 workloads: staging/cart, shop/web"},
+		{"nothing near", "ops/prometheus", []workload.Ref{ref("shop/web")},
+			"--trace ops/prometheus: no such workload in the recording; its 1 workload: shop/web"},
+		{"many, its namespace first", "team-02/svc-99", fleet,
+			"--trace team-02/svc-99: no such workload in the recording; did you mean team-02/svc-29? (its 30 workloads: " +
+				"team-02/svc-02, team-02/svc-05, team-02/svc-08, team-02/svc-11, team-02/svc-14, team-02/svc-17, " +
+				"team-02/svc-20, team-02/svc-23, team-02/svc-26, team-02/svc-29 and 20 more)"},
+		{"none", "shop/web", nil, "--trace shop/web: the recording has no workload at all"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NoSuchWorkload(ref(tc.trace), tc.known, "the recording")
+			if diff := cmp.Diff(tc.want, err.Error()); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
