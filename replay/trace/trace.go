@@ -52,8 +52,11 @@ func (t *Tracer) Hook(r engine.PollRecord) {
 	_, t.err = fmt.Fprintln(t.w, t.Line(r))
 }
 
-// Line explains one poll.
-func (t *Tracer) Line(r engine.PollRecord) string {
+// Line explains one poll, on one line (workload.Printable) whatever the
+// names and errors in it hold.
+func (t *Tracer) Line(r engine.PollRecord) string { return workload.Printable(t.line(r)) }
+
+func (t *Tracer) line(r engine.PollRecord) string {
 	state, onset := r.State(t.workload)
 	head := fmt.Sprintf("%s  trace     %s", r.At.UTC().Format(time.RFC3339), t.workload)
 	if r.SourceErr != nil {
