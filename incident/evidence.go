@@ -16,8 +16,10 @@ import (
 type Evidence struct {
 	// Basis is what the detector judged (see detector.Basis).
 	Basis detector.Basis
-	// Began is when the errors began (see evidence.Blame).
-	Began time.Time
+	// Began is when the errors began (see evidence.Blame); when they began
+	// again (a reopened incident), IncidentBegan is when the incident's
+	// did, else it is zero.
+	Began, IncidentBegan time.Time
 	// FailingRevision is the revision that failed: the one whose pods
 	// failed first (per-revision metrics), else the one the blamed change
 	// created; 0 when unknown.
@@ -31,7 +33,8 @@ type Evidence struct {
 	// Blame is how the cause was chosen; Why says it in a sentence.
 	Blame evidence.Rule
 	Why   string
-	// Later are changes made after the errors began: never blamed.
+	// Later are changes made after the incident's errors began: never
+	// blamed.
 	Later []history.Change
 	// Reopened: the incident had resolved at ResolvedAt and fails again.
 	Reopened   bool
@@ -53,6 +56,9 @@ func NewEvidence(f detector.Finding, ev evidence.Workload, b evidence.Blame) *Ev
 	e := &Evidence{Basis: f.Basis, Began: b.Began, PerRevision: len(ev.Revisions) > 0,
 		WorkloadRatio: ev.Observed.Ratio(), Blame: b.Rule, Why: b.Explain(), Later: b.Later,
 		Reopened: f.Reopened, ResolvedAt: f.ResolvedAt}
+	if b.Again {
+		e.IncidentBegan = b.Since
+	}
 	switch {
 	case b.HasFailing:
 		e.FailingRevision = b.Failing.Revision
@@ -101,17 +107,20 @@ func deref(v *float64) float64 {
 
 // EvidenceDetails is the rendering of a page's evidence (Details).
 type EvidenceDetails struct {
-	Basis           string          `json:"basis"`
-	ErrorsBegan     time.Time       `json:"errors_began"`
-	FailingRevision int64           `json:"failing_revision,omitempty"`
-	PerRevision     bool            `json:"per_revision"`
-	Revisions       []RevisionRatio `json:"revisions,omitempty"`
-	WorkloadRatio   *float64        `json:"workload_error_ratio,omitempty"`
-	Blame           string          `json:"blame"`
-	Why             string          `json:"why"`
-	Later           []jsonLater     `json:"changes_after_errors_began,omitempty"`
-	Reopened        bool            `json:"reopened,omitempty"`
-	ResolvedAt      *time.Time      `json:"resolved_at,omitempty"`
+	Basis       string    `json:"basis"`
+	ErrorsBegan time.Time `json:"errors_began"`
+	// IncidentErrorsBegan is when the incident's errors began, when those
+	// of errors_began began again; changes after it are never blamed.
+	IncidentErrorsBegan *time.Time      `json:"incident_errors_began,omitempty"`
+	FailingRevision     int64           `json:"failing_revision,omitempty"`
+	PerRevision         bool            `json:"per_revision"`
+	Revisions           []RevisionRatio `json:"revisions,omitempty"`
+	WorkloadRatio       *float64        `json:"workload_error_ratio,omitempty"`
+	Blame               string          `json:"blame"`
+	Why                 string          `json:"why"`
+	Later               []jsonLater     `json:"changes_after_errors_began,omitempty"`
+	Reopened            bool            `json:"reopened,omitempty"`
+	ResolvedAt          *time.Time      `json:"resolved_at,omitempty"`
 }
 
 type jsonLater struct {
@@ -138,6 +147,10 @@ func (e *Evidence) details() *EvidenceDetails {
 	if e.Reopened {
 		r := e.ResolvedAt.UTC()
 		j.ResolvedAt = &r
+	}
+	if !e.IncidentBegan.IsZero() {
+		b := e.IncidentBegan.UTC()
+		j.IncidentErrorsBegan = &b
 	}
 	return j
 }

@@ -52,7 +52,12 @@ func (t Text) Notify(_ context.Context, a incident.Action) error {
 			line("%22s cause: none blamed", "")
 		}
 		if ev := a.Evidence; ev != nil {
-			line("%22s failing: %s; errors began %s", "", ev.What(), ev.Began.UTC().Format(time.RFC3339))
+			began := "errors began " + ev.Began.UTC().Format(time.RFC3339)
+			if !ev.IncidentBegan.IsZero() {
+				began = "errors began again " + ev.Began.UTC().Format(time.RFC3339) + " (first " +
+					ev.IncidentBegan.UTC().Format(time.RFC3339) + ")"
+			}
+			line("%22s failing: %s; %s", "", ev.What(), began)
 			line("%22s why: %s", "", ev.Why)
 			if ev.Reopened {
 				line("%22s reopened: failing again after the incident resolved at %s", "", ev.ResolvedAt.UTC().Format(time.RFC3339))

@@ -162,7 +162,7 @@ func decisions(acts []incident.Action) []decision {
 				d.Details = append(d.Details, fmt.Sprintf("cause: revision %d at %s by %s", c.Revision, c.At.UTC().Format(time.RFC3339),
 					workload.Printable(c.By())))
 			} else {
-				d.Details = append(d.Details, "cause: none found in the link window")
+				d.Details = append(d.Details, "cause: none blamed")
 			}
 			verb := "no rollback"
 			if a.Decision.Rollback() {
