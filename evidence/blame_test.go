@@ -102,6 +102,14 @@ func blameCases() []blameCase {
 		wantWhy: "errors began at 23:50:15 on revision 1, which no change in the link window created; " +
 			"image changed by kubectl-set 10 s after errors began: not blamed",
 	}, {
+		name: "old pods degraded first, the new revision failed later: a change between is placed after the workload's errors",
+		ev: evidence([]traffic{{"aaa", 40, 0.01}}, []traffic{{"aaa", 40, 0.1}}, []traffic{{"aaa", 36, 0.1}, {"bbb", 4, 0.01}},
+			[]traffic{{"aaa", 30, 0.1}, {"bbb", 10, 0.95}}),
+		changes:   []history.Change{change(2, at(1), "kubectl-set"), {Workload: cart, At: at(2), Revision: 3, Manager: "kubectl-edit"}},
+		wantCause: 2, wantRule: RuleFailingRevision, wantLater: 1,
+		wantWhy: "errors are on revision 2, which this change created 30 s before they began at 23:50:45; " +
+			"template changed by kubectl-edit 15 s after the errors began at 23:50:15: not blamed",
+	}, {
 		name:     "reopened: a change after the incident's errors began is not blamed, before they began again",
 		ev:       reopened(""),
 		began:    at(1),
