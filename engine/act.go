@@ -51,12 +51,13 @@ func (e *Engine) decide(f detector.Finding, now time.Time) step {
 	page.At = now
 	in := rollback.Input{Incident: page.Incident, Workload: f.Workload, Revisions: e.history.Revisions(f.Workload)}
 	ev, _ := e.evidence.Evidence(f.Workload)
-	began := ev.Began
-	if began.IsZero() || began.After(f.Onset) {
-		began = f.Onset
+	inc := evidence.Incident{Onset: f.Onset}
+	if b, ok := e.began[f.Workload]; ok && b.onset.Equal(f.Onset) {
+		inc.Began = b.began
 	}
-	blame := evidence.BlameChange(ev, f.Onset,
-		e.history.Changes(f.Workload, began.Add(-e.cfg.Detection.LinkWindow), now))
+	blame := evidence.BlameChange(ev, inc,
+		e.history.Changes(f.Workload, inc.Since(ev).Add(-e.cfg.Detection.LinkWindow), now))
+	e.began[f.Workload] = incidentBegan{onset: f.Onset, began: blame.Since}
 	in.Cause, page.Cause = blame.Cause, blame.Cause
 	page.Evidence = incident.NewEvidence(f, ev, blame)
 	if d, ok := e.history.Deployment(f.Workload); ok {

@@ -91,11 +91,19 @@ type Engine struct {
 	// settle the incidents of Deployments deleted before the start; the
 	// first live poll answered does (settleGone).
 	settleLater bool
+	// began is when each workload's last incident's errors began, as its
+	// first page found them, kept after it resolves: a page decided again
+	// (reopened, looked back, taken over) is blamed against the same
+	// instant.
+	began map[workload.Ref]incidentBegan
 	// deleted Deployments: their metrics linger in the rate window, and
 	// their terminating pods may serve a while, and must not open an
 	// incident (see withoutDeleted).
 	deleted map[workload.Ref]deletion
 }
+
+// incidentBegan is when the errors of the incident with this onset began.
+type incidentBegan struct{ onset, began time.Time }
 
 // deletion is a deleted Deployment whose metrics may linger: deleted at
 // the poll at, last reported by the source at the poll reported.
@@ -170,6 +178,7 @@ func New(cfg config.Config, source Source, executor Executor, notifier Notifier,
 		served:    map[workload.Ref]history.Served{},
 		clock:     clock.RealClock{},
 		deleted:   map[workload.Ref]deletion{},
+		began:     map[workload.Ref]incidentBegan{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -235,6 +244,7 @@ func (e *Engine) forget(w workload.Ref) {
 	e.detector.Forget(w)
 	e.evidence.Forget(w)
 	e.policy.Forget(w)
+	delete(e.began, w)
 	e.deleted[w] = deletion{at: e.lastPoll, reported: e.lastPoll}
 	if oi, ok := e.open[w]; ok {
 		delete(e.open, w)

@@ -65,6 +65,15 @@ type Workload struct {
 	// Revisions are the revisions whose pods served this poll, resolved,
 	// newest first; nil without per-revision metrics.
 	Revisions []Revision
+	// Unresolved is the traffic of revision labels that name no
+	// ReplicaSet sentinel knows: gone, or never seen. Unlabelled is the
+	// request rate without a revision label while other traffic has one,
+	// when it reaches the volume floor. Neither is in Revisions.
+	Unresolved []detector.RevisionTraffic
+	Unlabelled float64
+	// Whole says why the revision rule was not applied although the
+	// newest revision's pods fail; empty when it was, or not called for.
+	Whole Whole
 	// Began is when the workload's failure ratio left the healthy band in
 	// its current run (zero while healthy): when the errors began.
 	Began time.Time
@@ -177,8 +186,8 @@ func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployment
 	if r == nil {
 		r = &run{revisions: map[string]*Revision{}}
 	}
-	ev := Workload{Observed: o, Judged: o}
-	ev.Revisions = t.revisions(now, o, r, deps)
+	ev := Workload{Observed: o, Judged: o, Unlabelled: t.unlabelled(o)}
+	ev.Revisions, ev.Unresolved = t.revisions(now, o, r, deps)
 	serving := o.Requests >= t.opts.MinRequestRate && o.Requests > 0
 	// Only a workload that does not serve needs its Deployment's status.
 	var ro history.Rollout
@@ -191,7 +200,7 @@ func (t *Tracker) observe(now time.Time, o detector.Observation, deps Deployment
 	switch {
 	case serving:
 		r.servedAt, r.servedRate = now, o.Requests
-		ev.Judged = t.judgeRevision(o, ev.Revisions)
+		ev.Judged, ev.Whole = t.judgeRevision(ev)
 		t.track(now, r, ev.Judged)
 	case stopped:
 		ev.Judged = detector.Observation{Workload: w, Requests: r.servedRate, Failures: r.servedRate,
@@ -246,16 +255,21 @@ func (t *Tracker) track(now time.Time, r *run, o detector.Observation) {
 // from o alone, moving no run. A workload that stopped serving is not
 // told apart from one with no data.
 func (t *Tracker) Judge(o detector.Observation, deps Deployments) detector.Observation {
-	return t.judgeRevision(o, Resolve(o, deps))
+	ev := Workload{Observed: o, Unlabelled: t.unlabelled(o)}
+	ev.Revisions, ev.Unresolved = resolve(o, deps)
+	j, _ := t.judgeRevision(ev)
+	return j
 }
 
 // judgeRevision returns the newest revision's own traffic when its pods
-// fail while the older revisions' pods serve healthily; else o.
-func (t *Tracker) judgeRevision(o detector.Observation, revs []Revision) detector.Observation {
+// fail while the older revisions' pods serve healthily; else the
+// workload's, and, when the newest revision's pods fail, why.
+func (t *Tracker) judgeRevision(ev Workload) (detector.Observation, Whole) {
+	o := ev.Observed
 	var newest *Revision
-	olderServed := false
-	for i := range revs {
-		r := &revs[i]
+	olderServed, olderFailing := false, false
+	for i := range ev.Revisions {
+		r := &ev.Revisions[i]
 		if r.Current {
 			newest = r
 			continue
@@ -264,14 +278,27 @@ func (t *Tracker) judgeRevision(o detector.Observation, revs []Revision) detecto
 		case history.ServedHealthy:
 			olderServed = true
 		case history.ServedFailing, history.ServedDegraded:
-			return o // the older pods fail too: judge the workload
+			olderFailing = true
 		}
 	}
-	if newest == nil || !olderServed || t.Served(newest.Requests, newest.Failures) != history.ServedFailing {
-		return o
+	unresolved := 0.0
+	for _, rt := range ev.Unresolved {
+		unresolved += rt.Requests
 	}
-	return detector.Observation{Workload: o.Workload, Requests: newest.Requests, Failures: newest.Failures,
-		Revisions: o.Revisions, Basis: detector.BasisRevision}
+	switch {
+	case newest == nil || t.Served(newest.Requests, newest.Failures) != history.ServedFailing:
+		return o, ""
+	case olderFailing:
+		return o, WholeOlderFailing
+	case olderServed:
+		return detector.Observation{Workload: o.Workload, Requests: newest.Requests, Failures: newest.Failures,
+			Revisions: o.Revisions, Basis: detector.BasisRevision}, ""
+	case ev.Unlabelled > 0:
+		return o, WholeUnlabelled
+	case unresolved >= t.opts.MinRequestRate:
+		return o, WholeGone
+	}
+	return o, "" // the newest revision's pods serve alone
 }
 
 // failing is the revision whose pods left the healthy band first in the

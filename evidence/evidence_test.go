@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
@@ -285,5 +286,55 @@ func TestResolveSumsTheSeriesOfOneReplicaSet(t *testing.T) {
 	want := []rev{{"cart-bbb", 10, 6}, {"cart-aaa", 12, 0}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Resolve (-want +got):\n%s", diff)
+	}
+}
+
+// TestWholeSaysWhy: when the newest revision's pods fail and the workload
+// is judged as a whole anyway, the evidence says why; the traffic no
+// revision label resolves is kept apart, never lost.
+func TestWholeSaysWhy(t *testing.T) {
+	type said struct {
+		Basis      detector.Basis
+		Whole      Whole
+		Unlabelled float64
+		Unresolved []string
+	}
+	cases := []struct {
+		name string
+		poll detector.Observation
+		want said
+	}{
+		{"old pods healthy: the revision rule", obs(traffic{"aaa", 36, 0.01}, traffic{"bbb", 4, 0.95}),
+			said{Basis: detector.BasisRevision}},
+		{"old pods failing too", obs(traffic{"aaa", 36, 0.3}, traffic{"bbb", 4, 0.95}),
+			said{Whole: WholeOlderFailing}},
+		{"old pods unlabelled", obs(traffic{"", 36, 0.01}, traffic{"bbb", 4, 0.95}),
+			said{Whole: WholeUnlabelled, Unlabelled: 36}},
+		{"old pods' labels name a ReplicaSet that is gone", obs(traffic{"cart-gone", 36, 0.01}, traffic{"bbb", 4, 0.95}),
+			said{Whole: WholeGone, Unresolved: []string{"cart-gone"}}},
+		{"unlabelled below the volume floor: only the new pods serve", obs(traffic{"", 0.3, 0}, traffic{"bbb", 40, 0.95}),
+			said{}},
+		{"new pods healthy, old pods unlabelled and failing: nothing to explain", obs(traffic{"", 36, 0.9}, traffic{"bbb", 4, 0.01}),
+			said{Unlabelled: 36}},
+		{"only a gone ReplicaSet's labels: kept apart", obs(traffic{"cart-gone", 40, 0.9}),
+			said{Unresolved: []string{"cart-gone"}}},
+	}
+	deps := &fakeDeployments{rollout: history.Rollout{Replicas: 3, Available: 3, StatusKnown: true}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New(opts())
+			tr.Poll(at(0), []detector.Observation{tc.poll}, deps)
+			ev, _ := tr.Evidence(cart)
+			got := said{Basis: ev.Judged.Basis, Whole: ev.Whole, Unlabelled: ev.Unlabelled}
+			for _, rt := range ev.Unresolved {
+				got.Unresolved = append(got.Unresolved, rt.Revision)
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if j := tr.Judge(tc.poll, deps); j.Basis != got.Basis {
+				t.Errorf("Judge chose %q, the poll %q", j.Basis, got.Basis)
+			}
+		})
 	}
 }

@@ -62,8 +62,11 @@ func (a Action) subject() string {
 	return a.Workload.String()
 }
 
-// Summary is the one line the on-call reads first.
-func (a Action) Summary() string {
+// Summary is the one line the on-call reads first: one line whatever the
+// names and messages in it hold (workload.Printable).
+func (a Action) Summary() string { return workload.Printable(a.summary()) }
+
+func (a Action) summary() string {
 	w := a.subject()
 	switch a.Kind {
 	case Page:

@@ -68,7 +68,7 @@ func TestSummaries(t *testing.T) {
 			&history.Change{Revision: 2, ImageChanged: true, ImagesBefore: good, ImagesAfter: bad}),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after a change by an unknown manager to model-engine:04729cef…; not rolled back: who made the change cannot be told from managedFields, so it may have been a trusted deployer"},
 		{"no cause", page(rollback.Decision{Reason: rollback.ReasonNoLinkedChange}, nil),
-			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20; not rolled back: no change of this Deployment in the link window before onset"},
+			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20; not rolled back: no change in the link window is to blame"},
 		{"sidecar-only change", page(rollback.Decision{Plan: sidecarPlan}, sidecar),
 			"scale-deploy/model-engine: 97% of requests failing (5xx) since 23:50:20 after kubectl set image (kubectl-set) of container fluentbit from fluent-bit:3.0 to fluent-bit:3.1; rolling back to revision 4 of container fluentbit from fluent-bit:3.1 to fluent-bit:3.0"},
 		{"rollback", Action{Kind: Rollback, Workload: me, Plan: plan},

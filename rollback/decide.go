@@ -82,7 +82,7 @@ func (r Reason) Explain() string {
 	case ReasonOutOfBandImage:
 		return "the failure follows an image change made outside the trusted deployers"
 	case ReasonNoLinkedChange:
-		return "no change of this Deployment in the link window before onset"
+		return "no change in the link window is to blame"
 	case ReasonNotImageChange:
 		return "the linked change did not change an image"
 	case ReasonTrustedDeployer:

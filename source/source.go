@@ -120,9 +120,11 @@ func SortWorkloads(obs []detector.Observation) {
 	})
 }
 
-// Unattributed reports whether Istio could not name the workload of a
-// series: it writes "unknown" for both the workload and its namespace. A
-// Deployment that is itself named "unknown" is a workload like any other.
+// Unattributed reports whether a series names no workload: a namespace or
+// workload label is missing, or the workload is Istio's "unknown", which it
+// writes for requests it cannot attribute, in a namespace it may know.
+// Every source and the replay reader skip such series (docs/metrics.md); a
+// Deployment named "unknown" cannot be told from them.
 func Unattributed(namespace, name string) bool {
-	return namespace == "" || name == "" || namespace == "unknown" && name == "unknown"
+	return namespace == "" || name == "" || name == "unknown"
 }

@@ -116,3 +116,26 @@ func TestSortWorkloads(t *testing.T) {
 		t.Errorf("observations (-want +got):\n%s", diff)
 	}
 }
+
+// Istio names a workload it cannot attribute "unknown" (docs/metrics.md):
+// its requests belong to no Deployment, whatever namespace the series
+// names, and never page as a workload called unknown.
+func TestUnattributed(t *testing.T) {
+	tests := []struct {
+		namespace, name string
+		want            bool
+	}{
+		{"shop", "cart", false},
+		{"unknown", "unknown", true},
+		{"shop", "unknown", true},
+		{"", "cart", true},
+		{"shop", "", true},
+		{"shop", "Unknown", false}, // Istio writes it in lower case only
+		{"unknown", "cart", false}, // a namespace may be called unknown
+	}
+	for _, tt := range tests {
+		if got := Unattributed(tt.namespace, tt.name); got != tt.want {
+			t.Errorf("Unattributed(%q, %q) = %t, want %t", tt.namespace, tt.name, got, tt.want)
+		}
+	}
+}

@@ -1,7 +1,7 @@
 // Package workload is sentinel's shared vocabulary: the workload every
-// stage talks about, the identity of an incident, and their one order. It
-// has no dependencies, so every package may import it, as Prometheus's
-// model/labels.
+// stage talks about, the identity of an incident, their one order, and how
+// a name from outside is printed (Printable). It has no dependencies, so
+// every package may import it, as Prometheus's model/labels.
 package workload
 
 import (
@@ -17,7 +17,14 @@ type Ref struct {
 	Name      string
 }
 
-func (w Ref) String() string { return w.Namespace + "/" + w.Name }
+// String prints w as namespace/name for people, each part Printable: a
+// name from the metrics cannot break the line it is printed on. Identity
+// (IncidentID, dedup keys, matching) uses Key.
+func (w Ref) String() string { return Printable(w.Namespace) + "/" + Printable(w.Name) }
+
+// Key is namespace/name exactly as they are, for keys and matching; print
+// String instead.
+func (w Ref) Key() string { return w.Namespace + "/" + w.Name }
 
 // Compare orders workloads by namespace, then name: the one order in which
 // sentinel sorts, evaluates and prints workloads.

@@ -187,7 +187,7 @@ func DriftDedupKey(a incident.Action) string {
 	} else if c != nil && !c.At.IsZero() {
 		at = "@" + c.At.UTC().Format(time.RFC3339)
 	}
-	return limitKey("sentinel/drift/" + a.Workload.String() + at)
+	return limitKey("sentinel/drift/" + a.Workload.Key() + at)
 }
 
 // BlindDedupKey keys a blind notice by the first poll without an answer.

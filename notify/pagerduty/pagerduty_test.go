@@ -581,6 +581,12 @@ func TestDedupKeys(t *testing.T) {
 		{"blind", BlindDedupKey(onset().In(time.FixedZone("x", 3600))), "sentinel/blind@2025-03-04T10:00:00Z"},
 		{"drift by revision", DriftDedupKey(drift()), "sentinel/drift/shop/checkout@r7"},
 		{"long incident", IncidentDedupKey(workload.IncidentID(long, onset())), ""},
+		{"drift of a name with a newline: the name as it is", DriftDedupKey(func() incident.Action {
+			d := drift()
+			d.Workload.Name = "check\nout"
+			return d
+		}()),
+			"sentinel/drift/shop/check\nout@r7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -609,6 +615,23 @@ func TestSummaryTruncated(t *testing.T) {
 	s := evs[0].Payload.Summary
 	if len(s) > 1024 || !utf8.ValidString(s) || !strings.HasSuffix(s, "…") {
 		t.Errorf("summary of %d bytes, valid %v, ends %q", len(s), utf8.ValidString(s), s[len(s)-6:])
+	}
+}
+
+// A summary is one line whatever the names and messages in it hold: a
+// newline in a label value or an error is escaped.
+func TestSummaryIsOneLine(t *testing.T) {
+	fake := fakepd.New(t)
+	h := newHarness(t, fake.EnqueueURL(), nil)
+	a := rollbackFailed()
+	a.Workload.Name = "checkout\n2025-03-04T10:00:00Z  ROLLBACK  shop/web"
+	a.Message = "rollback not done: conflict\r\nretry"
+	h.notify(a)
+	h.start()
+	s := h.events(fake, 1)[0].Payload.Summary
+	want := `shop/checkout\n2025-03-04T10:00:00Z  ROLLBACK  shop/web: rollback not done: conflict\r\nretry`
+	if s != want {
+		t.Errorf("summary %q, want %q", s, want)
 	}
 }
 

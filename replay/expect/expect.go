@@ -17,6 +17,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 // File is the name of the expectation in a scenario directory.
@@ -102,7 +103,7 @@ func (e Expectation) Violations(actions []incident.Action) []string {
 	for i, m := range e.Must {
 		var matched []incident.Action
 		for _, a := range actions {
-			if a.Kind.Action() != m.Action || a.Workload.String() != m.Workload {
+			if a.Kind.Action() != m.Action || a.Workload.Key() != m.Workload {
 				continue
 			}
 			if m.ToImage != "" && !rollsBackTo(a, m.ToImage) {
@@ -110,7 +111,7 @@ func (e Expectation) Violations(actions []incident.Action) []string {
 			}
 			matched = append(matched, a)
 		}
-		what := fmt.Sprintf("must[%d]: %s %s", i, m.Action, m.Workload)
+		what := fmt.Sprintf("must[%d]: %s %s", i, m.Action, workload.Printable(m.Workload))
 		if m.ToImage != "" {
 			what += " to " + m.ToImage
 		}
@@ -131,8 +132,8 @@ func (e Expectation) Violations(actions []incident.Action) []string {
 	}
 	for i, n := range e.Never {
 		for _, a := range actions {
-			if a.Kind.Action() == n.Action && a.Workload.String() == n.Workload {
-				out = append(out, fmt.Sprintf("never[%d]: %s %s happened at %s: %s", i, n.Action, n.Workload,
+			if a.Kind.Action() == n.Action && a.Workload.Key() == n.Workload {
+				out = append(out, fmt.Sprintf("never[%d]: %s %s happened at %s: %s", i, n.Action, workload.Printable(n.Workload),
 					a.At.UTC().Format(time.RFC3339), a.Summary()))
 			}
 		}

@@ -31,6 +31,7 @@ func TestViolations(t *testing.T) {
 	cart := workload.Ref{Namespace: "shop", Name: "cart"}
 	page := incident.Action{Kind: incident.Page, Workload: cart, At: at(t, "2026-03-10T09:46:00Z")}
 	late := page
+	odd := incident.Action{Kind: incident.Page, Workload: workload.Ref{Namespace: "shop", Name: "car\nt"}, At: page.At}
 	late.At = at(t, "2026-03-10T09:51:00Z")
 	rb := incident.Action{Kind: incident.Rollback, Workload: cart, At: page.At,
 		Plan: &rollback.Plan{ToImages: []history.Image{{Container: "cart", Image: "registry.example/cart:2.3.0"}}}}
@@ -62,6 +63,9 @@ func TestViolations(t *testing.T) {
 			[]incident.Action{page}, []string{"never[0]: page shop/cart happened at 2026-03-10T09:46:00Z: " + page.Summary()}},
 		{"never other kind", Expectation{Never: []Never{{Action: "rollback", Workload: "shop/cart"}}},
 			[]incident.Action{page}, nil},
+		{"a name with a newline matches as it is and prints escaped",
+			Expectation{Must: []Must{{Action: "page", Workload: "shop/car\nt", Count: 1}}, Never: []Never{{Action: "page", Workload: "shop/car\nt"}}},
+			[]incident.Action{odd}, []string{`never[0]: page shop/car\nt happened at 2026-03-10T09:46:00Z: ` + odd.Summary()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

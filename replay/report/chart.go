@@ -160,7 +160,7 @@ func addManagers(p *plot.Plot, changes []Change) error {
 	xyl := plotter.XYLabels{XYs: make(plotter.XYs, len(changes)), Labels: make([]string, len(changes))}
 	for i, ch := range changes {
 		xyl.XYs[i] = plotter.XY{X: float64(ch.At.Unix()), Y: p.Y.Max * 0.93}
-		xyl.Labels[i] = " " + ch.Manager
+		xyl.Labels[i] = " " + workload.Printable(ch.Manager)
 	}
 	l, err := plotter.NewLabels(xyl)
 	if err != nil {

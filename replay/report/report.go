@@ -159,9 +159,10 @@ func decisions(acts []incident.Action) []decision {
 			d.Details = append(d.Details, fmt.Sprintf("onset %s, %.1f%% failing at %.1f req/s",
 				a.Onset.UTC().Format(time.RFC3339), a.Ratio*100, a.Requests))
 			if c := a.Cause; c != nil {
-				d.Details = append(d.Details, fmt.Sprintf("cause: revision %d at %s by %s", c.Revision, c.At.UTC().Format(time.RFC3339), c.By()))
+				d.Details = append(d.Details, fmt.Sprintf("cause: revision %d at %s by %s", c.Revision, c.At.UTC().Format(time.RFC3339),
+					workload.Printable(c.By())))
 			} else {
-				d.Details = append(d.Details, "cause: none found in the link window")
+				d.Details = append(d.Details, "cause: none blamed")
 			}
 			verb := "no rollback"
 			if a.Decision.Rollback() {
@@ -174,7 +175,9 @@ func decisions(acts []incident.Action) []decision {
 	return out
 }
 
-var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+// page is the report's HTML; every name from outside is printed through
+// workload.Printable.
+var page = template.Must(template.New("report").Funcs(template.FuncMap{"printable": workload.Printable}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <style>
 body{font-family:sans-serif;margin:1.5em;color:#222;background:#fff}
@@ -188,7 +191,7 @@ template change (purple, with its manager), page (crimson), rollback (orange), r
 {{range .Workloads}}<section><h2>{{.Name}}</h2>
 <div>{{.Chart}}</div>
 {{if .Changes}}<table><tr><th>change</th><th>revision</th><th>by</th><th>what</th><th>images</th></tr>
-{{range .Changes}}<tr><td>{{.At.UTC.Format "2006-01-02T15:04:05Z"}}</td><td>{{.Revision}}</td><td>{{.Manager}}</td><td>{{range $i, $f := .Fields}}{{if $i}}, {{end}}{{$f}}{{end}}</td><td>{{.Images}}</td></tr>
+{{range .Changes}}<tr><td>{{.At.UTC.Format "2006-01-02T15:04:05Z"}}</td><td>{{.Revision}}</td><td>{{printable .Manager}}</td><td>{{range $i, $f := .Fields}}{{if $i}}, {{end}}{{printable $f}}{{end}}</td><td>{{printable .Images}}</td></tr>
 {{end}}</table>{{end}}
 {{if .Decisions}}<table><tr><th>time</th><th>action</th><th>decision</th></tr>
 {{range .Decisions}}<tr><td>{{.At}}</td><td class="k">{{.Kind}}</td><td>{{.Text}}{{range .Details}}<div class="d">{{.}}</div>{{end}}</td></tr>

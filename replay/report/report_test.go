@@ -15,11 +15,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/notify"
 	"github.com/sentinel-sre/sentinel/replay/report"
 	"github.com/sentinel-sre/sentinel/replay/scenario"
 	"github.com/sentinel-sre/sentinel/replay/simulate"
+	"github.com/sentinel-sre/sentinel/workload"
 )
 
 var update = flag.Bool("update", false, "write the screenshot to docs/report.png")
@@ -169,3 +173,33 @@ func countColors(img image.Image) map[string]int {
 }
 
 func near(a, b uint8) bool { return int(a)-int(b) <= 6 && int(b)-int(a) <= 6 }
+
+// TestReportPrintsNamesOnOneLine: a workload and a field manager whose
+// names carry a newline are drawn and written escaped, never as a line
+// of their own (gonum/plot draws each line of a text apart).
+func TestReportPrintsNamesOnOneLine(t *testing.T) {
+	const forged = "\n2026-06-02T10:16:30Z  ROLLBACK  shop/web"
+	wl := workload.Ref{Namespace: "shop", Name: "api" + forged}
+	at := time.Date(2026, 6, 2, 10, 15, 0, 0, time.UTC)
+	c := report.NewCollector()
+	for i := range 8 {
+		c.Hook(engine.PollRecord{At: at.Add(time.Duration(i) * 15 * time.Second),
+			Observations: []detector.Observation{{Workload: wl, Requests: 40, Failures: float64(i) * 5}}})
+	}
+	page := incident.Action{At: at.Add(time.Minute), Kind: incident.Page, Workload: wl, Onset: at.Add(30 * time.Second),
+		Incident: workload.IncidentID(wl, at.Add(30*time.Second)), Ratio: 0.9, Requests: 40}
+	var b bytes.Buffer
+	if err := c.Write(&b, report.Input{Title: "forged", Config: config.Default(), Actions: []incident.Action{page},
+		Changes: map[workload.Ref][]report.Change{wl: {{At: at, Revision: 2, Manager: "kubectl" + forged}}}}); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	if strings.Contains(html, forged) {
+		t.Errorf("report prints a raw newline from a name:\n%s", html)
+	}
+	for _, want := range []string{`<h2>shop/api\n2026-06-02T10:16:30Z  ROLLBACK  shop/web</h2>`, `kubectl\n2026-06-02T10:16:30Z`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}

@@ -135,15 +135,7 @@ func TestAdversaryFixIsNeverRolledBackToTheFailingRevision(t *testing.T) {
 			case "none":
 				withoutPodLabel(t, dir, allSeries)
 			case "new":
-				old := podsAt(t, dir, "api", advStart)
-				withoutPodLabel(t, dir, func(s string) bool {
-					for p := range old {
-						if seriesOf("api")(s) && containsPod(s, p) {
-							return true
-						}
-					}
-					return false
-				})
+				oldPodsUnlabelled(t, dir)
 			}
 			got := advReplay(t, dir, "api")
 			want := verdict{Pages: tc.wantPages, Incidents: 1, Blame: got.Blame}

@@ -142,8 +142,11 @@ func (t *Tracer) hold(r engine.PollRecord) {
 	t.held = append(t.held, h)
 }
 
-// Line explains one poll.
-func (t *Tracer) Line(r engine.PollRecord) string {
+// Line explains one poll, on one line (workload.Printable) whatever the
+// names and errors in it hold.
+func (t *Tracer) Line(r engine.PollRecord) string { return workload.Printable(t.line(r)) }
+
+func (t *Tracer) line(r engine.PollRecord) string {
 	state, onset := r.State(t.workload)
 	head := fmt.Sprintf("%s  trace     %s", r.At.UTC().Format(time.RFC3339), t.workload)
 	if r.SourceErr != nil {
@@ -172,15 +175,23 @@ func (t *Tracer) Line(r engine.PollRecord) string {
 		t.why(v, state, onset, r.At, why), revs)
 }
 
-// revisions lists the revisions' own ratios and, when the detector judged
-// something other than the workload as a whole, what.
+// revisions lists the revisions' own ratios, the traffic no revision
+// label resolves, and what the detector judged when it is not the
+// workload as a whole, or why it is although the newest revision fails.
 func revisions(ev evidence.Workload) string {
-	if len(ev.Revisions) == 0 && ev.Judged.Basis == detector.BasisWorkload {
+	if len(ev.Revisions) == 0 && len(ev.Unresolved) == 0 && ev.Judged.Basis == detector.BasisWorkload {
 		return ""
 	}
 	var parts []string
 	for _, rv := range ev.Revisions {
 		parts = append(parts, fmt.Sprintf("revision %d %.1f%% at %.2f req/s", rv.Revision, rv.Ratio()*100, rv.Requests))
+	}
+	if ev.Unlabelled > 0 {
+		parts = append(parts, fmt.Sprintf("%.2f req/s without a revision label", ev.Unlabelled))
+	}
+	for _, rt := range ev.Unresolved {
+		parts = append(parts, fmt.Sprintf("labels name ReplicaSet %s, which is gone, %.1f%% at %.2f req/s", rt.Revision,
+			rt.Ratio()*100, rt.Requests))
 	}
 	s := "  [" + strings.Join(parts, ", ")
 	switch ev.Judged.Basis {
@@ -190,6 +201,10 @@ func revisions(ev evidence.Workload) string {
 		s += "; stopped serving: judged as failing every request"
 	case detector.BasisScaledToZero:
 		s += "; scaled to zero: nothing wanted, nothing failing"
+	default:
+		if ev.Whole != "" {
+			s += "; judged as a whole: " + ev.Whole.Explain()
+		}
 	}
 	return s + "]"
 }

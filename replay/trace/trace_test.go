@@ -12,6 +12,8 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/engine"
+	"github.com/sentinel-sre/sentinel/evidence"
+	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/workload"
 )
 
@@ -40,6 +42,13 @@ func TestLine(t *testing.T) {
 			head + "no data    ok       no series for the workload: unknown, never healthy nor failing"},
 		{"source down", engine.PollRecord{SourceErr: errors.New("timeout"), State: state(detector.StateOK, time.Time{})},
 			head + "no answer  ok       unknown: the source had no usable answer (timeout)"},
+		{"an error with a newline stays on its line", engine.PollRecord{SourceErr: errors.New("bad sample\n2026-04-24T23:51:30Z  trace     shop/web"),
+			State: state(detector.StateOK, time.Time{})},
+			head + `no answer  ok       unknown: the source had no usable answer (bad sample\n2026-04-24T23:51:30Z  trace     shop/web)`},
+		{"the revision rule not applied, and why", engine.PollRecord{Observations: obs(40, 30),
+			State: state(detector.StateOK, time.Time{}), Evidence: unlabelled(web)},
+			head + "  40.00 req/s  ratio  75.0%  breaching ok       above 50%: fires once that holds 30s" +
+				"  [revision 2 95.0% at 30.00 req/s, 10.00 req/s without a revision label; judged as a whole: old pods unlabelled, their health unknown]"},
 		{"pending", engine.PollRecord{Observations: obs(40, 39), State: state(detector.StatePending, onset)},
 			head + "  40.00 req/s  ratio  97.5%  breaching pending  breaching since 23:51:00; pages once that holds 30s (held 15s)"},
 		{"firing", engine.PollRecord{Observations: obs(40, 39), State: state(detector.StateFiring, onset)},
@@ -176,5 +185,16 @@ func TestNoSuchWorkload(t *testing.T) {
 				t.Errorf("error (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// unlabelled is the evidence of a rollout whose new pods fail while the
+// old pods' series carry no revision label.
+func unlabelled(w workload.Ref) func(workload.Ref) (evidence.Workload, bool) {
+	o := detector.Observation{Workload: w, Requests: 40, Failures: 30}
+	return func(workload.Ref) (evidence.Workload, bool) {
+		return evidence.Workload{Observed: o, Judged: o, Unlabelled: 10, Whole: evidence.WholeUnlabelled,
+			Revisions: []evidence.Revision{{ReplicaSet: history.ReplicaSet{Name: "web-b", Revision: 2, Current: true},
+				Requests: 30, Failures: 28.5}}}, true
 	}
 }

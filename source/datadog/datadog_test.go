@@ -304,6 +304,7 @@ func TestObserveSkipsMalformedSeries(t *testing.T) {
 		from, at, 15*time.Second, 30)...)
 	// requests Istio could not attribute
 	fake.Add(every(tags("unknown", "unknown", "503"), from, at, 15*time.Second, 30)...)
+	fake.Add(every(tags("shop", "unknown", "503"), from, at, 15*time.Second, 30)...)
 	// a negative count
 	fake.Add(every(tags("shop", "batch", "200"), from, at, 15*time.Second, -1)...)
 
@@ -315,7 +316,7 @@ func TestObserveSkipsMalformedSeries(t *testing.T) {
 	if diff := cmp.Diff([]detector.Observation{{Workload: web, Requests: 2}}, got, approx); diff != "" {
 		t.Errorf("observations (-want +got):\n%s", diff)
 	}
-	if s, want := skippedBy(t, reg), map[string]float64{SkipNoCode: 1, SkipNoWorkload: 1, SkipBadValue: 1}; !maps.Equal(s, want) {
+	if s, want := skippedBy(t, reg), map[string]float64{SkipNoCode: 1, SkipNoWorkload: 2, SkipBadValue: 1}; !maps.Equal(s, want) {
 		t.Errorf("skipped %v, want %v", s, want)
 	}
 }

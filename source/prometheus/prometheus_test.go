@@ -208,12 +208,12 @@ func TestObserve(t *testing.T) {
 	}, {
 		name: "missing labels, unknown workload, bad class and duplicates are skipped",
 		body: vector(`{"metric":{"destination_workload":"x","sentinel_class":"total"},"value":[1777074690,"1"]}`,
-			sample("unknown", "unknown", "total", "3"),
+			sample("unknown", "unknown", "total", "3"), sample("scale-deploy", "unknown", "total", "3"),
 			sample("scale-deploy", "batch-api", "weird", "3"), sample("scale-deploy", "batch-api", "total", "3"),
 			sample("scale-deploy", "model-engine", "total", "40"), sample("scale-deploy", "model-engine", "total", "41"),
 			sample("scale-deploy", "gateway", "total", "25")),
 		want:    []detector.Observation{{Workload: gateway, Requests: 25}},
-		skipped: map[string]float64{SkipNoWorkload: 2, SkipBadClass: 1, SkipDuplicate: 1},
+		skipped: map[string]float64{SkipNoWorkload: 3, SkipBadClass: 1, SkipDuplicate: 1},
 	}, {
 		name: "fields and labels in any order, other labels and fields ignored, a native histogram skipped",
 		body: `{"data":{"result":[` +
