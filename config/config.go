@@ -224,8 +224,11 @@ type Paging struct {
 	RunbookURL string `yaml:"runbook_url"`
 	// DashboardURL, when set, is linked from pages; {{.Namespace}} and
 	// {{.Workload}} are replaced.
-	DashboardURL string    `yaml:"dashboard_url"`
-	PagerDuty    PagerDuty `yaml:"pagerduty"`
+	DashboardURL string `yaml:"dashboard_url"`
+	// ClusterName names this cluster in change events (their
+	// payload.source and custom_details.cluster); empty names none.
+	ClusterName string    `yaml:"cluster_name"`
+	PagerDuty   PagerDuty `yaml:"pagerduty"`
 }
 
 // PagerDuty is the Events API v2 receiver.
@@ -248,6 +251,9 @@ type PagerDuty struct {
 	// PageWhenBlind sends a low-urgency event when the metrics source has
 	// not answered for metrics.blind_after polls.
 	PageWhenBlind bool `yaml:"page_when_blind"`
+	// ChangeEvents sends a PagerDuty change event for every image change
+	// of a watched Deployment and every rollback sentinel writes.
+	ChangeEvents bool `yaml:"change_events"`
 }
 
 // DefaultRunbookURL is the runbook shipped with sentinel.

@@ -81,6 +81,7 @@ func TestBrokenConfigs(t *testing.T) {
 		"opt-out-namespace.bad.yaml":  {"rollback.opt_out.namespaces[0]: must be a namespace name, got \"a/b\""},
 		"opt-out-deployment.bad.yaml": {"rollback.opt_out.deployments[0]: must be namespace/name, got \"web\""},
 		"runbook.bad.yaml":            {"paging.runbook_url: must be an http(s) URL, got \"docs/runbook.md\""},
+		"cluster-name.bad.yaml":       {"paging.cluster_name: must be a name without surrounding spaces or line breaks, got \" prod-eu-1\""},
 		"unknown-key.bad.yaml":        {"detection.treshold: unknown key (line 2)"},
 		"unknown-section.bad.yaml":    {"alerting: unknown key (line 1)"},
 		"wrong-type.bad.yaml":         {"detection.for: want a duration such as 15s, 5m or 1h30m, got !!str `soon` (line 2)"},

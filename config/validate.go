@@ -259,6 +259,9 @@ func validatePaging(v *problems, pg Paging) {
 	if pg.RunbookURL != "" {
 		httpURL("paging.runbook_url", pg.RunbookURL, false, v.bad)
 	}
+	if n := pg.ClusterName; n != strings.TrimSpace(n) || strings.ContainsAny(n, "\n\r\t") {
+		v.bad("paging.cluster_name", "must be a name without surrounding spaces or line breaks, got %q", n)
+	}
 	if pg.DashboardURL != "" {
 		httpURL("paging.dashboard_url", pg.DashboardURL, false, v.bad)
 		t, err := template.New("dashboard_url").Option("missingkey=error").Parse(pg.DashboardURL)

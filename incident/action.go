@@ -52,6 +52,10 @@ type Action struct {
 	// Evidence explains a page: which revision failed, when the errors
 	// began, why the change was or was not blamed. Nil elsewhere.
 	Evidence *Evidence
+	// User is who made a Change's change as the API server authenticated
+	// them, where something checked tells: the break-glass annotation the
+	// admission guard compares with the requesting user. "" when unknown.
+	User string
 }
 
 // subject is who the summary is about.
@@ -78,6 +82,8 @@ func (a Action) Summary() string {
 			a.Ratio*100, codesWord(a.FailureCodes), a.Requests)
 	case Sighted:
 		return w + ": resolved: " + a.Message
+	case Change:
+		return w + ": " + changeText(a)
 	case Drift:
 		s := w + ": drift: image changed outside the trusted deployers"
 		if c := a.Cause; c != nil {
