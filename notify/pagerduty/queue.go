@@ -21,6 +21,10 @@ var (
 	// ErrStopped is returned by Notify once Drain has stopped the pager,
 	// and by Run when called after Drain.
 	ErrStopped = errors.New("pagerduty delivery has stopped")
+	// ErrChangesFull is returned by Notify when paging.pagerduty.queue_size
+	// change events already wait for delivery: the change event is
+	// dropped, as change events never take a page's room.
+	ErrChangesFull = errors.New("pagerduty change event queue is full: change event dropped")
 )
 
 // queue holds the events waiting for delivery in one lane per dedup key:
@@ -34,6 +38,10 @@ var (
 // tell of it). Its bound is in lanes, so in incidents, not events; a
 // resolve is queued even beyond the bound, since dropping it would leave
 // an alert open for good.
+//
+// Change events, which have no dedup key, share one lane (changeLane),
+// bounded apart in events, so they never take an incident's room; their
+// goroutine waits for the other lanes (urgent).
 type queue struct {
 	max int
 	// deliver delivers one lane, from its goroutine.
@@ -51,17 +59,62 @@ type queue struct {
 	// replaced) whenever one returns.
 	running int
 	idle    chan struct{}
+	// stirred is closed (and replaced) whenever what urgent reports may
+	// have changed.
+	stirred chan struct{}
 }
 
 // lane is the queued events of one dedup key, oldest first. While active,
-// its goroutine is sending the head.
+// its goroutine is sending the head; while resting, it waits out a
+// backoff before sending it again.
 type lane struct {
-	events []queuedEvent
-	active bool
+	events  []queuedEvent
+	active  bool
+	resting bool
 }
 
 func newQueue(max int, deliver func(ctx context.Context, key string)) *queue {
-	return &queue{max: max, deliver: deliver, lanes: map[string]*lane{}, idle: make(chan struct{})}
+	return &queue{max: max, deliver: deliver, lanes: map[string]*lane{}, idle: make(chan struct{}),
+		stirred: make(chan struct{})}
+}
+
+// stir wakes whoever waits on urgent; q.mu is held.
+func (q *queue) stir() {
+	close(q.stirred)
+	q.stirred = make(chan struct{})
+}
+
+// urgent reports whether an event other than a change event is ready to
+// be sent: queued in a lane not resting. stirred is closed once that may
+// have changed.
+func (q *queue) urgent() (busy bool, stirred <-chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for key, l := range q.lanes {
+		if key != changeLane && len(l.events) > 0 && !l.resting {
+			return true, q.stirred
+		}
+	}
+	return false, q.stirred
+}
+
+// rest marks key's lane as resting, or no longer.
+func (q *queue) rest(key string, resting bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if l := q.lanes[key]; l != nil {
+		l.resting = resting
+		q.stir()
+	}
+}
+
+// incidents counts the lanes that are not the change events'; q.mu is
+// held.
+func (q *queue) incidents() int {
+	if _, ok := q.lanes[changeLane]; ok {
+		return len(q.lanes) - 1
+	}
+	return len(q.lanes)
 }
 
 // push queues e in its lane and returns how many events are queued.
@@ -71,12 +124,15 @@ func (q *queue) push(e queuedEvent) (int, error) {
 	if q.closed {
 		return q.events, ErrStopped
 	}
-	key := e.event.DedupKey
+	key := e.key()
 	l := q.lanes[key]
+	switch {
+	case e.change != nil && l != nil && len(l.events) >= q.max:
+		return q.events, ErrChangesFull
+	case e.change == nil && l == nil && q.incidents() >= q.max && !e.resolves():
+		return q.events, ErrQueueFull
+	}
 	if l == nil {
-		if len(q.lanes) >= q.max && !e.resolves() {
-			return q.events, ErrQueueFull
-		}
 		l = &lane{}
 		q.lanes[key] = l
 	}
@@ -91,6 +147,7 @@ func (q *queue) push(e queuedEvent) (int, error) {
 	e.seq = q.seq
 	l.events = append(l.events, e)
 	q.count()
+	q.stir()
 	if q.ctx != nil && !l.active {
 		q.activate(key, l)
 	}
@@ -157,6 +214,7 @@ func (q *queue) head(key string) (e queuedEvent, ok bool) {
 	}
 	delete(q.lanes, key)
 	q.releaseLocked(l)
+	q.stir()
 	return e, false
 }
 
@@ -190,6 +248,7 @@ func (q *queue) advance(key string, delivered bool) int {
 	l.events[0] = queuedEvent{}
 	l.events = l.events[1:]
 	q.count()
+	q.stir()
 	return q.events
 }
 
