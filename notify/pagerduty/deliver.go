@@ -39,7 +39,7 @@ func (p *PagerDuty) lane(ctx context.Context, key string) {
 			p.queue.release(key)
 			return
 		}
-		p.queueLength.Set(float64(p.queue.advance(key, out == delivered)))
+		p.queue.advance(key, out == delivered)
 	}
 }
 

@@ -120,7 +120,7 @@ func New(opts Options) (*PagerDuty, error) {
 	}
 	pd := opts.Paging.PagerDuty
 	p.client = newClient(httpClient, pd.URL, opts.RoutingKey, pd.Timeout, p.clock.Now)
-	p.queue = newQueue(pd.QueueSize, p.lane)
+	p.queue = newQueue(pd.QueueSize, p.lane, func(n int) { p.queueLength.Set(float64(n)) })
 	kinds := incident.Kinds()
 	if pd.ChangeEvents {
 		kinds = append(kinds, incident.Change)
@@ -172,9 +172,7 @@ func (p *PagerDuty) Notify(_ context.Context, a incident.Action) error {
 			zap.Stringer("kind", e.kind), zap.String("workload", a.Workload.String()))
 		return nil
 	}
-	n, err := p.queue.push(e)
-	p.queueLength.Set(float64(n))
-	if err != nil {
+	if err := p.queue.push(e); err != nil {
 		p.failed.WithLabelValues(e.kind.String()).Inc()
 		if e.change != nil {
 			return fmt.Errorf("queue pagerduty change event of %s: %w", a.Workload, err)
@@ -252,7 +250,6 @@ func (p *PagerDuty) Drain(ctx context.Context) error {
 // report logs and counts the events left undelivered, and returns how
 // many there were.
 func (p *PagerDuty) report(left []queuedEvent) int {
-	p.queueLength.Set(0)
 	if len(left) == 0 {
 		return 0
 	}

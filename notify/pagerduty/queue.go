@@ -46,6 +46,7 @@ type queue struct {
 	max int
 	// deliver delivers one lane, from its goroutine.
 	deliver func(ctx context.Context, key string)
+	length  func(int)
 
 	mu     sync.Mutex
 	lanes  map[string]*lane
@@ -73,8 +74,11 @@ type lane struct {
 	resting bool
 }
 
-func newQueue(max int, deliver func(ctx context.Context, key string)) *queue {
-	return &queue{max: max, deliver: deliver, lanes: map[string]*lane{}, idle: make(chan struct{}),
+// newQueue returns a queue of at most max incidents (and max change
+// events) whose lanes deliver delivers; length is told every new count of
+// queued events, under the queue's lock, so counts are told in order.
+func newQueue(max int, deliver func(ctx context.Context, key string), length func(int)) *queue {
+	return &queue{max: max, deliver: deliver, length: length, lanes: map[string]*lane{}, idle: make(chan struct{}),
 		stirred: make(chan struct{})}
 }
 
@@ -117,20 +121,20 @@ func (q *queue) incidents() int {
 	return len(q.lanes)
 }
 
-// push queues e in its lane and returns how many events are queued.
-func (q *queue) push(e queuedEvent) (int, error) {
+// push queues e in its lane.
+func (q *queue) push(e queuedEvent) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return q.events, ErrStopped
+		return ErrStopped
 	}
 	key := e.key()
 	l := q.lanes[key]
 	switch {
 	case e.change != nil && l != nil && len(l.events) >= q.max:
-		return q.events, ErrChangesFull
+		return ErrChangesFull
 	case e.change == nil && l == nil && q.incidents() >= q.max && !e.resolves():
-		return q.events, ErrQueueFull
+		return ErrQueueFull
 	}
 	if l == nil {
 		l = &lane{}
@@ -151,7 +155,7 @@ func (q *queue) push(e queuedEvent) (int, error) {
 	if q.ctx != nil && !l.active {
 		q.activate(key, l)
 	}
-	return q.events, nil
+	return nil
 }
 
 // count recounts the queued events; q.mu is held.
@@ -160,6 +164,7 @@ func (q *queue) count() {
 	for _, l := range q.lanes {
 		q.events += len(l.events)
 	}
+	q.length(q.events)
 }
 
 // activate starts l's goroutine; q.mu is held and q.ctx set.
@@ -233,9 +238,8 @@ func (q *queue) releaseLocked(l *lane) {
 }
 
 // advance moves key's lane past its head: to the head's follow-up when
-// it was delivered and has one, else to the next event. It returns how
-// many events are queued.
-func (q *queue) advance(key string, delivered bool) int {
+// it was delivered and has one, else to the next event.
+func (q *queue) advance(key string, delivered bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	l := q.lanes[key]
@@ -243,13 +247,12 @@ func (q *queue) advance(key string, delivered bool) int {
 		next := *then
 		next.seq = l.events[0].seq
 		l.events[0] = next
-		return q.events
+		return
 	}
 	l.events[0] = queuedEvent{}
 	l.events = l.events[1:]
 	q.count()
 	q.stir()
-	return q.events
 }
 
 // close refuses further events, waits for the lanes' goroutines, and
@@ -267,5 +270,6 @@ func (q *queue) close() []queuedEvent {
 	}
 	slices.SortFunc(left, func(a, b queuedEvent) int { return cmp.Compare(a.seq, b.seq) })
 	q.lanes, q.events = map[string]*lane{}, 0
+	q.length(0)
 	return left
 }
