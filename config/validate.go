@@ -49,6 +49,7 @@ func (c Config) Validate() error {
 	v := &problems{}
 	validateDetection(v, c.Detection)
 	validateRollback(v, c.Rollback, c.Detection)
+	validateGuard(v, c.Guard)
 	validateKubernetes(v, c.Kubernetes)
 	validateMetrics(v, c.Metrics, c.Detection)
 	validatePaging(v, c.Paging)
