@@ -1,8 +1,9 @@
 // Package incident is what sentinel tells the world: the actions it takes
 // on an incident (page, rollback, resolve), the notices around them
 // (drift, break glass, blindness, a rollback not done, unverified or
-// reverted), their one-line summaries, and Details, the one rendering
-// that `simulate -o json`, PagerDuty and the log all carry.
+// reverted), the image changes it saw or made, their one-line summaries,
+// and Details, the one rendering that `simulate -o json`, PagerDuty and
+// the log all carry.
 package incident
 
 import (
