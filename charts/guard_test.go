@@ -53,6 +53,10 @@ func TestAdmissionGuardEqualsRender(t *testing.T) {
 			"--set", "admissionGuard.mode=audit", "--set", "config.kubernetes.namespaces={shop,pay,shop}",
 			"--set", "config.rollback.trusted_managers={sentinel,argocd-controller,helm,helm}"}},
 		{name: "all options", args: []string{"-f", allOptions}, mode: guard.Deny},
+		{name: "identity", args: []string{"--set", "admissionGuard.enabled=true", "--set", "admissionGuard.mode=identity"},
+			mode: guard.Identity},
+		{name: "all options, identity", args: []string{"-f", allOptions, "--set", "admissionGuard.mode=identity"},
+			mode: guard.Identity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.args...)
@@ -112,5 +116,35 @@ func strictly(t *testing.T, raw []byte, obj any) {
 	t.Helper()
 	if err := yaml.UnmarshalStrict(bytes.TrimSpace(raw), obj); err != nil {
 		t.Fatalf("%v\n%s", err, strings.TrimSpace(string(raw)))
+	}
+}
+
+// In identity mode the chart refuses to render a guard that would refuse
+// sentinel's own rollbacks: its ServiceAccount must be bound to its field
+// manager.
+func TestAdmissionGuardIdentityBindsSentinel(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // "" renders
+	}{
+		{name: "the default release", args: []string{"--namespace", "sentinel"}},
+		{name: "another namespace", args: []string{"--namespace", "ops"},
+			want: "config.guard.identities.sentinel must name this release's ServiceAccount (service_accounts: [ops/sentinel])"},
+		{name: "another namespace, bound", args: []string{"--namespace", "ops",
+			"--set", "config.guard.identities.sentinel.service_accounts={ops/sentinel}"}},
+		{name: "deny mode does not ask", args: []string{"--namespace", "ops", "--set", "admissionGuard.mode=deny"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"template", "sentinel", chartDir, "--set", "admissionGuard.enabled=true",
+				"--set", "admissionGuard.mode=identity"}, tc.args...)
+			out, err := helmErr(t, args...)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("helm template: %v\n%s", err, out)
+			case tc.want != "" && (err == nil || !strings.Contains(out, tc.want)):
+				t.Errorf("helm template: err %v, output lacks %q:\n%s", err, tc.want, out)
+			}
+		})
 	}
 }

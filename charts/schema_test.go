@@ -54,6 +54,8 @@ func configSchema(t reflect.Type, path string) map[string]any {
 		return map[string]any{"type": "object", "additionalProperties": false, "properties": props}
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": configSchema(t.Elem(), path+"[]")}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": configSchema(t.Elem(), path+".*")}
 	case reflect.String:
 		return map[string]any{"type": "string"}
 	case reflect.Bool:

@@ -26,6 +26,7 @@ import (
 type Config struct {
 	Detection  Detection  `yaml:"detection"`
 	Rollback   Rollback   `yaml:"rollback"`
+	Guard      Guard      `yaml:"guard"`
 	Paging     Paging     `yaml:"paging"`
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	Metrics    Metrics    `yaml:"metrics"`
@@ -224,8 +225,11 @@ type Paging struct {
 	RunbookURL string `yaml:"runbook_url"`
 	// DashboardURL, when set, is linked from pages; {{.Namespace}} and
 	// {{.Workload}} are replaced.
-	DashboardURL string    `yaml:"dashboard_url"`
-	PagerDuty    PagerDuty `yaml:"pagerduty"`
+	DashboardURL string `yaml:"dashboard_url"`
+	// ClusterName names this cluster in change events (their
+	// payload.source and custom_details.cluster); empty names none.
+	ClusterName string    `yaml:"cluster_name"`
+	PagerDuty   PagerDuty `yaml:"pagerduty"`
 }
 
 // PagerDuty is the Events API v2 receiver.
@@ -248,6 +252,9 @@ type PagerDuty struct {
 	// PageWhenBlind sends a low-urgency event when the metrics source has
 	// not answered for metrics.blind_after polls.
 	PageWhenBlind bool `yaml:"page_when_blind"`
+	// ChangeEvents sends a PagerDuty change event for every image change
+	// of a watched Deployment and every rollback sentinel writes.
+	ChangeEvents bool `yaml:"change_events"`
 }
 
 // DefaultRunbookURL is the runbook shipped with sentinel.
@@ -298,6 +305,7 @@ func Default() Config {
 				MaxErrorRatio: 0.05,
 			},
 		},
+		Guard: Guard{Identities: defaultIdentities()},
 		Paging: Paging{RunbookURL: DefaultRunbookURL, PagerDuty: PagerDuty{
 			URL: "https://events.pagerduty.com/v2/enqueue", RoutingKeyEnv: "PAGERDUTY_ROUTING_KEY",
 			Severity: "critical", Timeout: 10 * time.Second, QueueSize: 1000,
@@ -407,42 +415,6 @@ func documents(b []byte) (int, error) {
 			last = n
 		}
 	}
-}
-
-var notFound = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
-
-// sectionOf maps a Go type in yaml's messages to its path in the file.
-var sectionOf = map[string]string{
-	"config.Config":         "",
-	"config.Detection":      "detection.",
-	"config.Rollback":       "rollback.",
-	"config.Healthy":        "rollback.healthy.",
-	"config.OptOut":         "rollback.opt_out.",
-	"config.Paging":         "paging.",
-	"config.Kubernetes":     "kubernetes.",
-	"config.Metrics":        "metrics.",
-	"config.Prometheus":     "metrics.prometheus.",
-	"config.BasicAuth":      "metrics.prometheus.basic_auth.",
-	"config.TLS":            "metrics.prometheus.tls.",
-	"config.Datadog":        "metrics.datadog.",
-	"config.PagerDuty":      "paging.pagerduty.",
-	"config.Run":            "run.",
-	"config.LeaderElection": "run.leader_election.",
-}
-
-// decodeErrors rewrites yaml's messages into one line per problem, naming
-// the key's path; src is the document.
-func decodeErrors(te *yaml.TypeError, src []byte) []error {
-	var errs []error
-	for _, m := range te.Errors {
-		if s := notFound.FindStringSubmatch(m); s != nil {
-			m = fmt.Sprintf("%s%s: unknown key (line %s)", sectionOf[s[3]], s[2], s[1])
-		} else {
-			m = typeError(m, src)
-		}
-		errs = append(errs, errors.New(m))
-	}
-	return errs
 }
 
 func prefixLines(path string, err error) error {

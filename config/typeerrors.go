@@ -16,12 +16,14 @@ var cannotUnmarshal = regexp.MustCompile("^line (\\d+): cannot unmarshal (!!\\w+
 
 // wants says, per Go type in yaml's messages, what a value must be.
 var wants = map[string]string{
-	"time.Duration": "a duration such as 15s, 5m or 1h30m",
-	"float64":       "a number",
-	"int":           "a whole number",
-	"bool":          "true or false",
-	"string":        "a string",
-	"[]string":      "a list of strings",
+	"time.Duration":                "a duration such as 15s, 5m or 1h30m",
+	"float64":                      "a number",
+	"int":                          "a whole number",
+	"bool":                         "true or false",
+	"string":                       "a string",
+	"[]string":                     "a list of strings",
+	"map[string]config.Identities": "a mapping of field managers to their users, groups and service_accounts",
+	"config.Identities":            "a mapping of users, groups and service_accounts",
 }
 
 // typeError rewrites yaml's message for a mistyped value into one naming
@@ -48,7 +50,7 @@ func typeError(msg string, src []byte) string {
 	path, value := "line "+m[1], m[3]
 	var root yaml.Node
 	if err := yaml.Unmarshal(src, &root); err == nil {
-		if p, n, found := keyAt(&root, line, m[3]); found {
+		if p, n, found := keyAt(&root, line, m[3], m[2]); found {
 			path = p
 			if n.Kind == yaml.ScalarNode {
 				value = n.Value // yaml's message shortens long values
@@ -90,8 +92,9 @@ func outOfRange(goType, value string) string {
 
 // keyAt finds the path of the value at line, and its node, preferring a
 // scalar whose text yaml's messages show as shown (several values may
-// share a line in flow style).
-func keyAt(root *yaml.Node, line int, shown string) (string, *yaml.Node, bool) {
+// share a line in flow style), then a node of tag (a mapping and its
+// first value start on the same line).
+func keyAt(root *yaml.Node, line int, shown, tag string) (string, *yaml.Node, bool) {
 	type cand struct {
 		path string
 		n    *yaml.Node
@@ -127,6 +130,11 @@ func keyAt(root *yaml.Node, line int, shown string) (string, *yaml.Node, bool) {
 			return c.path, c.n, true
 		}
 	}
+	for _, c := range cands {
+		if c.n.ShortTag() == tag {
+			return c.path, c.n, true
+		}
+	}
 	if len(cands) > 0 {
 		return cands[0].path, cands[0].n, true
 	}
@@ -140,4 +148,75 @@ func shownAs(v string) string {
 		return v[:7] + "..."
 	}
 	return v
+}
+
+var notFound = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (\S+)$`)
+
+// sectionOf maps a Go type in yaml's messages to its path in the file.
+var sectionOf = map[string]string{
+	"config.Config":         "",
+	"config.Detection":      "detection.",
+	"config.Rollback":       "rollback.",
+	"config.Healthy":        "rollback.healthy.",
+	"config.OptOut":         "rollback.opt_out.",
+	"config.Guard":          "guard.",
+	"config.Paging":         "paging.",
+	"config.Kubernetes":     "kubernetes.",
+	"config.Metrics":        "metrics.",
+	"config.Prometheus":     "metrics.prometheus.",
+	"config.BasicAuth":      "metrics.prometheus.basic_auth.",
+	"config.TLS":            "metrics.prometheus.tls.",
+	"config.Datadog":        "metrics.datadog.",
+	"config.PagerDuty":      "paging.pagerduty.",
+	"config.Run":            "run.",
+	"config.LeaderElection": "run.leader_election.",
+}
+
+// decodeErrors rewrites yaml's messages into one line per problem, naming
+// the key's path; src is the document.
+func decodeErrors(te *yaml.TypeError, src []byte) []error {
+	var errs []error
+	for _, m := range te.Errors {
+		if s := notFound.FindStringSubmatch(m); s != nil {
+			path, known := sectionOf[s[3]]
+			if !known { // an entry of a map, such as guard.identities.helm.
+				path = keyPath(src, s[1], s[2])
+			}
+			m = fmt.Sprintf("%s%s: unknown key (line %s)", path, s[2], s[1])
+		} else {
+			m = typeError(m, src)
+		}
+		errs = append(errs, errors.New(m))
+	}
+	return errs
+}
+
+// keyPath is the path, with a trailing dot, of the mapping holding the
+// key name at line (as yaml's messages give it) in the document src; ""
+// when it is not found.
+func keyPath(src []byte, line, name string) string {
+	var root yaml.Node
+	if yaml.Unmarshal(src, &root) != nil {
+		return ""
+	}
+	var walk func(path string, n *yaml.Node) (string, bool)
+	walk = func(path string, n *yaml.Node) (string, bool) {
+		for i, c := range n.Content {
+			if n.Kind == yaml.MappingNode && i%2 == 0 {
+				if c.Value == name && strconv.Itoa(c.Line) == line {
+					return path, true
+				}
+				if p, ok := walk(path+c.Value+".", n.Content[i+1]); ok {
+					return p, true
+				}
+			} else if n.Kind != yaml.MappingNode {
+				if p, ok := walk(path, c); ok {
+					return p, true
+				}
+			}
+		}
+		return "", false
+	}
+	p, _ := walk("", &root)
+	return p
 }

@@ -49,6 +49,7 @@ func (c Config) Validate() error {
 	v := &problems{}
 	validateDetection(v, c.Detection)
 	validateRollback(v, c.Rollback, c.Detection)
+	validateGuard(v, c.Guard)
 	validateKubernetes(v, c.Kubernetes)
 	validateMetrics(v, c.Metrics, c.Detection)
 	validatePaging(v, c.Paging)
@@ -258,6 +259,9 @@ func validatePaging(v *problems, pg Paging) {
 	}
 	if pg.RunbookURL != "" {
 		httpURL("paging.runbook_url", pg.RunbookURL, false, v.bad)
+	}
+	if n := pg.ClusterName; n != strings.TrimSpace(n) || strings.ContainsAny(n, "\n\r\t") {
+		v.bad("paging.cluster_name", "must be a name without surrounding spaces or line breaks, got %q", n)
 	}
 	if pg.DashboardURL != "" {
 		httpURL("paging.dashboard_url", pg.DashboardURL, false, v.bad)

@@ -105,6 +105,9 @@ func (e *Engine) rollback(ctx context.Context, now time.Time, page incident.Acti
 	rb.Kind = incident.Rollback
 	rb.Plan = plan
 	e.notify(ctx, rb)
+	if e.cfg.Paging.PagerDuty.ChangeEvents && !plan.DryRun {
+		e.notify(ctx, incident.RollbackChange(rb))
+	}
 	if !plan.DryRun {
 		e.inFlight.Add(1)
 		go func() {

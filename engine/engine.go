@@ -210,7 +210,12 @@ func (e *Engine) ObserveDeployment(d *appsv1.Deployment, at time.Time) {
 		zap.Int64("revision", c.Revision), zap.String("manager", c.Manager),
 		zap.Bool("image_changed", c.ImageChanged), zap.Strings("fields", c.Fields))
 	e.revertedRollback(d, c, at)
-	if bg, ok := guard.BrokeGlass(reason, d, c); ok {
+	bg, brokeGlass := guard.BrokeGlass(reason, d, c)
+	if e.cfg.Paging.PagerDuty.ChangeEvents && c.ImageChanged && c.Manager != rollback.FieldManager {
+		// sentinel's own rollbacks are told as they are written (rollback).
+		e.pending = append(e.pending, incident.ChangeOf(at, c, bg.By, e.cfg.Paging.RunbookURL))
+	}
+	if brokeGlass {
 		e.pending = append(e.pending, incident.BreakGlassNotice(at, c, bg.Reason, bg.By)) // instead of a drift notice
 		return
 	}

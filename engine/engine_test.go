@@ -90,6 +90,12 @@ func runScenario(t *testing.T, manager string, exec Executor, srcErr func(time.T
 // runScenarioWith is runScenario telling out.
 func runScenarioWith(t *testing.T, out Notifier, manager string, exec Executor, srcErr func(time.Time) error, opts ...Option) *Engine {
 	t.Helper()
+	return runScenarioConfig(t, config.Default(), out, manager, exec, srcErr, opts...)
+}
+
+// runScenarioConfig is runScenarioWith on cfg.
+func runScenarioConfig(t *testing.T, cfg config.Config, out Notifier, manager string, exec Executor, srcErr func(time.Time) error, opts ...Option) *Engine {
+	t.Helper()
 	src := script(func(at time.Time) ([]detector.Observation, error) {
 		if srcErr != nil {
 			if err := srcErr(at); err != nil {
@@ -102,7 +108,7 @@ func runScenarioWith(t *testing.T, out Notifier, manager string, exec Executor, 
 		}
 		return []detector.Observation{{Workload: cart, Requests: 40, Failures: 40 * ratio}}, nil
 	})
-	e := New(config.Default(), src, exec, out, zap.NewNop(), opts...)
+	e := New(cfg, src, exec, out, zap.NewNop(), opts...)
 	d1 := deployment("1", "1", "cart:1", "helm", t0)
 	e.ObserveDeployment(d1, t0)
 	e.ObserveReplicaSet(replicaSet(d1, "cart-1"))

@@ -97,10 +97,35 @@ func validations() []admissionv1.Validation {
 	}
 }
 
+// breakGlassHow begins the refusal's break-glass advice; the requesting
+// user's name follows it.
+const breakGlassHow = "To break glass in an emergency, set the annotations " + BreakGlassAnnotation + "=<reason> (new) and " +
+	BreakGlassByAnnotation + "="
+
+// ofDeployment is the CEL of "… of Deployment NS/NAME" after what.
+func ofDeployment(what string) string {
+	return lit("sentinel admission guard: "+what+" of Deployment ") + " + request.namespace + '/' + (has(request.name) ? request.name : '') + "
+}
+
 // refusal builds the message kubectl prints: what was refused, how to
 // deploy instead, and how to break glass — for an image change, the exact
 // command that makes this request's change with the annotations.
 func refusal(what string, example bool) string {
+	who := "(variables.manager == '' ? 'a client that named no field manager (kubectl rollout undo, curl, client-go)' : 'field manager ' + variables.manager)"
+	msg := ofDeployment(what) +
+		lit(" by ") + " + " + who + " + " +
+		lit(", not a trusted deployer. Deploy it with a trusted deployer instead (") + " + variables.trustedManagers.join(', ') + " +
+		lit("), e.g. helm upgrade, or roll back with helm rollback. "+breakGlassHow) +
+		" + request.userInfo.username + " + lit(" in the same request; sentinel reports it.")
+	if example {
+		msg += " + " + breakGlassExample()
+	}
+	return msg + " + " + lit(" See "+DocsURL)
+}
+
+// breakGlassExample is the CEL of the command that makes this request's
+// image change with the break-glass annotations.
+func breakGlassExample() string {
 	patch := lit(`{"metadata":{"annotations":{"`+BreakGlassAnnotation+`":"<reason>","`+BreakGlassByAnnotation+`":"`) +
 		" + request.userInfo.username + " +
 		lit(`"}},"spec":{"template":{"spec":{"containers":[{"name":"`) +
@@ -108,16 +133,6 @@ func refusal(what string, example bool) string {
 		lit(`","image":"`) +
 		" + (size(variables.changed) > 0 ? variables.changed[0].image : '<image>') + " +
 		lit(`"}]}}}}`)
-	who := "(variables.manager == '' ? 'a client that named no field manager (kubectl rollout undo, curl, client-go)' : 'field manager ' + variables.manager)"
-	msg := lit("sentinel admission guard: "+what+" of Deployment ") + " + request.namespace + '/' + (has(request.name) ? request.name : '') + " +
-		lit(" by ") + " + " + who + " + " +
-		lit(", not a trusted deployer. Deploy it with a trusted deployer instead (") + " + variables.trustedManagers.join(', ') + " +
-		lit("), e.g. helm upgrade, or roll back with helm rollback. "+
-			"To break glass in an emergency, set the annotations "+BreakGlassAnnotation+"=<reason> (new) and "+BreakGlassByAnnotation+"=") +
-		" + request.userInfo.username + " + lit(" in the same request; sentinel reports it.")
-	if example {
-		msg += " + " + lit(" For example: kubectl -n ") + " + request.namespace + " +
-			lit(" patch deployment ") + " + (has(request.name) ? request.name : '') + " + lit(" -p '") + " + " + patch + " + " + lit("'.")
-	}
-	return msg + " + " + lit(" See "+DocsURL)
+	return lit(" For example: kubectl -n ") + " + request.namespace + " +
+		lit(" patch deployment ") + " + (has(request.name) ? request.name : '') + " + lit(" -p '") + " + " + patch + " + " + lit("'.")
 }

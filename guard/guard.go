@@ -1,6 +1,7 @@
 // Package guard is sentinel's opt-in admission guard: it renders the
 // ValidatingAdmissionPolicy and binding that refuse an untrusted image
-// change of a protected Deployment unless it breaks glass, reads back
+// change of a protected Deployment unless it breaks glass (in identity
+// mode, also a trusted manager's name sent by anyone else), reads back
 // which binding covers the watched namespaces, and tells a change that
 // broke glass (docs/admission-guard.md).
 package guard
@@ -34,6 +35,9 @@ const (
 	// BreakGlassByAnnotation must name the requesting user exactly as the
 	// API server authenticated them, so the notice names a checked user.
 	BreakGlassByAnnotation = "sentinel.dev/break-glass-by"
+	// ModeAnnotation on the binding says the policy checks identities
+	// (Identity), which its validationActions cannot tell.
+	ModeAnnotation = "sentinel.dev/guard-mode"
 	// DocsURL is linked from every refusal.
 	DocsURL = "https://github.com/sentinel-sre/sentinel/blob/main/docs/admission-guard.md"
 	// namespaceLabel is set by the API server on every namespace to its name.
@@ -49,6 +53,9 @@ const (
 	Warn  Mode = "warn"  // kubectl prints a warning; the change goes through
 	Audit Mode = "audit" // recorded in the audit log only
 	Deny  Mode = "deny"  // the API server refuses the change
+	// Identity: as Deny, and a trusted manager's name is honoured only
+	// from the identities config.Guard binds it to (identity.go).
+	Identity Mode = "identity"
 	// Off: no binding of the guard's policy covers the watched namespaces.
 	Off Mode = "off"
 	// Unknown: sentinel could not read the bindings (typically RBAC).
@@ -61,15 +68,15 @@ const DefaultMode = Warn
 
 // Modes lists every mode the daemon reports, in the order of the metric's
 // series.
-func Modes() []Mode { return []Mode{Off, Warn, Audit, Deny, Unknown} }
+func Modes() []Mode { return []Mode{Off, Warn, Audit, Deny, Identity, Unknown} }
 
-// ParseMode accepts warn, audit or deny.
+// ParseMode accepts warn, audit, deny or identity.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case Warn, Audit, Deny:
+	case Warn, Audit, Deny, Identity:
 		return m, nil
 	default:
-		return "", fmt.Errorf("mode %q: want warn, audit or deny", s)
+		return "", fmt.Errorf("mode %q: want warn, audit, deny or identity", s)
 	}
 }
 
@@ -132,6 +139,10 @@ func Render(cfg config.Config, mode Mode) (*admissionv1.ValidatingAdmissionPolic
 			AuditAnnotations: []admissionv1.AuditAnnotation{{Key: "break-glass", ValueExpression: breakGlassAudit}},
 		},
 	}
+	if mode == Identity {
+		policy.Spec.Variables = append(policy.Spec.Variables, identityVariables(Bindings(cfg))...)
+		policy.Spec.Validations = append(policy.Spec.Validations, identityValidation())
+	}
 	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicyBinding"},
 		ObjectMeta: meta(),
@@ -140,6 +151,9 @@ func Render(cfg config.Config, mode Mode) (*admissionv1.ValidatingAdmissionPolic
 			ValidationActions: mode.actions(),
 			MatchResources:    &admissionv1.MatchResources{NamespaceSelector: nsSel, ObjectSelector: objSel},
 		},
+	}
+	if mode == Identity {
+		binding.Annotations = map[string]string{ModeAnnotation: string(Identity)}
 	}
 	return policy, binding, nil
 }

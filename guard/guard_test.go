@@ -26,9 +26,10 @@ func TestParseMode(t *testing.T) {
 		{in: "warn", want: Warn},
 		{in: "audit", want: Audit},
 		{in: "deny", want: Deny},
-		{in: "Deny", wantErr: `mode "Deny": want warn, audit or deny`},
-		{in: "off", wantErr: `mode "off": want warn, audit or deny`},
-		{in: "", wantErr: `mode "": want warn, audit or deny`},
+		{in: "identity", want: Identity},
+		{in: "Deny", wantErr: `mode "Deny": want warn, audit, deny or identity`},
+		{in: "off", wantErr: `mode "off": want warn, audit, deny or identity`},
+		{in: "", wantErr: `mode "": want warn, audit, deny or identity`},
 	}
 	for _, tt := range tests {
 		got, err := ParseMode(tt.in)
@@ -82,7 +83,7 @@ func TestRender(t *testing.T) {
 				Object:  &metav1.LabelSelector{MatchLabels: map[string]string{Label: LabelValue}},
 				Trusted: `["sentinel","helm"]`},
 		},
-		{name: "an unknown mode", mode: Off, wantErr: `render admission guard: mode "off": want warn, audit or deny`},
+		{name: "an unknown mode", mode: Off, wantErr: `render admission guard: mode "off": want warn, audit, deny or identity`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,7 +69,7 @@ func Inspect(ctx context.Context, l BindingLister, namespaces []string) Status {
 			covered[ns] = true
 		}
 		st.Bindings = append(st.Bindings, b.Name)
-		if m := modeOf(b.Spec.ValidationActions); strictness(m) > strictness(st.Mode) {
+		if m := modeOf(b); strictness(m) > strictness(st.Mode) {
 			st.Mode = m
 		}
 	}
@@ -97,8 +97,10 @@ func covers(mr *admissionv1.MatchResources, ns string) bool {
 	return sel.Matches(labels.Set{namespaceLabel: ns})
 }
 
-func modeOf(actions []admissionv1.ValidationAction) Mode {
-	switch {
+func modeOf(b admissionv1.ValidatingAdmissionPolicyBinding) Mode {
+	switch actions := b.Spec.ValidationActions; {
+	case slices.Contains(actions, admissionv1.Deny) && b.Annotations[ModeAnnotation] == string(Identity):
+		return Identity
 	case slices.Contains(actions, admissionv1.Deny):
 		return Deny
 	case slices.Contains(actions, admissionv1.Warn):
@@ -110,7 +112,7 @@ func modeOf(actions []admissionv1.ValidationAction) Mode {
 	}
 }
 
-func strictness(m Mode) int { return slices.Index([]Mode{Off, Audit, Warn, Deny}, m) }
+func strictness(m Mode) int { return slices.Index([]Mode{Off, Audit, Warn, Deny, Identity}, m) }
 
 // Report inspects the guard once (at start-up), logs what it found and
 // exports sentinel_admission_guard_mode, one series per mode, 1 for the
@@ -120,7 +122,7 @@ func strictness(m Mode) int { return slices.Index([]Mode{Off, Audit, Warn, Deny}
 func Report(ctx context.Context, l BindingLister, namespaces []string, reg prometheus.Registerer, log *zap.Logger) Status {
 	st := Inspect(ctx, l, namespaces)
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sentinel_admission_guard_mode",
-		Help: "1 for the admission guard's mode over the watched namespaces at start-up (off, warn, audit, deny, unknown)."},
+		Help: "1 for the admission guard's mode over the watched namespaces at start-up (off, warn, audit, deny, identity, unknown)."},
 		[]string{"mode"})
 	for _, m := range Modes() {
 		v := 0.0

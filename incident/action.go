@@ -1,8 +1,9 @@
 // Package incident is what sentinel tells the world: the actions it takes
 // on an incident (page, rollback, resolve), the notices around them
 // (drift, break glass, blindness, a rollback not done, unverified or
-// reverted), their one-line summaries, and Details, the one rendering
-// that `simulate -o json`, PagerDuty and the log all carry.
+// reverted), the image changes it saw or made, their one-line summaries,
+// and Details, the one rendering that `simulate -o json`, PagerDuty and
+// the log all carry.
 package incident
 
 import (
@@ -52,6 +53,10 @@ type Action struct {
 	// Evidence explains a page: which revision failed, when the errors
 	// began, why the change was or was not blamed. Nil elsewhere.
 	Evidence *Evidence
+	// User is who made a Change's change as the API server authenticated
+	// them, where something checked tells: the break-glass annotation the
+	// admission guard compares with the requesting user. "" when unknown.
+	User string
 }
 
 // subject is who the summary is about.
@@ -81,6 +86,8 @@ func (a Action) summary() string {
 			a.Ratio*100, codesWord(a.FailureCodes), a.Requests)
 	case Sighted:
 		return w + ": resolved: " + a.Message
+	case Change:
+		return w + ": " + changeText(a)
 	case Drift:
 		s := w + ": drift: image changed outside the trusted deployers"
 		if c := a.Cause; c != nil {

@@ -55,6 +55,8 @@ type Details struct {
 	// Evidence is a page's: which revision failed, when the errors began,
 	// why the change was or was not blamed (docs/detection.md).
 	Evidence *EvidenceDetails `json:"evidence,omitempty"`
+	// User is who made a change, where known (Action.User).
+	User string `json:"user,omitempty"`
 }
 
 // Cause is a change linked to an incident, or drifting.
@@ -113,6 +115,8 @@ func (a Action) Details() Details {
 		d.Evidence = a.Evidence.details()
 	case Drift:
 		d.Cause = causeOf(a.Cause)
+	case Change:
+		d.Cause, d.Plan, d.User = causeOf(a.Cause), planOf(a.Plan), a.User
 	case Rollback, RollbackFailed, RollbackUnverified:
 		d.Plan = planOf(a.Plan)
 	}

@@ -38,9 +38,16 @@ const (
 	// the break-glass annotation (who and why in Message); the change is
 	// the Action's Cause. Always sent, at low urgency.
 	BreakGlass
+	// Change tells of an image change of a watched Deployment (the Cause)
+	// by anyone but sentinel, or of a rollback sentinel wrote (the Plan,
+	// with its incident's id): a PagerDuty change event, told only with
+	// paging.pagerduty.change_events (docs/paging.md#change-events).
+	Change
 )
 
-// Kinds lists every kind, so metrics can be pre-created.
+// Kinds lists every kind but Change, so metrics can be pre-created; a
+// Change is told only when asked for (paging.pagerduty.change_events),
+// and its series are created then.
 func Kinds() []Kind {
 	return []Kind{Page, Rollback, RollbackFailed, RollbackUnverified, Resolve, Drift, Blind, Sighted, RollbackReverted, BreakGlass}
 }
@@ -69,6 +76,8 @@ func (k Kind) String() string {
 		return "break_glass"
 	case RollbackReverted:
 		return "rollback_reverted"
+	case Change:
+		return "change"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -79,10 +88,11 @@ func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 // Action is the documented `action` field of `sentinel simulate -o json`
 // (and of expected.json): page, rollback or resolve, and notice for the
 // notices that are neither (a rollback not done, unverified or reverted,
-// drift, blind, break glass). The end of blindness is a resolve.
+// drift, blind, break glass). The end of blindness is a resolve; a change
+// is a change.
 func (k Kind) Action() string {
 	switch k {
-	case Page, Rollback, Resolve:
+	case Page, Rollback, Resolve, Change:
 		return k.String()
 	case Sighted:
 		return Resolve.String()

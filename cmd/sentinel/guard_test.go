@@ -29,12 +29,17 @@ func TestGuardRender(t *testing.T) {
 		args    []string
 		want    string
 		wantErr string
+		// wantStderr is checked when the command succeeds.
+		wantStderr string
 	}{
 		{name: "default mode", args: []string{"--config", root}, want: manifest(guard.Warn)},
 		{name: "deny", args: []string{"--config", root, "--mode", "deny"}, want: manifest(guard.Deny)},
 		{name: "audit", args: []string{"--config", root, "--mode", "audit"}, want: manifest(guard.Audit)},
+		{name: "identity", args: []string{"--config", root, "--mode", "identity"}, want: manifest(guard.Identity),
+			wantStderr: "sentinel: warning: field manager helm is trusted (rollback.trusted_managers) but bound to no identity " +
+				"(guard.identities): in identity mode no one may write as it\n"},
 		{name: "unknown mode", args: []string{"--config", root, "--mode", "block"},
-			wantErr: `--mode: mode "block": want warn, audit or deny`},
+			wantErr: `--mode: mode "block": want warn, audit, deny or identity`},
 		{name: "missing config", args: []string{"--config", "nope.yaml"}, wantErr: "configuration is invalid"},
 	}
 	for _, tt := range tests {
@@ -52,6 +57,9 @@ func TestGuardRender(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
 				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantStderr, errOut.String()); err == nil && diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
 			}
 		})
 	}

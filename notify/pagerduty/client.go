@@ -17,7 +17,8 @@ import (
 	"github.com/sentinel-sre/sentinel/config"
 )
 
-// enqueuePath is the Events API v2 path; go-pagerduty appends it to the
+// enqueuePath is the Events API v2 path of alert events; go-pagerduty
+// appends it, or that of change events (/v2/change/enqueue), to the
 // endpoint it is given.
 const enqueuePath = "/v2/enqueue"
 
@@ -50,14 +51,32 @@ type DeliveryError struct {
 
 func (e *DeliveryError) Error() string { return e.msg }
 
-// send makes one attempt. retry says whether another attempt can
-// succeed; err is always a *DeliveryError.
+// send makes one attempt at an alert event (/v2/enqueue). retry says
+// whether another attempt can succeed; err is always a *DeliveryError.
 func (c *client) send(ctx context.Context, ev pdapi.V2Event) (retry bool, err error) {
+	return c.attempt(ctx, func(ctx context.Context) error {
+		ev.RoutingKey = c.key.Reveal()
+		_, err := c.pd.ManageEventWithContext(ctx, &ev)
+		return err
+	})
+}
+
+// sendChange is send for a change event.
+func (c *client) sendChange(ctx context.Context, ce pdapi.ChangeEvent) (retry bool, err error) {
+	return c.attempt(ctx, func(ctx context.Context) error {
+		ce.RoutingKey = c.key.Reveal()
+		_, err := c.pd.CreateChangeEventWithContext(ctx, ce)
+		return err
+	})
+}
+
+// attempt makes one attempt with post, bounded by the timeout, and
+// classifies its answer.
+func (c *client) attempt(ctx context.Context, post func(context.Context) error) (retry bool, err error) {
 	attemptCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	ans := &answer{}
-	ev.RoutingKey = c.key.Reveal()
-	_, err = c.pd.ManageEventWithContext(context.WithValue(attemptCtx, answerKey{}, ans), &ev)
+	err = post(context.WithValue(attemptCtx, answerKey{}, ans))
 	if err == nil {
 		return false, nil
 	}

@@ -39,7 +39,7 @@ func (p *PagerDuty) lane(ctx context.Context, key string) {
 			p.queue.release(key)
 			return
 		}
-		p.queueLength.Set(float64(p.queue.advance(key, out == delivered)))
+		p.queue.advance(key, out == delivered)
 	}
 }
 
@@ -49,13 +49,13 @@ func (p *PagerDuty) lane(ctx context.Context, key string) {
 // PagerDuty asked for holds every lane (throttle), not only this one.
 func (p *PagerDuty) deliver(ctx context.Context, e queuedEvent) outcome {
 	b := p.backoff
-	fields := []zap.Field{zap.Stringer("kind", e.kind), zap.String("event_action", e.event.Action),
+	fields := []zap.Field{zap.Stringer("kind", e.kind), zap.String("event_action", e.action()),
 		zap.String("dedup_key", e.event.DedupKey), zap.String("incident", e.incident)}
 	for attempt := 1; ; attempt++ {
-		if !p.throttle.wait(ctx, p.clock) {
+		if !p.clear(ctx, e) {
 			return interrupted
 		}
-		retry, err := p.client.send(ctx, e.event)
+		retry, err := p.send(ctx, e)
 		if err == nil {
 			p.sent.WithLabelValues(e.kind.String()).Inc()
 			p.log.Info("pagerduty event delivered", append(fields, zap.Int("attempts", attempt))...)
@@ -71,20 +71,81 @@ func (p *PagerDuty) deliver(ctx context.Context, e queuedEvent) outcome {
 		if !retry {
 			return p.giveUp(e, attempt, de, fields)
 		}
-		delay := b.Step()
-		if de.RetryAfter > 0 {
+		delay, throttled := b.Step(), de.RetryAfter > 0
+		if throttled {
 			delay = min(de.RetryAfter, maxRetryAfter)
-			p.throttle.hold(p.clock.Now().Add(delay))
+			p.throttleOf(e).hold(p.clock.Now().Add(delay))
 		}
 		p.log.Warn("pagerduty delivery failed; retrying", append(fields, zap.Int("attempt", attempt),
 			zap.Int("status", de.Status), zap.Duration("retry_in", delay), zap.Error(de))...)
-		t := p.clock.NewTimer(delay)
+		// Waiting out a Retry-After is not resting: the hold ends for
+		// every lane at once, and this event still goes before changes.
+		if !p.rest(ctx, e, delay, !throttled) {
+			return interrupted
+		}
+	}
+}
+
+// send makes one attempt at e.
+func (p *PagerDuty) send(ctx context.Context, e queuedEvent) (retry bool, err error) {
+	if e.change != nil {
+		return p.client.sendChange(ctx, *e.change)
+	}
+	return p.client.send(ctx, e.event)
+}
+
+// clear waits until e may be sent: no Retry-After holds it and, for a
+// change event, no other event is ready to be sent, so that a change
+// event never goes before a page, a resolve or a notice; false when ctx
+// ended first.
+func (p *PagerDuty) clear(ctx context.Context, e queuedEvent) bool {
+	for {
+		if !p.throttle.wait(ctx, p.clock) {
+			return false
+		}
+		if e.change == nil {
+			return true
+		}
+		if !p.changeThrottle.wait(ctx, p.clock) {
+			return false
+		}
+		busy, stirred := p.queue.urgent()
+		if !busy {
+			return true
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return interrupted
-		case <-t.C():
+			return false
+		case <-stirred:
 		}
+	}
+}
+
+// throttleOf is what a Retry-After answered to e holds: every lane for an
+// alert event, as PagerDuty limits the rate per routing key; only change
+// events for a change event, which must never hold a page back.
+func (p *PagerDuty) throttleOf(e queuedEvent) *throttle {
+	if e.change != nil {
+		return &p.changeThrottle
+	}
+	return &p.throttle
+}
+
+// rest waits d before e's next attempt, its lane marked as resting
+// meanwhile when resting is set (change events may go); false when ctx
+// ended first.
+func (p *PagerDuty) rest(ctx context.Context, e queuedEvent, d time.Duration, resting bool) bool {
+	if resting {
+		p.queue.rest(e.key(), true)
+		defer p.queue.rest(e.key(), false)
+	}
+	t := p.clock.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	case <-t.C():
+		return true
 	}
 }
 

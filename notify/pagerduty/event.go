@@ -35,13 +35,14 @@ const (
 	blindSeverity = "warning"
 )
 
-// queuedEvent is an event waiting for delivery. It never holds the
-// routing key.
+// queuedEvent is an event waiting for delivery: an alert event, or a
+// change event when change is set. It never holds the routing key.
 type queuedEvent struct {
 	// kind is what the event reports: the label of the pager's metrics.
 	kind     incident.Kind
 	incident string
 	event    pdapi.V2Event
+	change   *pdapi.ChangeEvent
 	// then takes the event's place in its lane once PagerDuty accepted
 	// it: the resolve of a drift notice.
 	then *queuedEvent
@@ -50,7 +51,31 @@ type queuedEvent struct {
 }
 
 // resolves reports whether e resolves its alert.
-func (e queuedEvent) resolves() bool { return e.event.Action == "resolve" }
+func (e queuedEvent) resolves() bool { return e.change == nil && e.event.Action == "resolve" }
+
+// action is e's event_action, or "change" for a change event.
+func (e queuedEvent) action() string {
+	if e.change != nil {
+		return "change"
+	}
+	return e.event.Action
+}
+
+// key is the lane e is delivered in: its dedup key, or changeLane.
+func (e queuedEvent) key() string {
+	if e.change != nil {
+		return changeLane
+	}
+	return e.event.DedupKey
+}
+
+// body is what is posted for e, without the routing key.
+func (e queuedEvent) body() any {
+	if e.change != nil {
+		return *e.change
+	}
+	return e.event
+}
 
 // mapper turns actions into events: pure, no I/O.
 type mapper struct {
@@ -62,6 +87,9 @@ type mapper struct {
 // sent (a drift or blind notice whose option is off). linkErr says why
 // the dashboard link was left out; the event is sent without it.
 func (m mapper) event(a incident.Action) (e queuedEvent, ok bool, linkErr, err error) {
+	if a.Kind == incident.Change {
+		return m.changeEvent(a)
+	}
 	e = queuedEvent{kind: a.Kind, incident: a.Incident,
 		event: pdapi.V2Event{Action: "trigger", Client: Source}}
 	pd := m.cfg.PagerDuty
@@ -122,7 +150,10 @@ func (m mapper) event(a incident.Action) (e queuedEvent, ok bool, linkErr, err e
 	if !a.At.IsZero() {
 		e.event.Payload.Timestamp = a.At.UTC().Format(time.RFC3339)
 	}
-	e.event.Links, linkErr = m.links(a)
+	links, linkErr := m.links(a)
+	for _, l := range links {
+		e.event.Links = append(e.event.Links, l)
+	}
 	return e, ok, linkErr, nil
 }
 
@@ -135,8 +166,8 @@ type link struct {
 // links are the runbook and dashboard links of a's event. A dashboard
 // template that fails for this workload leaves its link out; the error
 // says why, for the caller to log.
-func (m mapper) links(a incident.Action) ([]any, error) {
-	var links []any
+func (m mapper) links(a incident.Action) ([]link, error) {
+	var links []link
 	if u := cmp.Or(a.RunbookURL, m.cfg.RunbookURL); u != "" {
 		links = append(links, link{Href: u, Text: "Runbook"})
 	}
@@ -234,12 +265,34 @@ func cut(s string, n int) string {
 // As in the daemon, a dashboard link that cannot be rendered for a's
 // workload is left out. The resolve that follows a drift notice's
 // trigger is not shown.
+// A change (incident.Change) has no such event: see PreviewBody.
 func Preview(paging config.Paging, a incident.Action) (ev pdapi.V2Event, ok bool, err error) {
+	e, ok, err := preview(paging, a)
+	if err == nil && e.change != nil {
+		return ev, false, fmt.Errorf("%s action: a change event, not an alert event", a.Kind)
+	}
+	return e.event, ok, err
+}
+
+// PreviewBody is Preview for any action: the alert event or, for a
+// change, the change event the pager would post.
+func PreviewBody(paging config.Paging, a incident.Action) (body any, ok bool, err error) {
+	e, ok, err := preview(paging, a)
+	return e.body(), ok, err
+}
+
+func preview(paging config.Paging, a incident.Action) (queuedEvent, bool, error) {
 	dashboard, err := parseDashboard(paging.DashboardURL)
 	if err != nil {
-		return ev, false, fmt.Errorf("paging.dashboard_url: %w", err)
+		return queuedEvent{}, false, fmt.Errorf("paging.dashboard_url: %w", err)
 	}
 	e, ok, _, err := mapper{cfg: paging, dashboard: dashboard}.event(a)
-	e.event.RoutingKey = config.Secret("").String()
-	return e.event, ok, err
+	hidden := config.Secret("").String()
+	e.event.RoutingKey = hidden
+	if e.change != nil {
+		ce := *e.change
+		ce.RoutingKey = hidden
+		e.change = &ce
+	}
+	return e, ok, err
 }

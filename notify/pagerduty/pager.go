@@ -1,10 +1,10 @@
 // Package pagerduty sends sentinel's actions to PagerDuty as Events API v2
 // events, through github.com/PagerDuty/go-pagerduty. Notify maps an action
-// to its event (event.go) and queues it; Run delivers each dedup key's
-// lane in order, retrying with backoff (queue.go, deliver.go); client.go
-// posts one event and classifies the answer. Every event of an incident
-// shares one dedup key, and the routing key is added only as an event is
-// sent. See docs/paging.md.
+// to its event (event.go; change events: change.go) and queues it; Run
+// delivers each dedup key's lane in order, retrying with backoff
+// (queue.go, deliver.go); client.go posts one event and classifies the
+// answer. Every event of an incident shares one dedup key, and the
+// routing key is added only as an event is sent. See docs/paging.md.
 package pagerduty
 
 import (
@@ -58,8 +58,10 @@ type PagerDuty struct {
 	clock   clock.Clock
 	backoff wait.Backoff
 	queue   *queue
-	// throttle holds every lane after a Retry-After.
-	throttle throttle
+	// throttle holds every lane after a Retry-After answered to an alert
+	// event, changeThrottle the change events' after one answered to a
+	// change event.
+	throttle, changeThrottle throttle
 
 	mu sync.Mutex
 	// ran is set by Run, draining by Drain; halt is closed by Drain to
@@ -118,16 +120,21 @@ func New(opts Options) (*PagerDuty, error) {
 	}
 	pd := opts.Paging.PagerDuty
 	p.client = newClient(httpClient, pd.URL, opts.RoutingKey, pd.Timeout, p.clock.Now)
-	p.queue = newQueue(pd.QueueSize, p.lane)
-	if err := p.register(opts.Registerer); err != nil {
+	p.queue = newQueue(pd.QueueSize, p.lane, func(n int) { p.queueLength.Set(float64(n)) })
+	kinds := incident.Kinds()
+	if pd.ChangeEvents {
+		kinds = append(kinds, incident.Change)
+	}
+	if err := p.register(opts.Registerer, kinds); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// register pre-creates the metrics' series and registers them with r.
-func (p *PagerDuty) register(r prometheus.Registerer) error {
-	for _, k := range incident.Kinds() {
+// register pre-creates the metrics' series of kinds and registers them
+// with r.
+func (p *PagerDuty) register(r prometheus.Registerer, kinds []incident.Kind) error {
+	for _, k := range kinds {
 		p.sent.WithLabelValues(k.String())
 		p.failed.WithLabelValues(k.String())
 	}
@@ -148,10 +155,10 @@ func (p *PagerDuty) register(r prometheus.Registerer) error {
 }
 
 // Notify turns an action into an event and queues it; it does not wait
-// for delivery. A drift or blind notice (and the end of blindness) is
-// dropped (nil) when its option is off. A full queue is an error, counted
-// in sentinel_pages_failed_total; so is ErrStopped, once Drain has
-// stopped the pager.
+// for delivery. A drift or blind notice (and the end of blindness) or a
+// change is dropped (nil) when its option is off. A full queue is an
+// error, counted in sentinel_pages_failed_total; so is ErrStopped, once
+// Drain has stopped the pager.
 func (p *PagerDuty) Notify(_ context.Context, a incident.Action) error {
 	e, ok, linkErr, err := p.event(a)
 	if err != nil {
@@ -165,10 +172,11 @@ func (p *PagerDuty) Notify(_ context.Context, a incident.Action) error {
 			zap.Stringer("kind", e.kind), zap.String("workload", a.Workload.String()))
 		return nil
 	}
-	n, err := p.queue.push(e)
-	p.queueLength.Set(float64(n))
-	if err != nil {
+	if err := p.queue.push(e); err != nil {
 		p.failed.WithLabelValues(e.kind.String()).Inc()
+		if e.change != nil {
+			return fmt.Errorf("queue pagerduty change event of %s: %w", a.Workload, err)
+		}
 		return fmt.Errorf("queue pagerduty %s event %s: %w", e.kind, e.event.DedupKey, err)
 	}
 	return nil
@@ -242,7 +250,6 @@ func (p *PagerDuty) Drain(ctx context.Context) error {
 // report logs and counts the events left undelivered, and returns how
 // many there were.
 func (p *PagerDuty) report(left []queuedEvent) int {
-	p.queueLength.Set(0)
 	if len(left) == 0 {
 		return 0
 	}

@@ -21,6 +21,10 @@ var (
 	// ErrStopped is returned by Notify once Drain has stopped the pager,
 	// and by Run when called after Drain.
 	ErrStopped = errors.New("pagerduty delivery has stopped")
+	// ErrChangesFull is returned by Notify when paging.pagerduty.queue_size
+	// change events already wait for delivery: the change event is
+	// dropped, as change events never take a page's room.
+	ErrChangesFull = errors.New("pagerduty change event queue is full: change event dropped")
 )
 
 // queue holds the events waiting for delivery in one lane per dedup key:
@@ -34,10 +38,15 @@ var (
 // tell of it). Its bound is in lanes, so in incidents, not events; a
 // resolve is queued even beyond the bound, since dropping it would leave
 // an alert open for good.
+//
+// Change events, which have no dedup key, share one lane (changeLane),
+// bounded apart in events, so they never take an incident's room; their
+// goroutine waits for the other lanes (urgent).
 type queue struct {
 	max int
 	// deliver delivers one lane, from its goroutine.
 	deliver func(ctx context.Context, key string)
+	length  func(int)
 
 	mu     sync.Mutex
 	lanes  map[string]*lane
@@ -51,32 +60,83 @@ type queue struct {
 	// replaced) whenever one returns.
 	running int
 	idle    chan struct{}
+	// stirred is closed (and replaced) whenever what urgent reports may
+	// have changed.
+	stirred chan struct{}
 }
 
 // lane is the queued events of one dedup key, oldest first. While active,
-// its goroutine is sending the head.
+// its goroutine is sending the head; while resting, it waits out a
+// backoff before sending it again.
 type lane struct {
-	events []queuedEvent
-	active bool
+	events  []queuedEvent
+	active  bool
+	resting bool
 }
 
-func newQueue(max int, deliver func(ctx context.Context, key string)) *queue {
-	return &queue{max: max, deliver: deliver, lanes: map[string]*lane{}, idle: make(chan struct{})}
+// newQueue returns a queue of at most max incidents (and max change
+// events) whose lanes deliver delivers; length is told every new count of
+// queued events, under the queue's lock, so counts are told in order.
+func newQueue(max int, deliver func(ctx context.Context, key string), length func(int)) *queue {
+	return &queue{max: max, deliver: deliver, length: length, lanes: map[string]*lane{}, idle: make(chan struct{}),
+		stirred: make(chan struct{})}
 }
 
-// push queues e in its lane and returns how many events are queued.
-func (q *queue) push(e queuedEvent) (int, error) {
+// stir wakes whoever waits on urgent; q.mu is held.
+func (q *queue) stir() {
+	close(q.stirred)
+	q.stirred = make(chan struct{})
+}
+
+// urgent reports whether an event other than a change event is ready to
+// be sent: queued in a lane not resting. stirred is closed once that may
+// have changed.
+func (q *queue) urgent() (busy bool, stirred <-chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for key, l := range q.lanes {
+		if key != changeLane && len(l.events) > 0 && !l.resting {
+			return true, q.stirred
+		}
+	}
+	return false, q.stirred
+}
+
+// rest marks key's lane as resting, or no longer.
+func (q *queue) rest(key string, resting bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if l := q.lanes[key]; l != nil {
+		l.resting = resting
+		q.stir()
+	}
+}
+
+// incidents counts the lanes that are not the change events'; q.mu is
+// held.
+func (q *queue) incidents() int {
+	if _, ok := q.lanes[changeLane]; ok {
+		return len(q.lanes) - 1
+	}
+	return len(q.lanes)
+}
+
+// push queues e in its lane.
+func (q *queue) push(e queuedEvent) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return q.events, ErrStopped
+		return ErrStopped
 	}
-	key := e.event.DedupKey
+	key := e.key()
 	l := q.lanes[key]
+	switch {
+	case e.change != nil && l != nil && len(l.events) >= q.max:
+		return ErrChangesFull
+	case e.change == nil && l == nil && q.incidents() >= q.max && !e.resolves():
+		return ErrQueueFull
+	}
 	if l == nil {
-		if len(q.lanes) >= q.max && !e.resolves() {
-			return q.events, ErrQueueFull
-		}
 		l = &lane{}
 		q.lanes[key] = l
 	}
@@ -91,10 +151,11 @@ func (q *queue) push(e queuedEvent) (int, error) {
 	e.seq = q.seq
 	l.events = append(l.events, e)
 	q.count()
+	q.stir()
 	if q.ctx != nil && !l.active {
 		q.activate(key, l)
 	}
-	return q.events, nil
+	return nil
 }
 
 // count recounts the queued events; q.mu is held.
@@ -103,6 +164,7 @@ func (q *queue) count() {
 	for _, l := range q.lanes {
 		q.events += len(l.events)
 	}
+	q.length(q.events)
 }
 
 // activate starts l's goroutine; q.mu is held and q.ctx set.
@@ -157,6 +219,7 @@ func (q *queue) head(key string) (e queuedEvent, ok bool) {
 	}
 	delete(q.lanes, key)
 	q.releaseLocked(l)
+	q.stir()
 	return e, false
 }
 
@@ -175,9 +238,8 @@ func (q *queue) releaseLocked(l *lane) {
 }
 
 // advance moves key's lane past its head: to the head's follow-up when
-// it was delivered and has one, else to the next event. It returns how
-// many events are queued.
-func (q *queue) advance(key string, delivered bool) int {
+// it was delivered and has one, else to the next event.
+func (q *queue) advance(key string, delivered bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	l := q.lanes[key]
@@ -185,12 +247,12 @@ func (q *queue) advance(key string, delivered bool) int {
 		next := *then
 		next.seq = l.events[0].seq
 		l.events[0] = next
-		return q.events
+		return
 	}
 	l.events[0] = queuedEvent{}
 	l.events = l.events[1:]
 	q.count()
-	return q.events
+	q.stir()
 }
 
 // close refuses further events, waits for the lanes' goroutines, and
@@ -208,5 +270,6 @@ func (q *queue) close() []queuedEvent {
 	}
 	slices.SortFunc(left, func(a, b queuedEvent) int { return cmp.Compare(a.seq, b.seq) })
 	q.lanes, q.events = map[string]*lane{}, 0
+	q.length(0)
 	return left
 }

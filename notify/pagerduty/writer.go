@@ -10,8 +10,9 @@ import (
 	"github.com/sentinel-sre/sentinel/incident"
 )
 
-// Writer prints, per action, the PagerDuty Events API v2 event
-// the daemon would send (one JSON object per line), routing key hidden.
+// Writer prints, per action, the PagerDuty Events API v2 event (alert or
+// change event) the daemon would send, one JSON object per line, routing
+// key hidden.
 type Writer struct {
 	W      io.Writer
 	Paging config.Paging
@@ -19,7 +20,7 @@ type Writer struct {
 
 // Notify prints a's event, if it has one.
 func (p Writer) Notify(_ context.Context, a incident.Action) error {
-	ev, ok, err := Preview(p.Paging, a)
+	ev, ok, err := PreviewBody(p.Paging, a)
 	if err != nil {
 		return fmt.Errorf("render pagerduty event: %w", err)
 	}

@@ -1,8 +1,9 @@
 // Package fakepd is a loopback PagerDuty Events API v2 server for tests:
-// it checks every request against the documented event schema (Validate),
-// answers as PagerDuty does (202 with the dedup key, 400 "invalid event",
-// 429 with Retry-After), can be told to fail, throttle, hang, slow down or
-// be down, and records what it accepted and how it answered each request.
+// it checks every request against the documented schema of alert events
+// (Validate) and change events (ValidateChange), answers as PagerDuty
+// does (202 with the dedup key, 400 "invalid event", 429 with
+// Retry-After), can be told to fail, throttle, hang, slow down or be
+// down, and records what it accepted and how it answered each request.
 //
 // PagerDuty cannot run here, so this is the one place its behaviour is
 // written down for sentinel's tests; keep it to what the documentation
@@ -26,8 +27,12 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Path is the Events API v2 enqueue path.
-const Path = "/v2/enqueue"
+// Path is the Events API v2 enqueue path of alert events, ChangePath
+// that of change events.
+const (
+	Path       = "/v2/enqueue"
+	ChangePath = "/v2/change/enqueue"
+)
 
 // Limits of the Events API v2.
 const (
@@ -99,7 +104,8 @@ type Response struct {
 type Request struct {
 	// At is when the request arrived, on the server's clock.
 	At time.Time
-	// Action and DedupKey are the event's, when its body reads as one.
+	// Action and DedupKey are the event's, when its body reads as one;
+	// Action is "change" for a change event.
 	Action, DedupKey string
 	// Status is the status answered; 0 while the request waits for its
 	// answer, and for one never answered (hung, or given up by its client
@@ -133,6 +139,7 @@ type Server struct {
 	requests int
 	log      []Request
 	events   []Event
+	changes  []ChangeEvent
 	rejected []Rejection
 	changed  chan struct{} // closed (and replaced) whenever requests or events change
 }
@@ -154,6 +161,7 @@ func New(t testing.TB, opts ...Option) *Server {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, s.enqueue)
+	mux.HandleFunc(ChangePath, s.enqueueChange)
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
@@ -175,78 +183,7 @@ func (s *Server) Close() {
 	})
 }
 
-// FailNext answers the next n requests with status (429, 500, 503, 400…)
-// and PagerDuty's body for it, without looking at them. Status 0 hangs
-// them, as HangNext.
-func (s *Server) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, fault{status: status, hang: status == 0})
-	}
-}
-
-// ThrottleNext answers the next n requests 429 with a Retry-After header
-// of after (whole seconds), as PagerDuty does when a service's events
-// arrive too quickly.
-func (s *Server) ThrottleNext(n int, after time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, fault{status: http.StatusTooManyRequests, retryAfter: after})
-	}
-}
-
-// Refuse answers every event with dedup key key with status (500, 429…)
-// until Accept; other events are handled as usual. Faults of FailNext,
-// HangNext and SlowNext come first.
-func (s *Server) Refuse(key string, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refused[key] = status
-}
-
-// Accept ends Refuse for key.
-func (s *Server) Accept(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.refused, key)
-}
-
-// HangNext makes the next n requests hang until the client gives up (its
-// timeout or context) or the server closes.
-func (s *Server) HangNext(n int) {
-	s.FailNext(n, 0)
-}
-
-// SlowNext makes the next n requests wait d before they are handled as
-// usual. A request whose client gives up before then is dropped
-// unanswered and not recorded, as if it never reached PagerDuty.
-func (s *Server) SlowNext(n int, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, fault{delay: d})
-	}
-}
-
-// Down answers every request with status (429, 500, 503…), or hangs it
-// when status is 0, until Up, as during an outage of PagerDuty. Faults of
-// FailNext, ThrottleNext, HangNext and SlowNext come first.
-func (s *Server) Down(status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = &fault{status: status, hang: status == 0}
-}
-
-// Up ends Down.
-func (s *Server) Up() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = nil
-}
-
-// RequestLog returns every request received on the enqueue path, in the
+// RequestLog returns every request received on the enqueue paths, in the
 // order they arrived, with how each was answered so far.
 func (s *Server) RequestLog() []Request {
 	s.mu.Lock()
@@ -254,7 +191,7 @@ func (s *Server) RequestLog() []Request {
 	return append([]Request(nil), s.log...)
 }
 
-// Requests counts every request received on the enqueue path, including
+// Requests counts every request received on the enqueue paths, including
 // failed, hung and rejected ones.
 func (s *Server) Requests() int {
 	s.mu.Lock()
@@ -315,7 +252,41 @@ func (s *Server) notifyLocked() {
 	s.changed = make(chan struct{})
 }
 
+// endpoint is what differs between the two enqueue paths: how an event
+// is checked and kept, and what the answer to an accepted one says.
+type endpoint struct {
+	// accept validates body and, when it is valid, keeps the event and
+	// returns the dedup key to answer with ("" for none); else it returns
+	// the problems found.
+	accept  func(contentType string, body []byte) (dedupKey string, errs []string)
+	message string
+}
+
+// enqueue handles /v2/enqueue: alert events.
 func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
+	s.receive(w, r, endpoint{accept: s.acceptAlert, message: "Event processed"})
+}
+
+// acceptAlert validates an alert event and keeps it.
+func (s *Server) acceptAlert(contentType string, body []byte) (string, []string) {
+	ev, errs := Validate(contentType, body)
+	if len(errs) > 0 {
+		return "", errs
+	}
+	ev.Assigned = ev.DedupKey
+	if ev.Assigned == "" {
+		ev.Assigned = newDedupKey()
+	}
+	s.mu.Lock()
+	s.events = append(s.events, ev)
+	s.notifyLocked()
+	s.mu.Unlock()
+	return ev.Assigned, nil
+}
+
+// receive handles one request to an enqueue path: faults first, then a
+// refused dedup key, then validation by ep.
+func (s *Server) receive(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	s.mu.Lock()
 	s.requests++
 	var f *fault
@@ -337,7 +308,7 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // client went away
 	}
-	s.identify(reply.i, body)
+	s.identify(reply.i, body, r.URL.Path == ChangePath)
 	switch {
 	case f == nil:
 	case f.hang:
@@ -374,7 +345,7 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	ev, errs := Validate(r.Header.Get("Content-Type"), body)
+	dedupKey, errs := ep.accept(r.Header.Get("Content-Type"), body)
 	if len(errs) > 0 {
 		s.mu.Lock()
 		s.rejected = append(s.rejected, Rejection{Errors: errs, Raw: body})
@@ -383,15 +354,7 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 		reply.answer(w, http.StatusBadRequest, Response{Status: "invalid event", Message: "Event object is invalid", Errors: errs})
 		return
 	}
-	ev.Assigned = ev.DedupKey
-	if ev.Assigned == "" {
-		ev.Assigned = newDedupKey()
-	}
-	s.mu.Lock()
-	s.events = append(s.events, ev)
-	s.notifyLocked()
-	s.mu.Unlock()
-	reply.answer(w, http.StatusAccepted, Response{Status: "success", Message: "Event processed", DedupKey: ev.Assigned})
+	reply.answer(w, http.StatusAccepted, Response{Status: "success", Message: ep.message, DedupKey: dedupKey})
 }
 
 // replier records the answer to request i of the log.
@@ -420,14 +383,17 @@ func (r replier) answer(w http.ResponseWriter, status int, body Response) {
 }
 
 // identify notes which event request i carried, when its body reads as
-// one.
-func (s *Server) identify(i int, body []byte) {
+// one: a change event's action is "change".
+func (s *Server) identify(i int, body []byte, change bool) {
 	var ev struct {
 		Action   string `json:"event_action"`
 		DedupKey string `json:"dedup_key"`
 	}
 	if json.Unmarshal(body, &ev) != nil {
 		return
+	}
+	if change {
+		ev.Action = "change"
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
