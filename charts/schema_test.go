@@ -26,6 +26,7 @@ const durationPattern = `^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
 func enums() map[string][]string {
 	return map[string][]string{
 		"config.metrics.source":            {"prometheus", "datadog"},
+		"config.metrics.mesh":              config.Meshes(),
 		"config.paging.pagerduty.severity": {"critical", "error", "warning", "info"},
 	}
 }

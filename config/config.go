@@ -57,89 +57,6 @@ type LeaderElection struct {
 	RetryPeriod   time.Duration `yaml:"retry_period"`
 }
 
-// Metrics chooses and configures the metrics backend.
-type Metrics struct {
-	// Source is "prometheus" or "datadog". No other value is accepted.
-	Source     string     `yaml:"source"`
-	Prometheus Prometheus `yaml:"prometheus"`
-	Datadog    Datadog    `yaml:"datadog"`
-	// QueryDelay is how long after each poll's instant the source is
-	// asked about it, so samples scraped at that instant have landed and
-	// every replica gets the same answer (and so the same onsets).
-	QueryDelay time.Duration `yaml:"query_delay"`
-	// BlindAfter is how many polls in a row without an answer make
-	// sentinel blind: it logs, exports sentinel_blind 1 and, when
-	// paging.pagerduty.page_when_blind is set, sends a low-urgency page.
-	BlindAfter int `yaml:"blind_after"`
-}
-
-// Prometheus is the Prometheus HTTP API backend.
-type Prometheus struct {
-	URL             string        `yaml:"url"`
-	BearerTokenFile string        `yaml:"bearer_token_file"`
-	BasicAuth       BasicAuth     `yaml:"basic_auth"`
-	TLS             TLS           `yaml:"tls"`
-	Timeout         time.Duration `yaml:"timeout"`
-	// Metric and the label names, for meshes and relabelings that differ.
-	Metric         string `yaml:"metric"`
-	NamespaceLabel string `yaml:"namespace_label"`
-	WorkloadLabel  string `yaml:"workload_label"`
-	CodeLabel      string `yaml:"code_label"`
-	// ReporterSelector is added to the series selector; empty adds none.
-	ReporterSelector string `yaml:"reporter_selector"`
-	// RevisionLabel carries the serving pod's pod-template-hash (a
-	// labelmap of __meta_kubernetes_pod_label_(.+) gives
-	// pod_template_hash); PodLabel the pod's name, used where the hash is
-	// missing. Either splits a workload's traffic by revision; empty
-	// names none. Without both, workloads are judged as a whole.
-	RevisionLabel string `yaml:"revision_label"`
-	PodLabel      string `yaml:"pod_label"`
-	// Query, when set, replaces the built-in query: a Go text/template
-	// (see docs/metrics.md) that must return, per workload, one series with
-	// sentinel_class="total" and one with sentinel_class="failed".
-	Query string `yaml:"query"`
-}
-
-// BasicAuth for an HTTP backend; the password is read from a file.
-type BasicAuth struct {
-	Username     string `yaml:"username"`
-	PasswordFile string `yaml:"password_file"`
-}
-
-// TLS for an HTTP backend.
-type TLS struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-// Datadog is the Datadog metrics API backend.
-type Datadog struct {
-	// Site is the Datadog site, e.g. datadoghq.com or datadoghq.eu.
-	Site string `yaml:"site"`
-	// URL overrides the API base URL (tests, proxies); empty uses Site.
-	URL string `yaml:"url"`
-	// Keys are read from these files, or else from DD_API_KEY and
-	// DD_APP_KEY.
-	APIKeyFile string        `yaml:"api_key_file"`
-	AppKeyFile string        `yaml:"app_key_file"`
-	Timeout    time.Duration `yaml:"timeout"`
-	// Metric is a count of requests tagged with the names below.
-	Metric       string `yaml:"metric"`
-	NamespaceTag string `yaml:"namespace_tag"`
-	WorkloadTag  string `yaml:"workload_tag"`
-	CodeTag      string `yaml:"code_tag"`
-	// ReporterFilter is added to the query's scope; empty adds none.
-	ReporterFilter string `yaml:"reporter_filter"`
-	// RevisionTag splits a workload's traffic by the ReplicaSet of the
-	// serving pod (the Datadog agent tags kube_replica_set); PodTag by the
-	// pod's name where that tag is missing. Empty names none.
-	RevisionTag string `yaml:"revision_tag"`
-	PodTag      string `yaml:"pod_tag"`
-}
-
 // Kubernetes says which Deployments sentinel watches and how it reaches
 // the API server.
 type Kubernetes struct {
@@ -176,6 +93,10 @@ type Detection struct {
 	// FailureCodes is a regular expression, anchored at both ends, that a
 	// response code must match to count as a failure.
 	FailureCodes string `yaml:"failure_codes"`
+	// GRPCFailureCodes is a regular expression, anchored at both ends,
+	// that a gRPC call's status must match to count as a failure whatever
+	// its HTTP status; empty counts none.
+	GRPCFailureCodes string `yaml:"grpc_failure_codes"`
 	// ResolveAfter is how long the ratio must stay at or below the
 	// threshold before an incident resolves.
 	ResolveAfter time.Duration `yaml:"resolve_after"`
@@ -294,6 +215,10 @@ func Default() Config {
 			ResolveAfter:   3 * time.Minute,
 			LinkWindow:     15 * time.Minute,
 			ReopenWithin:   15 * time.Minute,
+
+			// The server-side failures: UNKNOWN, DEADLINE_EXCEEDED,
+			// INTERNAL, UNAVAILABLE, DATA_LOSS (as Linkerd's classifier).
+			GRPCFailureCodes: "2|4|13|14|15",
 		},
 		Rollback: Rollback{
 			Enabled:         true,
@@ -312,17 +237,18 @@ func Default() Config {
 		}},
 		Metrics: Metrics{
 			Source: "prometheus",
+			Mesh:   MeshIstio,
 			Prometheus: Prometheus{
 				URL: "http://prometheus.istio-system:9090", Timeout: 9 * time.Second,
 				Metric: "istio_requests_total", NamespaceLabel: "destination_workload_namespace",
 				WorkloadLabel: "destination_workload", CodeLabel: "response_code",
-				ReporterSelector: `reporter="destination"`,
-				RevisionLabel:    "pod_template_hash", PodLabel: "pod",
+				GRPCCodeLabel: "grpc_response_status", ReporterSelector: `reporter="destination"`,
+				RevisionLabel: "pod_template_hash", PodLabel: "pod",
 			},
 			Datadog: Datadog{
 				Site: "datadoghq.com", Timeout: 9 * time.Second, Metric: "istio.mesh.request.count.total",
 				NamespaceTag: "destination_workload_namespace", WorkloadTag: "destination_workload",
-				CodeTag: "response_code", ReporterFilter: "reporter:destination",
+				CodeTag: "response_code", GRPCCodeTag: "grpc_response_status", ReporterFilter: "reporter:destination",
 				RevisionTag: "kube_replica_set",
 			},
 			BlindAfter: 4,
@@ -356,11 +282,12 @@ func Load(path string, checks ...Check) (Config, error) {
 // line "path: message".
 type Check func(Config) error
 
-// Parse decodes strictly over the defaults, then validates. The checks run
-// only on a configuration that is otherwise valid: they build on values
-// Validate checks, and a mistake is reported once, where it was made.
+// Parse decodes strictly over the defaults of the file's metrics.mesh
+// (DefaultFor), then validates. The checks run only on a configuration
+// that is otherwise valid: they build on values Validate checks, and a
+// mistake is reported once, where it was made.
 func Parse(b []byte, checks ...Check) (Config, error) {
-	c := Default()
+	c := defaultsOf(b)
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var errs []error

@@ -52,6 +52,7 @@ func (c Config) Validate() error {
 	validateGuard(v, c.Guard)
 	validateKubernetes(v, c.Kubernetes)
 	validateMetrics(v, c.Metrics, c.Detection)
+	validateMesh(v, c.Metrics, c.Detection)
 	validatePaging(v, c.Paging)
 	validateRun(v, c.Run)
 	return errors.Join(v.errs...)

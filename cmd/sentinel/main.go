@@ -49,15 +49,16 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 func newCheckConfig() *cobra.Command {
 	return &cobra.Command{
 		Use:   "check-config FILE",
-		Short: "Validate a configuration file and list every problem",
+		Short: "Validate a configuration file, list every problem, and print the query it sends",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := loadChecked(args[0]); err != nil {
+			cfg, err := loadChecked(args[0])
+			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
 				return errors.New("configuration is invalid")
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", args[0])
-			return nil
+			return writeQuery(cmd.OutOrStdout(), cfg)
 		},
 	}
 }

@@ -80,7 +80,9 @@ func (s *Source) do(req *http.Request, buf *bytes.Buffer) (*http.Response, []byt
 // series is one answered series: the labels sentinel reads and its value.
 type series struct {
 	ns, wl, rev, class string
-	value              float64
+	// grpc is the gRPC status a failed series is summed by ("" for none).
+	grpc  string
+	value float64
 	// bad: the value is missing (a native histogram) or not a number.
 	bad bool
 }
@@ -92,6 +94,9 @@ func (s *Source) samplesOf(vec model.Vector) []series {
 		out[i] = series{ns: string(smp.Metric[s.nsLabel]), wl: string(smp.Metric[s.wlLabel]),
 			rev: string(smp.Metric[RevisionLabel]), class: string(smp.Metric[ClassLabel]),
 			value: float64(smp.Value), bad: smp.Histogram != nil}
+		if s.grpcLabel != "" {
+			out[i].grpc = string(smp.Metric[s.grpcLabel])
+		}
 	}
 	return out
 }
@@ -243,6 +248,8 @@ func (s *Source) decodeSample(it *jsoniter.Iterator) series {
 					smp.rev = it.ReadString()
 				case ClassLabel:
 					smp.class = it.ReadString()
+				case s.grpcLabel:
+					smp.grpc = it.ReadString()
 				default:
 					it.Skip()
 				}

@@ -47,6 +47,7 @@ type Source struct {
 	timeout   time.Duration
 	nsLabel   model.LabelName
 	wlLabel   model.LabelName
+	grpcLabel model.LabelName // failed series are summed by it; "" when no gRPC status is judged
 	clock     clock.PassiveClock
 	log       *zap.Logger
 	m         *source.Metrics
@@ -112,7 +113,8 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 		api: v1.NewAPI(c), client: c, http: o.client, bodies: make(bodies, 2), buildinfo: v1.NewAPI(notFoundClient{c}),
 		queries: queries, timeout: p.Timeout, ranges: o.ranges,
 		nsLabel: model.LabelName(p.NamespaceLabel), wlLabel: model.LabelName(p.WorkloadLabel),
-		clock: o.clock, log: o.log, m: m,
+		grpcLabel: model.LabelName(NewQueryData(p, cfg.Detection, RangesLeftOpen).GRPCLabel),
+		clock:     o.clock, log: o.log, m: m,
 	}, nil
 }
 
@@ -319,10 +321,12 @@ func classify(err error) string {
 }
 
 // rates are the total and failed rates of one workload's revision ("":
-// series without a revision label).
+// series without a revision label). Its failed samples, one per gRPC
+// status, come in status order.
 type rates struct {
 	total, failed       float64
 	hasTotal, hasFailed bool
+	lastFailed          string // the gRPC status of the last failed sample taken
 }
 
 // observations turns the answer into observations and counts the skipped
@@ -332,7 +336,8 @@ type rates struct {
 func (s *Source) observations(samples []series) ([]detector.Observation, map[string]int) {
 	skipped := map[string]int{}
 	slices.SortFunc(samples, func(a, b series) int {
-		return cmp.Or(cmp.Compare(a.ns, b.ns), cmp.Compare(a.wl, b.wl), cmp.Compare(a.rev, b.rev))
+		return cmp.Or(cmp.Compare(a.ns, b.ns), cmp.Compare(a.wl, b.wl), cmp.Compare(a.rev, b.rev),
+			cmp.Compare(a.class, b.class), cmp.Compare(a.grpc, b.grpc))
 	})
 	out := make([]detector.Observation, 0, len(samples)/2)
 	// Every observation's revisions share one array, each capped at its own.
@@ -414,10 +419,12 @@ func (r *rates) add(smp series) string {
 		}
 		r.total, r.hasTotal = v, true
 	case ClassFailed:
-		if r.hasFailed {
+		// One failed sample per gRPC status (one in all without them).
+		if r.hasFailed && smp.grpc == r.lastFailed {
 			return SkipDuplicate
 		}
-		r.failed, r.hasFailed = v, true
+		r.failed += v
+		r.hasFailed, r.lastFailed = true, smp.grpc
 	default:
 		return SkipBadClass
 	}

@@ -147,6 +147,14 @@ func revSample(ns, wl, rev, class, v string) string {
 		`","sentinel_revision":"` + rev + `","sentinel_class":"` + class + `"},"value":[1777074690,"` + v + `"]}`
 }
 
+// grpcSample is a failed sample of the failures with one gRPC status
+// ("" for those by response code).
+func grpcSample(ns, wl, rev, status, v string) string {
+	return `{"metric":{"destination_workload_namespace":"` + ns + `","destination_workload":"` + wl +
+		`","sentinel_revision":"` + rev + `","grpc_response_status":"` + status +
+		`","sentinel_class":"failed"},"value":[1777074690,"` + v + `"]}`
+}
+
 func vector(samples ...string) string {
 	return `{"status":"success","data":{"resultType":"vector","result":[` + strings.Join(samples, ",") + `]}}`
 }
@@ -175,6 +183,20 @@ func TestObserve(t *testing.T) {
 			{Workload: engine, Requests: 41, Failures: 9.8, Revisions: []detector.RevisionTraffic{
 				{Revision: "5c6b7d8e9", Requests: 30, Failures: 0.3}, {Revision: "7d9f8b6c4", Requests: 10, Failures: 9.5}}},
 		},
+	}, {
+		name: "failures summed by gRPC status add up; a status twice is a duplicate",
+		body: vector(revSample("shop", "cart", "7d9f8b6c4", "total", "10"),
+			grpcSample("shop", "cart", "7d9f8b6c4", "14", "8"), grpcSample("shop", "cart", "7d9f8b6c4", "", "0.5"),
+			grpcSample("shop", "cart", "7d9f8b6c4", "4", "1"),
+			revSample("shop", "cart", "5c6b7d8e9", "total", "30"),
+			grpcSample("shop", "cart", "5c6b7d8e9", "13", "0.25"),
+			revSample("shop", "web", "1a2b3c4d5", "total", "10"),
+			grpcSample("shop", "web", "1a2b3c4d5", "14", "1"), grpcSample("shop", "web", "1a2b3c4d5", "14", "2")),
+		want: []detector.Observation{
+			{Workload: workload.Ref{Namespace: "shop", Name: "cart"}, Requests: 40, Failures: 9.75, Revisions: []detector.RevisionTraffic{
+				{Revision: "5c6b7d8e9", Requests: 30, Failures: 0.25}, {Revision: "7d9f8b6c4", Requests: 10, Failures: 9.5}}},
+		},
+		skipped: map[string]float64{SkipDuplicate: 1},
 	}, {
 		name: "a revision with failures but no total leaves its workload out",
 		body: vector(revSample("scale-deploy", "model-engine", "7d9f8b6c4", "failed", "9.5"),

@@ -40,6 +40,13 @@ type QueryData struct {
 	// FailureCodes is detection.failure_codes as written, a regular
 	// expression for a whole response code; use {{quote .FailureCodes}}.
 	FailureCodes string
+	// GRPCLabel is metrics.prometheus.grpc_code_label, and
+	// GRPCFailureCodes detection.grpc_failure_codes as written; GRPCLabel
+	// is empty when either is (no gRPC status is judged).
+	GRPCLabel, GRPCFailureCodes string
+	// FailureSelector is metrics.prometheus.failure_selector as written
+	// (e.g. classification="failure"); may be empty.
+	FailureSelector string
 	// Window is detection.rate_window as a PromQL duration, e.g. 1m.
 	Window string
 	// RevisionLabel and PodLabel are metrics.prometheus.revision_label and
@@ -48,10 +55,15 @@ type QueryData struct {
 	RevisionLabel, PodLabel string
 }
 
-// DefaultQuery is the built-in query template. One selector per class,
+// DefaultQuery is the built-in query template. One expression per class,
 // summed per workload after rate() so every series' counter resets and
 // boundaries are handled before aggregation; label_replace tags each sum
 // with its class so one instant query answers both.
+//
+// A series fails when its response code matches, or its gRPC status does,
+// or the failure selector selects it: the union of those selectors'
+// series ({{failed .}}), each series once. Failures are also summed by
+// gRPC status, so a page can say which status failed.
 //
 // With a revision or pod label configured, each sum is also by
 // sentinel_revision: label_replace copies the ReplicaSet name out of the
@@ -62,34 +74,32 @@ const DefaultQuery = `label_replace(sum by ({{by .}}) ` +
 	`({{revisions . (printf "rate(%s[%s])" (sel .Metric .ReporterSelector) .Window)}})` +
 	`, "sentinel_class", "total", "", "")` +
 	` or ` +
-	`label_replace(sum by ({{by .}}) ` +
-	`({{revisions . (printf "rate(%s[%s])" (sel .Metric .ReporterSelector (printf "%s=~%s" .CodeLabel (quote .FailureCodes))) .Window)}})` +
+	`label_replace(sum by ({{by . .GRPCLabel}}) ({{revisions . (failed .) .GRPCLabel}})` +
 	`, "sentinel_class", "failed", "", "")`
 
 // funcs are the template functions: quote makes a PromQL string literal;
 // sel builds a series selector from a metric name and matcher lists,
-// leaving out empty ones; by lists the grouping labels; revisions wraps an
-// expression so its series carry sentinel_revision.
+// leaving out empty ones; by lists the grouping labels (and any further
+// labels given); revisions wraps an expression so its series carry
+// sentinel_revision (keeping any further labels given); failed is the
+// rate of the failed series.
 var funcs = template.FuncMap{
 	"quote": strconv.Quote,
-	"by": func(d QueryData) string {
-		if d.RevisionLabel == "" && d.PodLabel == "" {
-			return d.NamespaceLabel + ", " + d.WorkloadLabel
+	"by": func(d QueryData, extra ...string) string {
+		by := []string{d.NamespaceLabel, d.WorkloadLabel}
+		if d.RevisionLabel != "" || d.PodLabel != "" {
+			by = append(by, RevisionLabel)
 		}
-		return d.NamespaceLabel + ", " + d.WorkloadLabel + ", " + RevisionLabel
+		return strings.Join(nonEmpty(append(by, extra...)), ", ")
 	},
-	"revisions": func(d QueryData, expr string) string {
+	"revisions": func(d QueryData, expr string, extra ...string) string {
 		if d.RevisionLabel == "" && d.PodLabel == "" {
 			return expr
 		}
 		// Sum away every other label first, so label_replace runs over one
 		// series per pod rather than per pod, code and caller.
-		keep := []string{d.NamespaceLabel, d.WorkloadLabel}
-		for _, l := range []string{d.RevisionLabel, d.PodLabel} {
-			if l != "" {
-				keep = append(keep, l)
-			}
-		}
+		keep := nonEmpty([]string{d.NamespaceLabel, d.WorkloadLabel, d.RevisionLabel, d.PodLabel})
+		keep = append(keep, nonEmpty(extra)...)
 		expr = fmt.Sprintf("sum by (%s) (%s)", strings.Join(keep, ", "), expr)
 		if d.PodLabel != "" {
 			expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.+)-[^-]+")`, expr, RevisionLabel, d.PodLabel)
@@ -99,18 +109,52 @@ var funcs = template.FuncMap{
 		}
 		return expr
 	},
-	"sel": func(metric string, matchers ...string) string {
-		var ms []string
-		for _, m := range matchers {
-			if m = strings.TrimSpace(m); m != "" {
-				ms = append(ms, m)
-			}
+	"sel":    selector,
+	"failed": failed,
+}
+
+// selector builds a series selector from a metric name and matcher lists,
+// leaving out empty ones.
+func selector(metric string, matchers ...string) string {
+	var ms []string
+	for _, m := range matchers {
+		if m = strings.TrimSpace(m); m != "" {
+			ms = append(ms, m)
 		}
-		if len(ms) == 0 {
-			return metric
+	}
+	if len(ms) == 0 {
+		return metric
+	}
+	return metric + "{" + strings.Join(ms, ", ") + "}"
+}
+
+// failed is the rate of the failed series: those whose response code
+// matches, or whose gRPC status does, or that the failure selector
+// selects. `or` keeps each series once, since a series that two selectors
+// select has the same labels in both.
+func failed(d QueryData) string {
+	rate := func(matcher string) string {
+		return fmt.Sprintf("rate(%s[%s])", selector(d.Metric, d.ReporterSelector, matcher), d.Window)
+	}
+	out := []string{rate(d.CodeLabel + "=~" + strconv.Quote(d.FailureCodes))}
+	if d.GRPCLabel != "" {
+		out = append(out, rate(d.GRPCLabel+"=~"+strconv.Quote(d.GRPCFailureCodes)))
+	}
+	if strings.TrimSpace(d.FailureSelector) != "" {
+		out = append(out, rate(d.FailureSelector))
+	}
+	return strings.Join(out, " or ")
+}
+
+// nonEmpty leaves out the empty strings.
+func nonEmpty(ss []string) []string {
+	out := ss[:0:0]
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
 		}
-		return metric + "{" + strings.Join(ms, ", ") + "}"
-	},
+	}
+	return out
 }
 
 // Ranges says how a server selects the samples of a range selector such
@@ -150,12 +194,16 @@ func NewQueryData(p config.Prometheus, d config.Detection, r Ranges) QueryData {
 	if r == RangesClosed && w > time.Millisecond {
 		w -= time.Millisecond
 	}
-	return QueryData{
+	q := QueryData{
 		Metric: p.Metric, NamespaceLabel: p.NamespaceLabel, WorkloadLabel: p.WorkloadLabel,
-		CodeLabel: p.CodeLabel, ReporterSelector: p.ReporterSelector,
+		CodeLabel: p.CodeLabel, ReporterSelector: p.ReporterSelector, FailureSelector: p.FailureSelector,
 		FailureCodes: d.FailureCodes, Window: promDuration(w),
 		RevisionLabel: p.RevisionLabel, PodLabel: p.PodLabel,
 	}
+	if p.GRPCCodeLabel != "" && d.GRPCFailureCodes != "" {
+		q.GRPCLabel, q.GRPCFailureCodes = p.GRPCCodeLabel, d.GRPCFailureCodes
+	}
+	return q
 }
 
 // RenderQuery renders the query sentinel sends to a server whose ranges

@@ -54,6 +54,13 @@ func TestRenderQueryGolden(t *testing.T) {
 		or
 		label_replace(sum by ({{.NamespaceLabel}}, {{.WorkloadLabel}}) (rate({{sel .Metric .ReporterSelector "response_flags!=\"DC\"" (printf "%s=~%s" .CodeLabel (quote .FailureCodes))}}[{{.Window}}])), "sentinel_class", "failed", "", "")`
 
+	// Without gRPC statuses the query is the one sentinel sent before it
+	// judged them: grpc_off.golden is that query, unchanged.
+	grpcOff := config.Default()
+	grpcOff.Detection.GRPCFailureCodes = ""
+	ambient, _ := config.DefaultFor(config.MeshIstioAmbient)
+	linkerd, _ := config.DefaultFor(config.MeshLinkerd)
+
 	for _, tc := range []struct {
 		file   string
 		cfg    config.Config
@@ -64,6 +71,9 @@ func TestRenderQueryGolden(t *testing.T) {
 		{"relabelled.golden", custom, RangesLeftOpen},
 		{"custom_template.golden", template, RangesLeftOpen},
 		{"workload_only.golden", workloadOnly, RangesLeftOpen},
+		{"grpc_off.golden", grpcOff, RangesLeftOpen},
+		{"istio_ambient.golden", ambient, RangesLeftOpen},
+		{"linkerd.golden", linkerd, RangesLeftOpen},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			q, err := RenderQuery(tc.cfg.Metrics.Prometheus, tc.cfg.Detection, tc.ranges)

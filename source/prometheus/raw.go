@@ -36,7 +36,7 @@ func RawSelector(p config.Prometheus, sel Selection) string {
 	if sel.Workload != "" {
 		ms = append(ms, p.WorkloadLabel+"="+strconv.Quote(sel.Workload))
 	}
-	return funcs["sel"].(func(string, ...string) string)(p.Metric, ms...)
+	return selector(p.Metric, ms...)
 }
 
 // WriteRawSamples writes in OpenMetrics text every sample of the counter
