@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
@@ -203,6 +204,11 @@ func (e *Engine) tellRevisions(obs []detector.Observation) {
 			e.log.Info("the metrics say which revision's pods served: judging revisions by their own pods")
 			return
 		}
+	}
+	if e.cfg.Metrics.Mesh == config.MeshIstioAmbient {
+		e.log.Warn("metrics.mesh is istio-ambient: the series come from waypoint proxies, whose pod labels are the " +
+			"waypoint's, not the destination's: judging every workload as a whole; see docs/metrics.md#istio-ambient")
+		return
 	}
 	e.log.Warn("the metrics carry no revision or pod label (metrics.prometheus.revision_label, pod_label): " +
 		"judging every workload as a whole; see docs/metrics.md#revisions")

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/engine"
 	"github.com/sentinel-sre/sentinel/notify"
 	"github.com/sentinel-sre/sentinel/replay/backtest"
@@ -20,9 +19,6 @@ import (
 	"github.com/sentinel-sre/sentinel/test/promenv"
 	"github.com/sentinel-sre/sentinel/test/replaytest"
 )
-
-// destination selects the samples a recording's replay reads.
-const destination = `istio_requests_total{reporter="destination"}`
 
 // sentinel runs the CLI with args and returns its standard output.
 func sentinelOut(t *testing.T, args ...string) string {
@@ -64,22 +60,24 @@ func timeline(out string) []string {
 func TestIntegrationBacktestEqualsSimulate(t *testing.T) {
 	env := promenv.Need(t)
 	root := promenv.RepoRoot(t)
-	for _, name := range []string{"mli-6574", "kubectl-set-image", "rolling-update"} {
+	for _, name := range []string{"mli-6574", "kubectl-set-image", "rolling-update", "grpc", "linkerd"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(root, "examples", name)
 			cfg, err := simulate.LoadConfig(dir, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			codes, err := config.CompileCodes(cfg.Detection.FailureCodes)
+			opts, err := scenario.OptionsFor(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec, err := scenario.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), scenario.Options{Names: scenario.DefaultNames(), FailureCodes: codes, Window: cfg.Detection.RateWindow})
+			rec, err := scenario.ReadMetricsFile(filepath.Join(dir, simulate.MetricsFile), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			env.Backfill(t, filepath.Join(dir, simulate.MetricsFile), destination, rec.First, rec.Last, rec.Samples)
+			// The series the replay reads, as `sentinel record` selects them.
+			selector := prometheus.RawSelector(cfg.Metrics.Prometheus, prometheus.Selection{})
+			env.Backfill(t, filepath.Join(dir, simulate.MetricsFile), selector, rec.First, rec.Last, rec.Samples)
 			var want notify.Collect
 			if _, err := simulate.Run(t.Context(), dir, cfg, &want); err != nil {
 				t.Fatal(err)

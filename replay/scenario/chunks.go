@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"regexp"
 	"runtime"
 	"sync"
 
@@ -103,7 +102,7 @@ func startParsers(r io.Reader, size int, opts Options) *parsers {
 	for range workers {
 		wg.Go(func() {
 			for c := range todo {
-				c.parse(opts.Names, opts.FailureCodes)
+				c.parse(&opts)
 				close(c.done)
 			}
 		})
@@ -158,7 +157,7 @@ type chunkSeries struct {
 // parse parses the chunk. Classifying a series needs only its labels, so
 // it happens here, in parallel; only the series' identity across chunks
 // is left to the merge.
-func (c *chunk) parse(names Names, codes *regexp.Regexp) {
+func (c *chunk) parse(opts *Options) {
 	c.buf = dropCR(c.buf)
 	p := textparse.NewOpenMetricsParser(c.buf, labels.NewSymbolTable())
 	c.skipped = map[string]int{}
@@ -194,7 +193,7 @@ func (c *chunk) parse(names Names, codes *regexp.Regexp) {
 				return
 			}
 			p.Labels(&lbls)
-			s = classify(lbls, names, codes)
+			s = classify(lbls, opts)
 			if s != nil && s.key != "" {
 				c.series = append(c.series, s)
 			}
@@ -228,7 +227,8 @@ func (c *chunk) parse(names Names, codes *regexp.Regexp) {
 // classify decides what a series is: nil when the live query would not
 // select it (another metric or reporter), a series without key when it
 // lacks the workload labels, else a series of a workload.
-func classify(l labels.Labels, names Names, codes *regexp.Regexp) *chunkSeries {
+func classify(l labels.Labels, opts *Options) *chunkSeries {
+	names := opts.Names
 	if !names.matches(l) {
 		return nil
 	}
@@ -236,6 +236,6 @@ func classify(l labels.Labels, names Names, codes *regexp.Regexp) *chunkSeries {
 	if source.Unattributed(w.Namespace, w.Name) {
 		return &chunkSeries{}
 	}
-	return &chunkSeries{key: l.String(), workload: w, failure: codes.MatchString(l.Get(names.Code)),
-		revision: names.revisionOf(l)}
+	failure, _ := names.failed(l, opts.FailureCodes, opts.GRPCCodes)
+	return &chunkSeries{key: l.String(), workload: w, failure: failure, revision: names.revisionOf(l)}
 }

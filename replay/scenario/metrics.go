@@ -33,6 +33,7 @@ const (
 	LabelWorkload  = "destination_workload"
 	LabelReporter  = "reporter"
 	LabelCode      = "response_code"
+	LabelGRPC      = "grpc_response_status"
 	// LabelRevision and LabelPod say which revision's pods served a
 	// series: the pod-template-hash copied from the pod's labels, else the
 	// pod's name (the ReplicaSet's name and a suffix), as the live query
@@ -124,8 +125,10 @@ type Options struct {
 	// (NamesFor); the zero value reads nothing.
 	Names Names
 	// FailureCodes matches a failed request's response code
-	// (config.CompileCodes of detection.failure_codes).
-	FailureCodes *regexp.Regexp
+	// (config.CompileCodes of detection.failure_codes); GRPCCodes its gRPC
+	// status (config.CompileGRPCCodes of detection.grpc_failure_codes),
+	// nil to judge none.
+	FailureCodes, GRPCCodes *regexp.Regexp
 	// Window is detection.rate_window.
 	Window time.Duration
 	// chunkSize overrides defaultChunkSize, for tests.

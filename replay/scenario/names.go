@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -23,8 +24,9 @@ type Names struct {
 	// (metrics.prometheus.namespace_label, workload_label).
 	Namespace, Workload string
 	// Code is the response code label a failure is read from
-	// (metrics.prometheus.code_label).
-	Code string
+	// (metrics.prometheus.code_label), GRPC the gRPC status label
+	// (grpc_code_label; empty reads none).
+	Code, GRPC string
 	// Revision and Pod say which revision's pods served a series
 	// (metrics.prometheus.revision_label, pod_label; either may be empty):
 	// the pod-template-hash, else the ReplicaSet name in the pod's name.
@@ -33,6 +35,10 @@ type Names struct {
 	// the metric name and metrics.prometheus.reporter_selector: a series
 	// is read when it matches all of them.
 	Selector []*labels.Matcher
+	// Failed holds metrics.prometheus.failure_selector's matchers: a
+	// series matching all of them failed, whatever its codes. Nil when
+	// none is configured.
+	Failed []*labels.Matcher
 }
 
 // NamesFor returns the names of the live query for a configuration:
@@ -47,8 +53,20 @@ func NamesFor(p config.Prometheus) (Names, error) {
 	if err != nil {
 		return Names{}, fmt.Errorf("metrics.prometheus: series selector %q: %w", sel, err)
 	}
-	return Names{Metric: p.Metric, Namespace: p.NamespaceLabel, Workload: p.WorkloadLabel, Code: p.CodeLabel,
-		Revision: p.RevisionLabel, Pod: p.PodLabel, Selector: ms}, nil
+	n := Names{Metric: p.Metric, Namespace: p.NamespaceLabel, Workload: p.WorkloadLabel, Code: p.CodeLabel,
+		GRPC: p.GRPCCodeLabel, Revision: p.RevisionLabel, Pod: p.PodLabel, Selector: ms}
+	if s := strings.TrimSpace(p.FailureSelector); s != "" {
+		fs, err := parser.ParseMetricSelector(p.Metric + "{" + s + "}")
+		if err != nil {
+			return Names{}, fmt.Errorf("metrics.prometheus.failure_selector %q: %w", s, err)
+		}
+		for _, m := range fs {
+			if m.Name != labels.MetricName {
+				n.Failed = append(n.Failed, m)
+			}
+		}
+	}
+	return n, nil
 }
 
 // DefaultNames are the names of the default configuration: Istio's
@@ -56,7 +74,7 @@ func NamesFor(p config.Prometheus) (Names, error) {
 // A test holds them equal to NamesFor(config.Default().Metrics.Prometheus).
 func DefaultNames() Names {
 	return Names{
-		Metric: MetricName, Namespace: LabelNamespace, Workload: LabelWorkload, Code: LabelCode,
+		Metric: MetricName, Namespace: LabelNamespace, Workload: LabelWorkload, Code: LabelCode, GRPC: LabelGRPC,
 		Revision: LabelRevision, Pod: LabelPod,
 		Selector: []*labels.Matcher{
 			labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, MetricName),
@@ -99,8 +117,23 @@ func (n Names) revisionOf(l labels.Labels) string {
 }
 
 // matches reports whether a series is one the live query selects.
-func (n Names) matches(l labels.Labels) bool {
-	for _, m := range n.Selector {
+func (n Names) matches(l labels.Labels) bool { return matchAll(n.Selector, l) }
+
+// failed reports whether a series counts failed requests, as the live
+// query's failed expression selects them: by its response code, its gRPC
+// status, or the failure selector. grpc is the gRPC status it failed
+// with, "" when it did not fail by one.
+func (n Names) failed(l labels.Labels, codes, grpcCodes *regexp.Regexp) (failed bool, grpc string) {
+	if n.GRPC != "" && grpcCodes != nil {
+		if s := l.Get(n.GRPC); grpcCodes.MatchString(s) {
+			return true, s
+		}
+	}
+	return codes.MatchString(l.Get(n.Code)) || (len(n.Failed) > 0 && matchAll(n.Failed, l)), ""
+}
+
+func matchAll(ms []*labels.Matcher, l labels.Labels) bool {
+	for _, m := range ms {
 		if !m.Matches(l.Get(m.Name)) {
 			return false
 		}
@@ -109,7 +142,8 @@ func (n Names) matches(l labels.Labels) bool {
 }
 
 // OptionsFor returns how a replay under cfg reads its metrics: the live
-// query's names, detection.failure_codes and detection.rate_window.
+// query's names, detection.failure_codes, grpc_failure_codes and
+// rate_window.
 func OptionsFor(cfg config.Config) (Options, error) {
 	names, err := NamesFor(cfg.Metrics.Prometheus)
 	if err != nil {
@@ -119,5 +153,9 @@ func OptionsFor(cfg config.Config) (Options, error) {
 	if err != nil {
 		return Options{}, fmt.Errorf("detection.failure_codes: %w", err)
 	}
-	return Options{Names: names, FailureCodes: codes, Window: cfg.Detection.RateWindow}, nil
+	grpc, err := config.CompileGRPCCodes(cfg.Detection.GRPCFailureCodes)
+	if err != nil {
+		return Options{}, fmt.Errorf("detection.grpc_failure_codes: %w", err)
+	}
+	return Options{Names: names, FailureCodes: codes, GRPCCodes: grpc, Window: cfg.Detection.RateWindow}, nil
 }

@@ -8,19 +8,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sentinel-sre/sentinel/config"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/notify"
 	"github.com/sentinel-sre/sentinel/replay/expect"
 	"github.com/sentinel-sre/sentinel/replay/simulate"
 )
 
-// replay runs a scenario directory with the default configuration and
+// replay runs a scenario directory with its configuration (its
+// config.yaml, else the defaults), as `sentinel simulate DIR` does, and
 // returns every action.
 func replay(t testing.TB, dir string) ([]incident.Action, simulate.Result) {
 	t.Helper()
+	cfg, err := simulate.LoadConfig(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var c notify.Collect
-	res, err := simulate.Run(t.Context(), dir, config.Default(), &c)
+	res, err := simulate.Run(t.Context(), dir, cfg, &c)
 	if err != nil {
 		t.Fatalf("replay %s: %v", dir, err)
 	}

@@ -47,7 +47,7 @@ func BenchmarkRevisionQuery(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env.Backfill(b, filepath.Join(dir, scenariogen.MetricsFile), destination, rec.First, rec.Last, rec.Samples)
+	env.Backfill(b, filepath.Join(dir, scenariogen.MetricsFile), RawSelector(cfg.Metrics.Prometheus, Selection{}), rec.First, rec.Last, rec.Samples)
 	at := start.Add(10 * time.Minute) // one old and one new pod per workload
 	workloadOnly := cfg
 	workloadOnly.Metrics.Prometheus.RevisionLabel, workloadOnly.Metrics.Prometheus.PodLabel = "", ""

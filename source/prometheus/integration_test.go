@@ -21,9 +21,6 @@ import (
 	"github.com/sentinel-sre/sentinel/workload"
 )
 
-// destination selects the samples a recording's replay reads.
-const destination = `istio_requests_total{reporter="destination"}`
-
 // TestIntegrationReplayOverPrometheus backfills each bundled scenario into
 // the real Prometheus and replays it twice through the same engine: once
 // on the recording (sentinel simulate), once with this source querying
@@ -35,7 +32,7 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 	if bi, err := env.API.Buildinfo(t.Context()); err == nil {
 		t.Logf("Prometheus %s", bi.Version)
 	}
-	for _, name := range []string{"mli-6574", "kubectl-set-image", "rolling-update"} {
+	for _, name := range []string{"mli-6574", "kubectl-set-image", "rolling-update", "grpc", "linkerd"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("..", "..", "examples", name)
 			if _, err := os.Stat(filepath.Join(dir, simulate.MetricsFile)); err != nil {
@@ -53,7 +50,10 @@ func TestIntegrationReplayOverPrometheus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			env.Backfill(t, filepath.Join(dir, simulate.MetricsFile), destination, rec.First, rec.Last, rec.Samples)
+			// The series the replay reads: istio_requests_total{reporter="destination"}
+			// for Istio's sidecars.
+			selector := RawSelector(cfg.Metrics.Prometheus, Selection{})
+			env.Backfill(t, filepath.Join(dir, simulate.MetricsFile), selector, rec.First, rec.Last, rec.Samples)
 
 			live := cfg
 			live.Metrics.Source = "prometheus"

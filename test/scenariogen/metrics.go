@@ -2,74 +2,119 @@ package scenariogen
 
 import (
 	"bufio"
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sentinel-sre/sentinel/config"
 )
 
 // okCode answers every request no failure claims.
 const okCode = "200"
 
-const metricHeader = "# HELP istio_requests Total requests.\n# TYPE istio_requests counter\n"
-
-// writeMetrics writes metrics.om: per pod, reporter and response code one
-// series of istio_requests_total, its samples in time order. A series
-// starts at the first scrape after its pod answered that code (as Envoy
-// creates it on the first such request) and ends with its pod. Every
-// reporter sees the same counts: the sidecars on both ends of a request
-// count it once each.
+// writeMetrics writes metrics.om: the counters of every pod and outcome,
+// as the mesh reports them (seriesOf), samples in time order. A series
+// starts at the first scrape after its pod answered that outcome (as the
+// proxy creates it on the first such request) and ends with its pod.
+// Every reporter sees the same counts: the sidecars on both ends of a
+// request count it once each. Under istio-ambient the namespace's
+// waypoint counts every pod's requests in one series per workload and
+// outcome, from the first to the last scrape.
 func (s *Scenario) writeMetrics(bw *bufio.Writer) (series, samples int, err error) {
-	if _, err := bw.WriteString(metricHeader); err != nil {
+	if _, err := bw.WriteString(s.header()); err != nil {
 		return 0, 0, err
 	}
-	var (
-		buf  []byte
-		vals [][]int64 // per code, per scrape from the window start
-	)
+	var vals [][]int64 // per outcome, per scrape from the window start
+	sw := &seriesWriter{bw: bw, start: s.opts.Start, step: s.opts.Step}
 	for _, w := range s.sorted() {
 		epochs, err := w.plan()
 		if err != nil {
 			return 0, 0, err
 		}
-		codes := w.codes()
+		outs := w.outcomes()
+		var waypoint [][]int64
+		if s.opts.Mesh == config.MeshIstioAmbient {
+			waypoint = make([][]int64, len(outs))
+			for i := range waypoint {
+				waypoint[i] = make([]int64, s.scrapes())
+			}
+		}
 		for _, p := range w.pods(epochs) {
 			var first, n int
-			vals, first, n = w.counters(p, codes, vals)
+			vals, first, n = w.counters(p, outs, vals)
 			if n == 0 {
 				continue
 			}
-			for _, rep := range s.opts.Reporters {
-				for ci, code := range codes {
-					prefix := s.seriesPrefix(w, p.name, rep, code)
-					wrote := false
-					for k, v := range vals[ci][:n] {
-						if v == 0 {
-							continue // not created yet
-						}
-						buf = append(buf[:0], prefix...)
-						buf = strconv.AppendInt(buf, v, 10)
-						buf = append(buf, ' ')
-						buf = strconv.AppendInt(buf, s.opts.Start.Add(time.Duration(first+k)*s.opts.Step).Unix(), 10)
-						buf = append(buf, '\n')
-						if _, err := bw.Write(buf); err != nil {
-							return 0, 0, err
-						}
-						samples++
-						wrote = true
-					}
-					if wrote {
-						series++
-					}
+			if waypoint != nil {
+				addCounters(waypoint, vals, first, n)
+				continue
+			}
+			for _, prefix := range s.podSeries(w, p, outs) {
+				if err := sw.write(prefix.text, vals[prefix.outcome][:n], first); err != nil {
+					return 0, 0, err
 				}
+			}
+		}
+		for oi, counts := range waypoint {
+			if err := sw.write(s.waypointSeries(w, outs[oi]), counts, 0); err != nil {
+				return 0, 0, err
 			}
 		}
 	}
 	if _, err := bw.WriteString("# EOF\n"); err != nil {
 		return 0, 0, err
 	}
-	return series, samples, nil
+	return sw.series, sw.samples, nil
+}
+
+// seriesWriter writes series' samples, counting them.
+type seriesWriter struct {
+	bw              *bufio.Writer
+	start           time.Time
+	step            time.Duration
+	buf             []byte
+	series, samples int
+}
+
+// write writes a series' samples: its counter at scrapes first,
+// first+1, ..., leaving out the zeros before it was created.
+func (sw *seriesWriter) write(prefix string, vals []int64, first int) error {
+	wrote := false
+	for k, v := range vals {
+		if v == 0 {
+			continue // not created yet
+		}
+		sw.buf = append(sw.buf[:0], prefix...)
+		sw.buf = strconv.AppendInt(sw.buf, v, 10)
+		sw.buf = append(sw.buf, ' ')
+		sw.buf = strconv.AppendInt(sw.buf, sw.start.Add(time.Duration(first+k)*sw.step).Unix(), 10)
+		sw.buf = append(sw.buf, '\n')
+		if _, err := sw.bw.Write(sw.buf); err != nil {
+			return err
+		}
+		sw.samples++
+		wrote = true
+	}
+	if wrote {
+		sw.series++
+	}
+	return nil
+}
+
+// scrapes is the number of scrapes from Start to End.
+func (s *Scenario) scrapes() int { return int(s.opts.End.Sub(s.opts.Start)/s.opts.Step) + 1 }
+
+// addCounters adds a pod's counters, at n scrapes from first, to a
+// waypoint's: the pod's count stays in it after the pod is gone.
+func addCounters(into, vals [][]int64, first, n int) {
+	for oi := range into {
+		for k := first; k < len(into[oi]); k++ {
+			into[oi][k] += vals[oi][min(k-first, n-1)]
+		}
+	}
 }
 
 // sorted returns the workloads by namespace and name.
@@ -81,15 +126,39 @@ func (s *Scenario) sorted() []*Workload {
 	return out
 }
 
-// codes lists the response codes a workload can answer, 200 first.
-func (w *Workload) codes() []string {
-	out := []string{okCode}
+// outcome is how a request was answered: its HTTP status and, for a gRPC
+// call, its gRPC status.
+type outcome struct{ code, grpc string }
+
+func (o outcome) String() string {
+	if o.grpc == "" {
+		return o.code
+	}
+	return o.code + "/gRPC " + o.grpc
+}
+
+func outcomeOf(f Failure) outcome { return outcome{f.Code, f.GRPC} }
+
+// ok is how the requests no failure claims are answered.
+func (w *Workload) ok() outcome {
+	if w.spec.GRPC {
+		return outcome{okCode, "0"}
+	}
+	return outcome{code: okCode}
+}
+
+// outcomes lists the outcomes a workload's requests can have, ok first,
+// the others by code and gRPC status.
+func (w *Workload) outcomes() []outcome {
+	out := []outcome{w.ok()}
 	for _, f := range w.failures {
-		if !slices.Contains(out, f.Code) {
-			out = append(out, f.Code)
+		if !slices.Contains(out, outcomeOf(f)) {
+			out = append(out, outcomeOf(f))
 		}
 	}
-	slices.Sort(out[1:])
+	slices.SortFunc(out[1:], func(a, b outcome) int {
+		return cmp.Or(strings.Compare(a.code, b.code), strings.Compare(a.grpc, b.grpc))
+	})
 	return out
 }
 
@@ -115,11 +184,11 @@ func ceilDiv(a, b int64) int64 {
 	return q
 }
 
-// counters computes pod p's counter of each code at the n in-window
+// counters computes pod p's counter of each outcome at the n in-window
 // scrapes from scrape first on, into vals (reused), counting from the
 // pod's start, before the window included. Arithmetic is in thousandths
 // of a request, in integers.
-func (w *Workload) counters(p pod, codes []string, vals [][]int64) (_ [][]int64, first, n int) {
+func (w *Workload) counters(p pod, codes []outcome, vals [][]int64) (_ [][]int64, first, n int) {
 	o := w.s.opts
 	lo, hi := scrapeRange(o, p)
 	first = max(lo, 0)
@@ -165,9 +234,9 @@ func (w *Workload) counters(p pod, codes []string, vals [][]int64) (_ [][]int64,
 	return vals, first, n
 }
 
-// ratios fills ppm with each code's share of requests, in parts per
+// ratios fills ppm with each outcome's share of requests, in parts per
 // million, for a pod of revision at t.
-func (w *Workload) ratios(revision int64, t time.Time, codes []string, ppm []int64) {
+func (w *Workload) ratios(revision int64, t time.Time, codes []outcome, ppm []int64) {
 	clear(ppm)
 	for _, f := range w.failures {
 		if len(f.Revisions) > 0 && !slices.Contains(f.Revisions, revision) {
@@ -176,46 +245,11 @@ func (w *Workload) ratios(revision int64, t time.Time, codes []string, ppm []int
 		if t.Before(f.From) || (!f.To.IsZero() && !t.Before(f.To)) {
 			continue
 		}
-		ppm[slices.Index(codes, f.Code)] += int64(math.Round(f.Ratio * 1e6))
+		ppm[slices.Index(codes, outcomeOf(f))] += int64(math.Round(f.Ratio * 1e6))
 	}
 	for i := range ppm {
 		ppm[i] = min(ppm[i], 1e6)
 	}
-}
-
-// seriesPrefix is a series' name and labels followed by a space, in the
-// label order of Istio's recordings.
-func (s *Scenario) seriesPrefix(w *Workload, podName, reporter, code string) string {
-	var b strings.Builder
-	b.WriteString("istio_requests_total{")
-	label := func(name, value string) {
-		if b.Len() > len("istio_requests_total{") {
-			b.WriteByte(',')
-		}
-		b.WriteString(name)
-		b.WriteString(`="`)
-		b.WriteString(escapeLabel(value))
-		b.WriteByte('"')
-	}
-	sp := w.spec
-	label("destination_workload", sp.Name)
-	label("destination_workload_namespace", sp.Namespace)
-	if !s.opts.MinimalLabels {
-		label("destination_service_name", sp.Name)
-	}
-	label("pod", podName)
-	label("reporter", reporter)
-	if !s.opts.MinimalLabels {
-		label("request_protocol", "http")
-	}
-	label("response_code", code)
-	if !s.opts.MinimalLabels {
-		label("response_flags", "-")
-		label("source_workload", sp.Source)
-		label("source_workload_namespace", sp.SourceNamespace)
-	}
-	b.WriteString("} ")
-	return b.String()
 }
 
 // escapeLabel escapes a label value as OpenMetrics requires.

@@ -89,6 +89,7 @@ func latestRevision(epochs []epoch, rs *replicaSet) int64 {
 // pod is one pod of an epoch.
 type pod struct {
 	name     string
+	hash     string // its ReplicaSet's pod-template-hash
 	id       uint64
 	revision int64
 	// from and until bound when it serves, [from, until); until zero: to
@@ -111,7 +112,7 @@ func (w *Workload) pods(epochs []epoch) []pod {
 			if !until.IsZero() {
 				until = until.Add(w.stagger(j))
 			}
-			out = append(out, pod{name: name, id: hashString(w.spec.Namespace + "/" + name),
+			out = append(out, pod{name: name, hash: e.rs.hash, id: hashString(w.spec.Namespace + "/" + name),
 				revision: e.revision, from: from, until: until})
 		}
 	}

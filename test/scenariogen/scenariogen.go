@@ -16,16 +16,20 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sentinel-sre/sentinel/config"
 )
 
 // Version changes whenever the generator's output for an unchanged
 // description changes, so caches keyed by Key are invalidated.
 const Version = 2
 
-// Files a scenario directory holds.
+// Files a scenario directory holds; ConfigFile only for a mesh other than
+// Istio's sidecars.
 const (
 	MetricsFile = "metrics.om"
 	ObjectsFile = "objects.yaml"
+	ConfigFile  = "config.yaml"
 )
 
 // Reporters of Istio's standard metrics.
@@ -54,6 +58,13 @@ type Options struct {
 	// RolloutDelay is how long after a template change the new pods start
 	// serving and the old ones stop (default 20s).
 	RolloutDelay time.Duration
+	// Mesh is whose series are written (config.Mesh*): Istio's sidecars
+	// (empty or istio; Reporters apply), the waypoint of each namespace
+	// under istio-ambient (one series per workload and outcome, labelled
+	// with the waypoint's pod), or each pod's Linkerd proxy, inbound, with
+	// the labels linkerd-viz's scrape adds. A mesh other than Istio's
+	// sidecars also writes config.yaml naming it.
+	Mesh string
 }
 
 // Scenario is a recording being described. Mistakes in the description
@@ -88,9 +99,13 @@ type WorkloadSpec struct {
 	// change), replacing one old pod, and the ReplicaSets scale step by
 	// step. Zero switches all pods at once.
 	RollingStep time.Duration
+	// GRPC makes its requests gRPC calls: each answers a gRPC status ("0"
+	// when OK) as well as its HTTP status.
+	GRPC bool
 }
 
-// Failure makes a share of a workload's requests answer Code.
+// Failure makes a share of a workload's requests answer Code, or for a
+// gRPC workload the gRPC status GRPC.
 type Failure struct {
 	// Revisions are the Deployment revisions whose pods fail; empty means
 	// every revision.
@@ -98,8 +113,12 @@ type Failure struct {
 	// From and To bound the failure in time, [From, To); a zero bound is
 	// open.
 	From, To time.Time
-	// Code is the response code, e.g. "500" or "404".
+	// Code is the response code, e.g. "500" or "404"; a gRPC failure's
+	// defaults to 200, as Envoy reports a failed call.
 	Code string
+	// GRPC is the gRPC status of a gRPC workload's failure, e.g. "14"
+	// (UNAVAILABLE); empty for an HTTP workload.
+	GRPC string
 	// Ratio is the share of requests, in [0, 1]; the noise keeps it
 	// within a fifth of its distance to 0 or 1.
 	Ratio float64
@@ -151,6 +170,11 @@ func New(opts Options) *Scenario {
 			s.errorf("reporters: empty reporter")
 		}
 	}
+	switch opts.Mesh {
+	case "", config.MeshIstio, config.MeshIstioAmbient, config.MeshLinkerd:
+	default:
+		s.errorf("mesh %q: want %s", opts.Mesh, strings.Join(config.Meshes(), ", "))
+	}
 	return s
 }
 
@@ -194,11 +218,16 @@ func (w *Workload) id() string { return w.spec.Namespace + "/" + w.spec.Name }
 
 // Fail adds a failure; failures that apply at once add up.
 func (w *Workload) Fail(f Failure) *Workload {
+	if f.Code == "" && f.GRPC != "" {
+		f.Code = okCode
+	}
 	switch {
 	case len(f.Code) != 3 || strings.Trim(f.Code, "0123456789") != "":
 		w.s.errorf("workload %s: failure code %q: want three digits", w.id(), f.Code)
-	case f.Code == okCode:
-		w.s.errorf("workload %s: failure code %s: the remainder of the traffic already answers it", w.id(), okCode)
+	case w.spec.GRPC != (f.GRPC != "") || strings.Trim(f.GRPC, "0123456789") != "":
+		w.s.errorf("workload %s: gRPC status %q: a gRPC workload's failures have a number, an HTTP workload's none", w.id(), f.GRPC)
+	case outcomeOf(f) == w.ok():
+		w.s.errorf("workload %s: failure %s: the remainder of the traffic already answers it", w.id(), outcomeOf(f))
 	case !(f.Ratio >= 0 && f.Ratio <= 1):
 		w.s.errorf("workload %s: failure ratio must be in [0,1], got %g", w.id(), f.Ratio)
 	case !f.To.IsZero() && !f.To.After(f.From):
@@ -285,6 +314,15 @@ func (s *Scenario) Write(dir string) (Summary, error) {
 	})
 	if err != nil {
 		return Summary{}, err
+	}
+	if m := s.opts.Mesh; m != "" && m != config.MeshIstio {
+		err := writeFile(filepath.Join(dir, ConfigFile), func(w *bufio.Writer) error {
+			_, err := fmt.Fprintf(w, "# The mesh whose series metrics.om holds.\nmetrics:\n  mesh: %s\n", m)
+			return err
+		})
+		if err != nil {
+			return Summary{}, err
+		}
 	}
 	for _, f := range []struct {
 		name string

@@ -31,7 +31,8 @@ var bundled = filepath.Join("..", "..", "examples", "mli-6574")
 //
 //	go test ./test/scenariogen -run TestBundledExampleUpToDate -update
 func TestBundledExampleUpToDate(t *testing.T) {
-	for name, scenario := range map[string]func() *Scenario{"mli-6574": MLI6574, "rolling-update": RollingUpdate} {
+	for name, scenario := range map[string]func() *Scenario{"mli-6574": MLI6574, "rolling-update": RollingUpdate,
+		"grpc": GRPC, "linkerd": Linkerd} {
 		t.Run(name, func(t *testing.T) {
 			committed := filepath.Join("..", "..", "examples", name)
 			dir := t.TempDir()
@@ -49,8 +50,14 @@ func TestBundledExampleUpToDate(t *testing.T) {
 			if *update {
 				return
 			}
-			for _, file := range []string{MetricsFile, ObjectsFile} {
+			for _, file := range []string{MetricsFile, ObjectsFile, ConfigFile} {
 				got, err := os.ReadFile(filepath.Join(dir, file))
+				if file == ConfigFile && os.IsNotExist(err) {
+					if _, err := os.Stat(filepath.Join(committed, file)); !os.IsNotExist(err) {
+						t.Errorf("examples/%s/%s is not generated", name, file)
+					}
+					continue
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
