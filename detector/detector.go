@@ -31,6 +31,17 @@ type Observation struct {
 	// Basis says what the rates are of when they are not the workload's
 	// own sidecars' (see Basis); empty for the workload as a whole.
 	Basis Basis
+	// FailedBy splits the workload's failures by what failed, for the
+	// words of a page; nil unless some call failed with a gRPC status.
+	FailedBy []Failure
+}
+
+// Failure is the rate of one kind of failure: calls that failed with the
+// gRPC status GRPC (e.g. "14"), or, GRPC empty, requests that failed by
+// their response code.
+type Failure struct {
+	GRPC string
+	Rate float64
 }
 
 // RevisionTraffic is the part of a workload's traffic served by the pods
@@ -198,6 +209,8 @@ type Finding struct {
 	ResolvedAt time.Time
 	// Basis is what the evaluation behind the finding measured.
 	Basis Basis
+	// FailedBy is the evaluation's Observation.FailedBy.
+	FailedBy []Failure
 }
 
 type workloadState struct {
@@ -379,7 +392,7 @@ func (d *Detector) pending(now time.Time, o Observation, s *workloadState, v Ver
 		return Finding{}, false
 	}
 	f := Finding{Kind: Firing, Workload: o.Workload, At: now, Onset: s.onset, Ratio: o.Ratio(),
-		Requests: o.Requests, SpanRatio: span, PeakRatio: s.peakRatio, Basis: o.Basis}
+		Requests: o.Requests, SpanRatio: span, PeakRatio: s.peakRatio, Basis: o.Basis, FailedBy: o.FailedBy}
 	if p := s.prior; p != nil {
 		f.Onset, f.Reopened, f.ResolvedAt = p.onset, true, p.resolvedAt
 		f.PeakRatio = max(f.PeakRatio, p.peakRatio)
@@ -404,7 +417,7 @@ func (d *Detector) firing(now time.Time, o Observation, s *workloadState, v Verd
 		}
 		if now.Sub(s.okSince) >= d.rule.ResolveAfter {
 			f := Finding{Kind: Resolved, Workload: o.Workload, At: now, Onset: s.onset,
-				Ratio: o.Ratio(), Requests: o.Requests, PeakRatio: s.peakRatio, Basis: o.Basis}
+				Ratio: o.Ratio(), Requests: o.Requests, PeakRatio: s.peakRatio, Basis: o.Basis, FailedBy: o.FailedBy}
 			if d.rule.ReopenWithin > 0 {
 				*s = workloadState{state: StateResolved, prior: &closed{onset: s.onset, resolvedAt: now, peakRatio: s.peakRatio}}
 			} else {

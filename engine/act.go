@@ -25,7 +25,7 @@ func (e *Engine) action(k incident.Kind, f detector.Finding) incident.Action {
 	return incident.Action{
 		At: f.At, Kind: k, Workload: f.Workload, Incident: workload.IncidentID(f.Workload, f.Onset),
 		Onset: f.Onset, Ratio: f.Ratio, Requests: f.Requests,
-		FailureCodes: e.cfg.Detection.FailureCodes, RunbookURL: e.cfg.Paging.RunbookURL,
+		FailureCodes: e.cfg.Detection.FailureCodes, FailedBy: f.FailedBy, RunbookURL: e.cfg.Paging.RunbookURL,
 	}
 }
 

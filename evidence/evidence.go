@@ -291,8 +291,10 @@ func (t *Tracker) judgeRevision(ev Workload) (detector.Observation, Whole) {
 	case olderFailing:
 		return o, WholeOlderFailing
 	case olderServed:
+		// What failed is said of the workload: its older pods are
+		// healthy, so its failures are nearly all the newest revision's.
 		return detector.Observation{Workload: o.Workload, Requests: newest.Requests, Failures: newest.Failures,
-			Revisions: o.Revisions, Basis: detector.BasisRevision}, ""
+			Revisions: o.Revisions, Basis: detector.BasisRevision, FailedBy: o.FailedBy}, ""
 	case ev.Unlabelled > 0:
 		return o, WholeUnlabelled
 	case unresolved >= t.opts.MinRequestRate:

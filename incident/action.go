@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/rollback"
 	"github.com/sentinel-sre/sentinel/workload"
@@ -37,6 +38,10 @@ type Action struct {
 	Requests float64
 	// FailureCodes is the configured pattern, for wording ("5xx").
 	FailureCodes string
+	// FailedBy splits the evaluation's failures by what failed, for
+	// wording ("gRPC UNAVAILABLE"); nil unless a call failed with a gRPC
+	// status.
+	FailedBy []detector.Failure
 	// Cause is the linked change (pages; nil when none was found), or
 	// the drifting change (Drift).
 	Cause *history.Change
@@ -83,7 +88,7 @@ func (a Action) summary() string {
 			return w + ": resolved: " + a.Message
 		}
 		return fmt.Sprintf("%s: resolved, %.1f%% of requests failing (%s) at %.1f req/s", w,
-			a.Ratio*100, codesWord(a.FailureCodes), a.Requests)
+			a.Ratio*100, a.failureWord(), a.Requests)
 	case Sighted:
 		return w + ": resolved: " + a.Message
 	case Change:

@@ -40,6 +40,9 @@ type Details struct {
 	ErrorRatio   *float64   `json:"error_ratio,omitempty"`
 	RequestRate  *float64   `json:"request_rate,omitempty"`
 	FailureCodes string     `json:"failure_codes,omitempty"`
+	// FailingAs names what failed, most first, when calls failed with a
+	// gRPC status: "gRPC UNAVAILABLE", and "5xx" for failures by code.
+	FailingAs []string `json:"failing_as,omitempty"`
 	// Cause is the linked change of a page (null when none was found) or
 	// the change a drift notice is about.
 	Cause *Cause `json:"cause,omitempty"`
@@ -122,6 +125,7 @@ func (a Action) Details() Details {
 	}
 	if a.Kind.OfIncident() {
 		d.ErrorRatio, d.RequestRate, d.FailureCodes = round(a.Ratio, 4), round(a.Requests, 3), a.FailureCodes
+		d.FailingAs = failingAs(a.FailureCodes, a.FailedBy)
 	}
 	return d
 }

@@ -225,7 +225,7 @@ func (e *Evidence) failing(a Action) string {
 			what = fmt.Sprintf("revision %d's requests", e.FailingRevision)
 		}
 	}
-	s := fmt.Sprintf("%.0f%% of %s failing (%s) since %s", a.Ratio*100, what, codesWord(a.FailureCodes),
+	s := fmt.Sprintf("%.0f%% of %s failing (%s) since %s", a.Ratio*100, what, a.failureWord(),
 		since.UTC().Format("15:04:05"))
 	if e != nil && e.Basis == detector.BasisStopped {
 		s = "stopped serving (no replica available) since " + since.UTC().Format("15:04:05")

@@ -14,6 +14,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/sentinel-sre/sentinel/config"
+	"github.com/sentinel-sre/sentinel/detector"
 	"github.com/sentinel-sre/sentinel/history"
 	"github.com/sentinel-sre/sentinel/incident"
 	"github.com/sentinel-sre/sentinel/rollback"
@@ -59,6 +60,14 @@ func pageRollback() incident.Action {
 	a := base(incident.Page)
 	a.Cause = linkedChange("kubectl-set")
 	a.Decision = rollback.Decision{Reason: rollback.ReasonOutOfBandImage, Plan: rollbackPlan()}
+	return a
+}
+
+// pageGRPC is pageRollback of a gRPC service whose calls fail
+// UNAVAILABLE (with HTTP 200, as Envoy reports them), a few INTERNAL.
+func pageGRPC() incident.Action {
+	a := pageRollback()
+	a.FailedBy = []detector.Failure{{GRPC: "13", Rate: 1.2}, {GRPC: "14", Rate: 35}, {Rate: 0.3}}
 	return a
 }
 

@@ -96,6 +96,7 @@ func TestPayloadGolden(t *testing.T) {
 		action incident.Action
 	}{
 		{"page-rollback", pageRollback()},
+		{"page-grpc", pageGRPC()},
 		{"page-refused-helm", pageRefusedHelm()},
 		{"rollback", rolledBack()},
 		{"rollback-failed", rollbackFailed()},

@@ -150,6 +150,7 @@ type chunkSeries struct {
 	key      string // the canonical label set
 	workload workload.Ref
 	failure  bool
+	grpc     string // the gRPC status it failed with; "" for none
 	revision string
 	samples  []counter.Sample
 }
@@ -236,6 +237,6 @@ func classify(l labels.Labels, opts *Options) *chunkSeries {
 	if source.Unattributed(w.Namespace, w.Name) {
 		return &chunkSeries{}
 	}
-	failure, _ := names.failed(l, opts.FailureCodes, opts.GRPCCodes)
-	return &chunkSeries{key: l.String(), workload: w, failure: failure, revision: names.revisionOf(l)}
+	failure, grpc := names.failed(l, opts.FailureCodes, opts.GRPCCodes)
+	return &chunkSeries{key: l.String(), workload: w, failure: failure, grpc: grpc, revision: names.revisionOf(l)}
 }

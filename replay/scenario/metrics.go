@@ -76,10 +76,12 @@ type workloadSeries struct {
 	workload  workload.Ref
 	series    []*series
 	revisions []string // the distinct revisions its series name
+	grpc      bool     // a series failed with a gRPC status
 }
 
 type series struct {
 	failure bool
+	grpc    string // the gRPC status it failed with; "" for none
 	// rev indexes the workload's revisions; -1 without a revision label.
 	rev     int
 	revName string
@@ -236,7 +238,7 @@ func (b *builder) merge(c *chunk, line int) {
 
 // newSeries adds a series to its workload.
 func (b *builder) newSeries(cs *chunkSeries) *series {
-	s := &series{failure: cs.failure, rev: -1, revName: cs.revision}
+	s := &series{failure: cs.failure, grpc: cs.grpc, rev: -1, revName: cs.revision}
 	i, ok := b.byWorkload[cs.workload]
 	if !ok {
 		i = len(b.m.workloads)
@@ -244,6 +246,7 @@ func (b *builder) newSeries(cs *chunkSeries) *series {
 		b.m.workloads = append(b.m.workloads, workloadSeries{workload: cs.workload})
 	}
 	b.m.workloads[i].series = append(b.m.workloads[i].series, s)
+	b.m.workloads[i].grpc = b.m.workloads[i].grpc || cs.grpc != ""
 	return s
 }
 
@@ -342,6 +345,7 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 	out := make([]detector.Observation, 0, len(m.workloads))
 	for _, ws := range m.workloads {
 		var total, failed float64
+		var by failures
 		known := false
 		var revs []detector.RevisionTraffic
 		if len(ws.revisions) > 0 {
@@ -356,6 +360,9 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 			total += inc
 			if s.failure {
 				failed += inc
+				if ws.grpc {
+					by.add(s.grpc, inc)
+				}
 			}
 			if s.rev >= 0 {
 				revs[s.rev].Requests += inc / secs
@@ -369,10 +376,49 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 		}
 		if known {
 			out = append(out, detector.Observation{Workload: ws.workload, Requests: total / secs, Failures: failed / secs,
-				Revisions: servedRevisions(ws.revisions, revs)})
+				Revisions: servedRevisions(ws.revisions, revs), FailedBy: by.rates(secs)})
 		}
 	}
 	return out, nil
+}
+
+// failures are a workload's increases of failed requests in a window, by
+// what they failed with.
+type failures struct {
+	grpc   []detector.Failure // increases, by gRPC status
+	byCode float64
+}
+
+func (f *failures) add(grpc string, inc float64) {
+	switch {
+	case inc == 0:
+	case grpc == "":
+		f.byCode += inc
+	default:
+		i := slices.IndexFunc(f.grpc, func(x detector.Failure) bool { return x.GRPC == grpc })
+		if i < 0 {
+			i = len(f.grpc)
+			f.grpc = append(f.grpc, detector.Failure{GRPC: grpc})
+		}
+		f.grpc[i].Rate += inc
+	}
+}
+
+// rates splits the failures as the live query's answer does: by gRPC
+// status in status order, then those by response code; nil when none
+// failed with a gRPC status.
+func (f *failures) rates(secs float64) []detector.Failure {
+	if len(f.grpc) == 0 {
+		return nil
+	}
+	out := slices.SortedFunc(slices.Values(f.grpc), func(a, b detector.Failure) int { return strings.Compare(a.GRPC, b.GRPC) })
+	if f.byCode > 0 {
+		out = append(out, detector.Failure{Rate: f.byCode})
+	}
+	for i := range out {
+		out[i].Rate /= secs
+	}
+	return out
 }
 
 // servedRevisions names the revisions and keeps those with traffic in the

@@ -87,6 +87,9 @@ func TestGRPCStatusesAfterAnImageChange(t *testing.T) {
 			if d := pages[0].At.Sub(at(10, 20)); d < 0 || d > 90*time.Second {
 				t.Errorf("paged %s after the first failing call, want within 90s", d)
 			}
+			if want := "(gRPC " + incident.GRPCStatusName(tc.status) + ")"; !strings.Contains(pages[0].Summary(), want) {
+				t.Errorf("page %q does not say %s", pages[0].Summary(), want)
+			}
 			if got := rollbacks[0].Plan.ToImages[0].Image; got != "registry.example/api:1" {
 				t.Errorf("rolled back to %s, want registry.example/api:1", got)
 			}
@@ -101,8 +104,13 @@ func TestGRPCExample(t *testing.T) {
 	dir := filepath.Join("..", "..", "examples", "grpc")
 	actions, _ := replay(t, dir)
 	logActions(t, actions)
-	if n := len(of(actions, incident.Page, "payments/ledger")); n != 1 {
-		t.Errorf("%d pages of payments/ledger, want 1", n)
+	pages := of(actions, incident.Page, "payments/ledger")
+	if len(pages) != 1 {
+		t.Fatalf("%d pages of payments/ledger, want 1", len(pages))
+	}
+	// Every failed call answered HTTP 200: the page says what failed.
+	if s := pages[0].Summary(); !strings.Contains(s, "% of requests failing (gRPC UNAVAILABLE) since 14:15:45") {
+		t.Errorf("page %q does not say the calls failed UNAVAILABLE", s)
 	}
 	if n := len(of(actions, incident.Rollback, "payments/ledger")); n != 1 {
 		t.Errorf("%d rollbacks of payments/ledger, want 1", n)

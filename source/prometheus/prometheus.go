@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ type Source struct {
 	nsLabel   model.LabelName
 	wlLabel   model.LabelName
 	grpcLabel model.LabelName // failed series are summed by it; "" when no gRPC status is judged
+	grpcCodes *regexp.Regexp  // detection.grpc_failure_codes; nil with grpcLabel ""
 	clock     clock.PassiveClock
 	log       *zap.Logger
 	m         *source.Metrics
@@ -109,12 +111,19 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 	if err != nil {
 		return nil, fmt.Errorf("register prometheus source metrics: %w", err)
 	}
+	grpcLabel := NewQueryData(p, cfg.Detection, RangesLeftOpen).GRPCLabel
+	var grpcCodes *regexp.Regexp
+	if grpcLabel != "" {
+		if grpcCodes, err = config.CompileGRPCCodes(cfg.Detection.GRPCFailureCodes); err != nil {
+			return nil, fmt.Errorf("detection.grpc_failure_codes: %w", err)
+		}
+	}
 	return &Source{
 		api: v1.NewAPI(c), client: c, http: o.client, bodies: make(bodies, 2), buildinfo: v1.NewAPI(notFoundClient{c}),
 		queries: queries, timeout: p.Timeout, ranges: o.ranges,
 		nsLabel: model.LabelName(p.NamespaceLabel), wlLabel: model.LabelName(p.WorkloadLabel),
-		grpcLabel: model.LabelName(NewQueryData(p, cfg.Detection, RangesLeftOpen).GRPCLabel),
-		clock:     o.clock, log: o.log, m: m,
+		grpcLabel: model.LabelName(grpcLabel), grpcCodes: grpcCodes,
+		clock: o.clock, log: o.log, m: m,
 	}, nil
 }
 
@@ -354,6 +363,9 @@ func (s *Source) observations(samples []series) ([]detector.Observation, map[str
 		}
 		from := len(revs)
 		o, ok := observation(w, run, &revs, skipped)
+		if ok && s.grpcCodes != nil {
+			o.FailedBy = failedBy(run, s.grpcCodes)
+		}
 		if !ok {
 			revs = revs[:from]
 			continue
@@ -395,6 +407,37 @@ func observation(w workload.Ref, run []series, revs *[]detector.RevisionTraffic,
 		skipped[SkipNoTotal]++
 	}
 	return o, !bad && !noTotal
+}
+
+// failedBy splits a workload's failed samples by the gRPC status they
+// failed with, in status order, then those by response code ("" for a
+// status grpc does not match); nil when none failed with a gRPC status in
+// the window.
+func failedBy(run []series, grpc *regexp.Regexp) []detector.Failure {
+	var out []detector.Failure
+	byCode := 0.0
+	for _, smp := range run {
+		if smp.class != ClassFailed {
+			continue
+		}
+		if smp.grpc == "" || !grpc.MatchString(smp.grpc) {
+			byCode += smp.value
+			continue
+		}
+		if smp.value == 0 {
+			continue
+		}
+		if i := slices.IndexFunc(out, func(f detector.Failure) bool { return f.GRPC == smp.grpc }); i >= 0 {
+			out[i].Rate += smp.value
+			continue
+		}
+		out = append(out, detector.Failure{GRPC: smp.grpc, Rate: smp.value})
+	}
+	slices.SortFunc(out, func(a, b detector.Failure) int { return cmp.Compare(a.GRPC, b.GRPC) })
+	if out != nil && byCode > 0 {
+		out = append(out, detector.Failure{Rate: byCode})
+	}
+	return out
 }
 
 // runLen is how many samples from the first are the same as it.

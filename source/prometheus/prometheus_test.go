@@ -191,10 +191,16 @@ func TestObserve(t *testing.T) {
 			revSample("shop", "cart", "5c6b7d8e9", "total", "30"),
 			grpcSample("shop", "cart", "5c6b7d8e9", "13", "0.25"),
 			revSample("shop", "web", "1a2b3c4d5", "total", "10"),
-			grpcSample("shop", "web", "1a2b3c4d5", "14", "1"), grpcSample("shop", "web", "1a2b3c4d5", "14", "2")),
+			grpcSample("shop", "web", "1a2b3c4d5", "14", "1"), grpcSample("shop", "web", "1a2b3c4d5", "14", "2"),
+			// INVALID_ARGUMENT, failed by its response code (500): not a gRPC failure.
+			revSample("shop", "pay", "9f8e7d6c5", "total", "10"), grpcSample("shop", "pay", "9f8e7d6c5", "3", "2")),
 		want: []detector.Observation{
 			{Workload: workload.Ref{Namespace: "shop", Name: "cart"}, Requests: 40, Failures: 9.75, Revisions: []detector.RevisionTraffic{
-				{Revision: "5c6b7d8e9", Requests: 30, Failures: 0.25}, {Revision: "7d9f8b6c4", Requests: 10, Failures: 9.5}}},
+				{Revision: "5c6b7d8e9", Requests: 30, Failures: 0.25}, {Revision: "7d9f8b6c4", Requests: 10, Failures: 9.5}},
+				// What failed, for the page's words; the 0.5 failed by code.
+				FailedBy: []detector.Failure{{GRPC: "13", Rate: 0.25}, {GRPC: "14", Rate: 8}, {GRPC: "4", Rate: 1}, {Rate: 0.5}}},
+			{Workload: workload.Ref{Namespace: "shop", Name: "pay"}, Requests: 10, Failures: 2,
+				Revisions: []detector.RevisionTraffic{{Revision: "9f8e7d6c5", Requests: 10, Failures: 2}}},
 		},
 		skipped: map[string]float64{SkipDuplicate: 1},
 	}, {
