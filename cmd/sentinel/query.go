@@ -14,7 +14,7 @@ import (
 func writeQuery(w io.Writer, cfg config.Config) error {
 	fmt.Fprintf(w, "mesh: %s\n", cfg.Metrics.Mesh)
 	if cfg.Metrics.Source == "datadog" {
-		_, err := fmt.Fprintf(w, "datadog query:\n  %s\n", datadog.RenderQuery(cfg.Metrics.Datadog))
+		_, err := fmt.Fprintf(w, "datadog query:\n  %s\n", datadog.RenderQuery(cfg.Metrics.Datadog, cfg.Detection))
 		return err
 	}
 	q, err := prometheus.RenderQuery(cfg.Metrics.Prometheus, cfg.Detection, prometheus.RangesLeftOpen)

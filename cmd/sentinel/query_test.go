@@ -34,7 +34,7 @@ func TestCheckConfigPrintsTheQuery(t *testing.T) {
 	p := write(t, t.TempDir(), "config.yaml", "metrics:\n  source: datadog\n  mesh: istio-ambient\n")
 	stdout, _, errText := sentinel(t, "check-config", p)
 	want := "datadog query:\n  sum:istio.mesh.request.count.total{reporter:waypoint} by " +
-		"{destination_workload_namespace,destination_workload,response_code}.as_count()\n"
+		"{destination_workload_namespace,destination_workload,response_code,grpc_response_status}.as_count()\n"
 	if errText != "" || !strings.HasSuffix(stdout, want) {
 		t.Errorf("datadog: %q, error %q; want it to end in %q", stdout, errText, want)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sentinel-sre/sentinel/counter"
 	"github.com/sentinel-sre/sentinel/detector"
+	"github.com/sentinel-sre/sentinel/source"
 	"github.com/sentinel-sre/sentinel/workload"
 )
 
@@ -345,7 +346,7 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 	out := make([]detector.Observation, 0, len(m.workloads))
 	for _, ws := range m.workloads {
 		var total, failed float64
-		var by failures
+		var by source.Failures
 		known := false
 		var revs []detector.RevisionTraffic
 		if len(ws.revisions) > 0 {
@@ -361,7 +362,7 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 			if s.failure {
 				failed += inc
 				if ws.grpc {
-					by.add(s.grpc, inc)
+					by.Add(s.grpc, inc)
 				}
 			}
 			if s.rev >= 0 {
@@ -376,49 +377,10 @@ func (m *Metrics) Observe(_ context.Context, at time.Time) ([]detector.Observati
 		}
 		if known {
 			out = append(out, detector.Observation{Workload: ws.workload, Requests: total / secs, Failures: failed / secs,
-				Revisions: servedRevisions(ws.revisions, revs), FailedBy: by.rates(secs)})
+				Revisions: servedRevisions(ws.revisions, revs), FailedBy: by.Rates(secs)})
 		}
 	}
 	return out, nil
-}
-
-// failures are a workload's increases of failed requests in a window, by
-// what they failed with.
-type failures struct {
-	grpc   []detector.Failure // increases, by gRPC status
-	byCode float64
-}
-
-func (f *failures) add(grpc string, inc float64) {
-	switch {
-	case inc == 0:
-	case grpc == "":
-		f.byCode += inc
-	default:
-		i := slices.IndexFunc(f.grpc, func(x detector.Failure) bool { return x.GRPC == grpc })
-		if i < 0 {
-			i = len(f.grpc)
-			f.grpc = append(f.grpc, detector.Failure{GRPC: grpc})
-		}
-		f.grpc[i].Rate += inc
-	}
-}
-
-// rates splits the failures as the live query's answer does: by gRPC
-// status in status order, then those by response code; nil when none
-// failed with a gRPC status.
-func (f *failures) rates(secs float64) []detector.Failure {
-	if len(f.grpc) == 0 {
-		return nil
-	}
-	out := slices.SortedFunc(slices.Values(f.grpc), func(a, b detector.Failure) int { return strings.Compare(a.GRPC, b.GRPC) })
-	if f.byCode > 0 {
-		out = append(out, detector.Failure{Rate: f.byCode})
-	}
-	for i := range out {
-		out[i].Rate /= secs
-	}
-	return out
 }
 
 // servedRevisions names the revisions and keeps those with traffic in the

@@ -20,18 +20,21 @@ import (
 
 type counts struct {
 	total, failed float64
-	known         bool // a point in the window
-	bad           bool // a series was skipped: half an answer is no answer
+	by            source.Failures // the failed counts by what failed
+	known         bool            // a point in the window
+	bad           bool            // a series was skipped: half an answer is no answer
 	// by revision (the serving pods' ReplicaSet), where tagged
 	revisions map[string]*detector.RevisionTraffic
 }
 
-// add counts a series' sum of requests in the window.
-func (c *counts) add(sum float64, failed bool, revision string) {
+// add counts a series' sum of requests in the window; grpc is the gRPC
+// status its requests failed with ("" for none).
+func (c *counts) add(sum float64, failed bool, grpc, revision string) {
 	c.known = true
 	c.total += sum
 	if failed {
 		c.failed += sum
+		c.by.Add(grpc, sum)
 	}
 	if revision == "" {
 		return
@@ -52,7 +55,7 @@ func (c *counts) add(sum float64, failed bool, revision string) {
 
 // observation is the workload's rates over secs seconds.
 func (c *counts) observation(w workload.Ref, secs float64) detector.Observation {
-	o := detector.Observation{Workload: w, Requests: c.total / secs, Failures: c.failed / secs}
+	o := detector.Observation{Workload: w, Requests: c.total / secs, Failures: c.failed / secs, FailedBy: c.by.Rates(secs)}
 	for _, r := range c.revisions {
 		o.Revisions = append(o.Revisions, detector.RevisionTraffic{Revision: r.Revision,
 			Requests: r.Requests / secs, Failures: r.Failures / secs})
@@ -200,10 +203,20 @@ func (s *Source) sum(series []datadogV1.MetricsQueryMetadata, lo, hi int64, skip
 			continue
 		}
 		if known {
-			c.add(total, s.codes.MatchString(code), s.revisionOf(tags))
+			failed, grpc := s.failed(code, tags)
+			c.add(total, failed, grpc, s.revisionOf(tags))
 		}
 	}
 	return byWorkload
+}
+
+// failed classifies a series' requests as the replay does: failed when
+// their response code matches, or their gRPC status does (returned).
+func (s *Source) failed(code string, tags map[string]string) (bool, string) {
+	if status := tags[s.grpcTag]; s.grpcCodes != nil && status != "" && s.grpcCodes.MatchString(status) {
+		return true, status
+	}
+	return s.codes.MatchString(code), ""
 }
 
 // windowSum adds a series' points in [lo, hi); known is false when none

@@ -58,9 +58,11 @@ type Source struct {
 	server     func(context.Context) context.Context
 	query      string
 	codes      *regexp.Regexp
+	grpcCodes  *regexp.Regexp // nil: no gRPC status is judged
 	nsTag      string
 	wlTag      string
 	codeTag    string
+	grpcTag    string
 	revTag     string
 	podTag     string
 	window     time.Duration
@@ -115,6 +117,14 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 	if err != nil {
 		return nil, fmt.Errorf("detection.failure_codes: %w", err)
 	}
+	grpcCodes, err := config.CompileGRPCCodes(cfg.Detection.GRPCFailureCodes)
+	if err != nil {
+		return nil, fmt.Errorf("detection.grpc_failure_codes: %w", err)
+	}
+	grpcTag := grpcTagOf(d, cfg.Detection)
+	if grpcTag == "" {
+		grpcCodes = nil
+	}
 	if _, err := config.ReadSecret(d.APIKeyFile, APIKeyEnv); err != nil {
 		return nil, fmt.Errorf("metrics.datadog: API key: %w", err)
 	}
@@ -142,8 +152,8 @@ func New(cfg config.Config, reg promclient.Registerer, opts ...Option) (*Source,
 	}
 	return &Source{
 		api: datadogV1.NewMetricsApi(datadog.NewAPIClient(dc)), server: server,
-		query: RenderQuery(d), codes: codes,
-		nsTag: d.NamespaceTag, wlTag: d.WorkloadTag, codeTag: d.CodeTag, revTag: d.RevisionTag, podTag: d.PodTag,
+		query: RenderQuery(d, cfg.Detection), codes: codes, grpcCodes: grpcCodes,
+		nsTag: d.NamespaceTag, wlTag: d.WorkloadTag, codeTag: d.CodeTag, grpcTag: grpcTag, revTag: d.RevisionTag, podTag: d.PodTag,
 		window: cfg.Detection.RateWindow, delay: o.delay, timeout: d.Timeout,
 		apiKeyFile: d.APIKeyFile, appKeyFile: d.AppKeyFile,
 		clock: o.clock, log: o.log, m: m,
@@ -170,21 +180,31 @@ func serverContext(d config.Datadog) (func(context.Context) context.Context, err
 	}, nil
 }
 
-// RenderQuery returns the Datadog query sentinel sends for d: the request
-// count summed by namespace, workload and response code, as counts per
-// bucket.
-func RenderQuery(d config.Datadog) string {
+// RenderQuery returns the Datadog query sentinel sends for d and det: the
+// request count summed by namespace, workload, response code and gRPC
+// status (unless none is judged), as counts per bucket. sentinel
+// classifies each group itself, as the replay does.
+func RenderQuery(d config.Datadog, det config.Detection) string {
 	scope := strings.TrimSpace(d.ReporterFilter)
 	if scope == "" {
 		scope = "*"
 	}
 	by := []string{d.NamespaceTag, d.WorkloadTag, d.CodeTag}
-	for _, t := range []string{d.RevisionTag, d.PodTag} {
+	for _, t := range []string{grpcTagOf(d, det), d.RevisionTag, d.PodTag} {
 		if t != "" {
 			by = append(by, t)
 		}
 	}
 	return fmt.Sprintf("sum:%s{%s} by {%s}.as_count()", d.Metric, scope, strings.Join(by, ","))
+}
+
+// grpcTagOf is the gRPC status tag the query groups by: "" when either it
+// or detection.grpc_failure_codes is empty.
+func grpcTagOf(d config.Datadog, det config.Detection) string {
+	if det.GRPCFailureCodes == "" {
+		return ""
+	}
+	return d.GRPCCodeTag
 }
 
 // Query returns the query sent on every poll.

@@ -107,9 +107,19 @@ func TestRenderQueryGolden(t *testing.T) {
 	newer.Metric = "istio.mesh.request.count"
 	newer.NamespaceTag, newer.WorkloadTag, newer.CodeTag = "kube_namespace", "kube_deployment", "response_code"
 	newer.ReporterFilter = ""
+	ambient, _ := config.DefaultFor(config.MeshIstioAmbient)
+	// Without gRPC statuses: the query sentinel sent before it judged them.
+	grpcOff := config.Default().Detection
+	grpcOff.GRPCFailureCodes = ""
 	var b strings.Builder
-	for _, d := range []config.Datadog{config.Default().Metrics.Datadog, newer} {
-		b.WriteString(RenderQuery(d) + "\n")
+	for _, q := range []struct {
+		d   config.Datadog
+		det config.Detection
+	}{
+		{config.Default().Metrics.Datadog, config.Default().Detection}, {newer, config.Default().Detection},
+		{config.Default().Metrics.Datadog, grpcOff}, {ambient.Metrics.Datadog, ambient.Detection},
+	} {
+		b.WriteString(RenderQuery(q.d, q.det) + "\n")
 	}
 	path := filepath.Join("testdata", "query.golden")
 	if *update {

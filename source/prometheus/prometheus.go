@@ -410,34 +410,21 @@ func observation(w workload.Ref, run []series, revs *[]detector.RevisionTraffic,
 }
 
 // failedBy splits a workload's failed samples by the gRPC status they
-// failed with, in status order, then those by response code ("" for a
-// status grpc does not match); nil when none failed with a gRPC status in
-// the window.
+// failed with (source.Failures); a status grpc does not match failed by
+// its response code.
 func failedBy(run []series, grpc *regexp.Regexp) []detector.Failure {
-	var out []detector.Failure
-	byCode := 0.0
+	var f source.Failures
 	for _, smp := range run {
 		if smp.class != ClassFailed {
 			continue
 		}
-		if smp.grpc == "" || !grpc.MatchString(smp.grpc) {
-			byCode += smp.value
-			continue
+		kind := smp.grpc
+		if kind != "" && !grpc.MatchString(kind) {
+			kind = ""
 		}
-		if smp.value == 0 {
-			continue
-		}
-		if i := slices.IndexFunc(out, func(f detector.Failure) bool { return f.GRPC == smp.grpc }); i >= 0 {
-			out[i].Rate += smp.value
-			continue
-		}
-		out = append(out, detector.Failure{GRPC: smp.grpc, Rate: smp.value})
+		f.Add(kind, smp.value)
 	}
-	slices.SortFunc(out, func(a, b detector.Failure) int { return cmp.Compare(a.GRPC, b.GRPC) })
-	if out != nil && byCode > 0 {
-		out = append(out, detector.Failure{Rate: byCode})
-	}
-	return out
+	return f.Rates(1)
 }
 
 // runLen is how many samples from the first are the same as it.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,6 +130,9 @@ func Compare(t TB, want, got []incident.Action, m Match) {
 		}
 		if tg, wt := Target(g), Target(w); tg != wt {
 			t.Errorf("action %d: rollback target %s, replay %s", i, tg, wt)
+		}
+		if g.Kind == incident.Page && !slices.Equal(g.Details().FailingAs, w.Details().FailingAs) {
+			t.Errorf("action %d: failing as %q, replay %q", i, g.Details().FailingAs, w.Details().FailingAs)
 		}
 		if !m.Exact || !g.At.Equal(w.At) {
 			continue // values of different instants do not compare
