@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -44,6 +45,11 @@ func wording(lines []string) []string {
 }
 
 var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
 
 // timeline is the text output's actions: the lines before the summary.
 func timeline(out string) []string {
@@ -120,8 +126,14 @@ func TestIntegrationBacktestEqualsSimulate(t *testing.T) {
 
 			from, to := rec.First.Format(time.RFC3339), rec.Last.Format(time.RFC3339)
 			objFile := filepath.Join(dir, simulate.ObjectsFile)
+			// The example's own configuration (its mesh), as simulate reads it.
+			var withConfig []string
+			if c := filepath.Join(dir, simulate.ConfigFile); fileExists(c) {
+				withConfig = []string{"--config", c}
+			}
 			simulated := timeline(sentinelOut(t, "simulate", dir))
-			backtested := timeline(sentinelOut(t, "backtest", "--prometheus", env.URL, "--from", from, "--to", to, "--objects", objFile))
+			backtested := timeline(sentinelOut(t, append([]string{"backtest", "--prometheus", env.URL, "--from", from, "--to", to,
+				"--objects", objFile}, withConfig...)...))
 			if closed {
 				simulated, backtested = wording(simulated), wording(backtested)
 			}
@@ -130,7 +142,8 @@ func TestIntegrationBacktestEqualsSimulate(t *testing.T) {
 			}
 
 			recorded := filepath.Join(t.TempDir(), name)
-			t.Log(sentinelOut(t, "record", "--prometheus", env.URL, "--from", from, "--to", to, "--objects", objFile, recorded))
+			t.Log(sentinelOut(t, append(append([]string{"record", "--prometheus", env.URL, "--from", from, "--to", to,
+				"--objects", objFile}, withConfig...), recorded)...))
 			replayed := timeline(sentinelOut(t, "simulate", recorded))
 			if closed {
 				replayed = wording(replayed)

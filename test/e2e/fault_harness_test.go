@@ -64,13 +64,25 @@ type rig struct {
 // workload and starts the rest.
 func newRig(t *testing.T, name string, workloads ...string) *rig {
 	t.Helper()
+	var f *fleet
+	r := newRigServing(t, name, func(c *cluster, ns string) http.Handler {
+		f = newFleet(t, c.client, ns)
+		return f
+	}, workloads...)
+	r.exp = f
+	return r
+}
+
+// newRigServing is newRig with the sidecars' metrics served by the
+// handler serve makes for the namespace.
+func newRigServing(t *testing.T, name string, serve func(c *cluster, ns string) http.Handler, workloads ...string) *rig {
+	t.Helper()
 	c := needCluster(t)
 	r := &rig{c: c, ns: c.namespace(t, name), pd: fakepd.New(t), lease: "sentinel-" + name}
 	for _, w := range workloads {
 		r.install(t, w)
 	}
-	r.exp = newFleet(t, c.client, r.ns)
-	srv := httptest.NewServer(r.exp)
+	srv := httptest.NewServer(serve(c, r.ns))
 	t.Cleanup(srv.Close)
 	r.prom = startPrometheus(t, strings.TrimPrefix(srv.URL, "http://"))
 	sa := c.serviceAccount(t, "sentinel")

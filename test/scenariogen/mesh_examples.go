@@ -50,7 +50,8 @@ func GRPC() *Scenario {
 }
 
 // Linkerd describes the replay bundled as examples/linkerd: the
-// examples/rolling-update story told by Linkerd's proxies. shop/checkout,
+// examples/rolling-update story told by Linkerd's proxies, a week later
+// (so a Prometheus holding both never mixes them). shop/checkout,
 // 10 pods meshed by Linkerd, gets a `kubectl set image` at 10:20 that
 // rolls out one pod a minute; every new pod fails 95% of its requests
 // with 500s (classification="failure") while the old ones serve cleanly,
@@ -62,17 +63,17 @@ func GRPC() *Scenario {
 // pages.
 func Linkerd() *Scenario {
 	at := mustTime
-	s := New(Options{Start: at("2026-06-02T10:00:00Z"), End: at("2026-06-02T11:00:00Z"), Step: 15 * time.Second,
+	s := New(Options{Start: at("2026-06-09T10:00:00Z"), End: at("2026-06-09T11:00:00Z"), Step: 15 * time.Second,
 		Seed: 5, Mesh: config.MeshLinkerd})
 	co := s.AddWorkload(WorkloadSpec{Namespace: "shop", Name: "checkout", Image: "registry.example/shop/checkout:1.8.0",
-		Replicas: 10, RequestRate: 50, Created: at("2026-06-01T09:00:00Z"), Manager: managerHelm, RollingStep: time.Minute})
+		Replicas: 10, RequestRate: 50, Created: at("2026-06-08T09:00:00Z"), Manager: managerHelm, RollingStep: time.Minute})
 	co.Fail(Failure{Code: "503", Ratio: 0.003})
 	co.Fail(Failure{Revisions: []int64{2}, Code: "500", Ratio: 0.95})
-	co.SetImage(at("2026-06-02T10:20:00Z"), "kubectl-set", "registry.example/shop/checkout:1.9.0-rc2")
-	co.RolloutUndo(at("2026-06-02T10:40:00Z"), "kubectl", 1)
+	co.SetImage(at("2026-06-09T10:20:00Z"), "kubectl-set", "registry.example/shop/checkout:1.9.0-rc2")
+	co.RolloutUndo(at("2026-06-09T10:40:00Z"), "kubectl", 1)
 
 	s.AddWorkload(WorkloadSpec{Namespace: "shop", Name: "cart", Image: "registry.example/shop/cart:2.3.0",
-		Replicas: 2, RequestRate: 20, Created: at("2026-05-30T08:00:00Z"), Manager: managerHelm, GRPC: true}).
+		Replicas: 2, RequestRate: 20, Created: at("2026-06-06T08:00:00Z"), Manager: managerHelm, GRPC: true}).
 		Fail(Failure{GRPC: "5", Ratio: 0.05}).
 		Fail(Failure{GRPC: "14", Ratio: 0.002})
 	return s
