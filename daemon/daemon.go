@@ -71,6 +71,7 @@ type Options struct {
 // longer act.
 func Run(ctx context.Context, o Options) error {
 	cfg, log := o.Config, o.Log
+	logConfig(log, cfg)
 	client, err := kubernetes.NewForConfig(o.Kube)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
