@@ -81,7 +81,9 @@ type Engine struct {
 	background    bool           // rollbacks run off the poll loop
 	// revisionsTold: the first answer was checked for revision labels.
 	revisionsTold bool
-	completed     time.Time // the instant of the last poll completed
+	// noData: Run's last answered poll had no data (tellPoll).
+	noData    bool
+	completed time.Time // the instant of the last poll completed
 	// warming: a warm-up replays history (see WarmUp, pollMode).
 	warming bool
 	// replayed is the last instant a warm-up that did not give up
@@ -289,9 +291,7 @@ func (e *Engine) Run(ctx context.Context, clk clock.Clock) error {
 		if !sleep(ctx, clk, next.Sub(now)+e.cfg.Metrics.QueryDelay) {
 			return nil
 		}
-		if err := e.Poll(ctx, next); err != nil {
-			e.log.Warn("poll without metrics: every workload unknown", zap.Error(err))
-		}
+		e.tellPoll(e.Poll(ctx, next))
 		last = next
 	}
 }

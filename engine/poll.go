@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -212,6 +213,28 @@ func (e *Engine) tellRevisions(obs []detector.Observation) {
 	}
 	e.log.Warn("the metrics carry no revision or pod label (metrics.prometheus.revision_label, pod_label): " +
 		"judging every workload as a whole; see docs/metrics.md#revisions")
+}
+
+// tellPoll logs a live poll that gave no metrics. An answer without data
+// (an idle cluster, no traffic yet) is logged when it begins and when data
+// returns, not every poll; a source that did not answer is logged every
+// poll, and blindness says when that lasts.
+func (e *Engine) tellPoll(err error) {
+	switch {
+	case err == nil:
+		if e.noData {
+			e.noData = false
+			e.log.Info("metrics have data again: judging workloads")
+		}
+	case errors.Is(err, source.ErrNoData):
+		if !e.noData {
+			e.noData = true
+			e.log.Warn("poll without metrics: every workload unknown until the metrics have data; logged again when they do",
+				zap.Error(err))
+		}
+	default:
+		e.log.Warn("poll without metrics: every workload unknown", zap.Error(err))
+	}
 }
 
 // recordHealth records how every workload's templates served this poll:
