@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/go-logr/zapr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/sentinel-sre/sentinel/config"
@@ -44,6 +46,7 @@ func newRun() *cobra.Command {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
+			routeKlog(log)
 			return run(cmd.Context(), cfg, log)
 		},
 	}
@@ -63,6 +66,16 @@ func newLogger(level string) (*zap.Logger, error) {
 	c.EncoderConfig.TimeKey = "ts"
 	c.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
 	return c.Build()
+}
+
+// routeKlog sends klog's lines (client-go's leader election and caches
+// write through it) to log, so the daemon's output is JSON only. klog is
+// process-wide by design: client-go calls it directly and offers no way
+// to inject a logger, so, against the rule of no package-level state, it
+// is set here once, where `sentinel run` builds its logger, and nowhere
+// else.
+func routeKlog(log *zap.Logger) {
+	klog.SetLogger(zapr.NewLogger(log.Named("klog")))
 }
 
 // run builds the daemon's dependencies from cfg and runs it.
