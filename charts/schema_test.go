@@ -22,20 +22,14 @@ var update = flag.Bool("update", false, "rewrite the config part of values.schem
 // write ("15s", "1m30s", "0").
 const durationPattern = `^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
 
-// enums are the config keys with a closed set of values.
-func enums() map[string][]string {
-	return map[string][]string{
-		"config.metrics.source":            {"prometheus", "datadog"},
-		"config.metrics.mesh":              config.Meshes(),
-		"config.paging.pagerduty.severity": {"critical", "error", "warning", "info"},
-	}
-}
-
 // configSchema derives the JSON schema of the values' config section from
 // config.Config's yaml tags and types, so the chart's schema and sentinel's
-// strict decoding reject the same unknown keys and mistyped values.
+// strict decoding reject the same unknown keys and mistyped values, and
+// from config.Bounds and config.Enums, so it refuses the values Validate
+// refuses for each key alone. path is "config" and the dotted keys below.
 func configSchema(t reflect.Type, path string) map[string]any {
-	if e, ok := enums()[path]; ok {
+	key := strings.TrimPrefix(path, "config.")
+	if e, ok := config.Enums()[key]; ok {
 		return map[string]any{"enum": e}
 	}
 	if t == reflect.TypeOf(time.Duration(0)) {
@@ -62,11 +56,23 @@ func configSchema(t reflect.Type, path string) map[string]any {
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
 	case reflect.Int, reflect.Int32, reflect.Int64:
-		return map[string]any{"type": "integer"}
+		return withBound(map[string]any{"type": "integer"}, key)
 	case reflect.Float64:
-		return map[string]any{"type": "number"}
+		return withBound(map[string]any{"type": "number"}, key)
 	}
 	panic("configSchema: no schema for " + path + " of type " + t.String())
+}
+
+// withBound adds config.Bounds' limits of key to a numeric schema.
+func withBound(s map[string]any, key string) map[string]any {
+	b := config.Bounds()[key]
+	for name, v := range map[string]*float64{"minimum": b.Minimum, "exclusiveMinimum": b.ExclusiveMinimum,
+		"maximum": b.Maximum, "exclusiveMaximum": b.ExclusiveMaximum} {
+		if v != nil {
+			s[name] = *v
+		}
+	}
+	return s
 }
 
 func readSchema(t *testing.T) map[string]any {
