@@ -21,7 +21,8 @@ var boundContext = map[string][]string{
 
 // A value set in the chart installs if and only if sentinel accepts it:
 // each numeric key's limits are walked (just outside, at and just inside
-// each), and each closed set of values with one value outside it. helm
+// each), each duration that must be positive at zero and above, and
+// each closed set of values with one value outside it. helm
 // decides with the chart's schema; sentinel with config.Parse (as
 // `sentinel check-config`) on the configuration the chart renders without
 // its schema.
@@ -44,6 +45,15 @@ func TestSchemaAcceptsWhatSentinelAccepts(t *testing.T) {
 	}
 	for key, values := range config.Enums() {
 		for _, v := range append(slices.Clone(values), "bogus") {
+			probes = append(probes, probe{key, strconv.Quote(v)})
+		}
+	}
+	for _, key := range config.PositiveDurations() {
+		values := []string{"0", "0s", "0m0.0s", "1m", "0h1m", "1m0.5s"}
+		if key != "detection.rate_window" { // at least twice detection.poll_interval
+			values = append(values, "1ns", "0.5s")
+		}
+		for _, v := range values {
 			probes = append(probes, probe{key, strconv.Quote(v)})
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,15 @@ var update = flag.Bool("update", false, "rewrite the config part of values.schem
 // write ("15s", "1m30s", "0").
 const durationPattern = `^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
 
+// positivePattern is durationPattern with at least one part above zero.
+const positivePattern = `^(` + durationPart + `)*([0-9]*[1-9][0-9]*(\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)` + durationUnit +
+	`(` + durationPart + `)*$`
+
+const (
+	durationUnit = `(ns|us|µs|ms|s|m|h)`
+	durationPart = `[0-9]+(\.[0-9]+)?` + durationUnit
+)
+
 // configSchema derives the JSON schema of the values' config section from
 // config.Config's yaml tags and types, so the chart's schema and sentinel's
 // strict decoding reject the same unknown keys and mistyped values, and
@@ -33,6 +43,9 @@ func configSchema(t reflect.Type, path string) map[string]any {
 		return map[string]any{"enum": e}
 	}
 	if t == reflect.TypeOf(time.Duration(0)) {
+		if slices.Contains(config.PositiveDurations(), key) {
+			return map[string]any{"type": "string", "pattern": positivePattern}
+		}
 		return map[string]any{"type": "string", "pattern": durationPattern}
 	}
 	switch t.Kind() {

@@ -34,3 +34,16 @@ func Enums() map[string][]string {
 		"paging.pagerduty.severity": {"critical", "error", "warning", "info"},
 	}
 }
+
+// PositiveDurations lists the duration keys Validate requires above zero
+// whatever the other keys say. detection.poll_interval's floor
+// (MinPollInterval) and the timeouts of the source not chosen, or of a
+// leader election turned off, are Validate's alone.
+func PositiveDurations() []string {
+	return []string{
+		"detection.rate_window", "detection.resolve_after", "detection.link_window",
+		"rollback.healthy.min_duration",
+		"kubernetes.verify_timeout", "kubernetes.request_timeout",
+		"paging.pagerduty.timeout",
+	}
+}
