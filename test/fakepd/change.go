@@ -1,11 +1,9 @@
 package fakepd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -39,30 +37,12 @@ type ChangePayload struct {
 func ValidateChange(contentType string, body []byte) (ChangeEvent, []string) {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
-		bad("Content-Type must be application/json, got %q", contentType)
-	}
-	if len(body) > MaxBody {
-		bad("event is larger than %d bytes", MaxBody)
-		return ChangeEvent{}, errs
-	}
 	var ev ChangeEvent
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		bad("change event is not a valid JSON object of the documented shape: %v", err)
+	if !decodeStrict(contentType, body, "change event", &ev, bad) {
 		return ChangeEvent{}, errs
-	}
-	if dec.More() {
-		bad("trailing data after the event object")
 	}
 	ev.Raw = append(json.RawMessage(nil), body...)
-	switch n := len(ev.RoutingKey); {
-	case n == 0:
-		bad("'routing_key' is missing or blank")
-	case n != RoutingKeyLen:
-		bad("'routing_key' must be %d characters, got %d", RoutingKeyLen, n)
-	}
+	checkRoutingKey(ev.RoutingKey, bad)
 	validateChangePayload(ev.Payload, bad)
 	for i, l := range ev.Links {
 		if l.Href == "" {

@@ -17,31 +17,12 @@ func Validate(contentType string, body []byte) (Event, []string) {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 
-	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
-		bad("Content-Type must be application/json, got %q", contentType)
-	}
-	if len(body) > MaxBody {
-		bad("event is larger than %d bytes", MaxBody)
-		return Event{}, errs
-	}
 	var ev Event
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		bad("event is not a valid JSON object of the documented shape: %v", err)
+	if !decodeStrict(contentType, body, "event", &ev, bad) {
 		return Event{}, errs
-	}
-	if dec.More() {
-		bad("trailing data after the event object")
 	}
 	ev.Raw = append(json.RawMessage(nil), body...)
-
-	switch n := len(ev.RoutingKey); {
-	case n == 0:
-		bad("'routing_key' is missing or blank")
-	case n != RoutingKeyLen:
-		bad("'routing_key' must be %d characters, got %d", RoutingKeyLen, n)
-	}
+	checkRoutingKey(ev.RoutingKey, bad)
 	if utf8.RuneCountInString(ev.DedupKey) > MaxDedupKey {
 		bad("'dedup_key' must be at most %d characters", MaxDedupKey)
 	}
@@ -95,5 +76,40 @@ func validatePayload(p *Payload, bad func(string, ...any)) {
 		if _, err := time.Parse(time.RFC3339Nano, p.Timestamp); err != nil {
 			bad("'payload.timestamp' must be an ISO 8601 timestamp, got %q", p.Timestamp)
 		}
+	}
+}
+
+// decodeStrict reads body, sent as contentType, into v as the Events API
+// reads a request: JSON only, at most MaxBody bytes, no unknown field, one
+// object. It reports each problem to bad (noun names the object) and
+// whether v was decoded.
+func decodeStrict(contentType string, body []byte, noun string, v any, bad func(string, ...any)) bool {
+	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
+		bad("Content-Type must be application/json, got %q", contentType)
+	}
+	if len(body) > MaxBody {
+		bad("event is larger than %d bytes", MaxBody)
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		bad("%s is not a valid JSON object of the documented shape: %v", noun, err)
+		return false
+	}
+	if dec.More() {
+		bad("trailing data after the event object")
+	}
+	return true
+}
+
+// checkRoutingKey reports a routing key that is missing or not of the
+// integration's length.
+func checkRoutingKey(key string, bad func(string, ...any)) {
+	switch n := len(key); {
+	case n == 0:
+		bad("'routing_key' is missing or blank")
+	case n != RoutingKeyLen:
+		bad("'routing_key' must be %d characters, got %d", RoutingKeyLen, n)
 	}
 }
